@@ -1,0 +1,1 @@
+"""The HTTP API: event intake, feed serving, status."""

@@ -1,0 +1,261 @@
+"""The article as syndicate knows it: validated once at the edge, trusted everywhere after.
+
+`ArticleEvent.from_payload` turns a schema-valid CMS event into value objects; every text field is
+cleaned here (XML-illegal characters dropped, HTML sanitized, lengths capped) so that no article,
+however hostile, can break a render downstream. `to_dict`/`from_dict` are the stored form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from feeds.text import clean_html, clean_line, slugify, xml_safe
+
+EVENT_TYPES = ("article.published", "article.updated", "article.unpublished")
+
+TITLE_LIMIT = 500
+SUMMARY_LIMIT = 10_000
+BODY_LIMIT = 500_000
+NAME_LIMIT = 200
+CAPTION_LIMIT = 1_000
+
+
+def parse_time(value: str) -> datetime:
+    """An RFC 3339 time with an offset, as UTC. A naive time is rejected at validation."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise ValueError(f"time without a UTC offset: {value!r}")
+    return parsed.astimezone(timezone.utc)
+
+
+def format_time(value: datetime) -> str:
+    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Named:
+    """A section or a tag: a display name and its URL-safe slug."""
+
+    name: str
+    slug: str
+
+    @classmethod
+    def parse(cls, raw: Any) -> "Named | None":
+        if isinstance(raw, str):
+            raw = {"name": raw}
+        name = clean_line(raw["name"], NAME_LIMIT)
+        slug = slugify(raw.get("slug") or name)
+        return cls(name=name, slug=slug) if name and slug else None
+
+
+@dataclass(frozen=True)
+class Author:
+    name: str
+    slug: str
+    email: str | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Image:
+    url: str
+    type: str | None = None
+    width: int | None = None
+    height: int | None = None
+    length: int | None = None
+    caption: str | None = None
+    credit: str | None = None
+
+
+@dataclass(frozen=True)
+class Audio:
+    url: str
+    type: str
+    length: int
+    duration: int | None = None
+
+
+@dataclass(frozen=True)
+class Comments:
+    count: int | None = None
+    url: str | None = None
+
+
+@dataclass(frozen=True)
+class Related:
+    url: str
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class Share:
+    networks: tuple[str, ...] | None = None  # None: every enabled network
+    message: str | None = None
+    hashtags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Article:
+    id: str
+    url: str
+    title: str
+    published_at: datetime
+    version: int | None = None
+    updated_at: datetime | None = None
+    summary: str = ""
+    body_html: str = ""
+    language: str | None = None
+    sections: tuple[Named, ...] = ()
+    tags: tuple[Named, ...] = ()
+    authors: tuple[Author, ...] = ()
+    image: Image | None = None
+    audio: Audio | None = None
+    comments: Comments | None = None
+    related: tuple[Related, ...] = ()
+    share: Share = field(default_factory=Share)
+
+    @property
+    def modified_at(self) -> datetime:
+        return self.updated_at or self.published_at
+
+    @classmethod
+    def from_payload(cls, raw: dict[str, Any]) -> "Article":
+        """Build from the `article` object of a schema-valid published/updated event."""
+        sections = tuple(s for s in (Named.parse(x) for x in raw.get("sections", [])) if s)
+        tags = _unique(t for t in (Named.parse(x) for x in raw.get("tags", [])) if t)
+        authors = []
+        for a in raw.get("authors", []):
+            name = clean_line(a["name"], NAME_LIMIT)
+            slug = slugify(a.get("slug") or name)
+            if name and slug:
+                authors.append(
+                    Author(name=name, slug=slug, email=_opt_line(a.get("email")), url=a.get("url"))
+                )
+        image = raw.get("image")
+        audio = raw.get("audio")
+        comments = raw.get("comments")
+        share = raw.get("share") or {}
+        networks = share.get("networks")
+        return cls(
+            id=raw["id"],
+            version=raw.get("version"),
+            url=raw["url"],
+            title=clean_line(raw["title"], TITLE_LIMIT) or raw["id"],
+            summary=clean_html(raw.get("summary", ""), SUMMARY_LIMIT),
+            body_html=clean_html(raw.get("body_html", ""), BODY_LIMIT),
+            language=_opt_line(raw.get("language")),
+            sections=sections,
+            tags=tags,
+            authors=tuple(_unique(authors)),
+            published_at=parse_time(raw["published_at"]),
+            updated_at=parse_time(raw["updated_at"]) if raw.get("updated_at") else None,
+            image=Image(
+                url=image["url"],
+                type=image.get("type"),
+                width=image.get("width"),
+                height=image.get("height"),
+                length=image.get("length"),
+                caption=_opt_line(image.get("caption"), CAPTION_LIMIT),
+                credit=_opt_line(image.get("credit")),
+            )
+            if image
+            else None,
+            audio=Audio(
+                url=audio["url"],
+                type=clean_line(audio["type"], NAME_LIMIT),
+                length=audio["length"],
+                duration=audio.get("duration"),
+            )
+            if audio
+            else None,
+            comments=Comments(count=comments.get("count"), url=comments.get("url"))
+            if comments
+            else None,
+            related=tuple(
+                Related(url=r["url"], title=_opt_line(r.get("title"))) for r in raw.get("related", [])
+            ),
+            share=Share(
+                networks=tuple(dict.fromkeys(networks)) if networks is not None else None,
+                message=_opt_line(share.get("message"), 2_000),
+                hashtags=tuple(dict.fromkeys(xml_safe(h) for h in share.get("hashtags", []))),
+            ),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["published_at"] = format_time(self.published_at)
+        data["updated_at"] = format_time(self.updated_at) if self.updated_at else None
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Article":
+        """The stored form back into objects; trusted, it was cleaned on the way in."""
+        share = data.get("share") or {}
+        return cls(
+            id=data["id"],
+            version=data.get("version"),
+            url=data["url"],
+            title=data["title"],
+            summary=data.get("summary", ""),
+            body_html=data.get("body_html", ""),
+            language=data.get("language"),
+            sections=tuple(Named(**s) for s in data.get("sections", [])),
+            tags=tuple(Named(**t) for t in data.get("tags", [])),
+            authors=tuple(Author(**a) for a in data.get("authors", [])),
+            published_at=parse_time(data["published_at"]),
+            updated_at=parse_time(data["updated_at"]) if data.get("updated_at") else None,
+            image=Image(**data["image"]) if data.get("image") else None,
+            audio=Audio(**data["audio"]) if data.get("audio") else None,
+            comments=Comments(**data["comments"]) if data.get("comments") else None,
+            related=tuple(Related(**r) for r in data.get("related", [])),
+            share=Share(
+                networks=tuple(share["networks"]) if share.get("networks") is not None else None,
+                message=share.get("message"),
+                hashtags=tuple(share.get("hashtags", [])),
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class ArticleEvent:
+    """One CMS event: what happened to which article, and in what version."""
+
+    event_id: str
+    type: str
+    article_id: str
+    version: int | None
+    updated_at: datetime | None
+    article: Article | None  # None for an unpublish
+
+    @property
+    def publishes(self) -> bool:
+        return self.type != "article.unpublished"
+
+    @classmethod
+    def from_payload(cls, event_id: str, payload: dict[str, Any]) -> "ArticleEvent":
+        raw = payload["article"]
+        article = Article.from_payload(raw) if payload["type"] != "article.unpublished" else None
+        updated = raw.get("updated_at") or raw.get("published_at")
+        if article is None and not updated and payload.get("occurred_at"):
+            updated = payload["occurred_at"]
+        return cls(
+            event_id=event_id,
+            type=payload["type"],
+            article_id=raw["id"],
+            version=raw.get("version"),
+            updated_at=parse_time(updated) if updated else None,
+            article=article,
+        )
+
+
+def _opt_line(value: str | None, limit: int = NAME_LIMIT) -> str | None:
+    return (clean_line(value, limit) or None) if value else None
+
+
+def _unique(items: Any) -> tuple:
+    seen: dict[str, Any] = {}
+    for item in items:
+        seen.setdefault(item.slug, item)
+    return tuple(seen.values())

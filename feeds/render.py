@@ -1,0 +1,110 @@
+"""Writers: a `FeedDescription` plus its articles in, RSS 2.0 and Atom 1.0 bytes out (feedgen).
+
+Rendering is deterministic: the same articles give the same bytes (dates come from the
+articles, never from the clock), so an unchanged feed keeps its ETag and pings no hub.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from feedgen.feed import FeedGenerator
+
+from feeds.article import Article
+from feeds.describe import _ITEM_NAMESPACE, FeedDescription, item_id
+from feeds.extensions import NAMESPACE, EntryExtension, FeedExtension
+
+EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+GENERATOR = "syndicate"
+
+
+@dataclass(frozen=True)
+class RenderedFeed:
+    rss: bytes
+    atom: bytes
+    updated: datetime  # newest change among the feed's own items (and retractions)
+
+    def body(self, fmt: str) -> bytes:
+        return self.rss if fmt == "rss" else self.atom
+
+
+def render(
+    desc: FeedDescription,
+    articles: list[Article],
+    deleted: list[tuple[str, datetime]] | None = None,
+) -> RenderedFeed:
+    """Both formats of one feed; `articles` newest first, `deleted` as (article id, when)."""
+    deleted = deleted or []
+    updated = max(
+        [a.modified_at for a in articles] + [when for _, when in deleted], default=EPOCH
+    )
+    fg = FeedGenerator()
+    fg.register_extension(NAMESPACE, FeedExtension, EntryExtension)
+    ext: FeedExtension = getattr(fg, NAMESPACE)
+    ext.hubs = desc.hubs
+    ext.deleted = [(item_id(article_id), when) for article_id, when in deleted]
+    if desc.is_podcast:
+        image = next((a.image.url for a in articles if a.image), None)
+        ext.podcast = {"author": desc.author, "summary": desc.subtitle, "image": image}
+
+    fg.id(f"urn:uuid:{uuid.uuid5(_ITEM_NAMESPACE, 'feed:' + desc.key)}")
+    fg.title(desc.title)
+    fg.subtitle(desc.subtitle)  # also the RSS description
+    fg.language(desc.language)
+    fg.author({"name": desc.author})
+    fg.generator(GENERATOR)
+    fg.updated(updated)
+    fg.lastBuildDate(updated)
+    fg.ttl(15)
+    for article in articles:
+        _add_entry(fg, article, desc)
+    out = {}
+    for fmt, mime in (("rss", "application/rss+xml"), ("atom", "application/atom+xml")):
+        # Each format has its own self URL (WebSub §4.1); feedgen's RSS <link> is the last link
+        # added, so the site link goes last (pitfall 1).
+        links = [{"href": hub, "rel": "hub"} for hub in desc.hubs]
+        links.append({"href": desc.self_urls[fmt], "rel": "self", "type": mime})
+        links.append({"href": desc.link, "rel": "alternate", "type": "text/html"})
+        fg.link(links, replace=True)
+        writer = fg.rss_str if fmt == "rss" else fg.atom_str
+        out[fmt] = writer(pretty=False, xml_declaration=True, encoding="UTF-8")
+    return RenderedFeed(rss=out["rss"], atom=out["atom"], updated=updated)
+
+
+
+def _categories(article: Article, desc: FeedDescription) -> list[tuple[str, str, str]]:
+    base = desc.link.rstrip("/")
+    cats = []
+    trail: list[str] = []
+    for section in article.sections:
+        trail.append(section.slug)
+        cats.append(("/".join(trail), section.name, f"{base}/section/"))
+    cats += [(tag.slug, tag.name, f"{base}/tag/") for tag in article.tags]
+    return cats
+
+
+def _add_entry(fg: FeedGenerator, article: Article, desc: FeedDescription) -> None:
+    fe = fg.add_entry(order="append")  # callers pass newest first (pitfall 8)
+    ext: EntryExtension = getattr(fe, NAMESPACE)
+    ext.article = article
+    ext.podcast = desc.is_podcast
+    ext.categories = _categories(article, desc)
+    fe.id(item_id(article.id))
+    fe.guid(item_id(article.id), permalink=False)
+    fe.title(article.title)
+    fe.link(href=article.url)  # no rel: Atom's default alternate, RSS <link>
+    fe.published(article.published_at)
+    fe.updated(article.modified_at)
+    if article.summary:
+        fe.summary(article.summary, type="html")
+    if article.body_html:
+        fe.content(article.body_html, type="html")
+    elif not article.summary:
+        fe.description(article.title)
+    for author in article.authors:
+        fe.author({"name": author.name, "uri": author.url, "email": author.email}
+                  if author.email or author.url else {"name": author.name})
+    if article.comments is not None and article.comments.url:
+        fe.comments(article.comments.url)

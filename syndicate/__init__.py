@@ -1,0 +1,1 @@
+"""syndicate: command line, configuration and the embedded Redis."""

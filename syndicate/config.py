@@ -199,3 +199,20 @@ def validate_webhook_secret(secret: str) -> None:
         raise ConfigError("SYNDICATE_WEBHOOK_SECRET is not valid base64 after whsec_") from None
     if len(key) < 16:
         raise ConfigError("SYNDICATE_WEBHOOK_SECRET must decode to at least 16 bytes")
+
+
+def child_environment(settings: Settings) -> dict[str, str]:
+    """The environment for a child process (the worker `run` starts) carrying `settings`.
+
+    Values that `run` decided itself (embedded Redis URL, created secret, public URL) are written
+    back so the child's `Settings.from_env()` sees the same configuration.
+    """
+    env = dict(os.environ)
+    decided = {
+        "SYNDICATE_REDIS_URL": settings.redis_url,
+        "SYNDICATE_WEBHOOK_SECRET": settings.webhook_secret,
+        "SYNDICATE_PUBLIC_URL": settings.public_url,
+        "SYNDICATE_DATA_DIR": str(settings.data_dir),
+    }
+    env.update({k: v for k, v in decided.items() if v})
+    return env

@@ -1,0 +1,42 @@
+"""The Starlette application: routes only; each handler lives in the module named for it."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from api import intake, serving, status
+from api.metrics import Metrics
+from api.openapi import OPENAPI
+from syndicate.config import Settings
+from worker.runtime import Runtime, configure
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(OPENAPI)
+
+
+def create_app(settings: Settings, rt: Runtime | None = None) -> Starlette:
+    """Build the API for `settings`; refuses to build without a webhook secret."""
+    secret = settings.require_secret()
+    rt = rt or configure(settings)
+    app = Starlette(
+        routes=[
+            Route("/events", intake.post_event, methods=["POST"]),
+            Route("/events/{event_id:path}", status.get_event, methods=["GET"]),
+            Route("/articles/{article_id:path}", status.get_article, methods=["GET"]),
+            Route("/feeds.opml", serving.opml, methods=["GET"]),
+            Route("/feeds/{feed:path}", serving.serve_feed, methods=["GET", "HEAD"]),
+            Route("/healthz", status.healthz, methods=["GET"]),
+            Route("/readyz", status.readyz, methods=["GET"]),
+            Route("/metrics", status.metrics_endpoint, methods=["GET"]),
+            Route("/openapi.json", openapi, methods=["GET"]),
+        ]
+    )
+    app.state.runtime = rt
+    app.state.webhook = intake.make_webhook(secret)
+    app.state.metrics = Metrics()
+    app.state.body_cache = serving.BodyCache()
+    return app

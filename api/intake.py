@@ -1,0 +1,126 @@
+"""`POST /events`: verify, validate, record, enqueue. Nothing is changed unless all of it works.
+
+Checks run cheapest-and-most-fundamental first: size (413), media type (415), signature (401),
+JSON (400), schema (422). An event is answered 202 only after it is stored in Redis and its task
+is on the broker; if either fails the record is removed again and the CMS gets a 503 to retry.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import redis
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from api.errors import problem
+from feeds.validation import validate_event
+from worker.runtime import Runtime
+
+log = logging.getLogger("syndicate.api")
+
+MAX_BODY = 1024 * 1024
+MAX_EVENT_ID = 200
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise BodyTooLarge
+        except ValueError:
+            pass
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _is_json(content_type: str) -> bool:
+    mime = content_type.split(";", 1)[0].strip().lower()
+    return mime == "application/json" or (mime.startswith("application/") and mime.endswith("+json"))
+
+
+async def post_event(request: Request) -> JSONResponse:
+    rt: Runtime = request.app.state.runtime
+    metrics = request.app.state.metrics
+    try:
+        body = await read_limited(request, MAX_BODY)
+    except BodyTooLarge:
+        return problem(413, "body too large", f"the limit is {MAX_BODY} bytes")
+    if not _is_json(request.headers.get("content-type", "")):
+        return problem(415, "unsupported media type", "send Content-Type: application/json")
+    event_id = request.headers.get("webhook-id", "")
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return problem(400, "invalid body", "the body is not UTF-8")
+    try:
+        request.app.state.webhook.verify(text, dict(request.headers), json_parse=False)
+    except (WebhookVerificationError, ValueError, TypeError, IndexError) as exc:
+        metrics.events.labels(type="unknown", outcome="unauthorized").inc()
+        return problem(401, "invalid signature", str(exc) or "signature verification failed")
+    if not event_id or len(event_id) > MAX_EVENT_ID or not event_id.isprintable():
+        return problem(400, "invalid webhook-id", f"1 to {MAX_EVENT_ID} printable characters")
+    try:
+        payload = json.loads(text)
+    except ValueError as exc:
+        return problem(400, "invalid JSON", str(exc))
+    errors = validate_event(payload)
+    if errors:
+        metrics.events.labels(type=_type_of(payload), outcome="invalid").inc()
+        return JSONResponse(
+            {"title": "event does not match the schema", "status": 422,
+             "errors": [e.as_dict() for e in errors]},
+            status_code=422,
+        )
+    return await run_in_threadpool(_enqueue, rt, metrics, event_id, payload, text)
+
+
+def _type_of(payload: Any) -> str:
+    kind = payload.get("type") if isinstance(payload, dict) else None
+    return kind if kind in ("article.published", "article.updated", "article.unpublished") else "unknown"
+
+
+def _enqueue(rt: Runtime, metrics: Any, event_id: str, payload: dict, text: str) -> JSONResponse:
+    from worker.tasks import process_event
+
+    kind = payload["type"]
+    try:
+        fresh = rt.store.accept_event(event_id, kind, payload["article"]["id"], text)
+    except redis.RedisError as exc:
+        log.warning("event %s refused, Redis unavailable: %s", event_id, exc)
+        return problem(503, "store unavailable", "Redis is unreachable; retry later")
+    if not fresh:
+        metrics.events.labels(type=kind, outcome="duplicate").inc()
+        return JSONResponse({"event_id": event_id, "status": "duplicate"}, status_code=200)
+    try:
+        process_event.apply_async((event_id,))
+    except Exception as exc:  # broker down: take the record back so a retry starts clean
+        log.warning("event %s refused, broker unavailable: %s", event_id, exc)
+        try:
+            rt.store.forget_event(event_id)
+        except redis.RedisError:
+            pass  # the sweeper re-queues it from the record; nothing is lost either way
+        return problem(503, "queue unavailable", "the broker is unreachable; retry later")
+    metrics.events.labels(type=kind, outcome="accepted").inc()
+    log.info("event %s accepted (%s %s)", event_id, kind, payload["article"]["id"],
+             extra={"event_id": event_id, "article_id": payload["article"]["id"]})
+    return JSONResponse({"event_id": event_id, "status": "queued"}, status_code=202)
+
+
+def make_webhook(secret: str) -> Webhook:
+    return Webhook(secret)

@@ -1,0 +1,101 @@
+"""The API described (OpenAPI 3.1), served at `GET /openapi.json` for clients and fuzzers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+_EVENT_SCHEMA = json.loads((Path(__file__).parent.parent / "feeds" / "event.schema.json").read_text())
+_DEFS = _EVENT_SCHEMA.pop("$defs")
+_EVENT_SCHEMA.pop("$schema", None)
+_EVENT_SCHEMA.pop("$id", None)
+
+
+def _rewrite_refs(node: object) -> object:
+    if isinstance(node, dict):
+        return {k: (v.replace("#/$defs/", "#/components/schemas/") if k == "$ref" else _rewrite_refs(v))
+                for k, v in node.items()}
+    if isinstance(node, list):
+        return [_rewrite_refs(x) for x in node]
+    return node
+
+
+_PROBLEM = {"description": "problem details",
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
+_FEED_PARAM = {"name": "feed", "in": "path", "required": True,
+               "description": "feed key and format, e.g. `section/news/lithuania.atom`",
+               "schema": {"type": "string"}}
+_XML = {"application/rss+xml": {"schema": {"type": "string"}},
+        "application/atom+xml": {"schema": {"type": "string"}}}
+
+OPENAPI: dict = {
+    "openapi": "3.1.0",
+    "info": {"title": "syndicate", "version": "0.1.0",
+             "description": "CMS events in; RSS, Atom, WebSub pings and social posts out."},
+    "paths": {
+        "/events": {"post": {
+            "summary": "Submit a CMS event (Standard Webhooks signed)",
+            "parameters": [
+                {"name": h, "in": "header", "required": True, "schema": {"type": "string"}}
+                for h in ("webhook-id", "webhook-timestamp", "webhook-signature")
+            ],
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/Event"}}}},
+            "responses": {
+                "202": {"description": "queued", "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Accepted"}}}},
+                "200": {"description": "duplicate of an event already accepted", "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}},
+                "400": _PROBLEM, "401": _PROBLEM, "413": _PROBLEM, "415": _PROBLEM,
+                "422": {"description": "schema violated; every offending field named",
+                        "content": {"application/json": {"schema": {
+                            "$ref": "#/components/schemas/ValidationProblem"}}}},
+                "503": _PROBLEM,
+            }}},
+        "/events/{event_id}": {"get": {
+            "summary": "An event's status and what it changed",
+            "parameters": [{"name": "event_id", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "status",
+                                  "content": {"application/json": {"schema": {"type": "object"}}}},
+                          "404": _PROBLEM}}},
+        "/articles/{article_id}": {"get": {
+            "summary": "A stored article, its feeds and its social deliveries",
+            "parameters": [{"name": "article_id", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "article",
+                                  "content": {"application/json": {"schema": {"type": "object"}}}},
+                          "404": _PROBLEM}}},
+        "/feeds/{feed}": {
+            "get": {"summary": "A feed (RSS 2.0 or Atom 1.0)", "parameters": [_FEED_PARAM],
+                    "responses": {"200": {"description": "feed", "content": _XML},
+                                  "304": {"description": "not modified"},
+                                  "404": {"description": "no such feed"}}},
+            "head": {"summary": "A feed's headers", "parameters": [_FEED_PARAM],
+                     "responses": {"200": {"description": "feed headers"},
+                                   "304": {"description": "not modified"},
+                                   "404": {"description": "no such feed"}}}},
+        "/feeds.opml": {"get": {"summary": "Every feed that has items",
+                                "responses": {"200": {"description": "OPML 2.0", "content": {
+                                    "text/x-opml": {"schema": {"type": "string"}}}}}}},
+        "/healthz": {"get": {"summary": "Liveness", "responses": {"200": {"description": "alive"}}}},
+        "/readyz": {"get": {"summary": "Readiness: Redis, broker and a live worker",
+                            "responses": {"200": {"description": "ready"},
+                                          "503": {"description": "not ready"}}}},
+        "/metrics": {"get": {"summary": "Prometheus metrics",
+                             "responses": {"200": {"description": "text exposition format"}}}},
+    },
+    "components": {"schemas": {
+        "Event": _rewrite_refs(_EVENT_SCHEMA),
+        **{name: _rewrite_refs(schema) for name, schema in _DEFS.items()},
+        "Accepted": {"type": "object", "required": ["event_id", "status"],
+                     "properties": {"event_id": {"type": "string"},
+                                    "status": {"enum": ["queued", "duplicate"]}}},
+        "Problem": {"type": "object", "properties": {
+            "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"}}},
+        "ValidationProblem": {"type": "object", "properties": {
+            "title": {"type": "string"}, "status": {"type": "integer"},
+            "errors": {"type": "array", "items": {"type": "object", "properties": {
+                "field": {"type": "string"}, "message": {"type": "string"}}}}}},
+    }},
+}

@@ -1,0 +1,113 @@
+"""Feed serving: stored bytes, conditional GET, WebSub discovery headers. Never renders.
+
+The body cache keeps the bytes of each feed's current ETag in memory, so a GET costs one small
+Redis read (the meta hash) and a HEAD or 304 never reads the body at all.
+"""
+
+from __future__ import annotations
+
+from email.utils import parsedate_to_datetime
+from xml.etree import ElementTree as ET
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from feeds.describe import feed_url
+from feeds.membership import is_feed_key
+from worker.runtime import Runtime
+from worker.store import FeedMeta
+
+MEDIA_TYPES = {
+    "rss": "application/rss+xml; charset=utf-8",
+    "atom": "application/atom+xml; charset=utf-8",
+}
+CACHE_CONTROL = "public, max-age=60"
+
+
+class BodyCache:
+    """Feed bytes by (key, format, etag); a new ETag replaces the old entry."""
+
+    def __init__(self, max_entries: int = 2000) -> None:
+        self._data: dict[tuple[str, str], tuple[str, bytes]] = {}
+        self._max = max_entries
+
+    def get(self, key: str, fmt: str, etag: str) -> bytes | None:
+        hit = self._data.get((key, fmt))
+        return hit[1] if hit and hit[0] == etag else None
+
+    def put(self, key: str, fmt: str, etag: str, body: bytes) -> None:
+        if len(self._data) >= self._max:
+            self._data.pop(next(iter(self._data)))
+        self._data[(key, fmt)] = (etag, body)
+
+
+def _not_modified(request: Request, etag: str, last_modified: str) -> bool:
+    inm = request.headers.get("if-none-match")
+    if inm is not None:  # RFC 9110 §13.1.2: If-None-Match wins over If-Modified-Since
+        tags = [t.strip() for t in inm.split(",")]
+        return "*" in tags or etag in tags or f"W/{etag}" in tags
+    ims = request.headers.get("if-modified-since")
+    if ims:
+        try:
+            return parsedate_to_datetime(last_modified) <= parsedate_to_datetime(ims)
+        except (TypeError, ValueError):
+            return False
+    return False
+
+
+def link_header(rt: Runtime, key: str, fmt: str) -> str:
+    links = [f'<{hub}>; rel="hub"' for hub in rt.site.hubs]
+    links.append(f'<{feed_url(rt.site.public_url, key, fmt)}>; rel="self"')
+    return ", ".join(links)
+
+
+async def serve_feed(request: Request) -> Response:
+    rt: Runtime = request.app.state.runtime
+    metrics = request.app.state.metrics
+    path = request.path_params["feed"]
+    key, dot, fmt = path.rpartition(".")
+    if not dot or fmt not in MEDIA_TYPES or not is_feed_key(key):
+        metrics.feed_requests.labels(status="404").inc()
+        return Response("no such feed\n", status_code=404, media_type="text/plain")
+    meta: FeedMeta | None = await run_in_threadpool(rt.store.feed_meta, key)
+    if meta is None or fmt not in meta.etags:
+        metrics.feed_requests.labels(status="404").inc()
+        return Response("no such feed\n", status_code=404, media_type="text/plain")
+    etag = meta.etags[fmt]
+    headers = {
+        "ETag": etag,
+        "Last-Modified": meta.last_modified,
+        "Cache-Control": CACHE_CONTROL,
+        "Link": link_header(rt, key, fmt),
+        "Vary": "Accept-Encoding",
+    }
+    if _not_modified(request, etag, meta.last_modified):
+        metrics.feed_requests.labels(status="304").inc()
+        return Response(status_code=304, headers=headers)
+    cache: BodyCache = request.app.state.body_cache
+    body = cache.get(key, fmt, etag)
+    if body is None and request.method != "HEAD":
+        body = await run_in_threadpool(rt.store.feed_body, key, fmt)
+        if body is None:
+            return Response("no such feed\n", status_code=404, media_type="text/plain")
+        cache.put(key, fmt, etag, body)
+    metrics.feed_requests.labels(status="200").inc()
+    if request.method == "HEAD":
+        return Response(status_code=200, headers=headers, media_type=MEDIA_TYPES[fmt])
+    return Response(body, status_code=200, headers=headers, media_type=MEDIA_TYPES[fmt])
+
+
+async def opml(request: Request) -> Response:
+    rt: Runtime = request.app.state.runtime
+    keys_ = await run_in_threadpool(rt.store.feed_keys_with_items)
+    root = ET.Element("opml", version="2.0")
+    head = ET.SubElement(root, "head")
+    ET.SubElement(head, "title").text = f"{rt.site.title} feeds"
+    body = ET.SubElement(root, "body")
+    for key in keys_:
+        for fmt in ("rss", "atom"):
+            ET.SubElement(body, "outline", type="rss", text=f"{key} ({fmt})", title=f"{key} ({fmt})",
+                          xmlUrl=feed_url(rt.site.public_url, key, fmt), htmlUrl=rt.site.url)
+    data = ET.tostring(root, encoding="utf-8", xml_declaration=True)
+    return Response(data, media_type="text/x-opml; charset=utf-8")

@@ -1,0 +1,113 @@
+"""Status endpoints: events, articles, health, readiness, metrics."""
+
+from __future__ import annotations
+
+import json
+
+import redis
+from prometheus_client import generate_latest
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from api.errors import problem
+from feeds.describe import feed_url
+from worker import keys
+from worker.runtime import Runtime
+
+EVENT_FIELDS = ("status", "type", "article_id", "received_at", "finished_at", "attempts", "error")
+
+
+async def get_event(request: Request) -> Response:
+    rt: Runtime = request.app.state.runtime
+    event_id = request.path_params["event_id"]
+    record = await run_in_threadpool(rt.store.event, event_id)
+    if record is None:
+        return problem(404, "no such event", event_id)
+    out = {"event_id": event_id, **{k: record[k] for k in EVENT_FIELDS if record.get(k)}}
+    out["result"] = json.loads(record["result"]) if record.get("result") else None
+    return JSONResponse(out)
+
+
+async def get_article(request: Request) -> Response:
+    rt: Runtime = request.app.state.runtime
+    article_id = request.path_params["article_id"]
+    record = await run_in_threadpool(rt.store.article, article_id)
+    if record is None:
+        return problem(404, "no such article", article_id)
+    feeds = record.get("feeds", [])
+    out = {
+        "id": article_id,
+        "state": record.get("state"),
+        "version": int(record["version"]) if record.get("version") else None,
+        "first_published_at": record.get("first_published_at"),
+        "last_event": record.get("last_event"),
+        "article": record.get("doc"),
+        "feeds": [
+            {"key": k, "rss": feed_url(rt.site.public_url, k, "rss"),
+             "atom": feed_url(rt.site.public_url, k, "atom")}
+            for k in feeds
+        ],
+        "timeline": record.get("timeline", []),
+        "shares": await run_in_threadpool(rt.store.outbox_entries, article_id),
+    }
+    return JSONResponse(out)
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+def _readiness(rt: Runtime) -> tuple[bool, dict]:
+    from worker.celery_app import app as celery_app
+
+    checks: dict[str, object] = {}
+    try:
+        rt.redis.ping()
+        checks["redis"] = "ok"
+        workers = rt.store.live_workers()
+        checks["workers"] = workers
+    except redis.RedisError as exc:
+        checks["redis"] = f"unreachable: {type(exc).__name__}"
+        workers = []
+    try:
+        with celery_app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+        checks["broker"] = "ok"
+    except Exception as exc:  # any transport error means "not ready"
+        checks["broker"] = f"unreachable: {type(exc).__name__}"
+    ready = checks["redis"] == "ok" and checks["broker"] == "ok" and bool(workers)
+    return ready, checks
+
+
+async def readyz(request: Request) -> Response:
+    ready, checks = await run_in_threadpool(_readiness, request.app.state.runtime)
+    return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
+
+
+def _refresh_gauges(rt: Runtime, metrics) -> None:
+    from worker.celery_app import QUEUES
+
+    try:
+        pipe = rt.redis.pipeline()
+        for q in QUEUES:
+            pipe.llen(q)
+        for q, n in zip(QUEUES, pipe.execute()):
+            metrics.queue_depth.labels(queue=q).set(n)
+        counters = rt.redis.hgetall(keys.COUNTERS)
+        stats = {k.decode(): float(v) for k, v in counters.items()}
+        metrics.renders.set(stats.get("renders", 0))
+        metrics.render_seconds.set(stats.get("render_seconds", 0))
+        for name, value in stats.items():
+            if name.startswith("delivery:"):
+                _, network, state = name.split(":", 2)
+                metrics.deliveries.labels(network=network, state=state).set(value)
+    except redis.RedisError:
+        pass
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    metrics = request.app.state.metrics
+    await run_in_threadpool(_refresh_gauges, request.app.state.runtime, metrics)
+    return Response(generate_latest(metrics.registry),
+                    media_type="text/plain; version=0.0.4; charset=utf-8")

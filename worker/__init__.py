@@ -1,0 +1,9 @@
+"""The worker side: Celery app and tasks, the Redis store, outbound HTTP clients.
+
+`celery -A worker worker` finds `app` here.
+"""
+
+from worker.celery_app import app
+from worker import scheduler as _scheduler  # noqa: F401  (connects the worker signals)
+
+__all__ = ["app"]

@@ -1,0 +1,60 @@
+"""The Celery app, set up for at-least-once delivery on Redis (see ../shared/reference/celery_redis.md).
+
+- `acks_late` + `task_reject_on_worker_lost`: a task whose worker dies is run again, not lost.
+- No countdown or ETA anywhere near the visibility timeout: waits of seconds to minutes (rate
+  limits, backoff) go to the Redis schedule (`worker.scheduler`), not to Celery ETAs, which
+  kombu would hand out again after the visibility timeout (kombu#337).
+- Every task is idempotent, so a rerun after a crash changes nothing twice.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Exchange, Queue
+
+from worker.runtime import runtime
+
+QUEUES = ("events", "renders", "deliveries", "pings")
+
+app = Celery("syndicate", include=["worker.tasks"])
+
+
+@app.on_configure.connect
+def _configure(sender: Celery, **_: object) -> None:
+    settings = runtime().settings
+    broker = settings.broker or settings.require_redis()
+    vt = settings.visibility_timeout
+    sender.conf.update(
+        broker_url=broker,
+        result_backend=None,
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=4,
+        task_soft_time_limit=max(vt // 2, 3),
+        task_time_limit=max(vt - 5, 4),
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "visibility_timeout": vt,
+            "unacked_restore_interval": 2,
+            "unacked_restore_throttle": 1,
+        },
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0.05,
+                                   "interval_step": 0.1, "interval_max": 0.2},
+        # One exchange and routing key per queue: with a shared default binding every message
+        # would be copied into every queue.
+        task_queues=[Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES],
+        task_default_exchange="events",
+        task_default_routing_key="events",
+        task_default_queue="events",
+        task_routes={
+            "worker.tasks.process_event": {"queue": "events", "routing_key": "events"},
+            "worker.tasks.render_feed": {"queue": "renders", "routing_key": "renders"},
+            "worker.tasks.deliver": {"queue": "deliveries", "routing_key": "deliveries"},
+            "worker.tasks.ping_hubs": {"queue": "pings", "routing_key": "pings"},
+        },
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        enable_utc=True,
+    )

@@ -1,0 +1,63 @@
+"""The process's settings and connections, built once from the environment on first use.
+
+The CLI and the tests can install explicit settings with `configure()` before anything else
+asks; a plain `celery -A worker worker` gets them from the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import redis
+
+from feeds.describe import Site
+from syndicate.config import Settings
+from worker.store import Store
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(
+            self.settings.require_redis(),
+            socket_timeout=5,
+            socket_connect_timeout=2,
+            health_check_interval=10,
+        )
+
+    @cached_property
+    def store(self) -> Store:
+        return Store(self.redis)
+
+    @cached_property
+    def site(self) -> Site:
+        s = self.settings
+        return Site(
+            title=s.site_title,
+            description=s.site_description,
+            url=s.site_url,
+            language=s.site_language,
+            public_url=s.public_url or "http://127.0.0.1:8000",
+            hubs=s.websub_hubs,
+            feed_size=s.feed_size,
+        )
+
+
+_runtime: Runtime | None = None
+
+
+def configure(settings: Settings) -> Runtime:
+    global _runtime
+    _runtime = Runtime(settings)
+    return _runtime
+
+
+def runtime() -> Runtime:
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime(Settings.from_env())
+    return _runtime

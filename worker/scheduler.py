@@ -1,0 +1,55 @@
+"""A small loop in each worker's main process: heartbeat, and recovery of work whose message
+was lost (a dirty feed with no render queued, an accepted event never finished).
+
+Several workers running it at once is fine: every step claims its work atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from celery.signals import worker_ready, worker_shutdown
+
+from worker.runtime import runtime
+
+log = logging.getLogger("syndicate.scheduler")
+
+TICK_S = 1.0
+DIRTY_SWEEP_S = 5.0
+
+_stop = threading.Event()
+
+
+def _loop(hostname: str) -> None:
+    from worker.tasks import process_event, schedule_renders
+
+    last_sweep = 0.0
+    while not _stop.is_set():
+        try:
+            rt = runtime()
+            rt.store.heartbeat(hostname)
+            now = time.monotonic()
+            if now - last_sweep >= DIRTY_SWEEP_S:
+                last_sweep = now
+                schedule_renders(rt.store.dirty_feeds())
+                stale_after = rt.settings.visibility_timeout * 2
+                for event_id in rt.store.unfinished_events(older_than=stale_after):
+                    log.warning("re-queueing unfinished event %s", event_id)
+                    process_event.apply_async((event_id,))
+        except Exception:  # Redis away: keep ticking, it comes back
+            log.warning("scheduler tick failed", exc_info=True)
+        _stop.wait(TICK_S)
+
+
+@worker_ready.connect
+def _start(sender: object = None, **_: object) -> None:
+    hostname = getattr(sender, "hostname", "worker")
+    _stop.clear()
+    threading.Thread(target=_loop, args=(hostname,), name="syndicate-scheduler", daemon=True).start()
+
+
+@worker_shutdown.connect
+def _shutdown(**_: object) -> None:
+    _stop.set()

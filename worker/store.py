@@ -1,0 +1,326 @@
+"""The Redis store: events, articles, feed membership, rendered feeds, the social outbox.
+
+Every state change that must be all-or-nothing is one MULTI/EXEC (with WATCH where it reads
+first), so a crash between two writes never leaves half an article applied.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email.utils import format_datetime
+from typing import Any
+
+import redis
+
+from feeds.article import Article, ArticleEvent, format_time, parse_time
+from feeds.membership import feed_keys
+from feeds.ordering import supersedes
+from worker import keys
+
+RECENT_EVENTS_KEPT = 1000
+
+_ACCEPT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'queued', 'type', ARGV[1], 'article_id', ARGV[2],
+           'body', ARGV[3], 'received_at', ARGV[4], 'attempts', 0)
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[6]) - 1)
+return 1
+"""
+
+
+@dataclass
+class Applied:
+    """What one event did to the store."""
+
+    outcome: str  # applied | stale | duplicate
+    state: str | None = None  # the article's state after the event
+    touched_feeds: list[str] = field(default_factory=list)
+    first_publish: bool = False
+    unpublished: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "outcome": self.outcome,
+            "state": self.state,
+            "feeds": self.touched_feeds,
+            "first_publish": self.first_publish,
+            "unpublished": self.unpublished,
+        }
+
+
+@dataclass(frozen=True)
+class FeedMeta:
+    etags: dict[str, str]
+    last_modified: str
+    items: int
+
+
+def etag_of(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+def _epoch(value: datetime) -> float:
+    return value.timestamp()
+
+
+class Store:
+    def __init__(self, client: redis.Redis) -> None:
+        self.r = client
+        self._accept = client.register_script(_ACCEPT)
+
+    # Events -------------------------------------------------------------------------------
+    def accept_event(self, event_id: str, event_type: str, article_id: str, body: str) -> bool:
+        """Record a new event as queued; False if this event id was seen before."""
+        now = time.time()
+        return bool(
+            self._accept(
+                keys=[keys.event(event_id), keys.EVENTS_RECENT, keys.EVENTS_UNFINISHED],
+                args=[event_type, article_id, body, f"{now:.6f}", event_id, RECENT_EVENTS_KEPT],
+            )
+        )
+
+    def forget_event(self, event_id: str) -> None:
+        """Undo `accept_event` when the task could not be queued: the CMS will send it again."""
+        pipe = self.r.pipeline()
+        pipe.delete(keys.event(event_id))
+        pipe.zrem(keys.EVENTS_RECENT, event_id)
+        pipe.zrem(keys.EVENTS_UNFINISHED, event_id)
+        pipe.execute()
+
+    def event(self, event_id: str) -> dict[str, str] | None:
+        data = self.r.hgetall(keys.event(event_id))
+        return {k.decode(): v.decode() for k, v in data.items()} if data else None
+
+    def start_event(self, event_id: str) -> None:
+        pipe = self.r.pipeline()
+        pipe.hset(keys.event(event_id), "status", "processing")
+        pipe.hincrby(keys.event(event_id), "attempts", 1)
+        pipe.execute()
+
+    def finish_event(self, event_id: str, status: str, result: dict | None, error: str = "") -> None:
+        mapping = {"status": status, "finished_at": f"{time.time():.6f}",
+                   "result": json.dumps(result or {}), "error": error}
+        pipe = self.r.pipeline()
+        pipe.hset(keys.event(event_id), mapping=mapping)
+        pipe.zrem(keys.EVENTS_UNFINISHED, event_id)
+        if status == "failed":
+            pipe.zadd(keys.DEAD_LETTERS, {f"event:{event_id}": time.time()})
+        pipe.execute()
+
+    def recent_events(self, limit: int = 50) -> list[str]:
+        return [e.decode() for e in self.r.zrevrange(keys.EVENTS_RECENT, 0, limit - 1)]
+
+    def unfinished_events(self, older_than: float) -> list[str]:
+        ids = self.r.zrangebyscore(keys.EVENTS_UNFINISHED, "-inf", time.time() - older_than)
+        return [e.decode() for e in ids]
+
+    # Articles -----------------------------------------------------------------------------
+    def article(self, article_id: str) -> dict[str, Any] | None:
+        data = self.r.hgetall(keys.article(article_id))
+        if not data:
+            return None
+        out: dict[str, Any] = {k.decode(): v.decode() for k, v in data.items()}
+        for name in ("doc", "feeds", "timeline"):
+            if name in out:
+                out[name] = json.loads(out[name])
+        return out
+
+    def apply_event(self, event: ArticleEvent) -> Applied:
+        """Apply one event to its article and to the membership of every feed it is in.
+
+        Ordering (feeds.ordering) decides whether the event wins; the read and the writes are one
+        optimistic transaction on the article's key, so concurrent workers cannot interleave.
+        """
+        akey = keys.article(event.article_id)
+        with self.r.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(akey)
+                    result = self._apply(pipe, akey, event)
+                    return result
+                except redis.WatchError:
+                    continue
+
+    def _apply(self, pipe: Any, akey: str, event: ArticleEvent) -> Applied:
+        raw = pipe.hgetall(akey)
+        stored = {k.decode(): v.decode() for k, v in raw.items()}
+        stored_published = stored.get("state") == "published"
+        now = time.time()
+        if stored:
+            stored_version = int(stored["version"]) if stored.get("version") else None
+            stored_time = parse_time(stored["time"]) if stored.get("time") else None
+            if not supersedes(event.version, event.updated_at, event.publishes,
+                              stored_version, stored_time, stored_published):
+                same = stored_version == event.version and (
+                    stored_published == event.publishes)
+                pipe.unwatch()
+                return Applied(outcome="duplicate" if same else "stale", state=stored.get("state"))
+        old_feeds: list[str] = json.loads(stored["feeds"]) if stored_published else []
+        timeline = json.loads(stored.get("timeline", "[]"))[-49:]
+        timeline.append({"at": format_time(datetime.now(timezone.utc)), "event": event.event_id,
+                         "type": event.type, "version": event.version})
+        mapping: dict[str, str] = {
+            "version": "" if event.version is None else str(event.version),
+            "time": format_time(event.updated_at) if event.updated_at else stored.get("time", ""),
+            "last_event": event.event_id,
+            "timeline": json.dumps(timeline),
+        }
+        pipe.multi()
+        if event.article is not None:
+            article = event.article
+            new_feeds = feed_keys(article)
+            score = _epoch(article.published_at)
+            first = not stored.get("first_published_at")
+            mapping.update(state="published", doc=json.dumps(article.to_dict()),
+                           feeds=json.dumps(new_feeds))
+            if first:
+                mapping["first_published_at"] = format_time(datetime.now(timezone.utc))
+            for key in set(old_feeds) - set(new_feeds):
+                pipe.zrem(keys.feed_items(key), event.article_id)
+            for key in new_feeds:
+                pipe.zadd(keys.feed_items(key), {event.article_id: score})
+                pipe.zrem(keys.feed_deleted(key), event.article_id)
+            pipe.sadd(keys.FEEDS, *new_feeds)
+            touched = list(dict.fromkeys(old_feeds + new_feeds))
+            result = Applied("applied", "published", touched, first_publish=first)
+        else:
+            mapping.update(state="unpublished", feeds=json.dumps([]))
+            for key in old_feeds:
+                pipe.zrem(keys.feed_items(key), event.article_id)
+                pipe.zadd(keys.feed_deleted(key), {event.article_id: now})
+            result = Applied("applied", "unpublished", old_feeds, unpublished=stored_published)
+        pipe.hset(akey, mapping=mapping)
+        pipe.zadd(keys.ARTICLES, {event.article_id: now})
+        if result.touched_feeds:
+            pipe.sadd(keys.FEEDS_DIRTY, *result.touched_feeds)
+            for key in result.touched_feeds:
+                pipe.incr(keys.feed_version(key))
+        pipe.execute()
+        return result
+
+    # Feeds --------------------------------------------------------------------------------
+    def feed_exists(self, feed_key: str) -> bool:
+        return bool(self.r.sismember(keys.FEEDS, feed_key))
+
+    def feed_keys_with_items(self) -> list[str]:
+        keys_ = sorted(k.decode() for k in self.r.smembers(keys.FEEDS))
+        pipe = self.r.pipeline()
+        for key in keys_:
+            pipe.zcard(keys.feed_items(key))
+        return [k for k, n in zip(keys_, pipe.execute()) if n]
+
+    def feed_version(self, feed_key: str) -> int:
+        return int(self.r.get(keys.feed_version(feed_key)) or 0)
+
+    def feed_articles(self, feed_key: str, limit: int) -> list[Article]:
+        """The newest `limit` articles of a feed, newest published first."""
+        ids = self.r.zrevrange(keys.feed_items(feed_key), 0, limit - 1)
+        if not ids:
+            return []
+        pipe = self.r.pipeline()
+        for article_id in ids:
+            pipe.hget(keys.article(article_id.decode()), "doc")
+        return [Article.from_dict(json.loads(doc)) for doc in pipe.execute() if doc]
+
+    def feed_retractions(self, feed_key: str, window_s: float) -> list[tuple[str, datetime]]:
+        """Articles retracted from this feed within the window, newest first (older ones drop)."""
+        dkey = keys.feed_deleted(feed_key)
+        cutoff = time.time() - window_s
+        self.r.zremrangebyscore(dkey, "-inf", cutoff)
+        rows = self.r.zrevrange(dkey, 0, 99, withscores=True)
+        return [(a.decode(), datetime.fromtimestamp(s, timezone.utc)) for a, s in rows]
+
+    def claim_render(self, feed_key: str, ttl_s: int) -> bool:
+        """Mark a render as queued; False if one is queued already (the burst coalesces)."""
+        return bool(self.r.set(keys.feed_render_scheduled(feed_key), 1, nx=True, ex=ttl_s))
+
+    def release_render(self, feed_key: str) -> None:
+        self.r.delete(keys.feed_render_scheduled(feed_key))
+
+    def dirty_feeds(self) -> list[str]:
+        return [k.decode() for k in self.r.smembers(keys.FEEDS_DIRTY)]
+
+    def save_render(
+        self, feed_key: str, version: int, bodies: dict[str, bytes], item_count: int
+    ) -> bool:
+        """Publish rendered bytes unless a newer render got there first.
+
+        Returns True when the bytes changed (which is what hubs get pinged for).
+        """
+        mkey = keys.feed_meta(feed_key)
+        with self.r.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(mkey, keys.feed_version(feed_key))
+                    meta = {k.decode(): v.decode() for k, v in pipe.hgetall(mkey).items()}
+                    if int(meta.get("rendered_version", -1)) > version:
+                        pipe.unwatch()
+                        return False
+                    etags = {fmt: etag_of(body) for fmt, body in bodies.items()}
+                    changed = any(meta.get(f"etag:{fmt}") != tag for fmt, tag in etags.items())
+                    current = int(pipe.get(keys.feed_version(feed_key)) or 0)
+                    pipe.multi()
+                    update = {"rendered_version": str(version), "rendered_at": f"{time.time():.3f}",
+                              "items": str(item_count)}
+                    if changed:
+                        for fmt, body in bodies.items():
+                            pipe.set(keys.feed_body(feed_key, fmt), body)
+                            update[f"etag:{fmt}"] = etags[fmt]
+                        update["last_modified"] = format_datetime(
+                            datetime.now(timezone.utc), usegmt=True)
+                    pipe.hset(mkey, mapping=update)
+                    if current == version:
+                        pipe.srem(keys.FEEDS_DIRTY, feed_key)
+                    pipe.execute()
+                    return changed
+                except redis.WatchError:
+                    continue
+
+    def feed_meta(self, feed_key: str) -> FeedMeta | None:
+        meta = {k.decode(): v.decode() for k, v in self.r.hgetall(keys.feed_meta(feed_key)).items()}
+        if "last_modified" not in meta:
+            return None
+        etags = {k.split(":", 1)[1]: v for k, v in meta.items() if k.startswith("etag:")}
+        return FeedMeta(etags=etags, last_modified=meta["last_modified"],
+                        items=int(meta.get("items", 0)))
+
+    def feed_body(self, feed_key: str, fmt: str) -> bytes | None:
+        return self.r.get(keys.feed_body(feed_key, fmt))
+
+    # Outbox -------------------------------------------------------------------------------
+    def outbox_entries(self, article_id: str) -> dict[str, dict[str, Any]]:
+        """Per network: state, remote id, attempts, last error (what GET /articles shows)."""
+        from syndicate.config import NETWORKS
+
+        pipe = self.r.pipeline()
+        for network in NETWORKS:
+            pipe.hgetall(keys.outbox(article_id, network))
+        out: dict[str, dict[str, Any]] = {}
+        for network, raw in zip(NETWORKS, pipe.execute()):
+            if raw:
+                entry: dict[str, Any] = {k.decode(): v.decode() for k, v in raw.items()}
+                entry["attempts"] = int(entry.get("attempts", 0))
+                out[network] = entry
+        return out
+
+    # Counters -----------------------------------------------------------------------------
+    def count(self, **amounts: float) -> None:
+        pipe = self.r.pipeline()
+        for name, amount in amounts.items():
+            pipe.hincrbyfloat(keys.COUNTERS, name.replace("__", ":"), amount)
+        pipe.execute()
+
+    # Workers ------------------------------------------------------------------------------
+    def heartbeat(self, hostname: str) -> None:
+        self.r.zadd(keys.WORKERS, {hostname: time.time()})
+
+    def live_workers(self, within_s: float = 15) -> list[str]:
+        now = time.time()
+        self.r.zremrangebyscore(keys.WORKERS, "-inf", now - 3600)
+        return [w.decode() for w in self.r.zrangebyscore(keys.WORKERS, now - within_s, "+inf")]

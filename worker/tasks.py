@@ -1,0 +1,87 @@
+"""Celery tasks: apply an event, render a feed. Each is safe to run twice."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+
+import redis
+from celery.exceptions import SoftTimeLimitExceeded
+
+from feeds.article import ArticleEvent
+from feeds.describe import describe
+from feeds.render import render
+from worker.celery_app import app
+from worker.runtime import runtime
+
+log = logging.getLogger("syndicate.worker")
+
+RENDER_FLAG_TTL_S = 30
+TRANSIENT = (redis.ConnectionError, redis.TimeoutError, SoftTimeLimitExceeded)
+
+
+def schedule_renders(feed_keys: list[str]) -> int:
+    """Queue one render per feed unless one is queued already: a burst renders once."""
+    store = runtime().store
+    queued = 0
+    for key in feed_keys:
+        if store.claim_render(key, RENDER_FLAG_TTL_S):
+            try:
+                render_feed.apply_async((key,))
+            except Exception:
+                store.release_render(key)
+                raise
+            queued += 1
+    return queued
+
+
+@app.task(bind=True, name="worker.tasks.process_event", max_retries=8)
+def process_event(self, event_id: str) -> str:
+    store = runtime().store
+    record = store.event(event_id)
+    if record is None or record["status"] in ("done", "failed"):
+        return "skipped"
+    store.start_event(event_id)
+    try:
+        event = ArticleEvent.from_payload(event_id, json.loads(record["body"]))
+        applied = store.apply_event(event)
+        schedule_renders(applied.touched_feeds)
+    except TRANSIENT as exc:
+        if self.request.retries >= self.max_retries:
+            store.finish_event(event_id, "failed", None, error=f"gave up: {exc}")
+            raise
+        raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 10))
+    except Exception as exc:  # a bug or a poisoned body: dead-letter it, keep the worker going
+        log.exception("event %s failed", event_id)
+        store.finish_event(event_id, "failed", None, error=f"{type(exc).__name__}: {exc}")
+        return "failed"
+    if record.get("result") and applied.outcome != "applied":
+        return "done"  # a rerun after a crash: keep what the first run recorded
+    store.finish_event(event_id, "done", applied.as_dict())
+    log.info("event %s %s article %s: %s", event_id, event.type, event.article_id,
+             applied.outcome, extra={"event_id": event_id, "article_id": event.article_id})
+    return applied.outcome
+
+
+@app.task(bind=True, name="worker.tasks.render_feed", max_retries=8)
+def render_feed(self, feed_key: str) -> bool:
+    rt = runtime()
+    store, settings = rt.store, rt.settings
+    try:
+        store.release_render(feed_key)  # changes from now on queue the next render
+        version = store.feed_version(feed_key)
+        articles = store.feed_articles(feed_key, settings.feed_size)
+        deleted = store.feed_retractions(feed_key, settings.deleted_entry_days * 86400)
+        started = time.perf_counter()
+        rendered = render(describe(feed_key, rt.site, articles), articles, deleted)
+        elapsed = time.perf_counter() - started
+        changed = store.save_render(
+            feed_key, version, {"rss": rendered.rss, "atom": rendered.atom}, len(articles)
+        )
+    except TRANSIENT as exc:
+        raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 10))
+    store.count(renders=1, render_seconds=elapsed)
+    log.info("rendered %s (%d items, %.1f ms, %s)", feed_key, len(articles), elapsed * 1000,
+             "changed" if changed else "unchanged")
+    return changed

@@ -67,7 +67,9 @@ async def serve_feed(request: Request) -> Response:
     metrics = request.app.state.metrics
     path = request.path_params["feed"]
     key, dot, fmt = path.rpartition(".")
-    if not dot or fmt not in MEDIA_TYPES or not is_feed_key(key):
+    # Keys are slugs: no percent-escapes, so an encoded slash or NUL cannot alias a feed.
+    encoded = b"%" in request.scope.get("raw_path", b"")
+    if encoded or not dot or fmt not in MEDIA_TYPES or not is_feed_key(key):
         metrics.feed_requests.labels(status="404").inc()
         return Response("no such feed\n", status_code=404, media_type="text/plain")
     meta: FeedMeta | None = await run_in_threadpool(rt.store.feed_meta, key)

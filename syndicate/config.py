@@ -19,14 +19,17 @@ class ConfigError(ValueError):
     """A setting is missing or malformed; the message names the variable."""
 
 
-def _url(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
-    value = env.get(name, "").strip() or default
-    if value is None:
-        return None
+def _checked_url(name: str, value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
-    return value.rstrip("/")
+    return value
+
+
+def _url(env: Mapping[str, str], name: str, default: str | None = None) -> str | None:
+    """A base URL; the trailing slash is dropped so paths can be appended."""
+    value = env.get(name, "").strip() or default
+    return None if value is None else _checked_url(name, value).rstrip("/")
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
@@ -92,11 +95,11 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         env = os.environ if env is None else env
-        hubs = tuple(
-            _url({"h": h}, "SYNDICATE_WEBSUB_HUBS") or ""
+        hubs = tuple(dict.fromkeys(
+            _checked_url("SYNDICATE_WEBSUB_HUBS", h.strip())
             for h in env.get("SYNDICATE_WEBSUB_HUBS", "").split(",")
             if h.strip()
-        )
+        ))
         secret = env.get("SYNDICATE_WEBHOOK_SECRET", "").strip() or None
         if secret is not None:
             validate_webhook_secret(secret)

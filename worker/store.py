@@ -157,8 +157,8 @@ class Store:
             stored_time = parse_time(stored["time"]) if stored.get("time") else None
             if not supersedes(event.version, event.updated_at, event.publishes,
                               stored_version, stored_time, stored_published):
-                same = stored_version == event.version and (
-                    stored_published == event.publishes)
+                same = (stored_version, stored_time, stored_published) == (
+                    event.version, event.updated_at, event.publishes)
                 pipe.unwatch()
                 return Applied(outcome="duplicate" if same else "stale", state=stored.get("state"))
         old_feeds: list[str] = json.loads(stored["feeds"]) if stored_published else []

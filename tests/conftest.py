@@ -96,6 +96,7 @@ def settings(redis_url: str, fakes: FakeServers) -> Settings:
         "SYNDICATE_FEED_SIZE": "50",
         "SYNDICATE_VISIBILITY_TIMEOUT": "10",
         "SYNDICATE_HTTP_TIMEOUT": "2",
+        "SYNDICATE_RETRY_BASE_MS": "300",
         **fakes.environment(),
     }
     if os.environ.get("SYNDICATE_TEST_BROKER_URL"):

@@ -127,10 +127,157 @@ class FakeHub(Fake):
         return urls
 
 
+class FakeTwitter(Fake):
+    """X API v2: bearer or OAuth 1.0a; 201 with a 19-digit id; 403 on duplicate text."""
+
+    TOKEN = "tw-user-token"
+
+    def reset_state(self) -> None:
+        self.posts: dict[str, str] = {}  # id -> text
+        self.next_id = 1790000000000000000
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reset_state()
+
+    def limits(self) -> dict[str, str]:
+        return {"x-rate-limit-limit": "100", "x-rate-limit-remaining": "99",
+                "x-rate-limit-reset": str(int(time.time()) + 900)}
+
+    def respond(self, rec: Recorded) -> tuple[int, dict[str, str], Any]:
+        auth = rec.headers.get("authorization", "")
+        if auth != f"Bearer {self.TOKEN}" and not auth.startswith("OAuth "):
+            return 401, {"content-type": "application/problem+json"}, {
+                "title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}
+        path = urlsplit(rec.path).path
+        if rec.method == "POST" and path == "/2/tweets":
+            body = rec.json
+            extra = set(body) - {"text", "media", "reply", "quote_tweet_id", "poll"}
+            from twitter_text import parse_tweet
+
+            if extra or not isinstance(body.get("text"), str):
+                return 400, {}, {"errors": [{"parameters": {k: [str(body[k])] for k in extra},
+                                             "message": "invalid"}],
+                                 "title": "Invalid Request",
+                                 "detail": "One or more parameters to your request was invalid.",
+                                 "type": "https://api.twitter.com/2/problems/invalid-request"}
+            if parse_tweet(body["text"]).weightedLength > 280:
+                return 400, {}, {"title": "Invalid Request", "detail": "Your Tweet text is too long.",
+                                 "type": "https://api.twitter.com/2/problems/invalid-request"}
+            if body["text"] in self.posts.values():
+                return 403, self.limits(), {
+                    "detail": "You are not allowed to create a Tweet with duplicate content.",
+                    "type": "about:blank", "title": "Forbidden", "status": 403}
+            self.next_id += 1
+            self.posts[str(self.next_id)] = body["text"]
+            return 201, self.limits(), {"data": {"id": str(self.next_id), "text": body["text"]}}
+        if rec.method == "DELETE" and path.startswith("/2/tweets/"):
+            tweet_id = path.rsplit("/", 1)[1]
+            if self.posts.pop(tweet_id, None) is None:
+                return 404, {}, {"title": "Not Found Error", "status": 404,
+                                 "type": "https://api.twitter.com/2/problems/resource-not-found"}
+            return 200, self.limits(), {"data": {"deleted": True}}
+        return 404, {}, {"title": "Not Found", "status": 404}
+
+    @staticmethod
+    def rate_limited(reset_in_s: float) -> tuple:
+        return ("answer", 429, {"x-rate-limit-limit": "100", "x-rate-limit-remaining": "0",
+                                "x-rate-limit-reset": str(int(time.time() + reset_in_s))},
+                {"title": "Too Many Requests", "detail": "Too Many Requests",
+                 "type": "about:blank", "status": 429})
+
+
+class FakeFacebook(Fake):
+    """Graph API Page posts under /v25.0: form or JSON, token as access_token; 506 duplicates."""
+
+    PAGE = "1647395831"
+    TOKEN = "fb-page-token"
+
+    def reset_state(self) -> None:
+        self.posts: dict[str, dict[str, str]] = {}  # post id -> {message, link}
+        self.scrapes: list[str] = []
+        self.next_id = 130068550371568
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reset_state()
+
+    @staticmethod
+    def error(code: int, message: str, status: int = 400, **extra: Any) -> tuple:
+        return status, {}, {"error": {"message": message, "type": "OAuthException", "code": code,
+                                      "fbtrace_id": "AbCdEf", **extra}}
+
+    def respond(self, rec: Recorded) -> tuple[int, dict[str, str], Any]:
+        params = {k: v[0] for k, v in rec.query.items()}
+        if rec.body and rec.headers.get("content-type", "").startswith("application/json"):
+            params.update(rec.json)
+        elif rec.body:
+            params.update({k: v[0] for k, v in rec.form.items()})
+        if params.get("access_token") != self.TOKEN:
+            return self.error(190, "Invalid OAuth access token.")
+        path = urlsplit(rec.path).path
+        if path == "/v25.0/" and rec.method == "POST" and params.get("scrape") == "true":
+            self.scrapes.append(params.get("id", ""))
+            return 200, {}, {"url": params.get("id"), "title": "scraped", "updated_time": "now"}
+        if path == f"/v25.0/{self.PAGE}/feed" and rec.method == "POST":
+            if not params.get("message") and not params.get("link"):
+                return self.error(197, "The post is empty. Please enter a message to share.")
+            if not str(params.get("link", "")).startswith("http"):
+                return self.error(1500, "The url you supplied is invalid")
+            last = list(self.posts.values())[-1:] 
+            if last and last[0]["message"] == params.get("message") and last[0]["link"] == params.get("link"):
+                return self.error(506, "Duplicate posts cannot be published consecutively.")
+            self.next_id += 1
+            post_id = f"{self.PAGE}_{self.next_id}"
+            self.posts[post_id] = {"message": params.get("message", ""), "link": params["link"]}
+            return 200, {}, {"id": post_id}
+        if path == f"/v25.0/{self.PAGE}/feed" and rec.method == "GET":
+            data = [{"id": i, "link": p["link"]} for i, p in reversed(list(self.posts.items()))]
+            return 200, {}, {"data": data}
+        if rec.method == "DELETE" and path.startswith("/v25.0/"):
+            post_id = path.rsplit("/", 1)[1]
+            if self.posts.pop(post_id, None) is None:
+                return self.error(100, "Unsupported delete request.")
+            return 200, {}, {"success": True}
+        return self.error(100, "Unknown path components", status=404)
+
+
+class FakeGooglePlus(Fake):
+    """plusDomains v1 activities.insert / list; bearer token."""
+
+    TOKEN = "gplus-token"
+
+    def reset_state(self) -> None:
+        self.activities: dict[str, dict] = {}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reset_state()
+
+    def respond(self, rec: Recorded) -> tuple[int, dict[str, str], Any]:
+        if rec.headers.get("authorization") != f"Bearer {self.TOKEN}":
+            return 401, {}, {"error": {"code": 401, "message": "Invalid Credentials", "errors": [
+                {"domain": "global", "reason": "authError", "message": "Invalid Credentials"}]}}
+        path = urlsplit(rec.path).path
+        if rec.method == "POST" and path == "/plusDomains/v1/people/me/activities":
+            body = rec.json
+            activity_id = f"z{len(self.activities) + 1:020d}"
+            self.activities[activity_id] = body
+            return 200, {}, {"kind": "plus#activity", "id": activity_id, "verb": "post",
+                             "object": body.get("object"), "access": body.get("access")}
+        if rec.method == "GET" and path == "/plusDomains/v1/people/me/activities/user":
+            items = [{"id": i, **a} for i, a in self.activities.items()]
+            return 200, {}, {"kind": "plus#activityFeed", "items": items}
+        return 404, {}, {"error": {"code": 404, "message": "Not Found"}}
+
+
 class FakeServers:
     def __init__(self) -> None:
         self.hub = FakeHub()
-        self.all = [self.hub]
+        self.twitter = FakeTwitter()
+        self.facebook = FakeFacebook()
+        self.googleplus = FakeGooglePlus()
+        self.all = [self.hub, self.twitter, self.facebook, self.googleplus]
 
     def start(self) -> None:
         for fake in self.all:
@@ -145,4 +292,14 @@ class FakeServers:
             fake.reset()
 
     def environment(self) -> dict[str, str]:
-        return {"SYNDICATE_WEBSUB_HUBS": self.hub.url + "/"}
+        return {
+            "SYNDICATE_WEBSUB_HUBS": self.hub.url + "/",
+            "SYNDICATE_TWITTER_API_URL": self.twitter.url,
+            "SYNDICATE_TWITTER_BEARER_TOKEN": FakeTwitter.TOKEN,
+            "SYNDICATE_FACEBOOK_GRAPH_URL": self.facebook.url + "/v25.0",
+            "SYNDICATE_FACEBOOK_PAGE_ID": FakeFacebook.PAGE,
+            "SYNDICATE_FACEBOOK_PAGE_TOKEN": FakeFacebook.TOKEN,
+            "SYNDICATE_GOOGLEPLUS_API_URL": self.googleplus.url + "/plusDomains/v1",
+            "SYNDICATE_GOOGLEPLUS_TOKEN": FakeGooglePlus.TOKEN,
+            "SYNDICATE_GOOGLEPLUS_AUDIENCE": "domain",
+        }

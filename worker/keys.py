@@ -76,3 +76,5 @@ def outbox_lock(article_id: str, network: str) -> str:
 WORKERS = f"{PREFIX}workers"  # zset worker hostname -> last heartbeat (epoch s)
 SCHEDULE = f"{PREFIX}schedule"  # zset JSON task descriptor -> due at (epoch s)
 COUNTERS = f"{PREFIX}counters"  # hash: renders, render_seconds, delivery:<network>:<state>, ...
+OUTBOX_OPEN = f"{PREFIX}outbox:open"  # zset "<article id>\t<network>" -> last touched (epoch s):
+# entries with work left (a post not yet made, a delete requested); the sweeper's list

@@ -34,6 +34,12 @@ class Runtime:
         return Store(self.redis)
 
     @cached_property
+    def channels(self) -> dict:
+        from worker.social import channels_for
+
+        return channels_for(self.settings)
+
+    @cached_property
     def site(self) -> Site:
         s = self.settings
         return Site(

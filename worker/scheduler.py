@@ -16,20 +16,26 @@ from worker.runtime import runtime
 
 log = logging.getLogger("syndicate.scheduler")
 
-TICK_S = 1.0
+TICK_S = 0.25
 DIRTY_SWEEP_S = 5.0
 
 _stop = threading.Event()
 
 
 def _loop(hostname: str) -> None:
-    from worker.tasks import process_event, schedule_renders
+    from worker.tasks import deliver, process_event, schedule_renders
+
+    tasks = {"deliver": deliver}
 
     last_sweep = 0.0
     while not _stop.is_set():
         try:
             rt = runtime()
             rt.store.heartbeat(hostname)
+            for item in rt.store.claim_due():
+                task = tasks.get(item.get("task"))
+                if task is not None:
+                    task.apply_async(tuple(item.get("args", ())))
             now = time.monotonic()
             if now - last_sweep >= DIRTY_SWEEP_S:
                 last_sweep = now
@@ -38,6 +44,12 @@ def _loop(hostname: str) -> None:
                 for event_id in rt.store.unfinished_events(older_than=stale_after):
                     log.warning("re-queueing unfinished event %s", event_id)
                     process_event.apply_async((event_id,))
+                for article_id, network in rt.store.stale_open_outbox(older_than=stale_after):
+                    entry = rt.store.outbox_entry(article_id, network)
+                    if float(entry.get("next_attempt_at") or 0) > time.time():
+                        continue  # waiting for a rate-limit reset or backoff, as scheduled
+                    action = "post" if entry.get("state") == "pending" else "delete"
+                    deliver.apply_async((article_id, network, action))
         except Exception as exc:  # Redis away: keep ticking, it comes back
             log.warning("scheduler tick failed: %s: %s", type(exc).__name__, exc)
         _stop.wait(TICK_S)

@@ -19,6 +19,7 @@ import redis
 from feeds.article import Article, ArticleEvent, format_time, parse_time
 from feeds.membership import feed_keys
 from feeds.ordering import supersedes
+from syndicate.config import NETWORKS
 from worker import keys
 
 RECENT_EVENTS_KEPT = 1000
@@ -131,7 +132,9 @@ class Store:
                 out[name] = json.loads(out[name])
         return out
 
-    def apply_event(self, event: ArticleEvent) -> Applied:
+    def apply_event(
+        self, event: ArticleEvent, outbox_plan: dict[str, tuple[str, str]] | None = None
+    ) -> Applied:
         """Apply one event to its article and to the membership of every feed it is in.
 
         Ordering (feeds.ordering) decides whether the event wins; the read and the writes are one
@@ -142,12 +145,14 @@ class Store:
             while True:
                 try:
                     pipe.watch(akey)
-                    result = self._apply(pipe, akey, event)
+                    result = self._apply(pipe, akey, event, outbox_plan or {})
                     return result
                 except redis.WatchError:
                     continue
 
-    def _apply(self, pipe: Any, akey: str, event: ArticleEvent) -> Applied:
+    def _apply(
+        self, pipe: Any, akey: str, event: ArticleEvent, outbox_plan: dict[str, tuple[str, str]]
+    ) -> Applied:
         raw = pipe.hgetall(akey)
         stored = {k.decode(): v.decode() for k, v in raw.items()}
         stored_published = stored.get("state") == "published"
@@ -162,6 +167,12 @@ class Store:
                 pipe.unwatch()
                 return Applied(outcome="duplicate" if same else "stale", state=stored.get("state"))
         old_feeds: list[str] = json.loads(stored["feeds"]) if stored_published else []
+        outbox_states = {}
+        if stored_published and event.article is None:
+            for network in NETWORKS:
+                state = pipe.hget(keys.outbox(event.article_id, network), "state")
+                if state in (b"pending", b"sent"):
+                    outbox_states[network] = state.decode()
         timeline = json.loads(stored.get("timeline", "[]"))[-49:]
         timeline.append({"at": format_time(datetime.now(timezone.utc)), "event": event.event_id,
                          "type": event.type, "version": event.version})
@@ -181,6 +192,13 @@ class Store:
                            feeds=json.dumps(new_feeds))
             if first:
                 mapping["first_published_at"] = format_time(datetime.now(timezone.utc))
+                # Intent to share is recorded with the publish itself: a crash after this
+                # commit cannot lose a post, and no later event can add a second one.
+                for network, (state, reason) in outbox_plan.items():
+                    pipe.hset(keys.outbox(event.article_id, network), mapping={
+                        "state": state, "reason": reason, "attempts": 0, "created_at": f"{now:.3f}"})
+                    if state == "pending":
+                        pipe.zadd(keys.OUTBOX_OPEN, {f"{event.article_id}\t{network}": now})
             for key in set(old_feeds) - set(new_feeds):
                 pipe.zrem(keys.feed_items(key), event.article_id)
             for key in new_feeds:
@@ -194,6 +212,9 @@ class Store:
             for key in old_feeds:
                 pipe.zrem(keys.feed_items(key), event.article_id)
                 pipe.zadd(keys.feed_deleted(key), {event.article_id: now})
+            for network in outbox_states:
+                pipe.hset(keys.outbox(event.article_id, network), "delete_requested", 1)
+                pipe.zadd(keys.OUTBOX_OPEN, {f"{event.article_id}\t{network}": now})
             result = Applied("applied", "unpublished", old_feeds, unpublished=stored_published)
         pipe.hset(akey, mapping=mapping)
         pipe.zadd(keys.ARTICLES, {event.article_id: now})
@@ -294,10 +315,62 @@ class Store:
         return self.r.get(keys.feed_body(feed_key, fmt))
 
     # Outbox -------------------------------------------------------------------------------
+    def outbox_entry(self, article_id: str, network: str) -> dict[str, str]:
+        raw = self.r.hgetall(keys.outbox(article_id, network))
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    def update_outbox(self, article_id: str, network: str, *, close: bool | None = False,
+                      incr_attempts: bool = False, **fields: Any) -> None:
+        """Write delivery fields. `close=True` takes the entry off the sweeper's open list,
+        `False` (re)opens it as touched now, `None` leaves the list alone."""
+        pipe = self.r.pipeline()
+        okey = keys.outbox(article_id, network)
+        fields["updated_at"] = f"{time.time():.3f}"
+        pipe.hset(okey, mapping={k: str(v) for k, v in fields.items()})
+        if incr_attempts:
+            pipe.hincrby(okey, "attempts", 1)
+        member = f"{article_id}\t{network}"
+        if close is True:
+            pipe.zrem(keys.OUTBOX_OPEN, member)
+        elif close is False:
+            pipe.zadd(keys.OUTBOX_OPEN, {member: time.time()})
+        if "state" in fields:
+            pipe.hincrbyfloat(keys.COUNTERS, f"delivery:{network}:{fields['state']}", 1)
+        pipe.execute()
+
+    def lock_outbox(self, article_id: str, network: str, ttl_s: int) -> bool:
+        return bool(self.r.set(keys.outbox_lock(article_id, network), 1, nx=True, ex=ttl_s))
+
+    def unlock_outbox(self, article_id: str, network: str) -> None:
+        self.r.delete(keys.outbox_lock(article_id, network))
+
+    def stale_open_outbox(self, older_than: float) -> list[tuple[str, str]]:
+        """Open entries nobody touched for a while (their task was lost); touched again now."""
+        cutoff = time.time() - older_than
+        members = self.r.zrangebyscore(keys.OUTBOX_OPEN, "-inf", cutoff, start=0, num=100)
+        out = []
+        for m in members:
+            self.r.zadd(keys.OUTBOX_OPEN, {m: time.time()}, xx=True)
+            article_id, _, network = m.decode().rpartition("\t")
+            out.append((article_id, network))
+        return out
+
+    def dead_letter(self, name: str) -> None:
+        self.r.zadd(keys.DEAD_LETTERS, {name: time.time()})
+
+    # Schedule -----------------------------------------------------------------------------
+    def schedule(self, task: str, args: list[Any], due_in_s: float) -> None:
+        """Run `task(*args)` in `due_in_s` seconds, via the scheduler rather than a Celery ETA."""
+        member = json.dumps({"task": task, "args": args})
+        self.r.zadd(keys.SCHEDULE, {member: time.time() + due_in_s})
+
+    def claim_due(self, limit: int = 100) -> list[dict[str, Any]]:
+        """Take due scheduled tasks; ZREM makes each one ours alone."""
+        due = self.r.zrangebyscore(keys.SCHEDULE, "-inf", time.time(), start=0, num=limit)
+        return [json.loads(m) for m in due if self.r.zrem(keys.SCHEDULE, m)]
+
     def outbox_entries(self, article_id: str) -> dict[str, dict[str, Any]]:
         """Per network: state, remote id, attempts, last error (what GET /articles shows)."""
-        from syndicate.config import NETWORKS
-
         pipe = self.r.pipeline()
         for network in NETWORKS:
             pipe.hgetall(keys.outbox(article_id, network))

@@ -13,6 +13,7 @@ from feeds.article import ArticleEvent
 from feeds.describe import describe
 from feeds.render import render
 from worker.celery_app import app
+from worker.delivery import Delivery, outbox_plan
 from worker.runtime import runtime
 
 log = logging.getLogger("syndicate.worker")
@@ -38,15 +39,18 @@ def schedule_renders(feed_keys: list[str]) -> int:
 
 @app.task(bind=True, name="worker.tasks.process_event", max_retries=8)
 def process_event(self, event_id: str) -> str:
-    store = runtime().store
+    rt = runtime()
+    store = rt.store
     record = store.event(event_id)
     if record is None or record["status"] in ("done", "failed"):
         return "skipped"
     store.start_event(event_id)
     try:
         event = ArticleEvent.from_payload(event_id, json.loads(record["body"]))
-        applied = store.apply_event(event)
+        plan = outbox_plan(rt, event.article) if event.article is not None else {}
+        applied = store.apply_event(event, plan)
         schedule_renders(applied.touched_feeds)
+        _share_follow_ups(rt, event, applied)
     except TRANSIENT as exc:
         if self.request.retries >= self.max_retries:
             store.finish_event(event_id, "failed", None, error=f"gave up: {exc}")
@@ -62,6 +66,27 @@ def process_event(self, event_id: str) -> str:
     log.info("event %s %s article %s: %s", event_id, event.type, event.article_id,
              applied.outcome, extra={"event_id": event_id, "article_id": event.article_id})
     return applied.outcome
+
+
+def _share_follow_ups(rt, event: ArticleEvent, applied) -> None:
+    """Queue the social work an applied event calls for (the outbox already records it)."""
+    if applied.outcome != "applied":
+        return
+    if applied.first_publish or applied.unpublished:
+        for network, entry in rt.store.outbox_entries(event.article_id).items():
+            if entry.get("state") == "pending" or entry.get("delete_requested") == "1":
+                deliver.apply_async((event.article_id, network, "post" if applied.first_publish
+                                     else "delete"))
+    elif applied.state == "published" and "facebook" in rt.channels:
+        entry = rt.store.outbox_entry(event.article_id, "facebook")
+        if entry.get("state") in ("pending", "sent"):
+            deliver.apply_async((event.article_id, "facebook", "refresh"))
+
+
+@app.task(name="worker.tasks.deliver")
+def deliver(article_id: str, network: str, action: str = "post", attempt: int = 1) -> str:
+    """Post, delete or refresh one article on one network; see worker.delivery."""
+    return Delivery(runtime(), article_id, network).run(action, attempt)
 
 
 @app.task(bind=True, name="worker.tasks.render_feed", max_retries=8)

@@ -1,0 +1,194 @@
+"""The delivery state machine: exactly one post per article and network, whatever fails.
+
+Posting is at-least-once underneath (tasks rerun after crashes, retries after timeouts), so:
+- intent is recorded before the call (`in_flight=1`, attempts+1) and the remote id after;
+- an attempt that may have reached the network (timeout or dropped connection after sending,
+  5xx, a crash between send and record) leaves `in_flight=1`: the next attempt first asks the
+  network whether the post exists (Facebook, Google+), and a duplicate refusal (X 403,
+  Facebook 506) after such an attempt means the post was made;
+- one lock per entry keeps two workers from attempting at once;
+- waits (rate limits, backoff) go to the Redis schedule, not to Celery ETAs.
+
+States: pending -> sent -> deleted, or failed, or skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from feeds.article import Article
+from feeds.share import payload_hash
+from worker.http import backoff_s
+from worker.runtime import Runtime
+from worker.social.base import Channel
+from worker.social.errors import DeliveryError, DuplicateError, PermanentError, RetryableError
+
+log = logging.getLogger("syndicate.delivery")
+
+MAX_ATTEMPTS = 10
+MAX_REFRESH_ATTEMPTS = 5
+RETRY_CAP_S = 900.0
+
+
+def outbox_plan(rt: Runtime, article: Article) -> dict[str, tuple[str, str]]:
+    """What each network should do with this article on its first publish."""
+    from syndicate.config import NETWORKS
+
+    wanted = set(article.share.networks) if article.share.networks is not None else set(NETWORKS)
+    enabled = set(rt.settings.enabled_networks)
+    plan = {}
+    for network in NETWORKS:
+        if network not in wanted:
+            plan[network] = ("skipped", "not in the article's share.networks")
+        elif network not in enabled:
+            plan[network] = ("skipped", "channel not configured")
+        else:
+            plan[network] = ("pending", "")
+    return plan
+
+
+class Delivery:
+    """One (article, network) entry being worked on; `run(action)` is the task body."""
+
+    def __init__(self, rt: Runtime, article_id: str, network: str) -> None:
+        self.rt = rt
+        self.store = rt.store
+        self.article_id = article_id
+        self.network = network
+        self.channel: Channel | None = rt.channels.get(network)
+
+    def run(self, action: str, attempt: int = 1) -> str:
+        if self.channel is None:
+            return "channel off"
+        ttl = int(self.rt.settings.http_timeout * 3 + 10)
+        if not self.store.lock_outbox(self.article_id, self.network, ttl):
+            return "busy"  # another worker holds it; its outcome decides
+        try:
+            if action == "refresh":
+                return self._refresh(attempt)
+            entry = self.store.outbox_entry(self.article_id, self.network)
+            state = entry.get("state")
+            if state == "pending":
+                return self._post(entry)
+            if state == "sent" and entry.get("delete_requested") == "1":
+                return self._delete(entry)
+            self._update(close=True)
+            return state or "no entry"
+        finally:
+            self.store.unlock_outbox(self.article_id, self.network)
+
+    # ----------------------------------------------------------------------------------------
+    def _article(self) -> Article:
+        record = self.store.article(self.article_id)
+        if not record or "doc" not in record:
+            raise PermanentError("article not stored")
+        return Article.from_dict(record["doc"])
+
+    def _update(self, close: bool = False, incr: bool = False, **fields: object) -> None:
+        self.store.update_outbox(self.article_id, self.network, close=close, incr_attempts=incr,
+                                 **fields)
+
+    def _retry(self, action: str, attempts: int, error: RetryableError, attempt: int = 0) -> str:
+        wait = error.wait_s if error.wait_s is not None else backoff_s(
+            attempts, self.rt.settings.retry_base_s, RETRY_CAP_S)
+        wait = min(wait, 24 * 3600)
+        self.store.schedule("deliver", [self.article_id, self.network, action, attempt + 1], wait)
+        self._update(last_error=error.reason, next_attempt_at=f"{time.time() + wait:.0f}")
+        log.info("%s %s for %s: %s; retry in %.1fs", self.network, action, self.article_id,
+                 error.reason, wait)
+        return "retry"
+
+    def _post(self, entry: dict[str, str]) -> str:
+        article = self._article()
+        ambiguous = entry.get("in_flight") == "1"
+        if entry.get("delete_requested") == "1" and not ambiguous:
+            self._update(close=True, state="skipped", reason="unpublished before it was shared")
+            return "skipped"
+        attempts = int(entry.get("attempts", 0))
+        assert self.channel is not None
+        if ambiguous:
+            try:
+                existing = self.channel.find_existing(article)
+            except DeliveryError as exc:
+                retryable = RetryableError(f"checking for an earlier post: {exc.reason}",
+                                           ambiguous=True)
+                return self._retry("post", attempts, retryable)
+            if existing:
+                return self._sent(entry, existing, "found after an uncertain attempt")
+        if attempts >= MAX_ATTEMPTS:
+            self._update(close=True, state="failed", in_flight=0,
+                         last_error=f"gave up after {attempts} attempts: {entry.get('last_error', '')}")
+            self.store.dead_letter(f"delivery:{self.article_id}:{self.network}")
+            return "failed"
+        payload = self.channel.payload(article)
+        self._update(incr=True, in_flight=1, payload_hash=payload_hash(payload),
+                     last_attempt_at=f"{time.time():.3f}")
+        try:
+            remote_id = self.channel.post(payload)
+        except DuplicateError as exc:
+            if ambiguous:
+                return self._sent(entry, "", f"duplicate refusal after an uncertain attempt ({exc.reason})")
+            self._update(close=True, state="failed", in_flight=0, last_error=exc.reason)
+            return "failed"
+        except RetryableError as exc:
+            if not exc.ambiguous:
+                self._update(in_flight=0)
+            return self._retry("post", attempts + 1, exc)
+        except PermanentError as exc:
+            self._update(close=True, state="failed", in_flight=0, last_error=exc.reason)
+            self.store.dead_letter(f"delivery:{self.article_id}:{self.network}")
+            return "failed"
+        return self._sent(entry, remote_id, "")
+
+    def _sent(self, entry: dict[str, str], remote_id: str, note: str) -> str:
+        delete_next = entry.get("delete_requested") == "1" or self.store.outbox_entry(
+            self.article_id, self.network).get("delete_requested") == "1"
+        self._update(close=not delete_next, state="sent", remote_id=remote_id, in_flight=0,
+                     note=note, sent_at=f"{time.time():.3f}", last_error="")
+        log.info("%s post for %s sent (%s)", self.network, self.article_id, remote_id or "id unknown")
+        if delete_next:
+            self.store.schedule("deliver", [self.article_id, self.network, "delete", 1], 0)
+        return "sent"
+
+    def _delete(self, entry: dict[str, str]) -> str:
+        assert self.channel is not None
+        remote_id = entry.get("remote_id", "")
+        if not self.channel.can_delete:
+            self._update(close=True, delete_requested=0, note=f"{self.network} has no delete")
+            return "kept"
+        if not remote_id:
+            self._update(close=True, delete_requested=0,
+                         last_error="remote id unknown: delete the post by hand")
+            return "kept"
+        attempts = int(entry.get("delete_attempts", 0)) + 1
+        self._update(delete_attempts=attempts)
+        try:
+            self.channel.delete(remote_id)
+        except RetryableError as exc:
+            if attempts >= MAX_ATTEMPTS:
+                self._update(close=True, last_error=f"delete gave up: {exc.reason}")
+                return "failed"
+            return self._retry("delete", attempts, exc)
+        except DeliveryError as exc:
+            self._update(close=True, delete_requested=0, last_error=f"delete failed: {exc.reason}")
+            return "failed"
+        self._update(close=True, state="deleted", delete_requested=0,
+                     deleted_at=f"{time.time():.3f}", last_error="")
+        return "deleted"
+
+    def _refresh(self, attempt: int) -> str:
+        assert self.channel is not None
+        try:
+            self.channel.refresh(self._article())
+        except RetryableError as exc:
+            if attempt >= MAX_REFRESH_ATTEMPTS:
+                return "failed"
+            wait = exc.wait_s if exc.wait_s is not None else backoff_s(attempt, self.rt.settings.retry_base_s, RETRY_CAP_S)
+            self.store.schedule("deliver", [self.article_id, self.network, "refresh", attempt + 1], wait)
+            return "retry"
+        except DeliveryError as exc:
+            log.warning("%s refresh for %s failed: %s", self.network, self.article_id, exc.reason)
+            return "failed"
+        self._update(close=None, refreshed_at=f"{time.time():.3f}")
+        return "refreshed"

@@ -1,0 +1,53 @@
+"""Outbound HTTP policy in one place: one `requests.Session` per remote, with timeouts, and the
+backoff schedule every retry uses.
+
+Sessions never retry on their own: whether a failed POST may be sent again depends on whether
+it may already have taken effect, which only the caller (the delivery state machine) knows.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+USER_AGENT = "syndicate/0.1 (+https://github.com/syndicate)"
+CONNECT_TIMEOUT_S = 3.0
+
+
+class RemoteSession(requests.Session):
+    """A session whose every request carries (connect, read) timeouts."""
+
+    def __init__(self, read_timeout_s: float) -> None:
+        super().__init__()
+        self.timeout = (min(CONNECT_TIMEOUT_S, read_timeout_s), read_timeout_s)
+        adapter = HTTPAdapter(max_retries=Retry(total=0, connect=0, read=0, redirect=0),
+                              pool_connections=4, pool_maxsize=8)
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
+        self.headers["User-Agent"] = USER_AGENT
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", self.timeout)
+        kwargs.setdefault("allow_redirects", False)
+        return super().request(method, url, *args, **kwargs)
+
+
+def request_was_sent(exc: requests.RequestException) -> bool:
+    """False when the request cannot have reached the remote (refused, connect timeout)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.ConnectionError):
+        text = repr(exc)
+        return not any(s in text for s in ("NewConnectionError", "Connection refused",
+                                             "Name or service not known", "ConnectTimeout"))
+    return True
+
+
+def backoff_s(attempt: int, base_s: float, cap_s: float) -> float:
+    """Exponential backoff with full jitter in [d/2, d], d = base * 2**(attempt-1), capped."""
+    delay = min(cap_s, base_s * (2 ** max(attempt - 1, 0)))
+    return random.uniform(delay / 2, delay)

@@ -1,0 +1,28 @@
+"""What a delivery attempt can end in, decided by each network's `classify` from the API's own
+status, body and headers (social_apis.md §5.3)."""
+
+from __future__ import annotations
+
+
+class DeliveryError(Exception):
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason[:500]
+
+
+class PermanentError(DeliveryError):
+    """Bad credentials, missing permission, invalid payload: retrying cannot help."""
+
+
+class RetryableError(DeliveryError):
+    """Try again later. `ambiguous`: the post may exist already (5xx, timeout after sending).
+    `wait_s`: the remote said when (rate-limit reset); None means use the backoff schedule."""
+
+    def __init__(self, reason: str, *, ambiguous: bool, wait_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.ambiguous = ambiguous
+        self.wait_s = wait_s
+
+
+class DuplicateError(DeliveryError):
+    """The network refuses the post as a duplicate of one that exists (X 403, Facebook 506)."""

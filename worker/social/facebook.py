@@ -1,0 +1,90 @@
+"""Facebook Graph API, Page posts: `POST /{page-id}/feed`, `DELETE /{post-id}`, link-preview
+refresh with `POST /?id=URL&scrape=true` (social_apis.md §2). Branch on `error.code`, not on
+the HTTP status, which Meta leaves unspecified."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import requests
+
+from feeds.article import Article
+from feeds.share import facebook_payload
+from syndicate.config import Settings
+from worker.http import RemoteSession
+from worker.social.base import Channel, json_body
+from worker.social.errors import DuplicateError, PermanentError, RetryableError
+
+THROTTLED = {4, 17, 32, 613, 80001}
+TRANSIENT = {1, 2, 341}
+
+
+class Facebook(Channel):
+    name = "facebook"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(RemoteSession(settings.http_timeout))
+        self.base = settings.facebook_graph_url
+        self.page_id = settings.facebook_page_id
+        self.token = settings.facebook_page_token
+
+    def payload(self, article: Article) -> dict[str, Any]:
+        return facebook_payload(article)
+
+    def post(self, payload: dict[str, Any]) -> str:
+        r = self.call(lambda: self.session.post(f"{self.base}/{self.page_id}/feed",
+                                                data={**payload, "access_token": self.token}))
+        post_id = str(self.classify(r).get("id", ""))
+        if not post_id:
+            raise RetryableError(f"unexpected answer without an id: {r.text[:200]}", ambiguous=True)
+        return post_id
+
+    def delete(self, remote_id: str) -> None:
+        self.classify(self.call(lambda: self.session.delete(
+            f"{self.base}/{remote_id}", params={"access_token": self.token})))
+
+    def find_existing(self, article: Article) -> str | None:
+        r = self.call(lambda: self.session.get(
+            f"{self.base}/{self.page_id}/feed",
+            params={"fields": "id,link", "limit": "50", "access_token": self.token}))
+        for post in self.classify(r).get("data") or []:
+            if isinstance(post, dict) and post.get("link") == article.url and post.get("id"):
+                return str(post["id"])
+        return None
+
+    def refresh(self, article: Article) -> None:
+        self.classify(self.call(lambda: self.session.post(
+            f"{self.base}/", params={"id": article.url, "scrape": "true", "access_token": self.token})))
+
+    @staticmethod
+    def classify(r: requests.Response) -> dict[str, Any]:
+        body = json_body(r)
+        error = body.get("error") if isinstance(body.get("error"), dict) else None
+        if r.status_code == 200 and error is None:
+            return body
+        if error is None:
+            reason = f"HTTP {r.status_code}: {r.text[:200]}"
+            if r.status_code >= 500 or r.status_code == 429:
+                raise RetryableError(reason, ambiguous=r.status_code >= 500)
+            raise PermanentError(reason)
+        code = error.get("code")
+        reason = f"code {code}: {error.get('message', '')}"[:300]
+        if code in THROTTLED or (error.get("is_transient") and code not in TRANSIENT):
+            raise RetryableError(reason, ambiguous=False, wait_s=_regain_access_s(r))
+        if code in TRANSIENT:
+            raise RetryableError(reason, ambiguous=True)
+        if code == 506 or (code == 368 and "already posted" in reason.lower()):
+            raise DuplicateError(reason)
+        raise PermanentError(reason)
+
+
+def _regain_access_s(r: requests.Response) -> float | None:
+    """`estimated_time_to_regain_access` (minutes) from X-Business-Use-Case-Usage, if any."""
+    try:
+        usage = json.loads(r.headers.get("x-business-use-case-usage", "{}"))
+        minutes = max((entry.get("estimated_time_to_regain_access") or 0)
+                      for entries in usage.values() for entry in entries)
+    except (ValueError, AttributeError, TypeError):
+        return None
+    return minutes * 60.0 if minutes else None

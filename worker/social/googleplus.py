@@ -1,0 +1,64 @@
+"""Google+ Domains API v1 shape: `POST /people/me/activities` (social_apis.md §3).
+
+Google shut the Google+ APIs down on 2019-03-07. This channel speaks the plusDomains v1 shape
+to whatever compatible base URL is configured and is off unless configured. The API has no
+delete, so an unpublished article's activity stays.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import requests
+
+from feeds.article import Article
+from feeds.share import googleplus_payload
+from syndicate.config import Settings
+from worker.http import RemoteSession
+from worker.social.base import Channel, json_body
+from worker.social.errors import PermanentError, RetryableError
+
+RATE_LIMITED = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"}
+
+
+class GooglePlus(Channel):
+    name = "googleplus"
+    can_delete = False
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(RemoteSession(settings.http_timeout))
+        self.base = settings.googleplus_api_url
+        self.audience = settings.googleplus_audience
+        self.session.headers["Authorization"] = f"Bearer {settings.googleplus_token}"
+
+    def payload(self, article: Article) -> dict[str, Any]:
+        return googleplus_payload(article, self.audience)
+
+    def post(self, payload: dict[str, Any]) -> str:
+        r = self.call(lambda: self.session.post(f"{self.base}/people/me/activities", json=payload))
+        activity_id = str(self.classify(r).get("id", ""))
+        if not activity_id:
+            raise RetryableError(f"unexpected answer without an id: {r.text[:200]}", ambiguous=True)
+        return activity_id
+
+    def find_existing(self, article: Article) -> str | None:
+        r = self.call(lambda: self.session.get(f"{self.base}/people/me/activities/user"))
+        for item in self.classify(r).get("items") or []:
+            attachments = ((item or {}).get("object") or {}).get("attachments") or [{}]
+            if attachments[0].get("url") == article.url and item.get("id"):
+                return str(item["id"])
+        return None
+
+    @staticmethod
+    def classify(r: requests.Response) -> dict[str, Any]:
+        body = json_body(r)
+        if r.status_code == 200:
+            return body
+        error = body.get("error") if isinstance(body.get("error"), dict) else {}
+        reasons = {e.get("reason") for e in error.get("errors") or [] if isinstance(e, dict)}
+        reason = f"HTTP {r.status_code}: {error.get('message') or r.text[:200]}"
+        if r.status_code == 429 or reasons & RATE_LIMITED:
+            raise RetryableError(reason, ambiguous=False)
+        if r.status_code >= 500:
+            raise RetryableError(reason, ambiguous=True)
+        raise PermanentError(reason)

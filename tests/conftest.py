@@ -86,7 +86,8 @@ def fakes() -> Any:
 
 
 @pytest.fixture(scope="session")
-def settings(redis_url: str, fakes: FakeServers) -> Settings:
+def settings_env(redis_url: str, fakes: FakeServers) -> dict[str, str]:
+    """The service's environment for this test session (the worker process gets exactly it)."""
     env = {
         "SYNDICATE_REDIS_URL": redis_url,
         "SYNDICATE_WEBHOOK_SECRET": SECRET,
@@ -101,23 +102,26 @@ def settings(redis_url: str, fakes: FakeServers) -> Settings:
     }
     if os.environ.get("SYNDICATE_TEST_BROKER_URL"):
         env["SYNDICATE_BROKER_URL"] = os.environ["SYNDICATE_TEST_BROKER_URL"]
-    return Settings.from_env(env)
+    return env
+
+
+@pytest.fixture(scope="session")
+def settings(settings_env: dict[str, str]) -> Settings:
+    return Settings.from_env(settings_env)
 
 
 class WorkerProcess:
     """A real `celery -A worker worker` subprocess that tests may kill and restart."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(self, settings: Settings, env: dict[str, str], log_path: Path) -> None:
         self.settings = settings
+        self.env = env
         self.log_path = log_path
         self.proc: subprocess.Popen | None = None
 
     def start(self, concurrency: int = 2) -> None:
-        env = child_environment(self.settings)
-        env.update({
-            k: v for k, v in os.environ.items() if k.startswith("SYNDICATE_")
-            and k not in env and not k.startswith("SYNDICATE_TEST")
-        })
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
+        env.update(self.env)
         r = redis.Redis.from_url(self.settings.redis_url or "")
         r.delete("syn:workers")
         log = open(self.log_path, "ab")
@@ -139,8 +143,9 @@ class WorkerProcess:
 
 
 @pytest.fixture(scope="session")
-def worker(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    proc = WorkerProcess(settings, tmp_path_factory.mktemp("worker") / "worker.log")
+def worker(settings: Settings, settings_env: dict[str, str],
+           tmp_path_factory: pytest.TempPathFactory) -> Any:
+    proc = WorkerProcess(settings, settings_env, tmp_path_factory.mktemp("worker") / "worker.log")
     proc.start()
     yield proc
     proc.stop()
@@ -202,6 +207,7 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def api_process(settings: Settings, extra_env: dict[str, str] | None = None):
+    # Only the settings the API needs; the broker override in extra_env is the point of most uses.
     """The real `syndicate api` command on a free port; yields its base URL."""
     import requests
 

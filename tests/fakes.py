@@ -58,10 +58,10 @@ class Fake:
                     self.close_connection = True
                     self.connection.close()
                     return
-                if isinstance(fault, tuple) and fault[0] == "sleep":
-                    time.sleep(fault[1])
                 status, headers, payload = fault[1:] if isinstance(fault, tuple) and fault[0] == "answer" \
                     else fake.respond(rec)
+                if isinstance(fault, tuple) and fault[0] == "sleep":  # done, but answered late
+                    time.sleep(fault[1])
                 if fault == "drop-after":  # the request took effect; the answer never arrives
                     self.close_connection = True
                     self.connection.close()

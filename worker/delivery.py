@@ -61,7 +61,8 @@ class Delivery:
     def run(self, action: str, attempt: int = 1) -> str:
         if self.channel is None:
             return "channel off"
-        ttl = int(self.rt.settings.http_timeout * 3 + 10)
+        # Shorter than the visibility timeout, so a rerun after a crash is not locked out.
+        ttl = int(self.rt.settings.http_timeout * 2 + 5)
         if not self.store.lock_outbox(self.article_id, self.network, ttl):
             return "busy"  # another worker holds it; its outcome decides
         try:

@@ -40,6 +40,10 @@ class Runtime:
         return channels_for(self.settings)
 
     @cached_property
+    def hub_sessions(self) -> dict:
+        return {}
+
+    @cached_property
     def site(self) -> Site:
         s = self.settings
         return Site(

@@ -23,9 +23,9 @@ _stop = threading.Event()
 
 
 def _loop(hostname: str) -> None:
-    from worker.tasks import deliver, process_event, schedule_renders
+    from worker.tasks import deliver, ping_hubs, process_event, schedule_renders
 
-    tasks = {"deliver": deliver}
+    tasks = {"deliver": deliver, "ping": ping_hubs}
 
     last_sweep = 0.0
     while not _stop.is_set():

@@ -14,6 +14,7 @@ from feeds.describe import describe
 from feeds.render import render
 from worker.celery_app import app
 from worker.delivery import Delivery, outbox_plan
+from worker import websub
 from worker.runtime import runtime
 
 log = logging.getLogger("syndicate.worker")
@@ -107,6 +108,14 @@ def render_feed(self, feed_key: str) -> bool:
     except TRANSIENT as exc:
         raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 10))
     store.count(renders=1, render_seconds=elapsed)
+    if changed:
+        for hub in settings.websub_hubs:
+            ping_hubs.apply_async((feed_key, hub))
     log.info("rendered %s (%d items, %.1f ms, %s)", feed_key, len(articles), elapsed * 1000,
              "changed" if changed else "unchanged")
     return changed
+
+
+@app.task(name="worker.tasks.ping_hubs")
+def ping_hubs(feed_key: str, hub: str, attempt: int = 1) -> bool:
+    return websub.ping(runtime(), feed_key, hub, attempt)

@@ -1,0 +1,76 @@
+"""WebSub: discovery links inside both formats, one publish ping per changed topic, retries."""
+
+from __future__ import annotations
+
+import time
+
+import feedparser
+
+from tests.conftest import wait_for
+from tests.test_pipeline import publish
+
+
+def topics(key: str) -> set[str]:
+    return {f"http://feeds.test/feeds/{key}.rss", f"http://feeds.test/feeds/{key}.atom"}
+
+
+def test_both_formats_carry_hub_and_one_self_link(service, fakes):
+    publish(service, "seed-article-published")
+    for fmt in ("rss", "atom"):
+        feed = feedparser.parse(service.feed("all", fmt).content)
+        links = feed.feed.links
+        assert [link.href for link in links if link.rel == "hub"] == [fakes.hub.url + "/"]
+        assert [link.href for link in links if link.rel == "self"] == [
+            f"http://feeds.test/feeds/all.{fmt}"]
+
+
+def test_each_changed_feed_is_pinged_once_per_topic(service, fakes):
+    publish(service, "seed-article-published")
+    expected = set()
+    for key in ["all", "section/news", "section/news/lithuania", "tag/nato", "tag/ukraine",
+                "tag/china", "tag/lithuania", "author/news-desk"]:
+        expected |= topics(key)
+    wait_for(lambda: set(fakes.hub.pinged_urls()) == expected, what="pings")
+    time.sleep(0.5)
+    pings = fakes.hub.received("POST")
+    assert len(pings) == len(expected)
+    for ping in pings:
+        form = ping.form
+        assert form["hub.mode"] == ["publish"]
+        assert form["hub.url"] == form["hub.topic"]
+        assert ping.headers["content-type"] == "application/x-www-form-urlencoded"
+
+
+def test_an_unchanged_render_pings_nobody(service, fakes):
+    publish(service, "seed-article-published")
+    wait_for(lambda: len(fakes.hub.received("POST")) == 16, what="first pings")
+    from worker.tasks import render_feed
+
+    render_feed.apply_async(("all",))
+    time.sleep(1)
+    service.settle()
+    assert len(fakes.hub.received("POST")) == 16
+
+
+def test_a_hub_that_is_down_is_pinged_again(service, fakes):
+    fakes.hub.fail_next(*[("answer", 503, {"content-type": "text/plain"}, b"down")] * 4)
+    publish(service, "seed-article-published")
+    failed = {u for r in fakes.hub.received("POST")[:4] for u in r.form["hub.url"]}
+    # Each failed ping is retried for both formats of its feed: at least 4 more requests.
+    wait_for(lambda: len(fakes.hub.received("POST")) >= 20, timeout=20, what="retried pings")
+    retried = {u for r in fakes.hub.received("POST")[16:] for u in r.form["hub.url"]}
+    assert failed <= retried
+
+
+def test_unpublish_pings_and_announces_the_deleted_entry(service, fakes):
+    publish(service, "seed-article-published")
+    wait_for(lambda: len(fakes.hub.received("POST")) == 16, what="first pings")
+    publish(service, "seed-article-unpublished")
+    wait_for(lambda: len(fakes.hub.received("POST")) == 32, what="pings after unpublish")
+    from lxml import etree
+
+    from feeds.describe import item_id
+
+    root = etree.fromstring(service.feed("tag/nato", "atom").content)
+    deleted = root.findall("{http://purl.org/atompub/tombstones/1.0}deleted-entry")
+    assert [d.get("ref") for d in deleted] == [item_id("20230713-0001")]

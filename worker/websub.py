@@ -1,0 +1,42 @@
+"""WebSub publisher pings (W3C WebSub §6): after a feed's bytes change, tell every hub.
+
+One form POST per topic (each format has its own self URL), `hub.mode=publish` with both
+`hub.url` (what most hubs read) and `hub.topic` (websub.rocks, Flask-WebSub). A failed ping is
+retried with backoff through the Redis schedule; an unchanged render pings nobody.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import requests
+
+from feeds.describe import FORMATS, feed_url
+from worker.http import RemoteSession, backoff_s
+from worker.runtime import Runtime
+
+log = logging.getLogger("syndicate.websub")
+
+MAX_ATTEMPTS = 8
+RETRY_CAP_S = 600.0
+
+
+def ping(rt: Runtime, feed_key: str, hub: str, attempt: int) -> bool:
+    """Ping one hub about both formats of one feed; schedule a retry on failure."""
+    session = rt.hub_sessions.setdefault(hub, RemoteSession(rt.settings.http_timeout))
+    failed = False
+    for fmt in FORMATS:
+        topic = feed_url(rt.site.public_url, feed_key, fmt)
+        try:
+            r = session.post(hub, data={"hub.mode": "publish", "hub.url": topic, "hub.topic": topic})
+            failed = failed or not 200 <= r.status_code < 300
+            if failed:
+                log.warning("hub %s answered %s for %s", hub, r.status_code, topic)
+        except requests.RequestException as exc:
+            log.warning("hub %s unreachable for %s: %s", hub, topic, type(exc).__name__)
+            failed = True
+    rt.store.count(**{f"pings__{'failed' if failed else 'ok'}": 1})
+    if failed and attempt < MAX_ATTEMPTS:
+        rt.store.schedule("ping", [feed_key, hub, attempt + 1],
+                          backoff_s(attempt, rt.settings.retry_base_s, RETRY_CAP_S))
+    return not failed

@@ -244,3 +244,44 @@ def test_many_articles_each_post_once(service, fakes):
         wait_states(service, {"twitter": "sent", "facebook": "sent"}, article_id=f"many-{n}")
     texts = [json.loads(r.body)["text"] for r in fakes.twitter.received("POST")]
     assert len(texts) == len(set(texts)) == 10
+
+
+def test_missing_write_permission_fails_at_once(service, fakes):
+    fakes.twitter.fail_next(("answer", 403, {}, {
+        "title": "Forbidden", "status": 403,
+        "detail": "Your client app is not configured with the appropriate oauth1 app permissions "
+                  "for this endpoint.",
+        "type": "https://api.twitter.com/2/problems/oauth1-permissions"}))
+    send(service, "seed-article-published")
+    state = wait_states(service, {"twitter": "failed"})
+    assert "permissions" in state["twitter"]["last_error"]
+    assert state["twitter"]["attempts"] == 1
+
+
+def test_facebook_temporary_service_error_is_retried(service, fakes):
+    fakes.facebook.fail_next(("answer", *FakeFacebook.error(2, "An unexpected error has occurred.",
+                                                            status=500)))
+    send(service, "seed-article-published")
+    state = wait_states(service, {"facebook": "sent"})
+    assert len(fakes.facebook.posts) == 1 and state["facebook"]["attempts"] == 2
+
+
+def test_connection_dropped_before_an_answer_is_retried_once_posted(service, fakes):
+    fakes.twitter.fail_next("drop-before")
+    send(service, "seed-article-published")
+    state = wait_states(service, {"twitter": "sent"})
+    assert len(fakes.twitter.posts) == 1 and state["twitter"]["remote_id"]
+
+
+def test_oauth1_credentials_sign_the_request(settings, fakes):
+    from syndicate.config import TwitterCredentials
+    from worker.social.twitter import Twitter
+
+    fakes.reset()
+    creds = TwitterCredentials(consumer_key="ck", consumer_secret="cs", access_token="at",
+                               access_secret="as")
+    channel = Twitter(settings.with_(twitter=creds))
+    tweet_id = channel.post({"text": "hello from OAuth 1.0a"})
+    auth = fakes.twitter.received("POST")[0].headers["authorization"]
+    assert auth.startswith("OAuth ") and 'oauth_consumer_key="ck"' in auth
+    assert "oauth_signature=" in auth and fakes.twitter.posts[tweet_id] == "hello from OAuth 1.0a"

@@ -89,7 +89,7 @@ class FeedExtension(BaseExtension):
             _el(owner, ITUNES, "email", p["email"])
         if p.get("image"):
             _el(parent, ITUNES, "image", href=p["image"])
-        _el(parent, ITUNES, "category", text=p.get("category", "News"))
+        _el(parent, ITUNES, "category").set("text", p.get("category", "News"))  # an attribute
 
 
 class EntryExtension(BaseEntryExtension):

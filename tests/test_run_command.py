@@ -20,10 +20,13 @@ def _children(pid: int) -> list[int]:
     return pids + [c for p in pids for c in _children(p)]
 
 
-def test_run_serves_the_seed_and_sigterm_leaves_nothing_behind(tmp_path):
+def test_run_serves_the_seed_and_sigterm_leaves_nothing_behind(tmp_path, fakes):
+    """The real command, its three channels and a hub pointed at the loopback fakes."""
+    fakes.reset()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
-    env.update(SYNDICATE_DATA_DIR=str(tmp_path / "data"), SYNDICATE_WEBHOOK_SECRET=SECRET)
+    env.update(SYNDICATE_DATA_DIR=str(tmp_path / "data"), SYNDICATE_WEBHOOK_SECRET=SECRET,
+               **fakes.environment())
     proc = subprocess.Popen([sys.executable, "-m", "syndicate.cli", "run", "--port", str(port)],
                             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -48,6 +51,13 @@ def test_run_serves_the_seed_and_sigterm_leaves_nothing_behind(tmp_path):
         # Self links use the public URL, which defaults to http://HOST:PORT.
         assert f'<{base}/feeds/tag/nato.atom>; rel="self"' in requests.get(
             base + "/feeds/tag/nato.atom").headers["link"]
+        # One post per network, no more:
+        wait_for(lambda: len(fakes.twitter.posts) == 1 and len(fakes.facebook.posts) == 1
+                 and len(fakes.googleplus.activities) == 1, timeout=15, what="one post each")
+        shares = requests.get(f"{base}/articles/{seed['article']['id']}").json()["shares"]
+        assert {n: e["state"] for n, e in shares.items()} == {
+            "twitter": "sent", "facebook": "sent", "googleplus": "sent"}
+        assert fakes.hub.pinged_urls()
         assert (tmp_path / "data" / "redis" / "appendonlydir").exists() or any(
             p.name.startswith("appendonly") for p in (tmp_path / "data" / "redis").iterdir())
     finally:

@@ -1,0 +1,135 @@
+"""Rendered feeds against what readers and validators check: the Atom RELAX NG schema of
+RFC 4287 (plus its Schematron rules, checked by hand), feedparser, and random hostile articles."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime, timezone
+
+import feedparser
+import pytest
+import rnc2rng
+from hypothesis import given, settings, strategies as st
+from lxml import etree
+
+from feeds.article import Article, ArticleEvent
+from feeds.describe import Site, describe
+from feeds.membership import feed_keys
+from feeds.render import render
+from feeds.validation import validate_event
+from tests.conftest import FIXTURES, ROOT
+
+ATOM = "{http://www.w3.org/2005/Atom}"
+SITE = Site("Newsroom", "All the news", "https://news.example.org", "en", "http://feeds.test",
+            ("https://hub.example.org/",))
+
+
+def _schema() -> etree.RelaxNG:
+    rng = rnc2rng.dumps(rnc2rng.load(str(ROOT / "tests" / "schemas" / "atom.rnc")))
+    return etree.RelaxNG(etree.fromstring(rng.replace('xmlns:local=""', "").encode()))
+
+
+SCHEMA = _schema()
+
+
+def fixture_articles() -> list[Article]:
+    out = []
+    for path in sorted(FIXTURES.glob("*.json")):
+        payload = json.loads(path.read_text())
+        if payload["type"] != "article.unpublished":
+            out.append(ArticleEvent.from_payload(payload["id"], payload).article)
+    return out
+
+
+def check_atom(data: bytes) -> None:
+    root = etree.fromstring(data)
+    assert SCHEMA.validate(root), SCHEMA.error_log
+    # Schematron rules of RFC 4287 Appendix B, which RELAX NG cannot express:
+    has_feed_author = root.find(f"{ATOM}author") is not None
+    for entry in root.findall(f"{ATOM}entry"):
+        assert has_feed_author or entry.find(f"{ATOM}author") is not None
+        links = entry.findall(f"{ATOM}link")
+        assert links or entry.find(f"{ATOM}content") is not None
+        alternates = Counter((l.get("type"), l.get("hreflang")) for l in links
+                             if l.get("rel", "alternate") == "alternate")
+        assert all(n == 1 for n in alternates.values()), alternates
+
+
+def every_feed(articles: list[Article]):
+    keys = sorted({k for a in articles for k in feed_keys(a)})
+    for key in keys:
+        members = sorted((a for a in articles if key in feed_keys(a)),
+                         key=lambda a: a.published_at, reverse=True)
+        yield key, render(describe(key, SITE, members), members,
+                          [("gone", datetime(2023, 7, 16, tzinfo=timezone.utc))])
+
+
+def test_every_fixture_feed_is_schema_valid_atom_and_clean_rss():
+    for key, feed in every_feed(fixture_articles()):
+        check_atom(feed.atom)
+        for body in (feed.rss, feed.atom):
+            parsed = feedparser.parse(body)
+            assert parsed.bozo == 0, (key, parsed.get("bozo_exception"))
+            assert parsed.entries
+
+
+def test_rich_item_fields_reach_readers():
+    seed = next(a for a in fixture_articles() if a.id == "20230713-0001")
+    feed = render(describe("all", SITE, [seed]), [seed])
+    rss = feedparser.parse(feed.rss).entries[0]
+    assert rss.media_content[0]["url"] == seed.image.url
+    assert rss.media_credit[0]["content"] == seed.image.credit
+    assert rss.slash_comments == "0"
+    assert rss.comments == seed.comments.url
+    assert rss.guidislink is False
+    atom = etree.fromstring(feed.atom).find(f"{ATOM}entry")
+    rels = {l.get("rel"): l for l in atom.findall(f"{ATOM}link")}
+    assert rels["related"].get("href") == seed.related[0].url
+    assert rels["replies"].get("{http://purl.org/syndication/thread/1.0}count") == "0"
+    desc = etree.fromstring(feed.rss).find(".//{http://search.yahoo.com/mrss/}description")
+    assert desc.text == seed.image.caption
+
+
+def test_podcast_feed_has_itunes_tags():
+    audio = next(a for a in fixture_articles() if a.audio is not None)
+    feed = render(describe("audio", SITE, [audio]), [audio])
+    parsed = feedparser.parse(feed.rss)
+    assert parsed.bozo == 0
+    itunes = "{http://www.itunes.com/dtds/podcast-1.0.dtd}"
+    channel = etree.fromstring(feed.rss).find("channel")
+    assert channel.find(f"{itunes}explicit").text == "false"  # validators want true/false
+    assert channel.find(f"{itunes}category").get("text") == "News"
+    assert channel.find(f"{itunes}image").get("href") == audio.image.url
+    assert channel.find(f"{itunes}author").text == "Newsroom"
+    entry = parsed.entries[0]
+    assert entry.itunes_duration == "00:30:20"
+    assert entry.enclosures[0]["length"] == str(audio.audio.length)
+
+
+hostile_text = st.text(
+    alphabet=st.characters(codec=None, exclude_categories=()), min_size=1, max_size=300
+).filter(lambda s: s.strip())
+
+
+@settings(max_examples=60, deadline=None)
+@given(title=hostile_text, summary=st.text(max_size=500), body=st.text(max_size=500),
+       tags=st.lists(hostile_text, max_size=4), author=hostile_text)
+def test_no_article_however_hostile_breaks_a_render(title, summary, body, tags, author):
+    payload = {"type": "article.published", "article": {
+        "id": "h-1", "url": "https://news.example.org/h", "title": title,
+        "summary": summary + "<script>alert(1)</script>", "body_html": body + "<img onerror=x>",
+        "tags": tags, "authors": [{"name": author}], "sections": [{"name": title}],
+        "published_at": "2024-01-01T00:00:00Z"}}
+    if validate_event(payload):
+        return
+    article = ArticleEvent.from_payload("e", payload).article
+    for key in feed_keys(article):
+        feed = render(describe(key, SITE, [article]), [article])
+        check_atom(feed.atom)
+        for data in (feed.rss, feed.atom):
+            parsed = feedparser.parse(data)
+            assert parsed.bozo == 0
+            text = (parsed.entries[0].get("summary", "") +
+                    parsed.entries[0].get("content", [{"value": ""}])[0]["value"]).lower()
+            assert "<script" not in text and "onerror" not in text

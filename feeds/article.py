@@ -8,7 +8,7 @@ however hostile, can break a render downstream. `to_dict`/`from_dict` are the st
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from feeds.text import clean_html, clean_line, slugify, xml_safe
@@ -27,11 +27,11 @@ def parse_time(value: str) -> datetime:
     parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     if parsed.tzinfo is None:
         raise ValueError(f"time without a UTC offset: {value!r}")
-    return parsed.astimezone(timezone.utc)
+    return parsed.astimezone(UTC)
 
 
 def format_time(value: datetime) -> str:
-    return value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class Named:
     slug: str
 
     @classmethod
-    def parse(cls, raw: Any) -> "Named | None":
+    def parse(cls, raw: Any) -> Named | None:
         if isinstance(raw, str):
             raw = {"name": raw}
         name = clean_line(raw["name"], NAME_LIMIT)
@@ -121,7 +121,7 @@ class Article:
         return self.updated_at or self.published_at
 
     @classmethod
-    def from_payload(cls, raw: dict[str, Any]) -> "Article":
+    def from_payload(cls, raw: dict[str, Any]) -> Article:
         """Build from the `article` object of a schema-valid published/updated event."""
         sections = tuple(s for s in (Named.parse(x) for x in raw.get("sections", [])) if s)
         tags = _unique(t for t in (Named.parse(x) for x in raw.get("tags", [])) if t)
@@ -190,7 +190,7 @@ class Article:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Article":
+    def from_dict(cls, data: dict[str, Any]) -> Article:
         """The stored form back into objects; trusted, it was cleaned on the way in."""
         share = data.get("share") or {}
         return cls(
@@ -234,7 +234,7 @@ class ArticleEvent:
         return self.type != "article.unpublished"
 
     @classmethod
-    def from_payload(cls, event_id: str, payload: dict[str, Any]) -> "ArticleEvent":
+    def from_payload(cls, event_id: str, payload: dict[str, Any]) -> ArticleEvent:
         raw = payload["article"]
         article = Article.from_payload(raw) if payload["type"] != "article.unpublished" else None
         updated = raw.get("updated_at") or raw.get("published_at")

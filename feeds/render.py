@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from feedgen.feed import FeedGenerator
 
@@ -16,7 +16,7 @@ from feeds.article import Article
 from feeds.describe import _ITEM_NAMESPACE, FeedDescription, item_id
 from feeds.extensions import NAMESPACE, EntryExtension, FeedExtension
 
-EPOCH = datetime(2000, 1, 1, tzinfo=timezone.utc)
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 GENERATOR = "syndicate"
 
 

@@ -7,9 +7,9 @@ passes it down. A bad value is a `ConfigError` whose message is the one line an 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import urlsplit
 
 NETWORKS = ("twitter", "facebook", "googleplus")
@@ -94,7 +94,7 @@ class Settings:
     retry_base_s: float = 2.0
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         hubs = tuple(dict.fromkeys(
             _checked_url("SYNDICATE_WEBSUB_HUBS", h.strip())
@@ -163,7 +163,7 @@ class Settings:
             retry_base_s=_int(env, "SYNDICATE_RETRY_BASE_MS", 2000, 10, 600_000) / 1000,
         )
 
-    def with_(self, **changes: object) -> "Settings":
+    def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
 
     @property

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import socket
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from datetime import UTC
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import redis
@@ -53,9 +55,9 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 15, what: str = "con
 
 def signed_headers(event_id: str, body: bytes, secret: str = SECRET, ts: float | None = None,
                    content_type: str = "application/json") -> dict[str, str]:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    when = datetime.fromtimestamp(time.time() if ts is None else ts, tz=timezone.utc)
+    when = datetime.fromtimestamp(time.time() if ts is None else ts, tz=UTC)
     sig = Webhook(secret).sign(event_id, when, body.decode())
     return {
         "content-type": content_type,

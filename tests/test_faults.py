@@ -6,7 +6,6 @@ import copy
 import os
 import signal
 import subprocess
-import time
 
 from tests.conftest import load_fixture, wait_for
 from tests.test_sharing import send, wait_states

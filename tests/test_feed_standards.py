@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import feedparser
-import pytest
 import rnc2rng
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from feeds.article import Article, ArticleEvent
@@ -62,7 +62,7 @@ def every_feed(articles: list[Article]):
         members = sorted((a for a in articles if key in feed_keys(a)),
                          key=lambda a: a.published_at, reverse=True)
         yield key, render(describe(key, SITE, members), members,
-                          [("gone", datetime(2023, 7, 16, tzinfo=timezone.utc))])
+                          [("gone", datetime(2023, 7, 16, tzinfo=UTC))])
 
 
 def test_every_fixture_feed_is_schema_valid_atom_and_clean_rss():

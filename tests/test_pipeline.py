@@ -155,6 +155,7 @@ def test_feed_is_newest_first_and_capped_at_feed_size(service, settings):
         event["article"]["id"] = f"cap-{n}"
         event["article"]["title"] = f"Story {n}"
         event["article"]["published_at"] = f"2024-01-01T00:{n // 60:02d}:{n % 60:02d}Z"
+        event["article"]["share"]["networks"] = []
         assert service.send(event).status_code == 202
     for n in range(settings.feed_size + 3):
         service.event_done(f"evt-cap-{n}")

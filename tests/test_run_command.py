@@ -7,11 +7,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import feedparser
+import pytest
 import requests
 
 from tests.conftest import ROOT, SECRET, free_port, load_fixture, signed_headers, wait_for
+from tests.fakes import FakeServers
 
 
 def _children(pid: int) -> list[int]:
@@ -20,9 +23,18 @@ def _children(pid: int) -> list[int]:
     return pids + [c for p in pids for c in _children(p)]
 
 
-def test_run_serves_the_seed_and_sigterm_leaves_nothing_behind(tmp_path, fakes):
+@pytest.fixture
+def own_fakes():
+    """Fakes of its own: the session's worker may still be posting other tests' articles."""
+    servers = FakeServers()
+    servers.start()
+    yield servers
+    servers.stop()
+
+
+def test_run_serves_the_seed_and_sigterm_leaves_nothing_behind(tmp_path, own_fakes):
     """The real command, its three channels and a hub pointed at the loopback fakes."""
-    fakes.reset()
+    fakes = own_fakes
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
     env.update(SYNDICATE_DATA_DIR=str(tmp_path / "data"), SYNDICATE_WEBHOOK_SECRET=SECRET,
@@ -52,12 +64,21 @@ def test_run_serves_the_seed_and_sigterm_leaves_nothing_behind(tmp_path, fakes):
         assert f'<{base}/feeds/tag/nato.atom>; rel="self"' in requests.get(
             base + "/feeds/tag/nato.atom").headers["link"]
         # One post per network, no more:
-        wait_for(lambda: len(fakes.twitter.posts) == 1 and len(fakes.facebook.posts) == 1
-                 and len(fakes.googleplus.activities) == 1, timeout=15, what="one post each")
+        url = seed["article"]["url"]
+
+        def posts() -> tuple[int, int, int]:
+            return (sum(url in t for t in list(fakes.twitter.posts.values())),
+                    sum(p["link"] == url for p in list(fakes.facebook.posts.values())),
+                    sum(a["object"]["attachments"][0]["url"] == url
+                        for a in list(fakes.googleplus.activities.values())))
+
+        wait_for(lambda: posts() == (1, 1, 1), timeout=15, what="one post each")
         shares = requests.get(f"{base}/articles/{seed['article']['id']}").json()["shares"]
         assert {n: e["state"] for n, e in shares.items()} == {
             "twitter": "sent", "facebook": "sent", "googleplus": "sent"}
-        assert fakes.hub.pinged_urls()
+        assert f"{base}/feeds/tag/nato.atom" in fakes.hub.pinged_urls()
+        time.sleep(0.5)
+        assert posts() == (1, 1, 1)
         assert (tmp_path / "data" / "redis" / "appendonlydir").exists() or any(
             p.name.startswith("appendonly") for p in (tmp_path / "data" / "redis").iterdir())
     finally:

@@ -3,7 +3,7 @@
 `celery -A worker worker` finds `app` here.
 """
 
-from worker.celery_app import app
 from worker import scheduler as _scheduler  # noqa: F401  (connects the worker signals)
+from worker.celery_app import app
 
 __all__ = ["app"]

@@ -10,7 +10,7 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
@@ -174,7 +174,7 @@ class Store:
                 if state in (b"pending", b"sent"):
                     outbox_states[network] = state.decode()
         timeline = json.loads(stored.get("timeline", "[]"))[-49:]
-        timeline.append({"at": format_time(datetime.now(timezone.utc)), "event": event.event_id,
+        timeline.append({"at": format_time(datetime.now(UTC)), "event": event.event_id,
                          "type": event.type, "version": event.version})
         mapping: dict[str, str] = {
             "version": "" if event.version is None else str(event.version),
@@ -191,7 +191,7 @@ class Store:
             mapping.update(state="published", doc=json.dumps(article.to_dict()),
                            feeds=json.dumps(new_feeds))
             if first:
-                mapping["first_published_at"] = format_time(datetime.now(timezone.utc))
+                mapping["first_published_at"] = format_time(datetime.now(UTC))
                 # Intent to share is recorded with the publish itself: a crash after this
                 # commit cannot lose a post, and no later event can add a second one.
                 for network, (state, reason) in outbox_plan.items():
@@ -255,7 +255,7 @@ class Store:
         cutoff = time.time() - window_s
         self.r.zremrangebyscore(dkey, "-inf", cutoff)
         rows = self.r.zrevrange(dkey, 0, 99, withscores=True)
-        return [(a.decode(), datetime.fromtimestamp(s, timezone.utc)) for a, s in rows]
+        return [(a.decode(), datetime.fromtimestamp(s, UTC)) for a, s in rows]
 
     def claim_render(self, feed_key: str, ttl_s: int) -> bool:
         """Mark a render as queued; False if one is queued already (the burst coalesces)."""
@@ -294,7 +294,7 @@ class Store:
                             pipe.set(keys.feed_body(feed_key, fmt), body)
                             update[f"etag:{fmt}"] = etags[fmt]
                         update["last_modified"] = format_datetime(
-                            datetime.now(timezone.utc), usegmt=True)
+                            datetime.now(UTC), usegmt=True)
                     pipe.hset(mkey, mapping=update)
                     if current == version:
                         pipe.srem(keys.FEEDS_DIRTY, feed_key)

@@ -12,9 +12,9 @@ from celery.exceptions import SoftTimeLimitExceeded
 from feeds.article import ArticleEvent
 from feeds.describe import describe
 from feeds.render import render
+from worker import websub
 from worker.celery_app import app
 from worker.delivery import Delivery, outbox_plan
-from worker import websub
 from worker.runtime import runtime
 
 log = logging.getLogger("syndicate.worker")

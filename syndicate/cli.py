@@ -180,5 +180,42 @@ def worker(ctx: click.Context) -> None:
     os.execve(cmd[0], cmd, child_environment(settings))
 
 
+@main.command()
+@click.argument("event_file", type=click.File("rb"))
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="the API's base URL")
+@click.option("--id", "event_id", default=None, help="webhook-id (default: the file's id field)")
+def send(event_file, url: str, event_id: str | None) -> None:
+    """Sign EVENT_FILE with SYNDICATE_WEBHOOK_SECRET (or ./var/webhook-secret) and POST it."""
+    import json
+    from datetime import datetime, timezone
+
+    import requests
+    from standardwebhooks.webhooks import Webhook
+
+    settings = _settings()
+    secret = settings.webhook_secret
+    if secret is None:
+        path = settings.data_dir / "webhook-secret"
+        if not path.exists():
+            raise click.ClickException("no SYNDICATE_WEBHOOK_SECRET and no " + str(path))
+        secret = path.read_text().strip()
+    body = event_file.read()
+    try:
+        event_id = event_id or json.loads(body)["id"]
+    except (ValueError, KeyError, TypeError):
+        raise click.ClickException("the file has no id field; pass --id") from None
+    now = datetime.now(timezone.utc)
+    headers = {"content-type": "application/json", "webhook-id": event_id,
+               "webhook-timestamp": str(int(now.timestamp())),
+               "webhook-signature": Webhook(secret).sign(event_id, now, body.decode())}
+    try:
+        r = requests.post(url.rstrip("/") + "/events", data=body, headers=headers, timeout=10)
+    except requests.RequestException as exc:
+        raise click.ClickException(f"could not reach {url}: {type(exc).__name__}") from None
+    click.echo(f"{r.status_code} {r.text.strip()}")
+    if r.status_code >= 300:
+        raise SystemExit(1)
+
+
 if __name__ == "__main__":
     main()

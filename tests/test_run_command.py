@@ -107,3 +107,20 @@ def test_bad_configuration_is_one_line_and_nonzero(tmp_path):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode != 0
     assert r.stderr.strip().count("\n") == 0 and "SYNDICATE_FEED_SIZE" in r.stderr
+
+
+def test_send_signs_and_posts_an_event_file(settings, service):
+    from tests.conftest import FIXTURES, api_process
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
+    env["SYNDICATE_WEBHOOK_SECRET"] = SECRET
+    with api_process(settings) as base:
+        r = subprocess.run([sys.executable, "-m", "syndicate.cli", "send",
+                            str(FIXTURES / "seed-article-published.json"), "--url", base],
+                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.startswith("202 ") and '"queued"' in r.stdout
+        again = subprocess.run([sys.executable, "-m", "syndicate.cli", "send",
+                                str(FIXTURES / "seed-article-published.json"), "--url", base],
+                               env=env, cwd=ROOT, capture_output=True, text=True, timeout=30)
+        assert again.stdout.startswith("200 ") and '"duplicate"' in again.stdout

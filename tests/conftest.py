@@ -155,7 +155,21 @@ def worker(settings: Settings, settings_env: dict[str, str],
 
 @pytest.fixture
 def clean_redis(settings: Settings) -> redis.Redis:
+    """Let the worker finish the previous test's tasks (their renders would ping this test's
+    hub), then delete syndicate's keys."""
     r = redis.Redis.from_url(settings.redis_url or "")
+    if not os.environ.get("SYNDICATE_TEST_BROKER_URL"):
+        def drained() -> bool:
+            pipe = r.pipeline()
+            for queue in ("events", "renders", "deliveries", "pings"):
+                pipe.llen(queue)
+            pipe.hlen("unacked")
+            return not any(pipe.execute())
+
+        try:
+            wait_for(drained, timeout=30, what="the worker to drain")
+        except AssertionError:
+            pass  # a killed worker's unacked tasks wait for the visibility timeout
     for key in r.scan_iter("syn:*", count=1000):
         if key != b"syn:workers":
             r.delete(key)

@@ -76,7 +76,8 @@ def test_run_serves_the_seed_and_sigterm_leaves_nothing_behind(tmp_path, own_fak
         shares = requests.get(f"{base}/articles/{seed['article']['id']}").json()["shares"]
         assert {n: e["state"] for n, e in shares.items()} == {
             "twitter": "sent", "facebook": "sent", "googleplus": "sent"}
-        assert f"{base}/feeds/tag/nato.atom" in fakes.hub.pinged_urls()
+        wait_for(lambda: f"{base}/feeds/tag/nato.atom" in fakes.hub.pinged_urls(), timeout=10,
+                 what="the hub ping")
         time.sleep(0.5)
         assert posts() == (1, 1, 1)
         assert (tmp_path / "data" / "redis" / "appendonlydir").exists() or any(

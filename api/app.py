@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from standardwebhooks.webhooks import Webhook
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -37,7 +38,7 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> Starlette:
         ]
     )
     app.state.runtime = rt
-    app.state.webhook = intake.make_webhook(secret)
+    app.state.webhook = Webhook(secret)
     app.state.metrics = Metrics()
     app.state.body_cache = serving.BodyCache()
     return app

@@ -12,7 +12,7 @@ import logging
 from typing import Any
 
 import redis
-from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from standardwebhooks.webhooks import WebhookVerificationError
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -121,6 +121,3 @@ def _enqueue(rt: Runtime, metrics: Any, event_id: str, payload: dict, text: str)
              extra={"event_id": event_id, "article_id": payload["article"]["id"]})
     return JSONResponse({"event_id": event_id, "status": "queued"}, status_code=202)
 
-
-def make_webhook(secret: str) -> Webhook:
-    return Webhook(secret)

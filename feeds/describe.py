@@ -50,6 +50,10 @@ def item_id(article_id: str) -> str:
     return f"urn:uuid:{uuid.uuid5(_ITEM_NAMESPACE, article_id)}"
 
 
+def feed_id(feed_key: str) -> str:
+    return f"urn:uuid:{uuid.uuid5(_ITEM_NAMESPACE, 'feed:' + feed_key)}"
+
+
 def feed_url(public_url: str, key: str, fmt: str) -> str:
     return f"{public_url.rstrip('/')}/feeds/{quote(key)}.{fmt}"
 

@@ -6,14 +6,13 @@ articles, never from the clock), so an unchanged feed keeps its ETag and pings n
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from feedgen.feed import FeedGenerator
 
 from feeds.article import Article
-from feeds.describe import _ITEM_NAMESPACE, FeedDescription, item_id
+from feeds.describe import FeedDescription, feed_id, item_id
 from feeds.extensions import NAMESPACE, EntryExtension, FeedExtension
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -49,7 +48,7 @@ def render(
         image = next((a.image.url for a in articles if a.image), None)
         ext.podcast = {"author": desc.author, "summary": desc.subtitle, "image": image}
 
-    fg.id(f"urn:uuid:{uuid.uuid5(_ITEM_NAMESPACE, 'feed:' + desc.key)}")
+    fg.id(feed_id(desc.key))
     fg.title(desc.title)
     fg.subtitle(desc.subtitle)  # also the RSS description
     fg.language(desc.language)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import redis
 
-from syndicate.process import die_with_parent
+from syndicate.process import die_with_parent, stop
 
 
 def _free_port() -> int:
@@ -68,11 +68,4 @@ class EmbeddedRedis:
         raise RuntimeError("embedded redis-server did not answer in time")
 
     def stop(self, timeout: float = 10) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()  # SIGTERM: redis flushes the AOF and exits
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop(self.proc, timeout)  # SIGTERM: redis flushes the AOF and exits

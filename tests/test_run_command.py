@@ -116,12 +116,13 @@ def test_send_signs_and_posts_an_event_file(settings, service):
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
     env["SYNDICATE_WEBHOOK_SECRET"] = SECRET
     with api_process(settings) as base:
-        r = subprocess.run([sys.executable, "-m", "syndicate.cli", "send",
-                            str(FIXTURES / "seed-article-published.json"), "--url", base],
-                           env=env, cwd=ROOT, capture_output=True, text=True, timeout=30)
+        def send() -> subprocess.CompletedProcess:
+            return subprocess.run([sys.executable, "-m", "syndicate.cli", "send",
+                                   str(FIXTURES / "seed-article-published.json"), "--url", base],
+                                  env=env, cwd=ROOT, capture_output=True, text=True, timeout=30)
+
+        r = send()
         assert r.returncode == 0, r.stderr
         assert r.stdout.startswith("202 ") and '"queued"' in r.stdout
-        again = subprocess.run([sys.executable, "-m", "syndicate.cli", "send",
-                                str(FIXTURES / "seed-article-published.json"), "--url", base],
-                               env=env, cwd=ROOT, capture_output=True, text=True, timeout=30)
+        again = send()
         assert again.stdout.startswith("200 ") and '"duplicate"' in again.stdout

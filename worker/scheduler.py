@@ -16,7 +16,8 @@ from worker.runtime import runtime
 
 log = logging.getLogger("syndicate.scheduler")
 
-TICK_S = 0.25
+TICK_S = 0.25  # how soon a due retry is sent
+HEARTBEAT_S = 1.0
 DIRTY_SWEEP_S = 5.0
 
 _stop = threading.Event()
@@ -27,11 +28,13 @@ def _loop(hostname: str) -> None:
 
     tasks = {"deliver": deliver, "ping": ping_hubs}
 
-    last_sweep = 0.0
+    last_sweep = last_beat = 0.0
     while not _stop.is_set():
         try:
             rt = runtime()
-            rt.store.heartbeat(hostname)
+            if time.monotonic() - last_beat >= HEARTBEAT_S:
+                last_beat = time.monotonic()
+                rt.store.heartbeat(hostname)
             for item in rt.store.claim_due():
                 task = tasks.get(item.get("task"))
                 if task is not None:

@@ -114,9 +114,6 @@ class Store:
             pipe.zadd(keys.DEAD_LETTERS, {f"event:{event_id}": time.time()})
         pipe.execute()
 
-    def recent_events(self, limit: int = 50) -> list[str]:
-        return [e.decode() for e in self.r.zrevrange(keys.EVENTS_RECENT, 0, limit - 1)]
-
     def unfinished_events(self, older_than: float) -> list[str]:
         ids = self.r.zrangebyscore(keys.EVENTS_UNFINISHED, "-inf", time.time() - older_than)
         return [e.decode() for e in ids]
@@ -226,9 +223,6 @@ class Store:
         return result
 
     # Feeds --------------------------------------------------------------------------------
-    def feed_exists(self, feed_key: str) -> bool:
-        return bool(self.r.sismember(keys.FEEDS, feed_key))
-
     def feed_keys_with_items(self) -> list[str]:
         keys_ = sorted(k.decode() for k in self.r.smembers(keys.FEEDS))
         pipe = self.r.pipeline()

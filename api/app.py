@@ -30,6 +30,7 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> Starlette:
             Route("/articles/{article_id:path}/share-links", status.share_links, methods=["GET"]),
             Route("/articles/{article_id:path}", status.get_article, methods=["GET"]),
             Route("/feeds.opml", serving.opml, methods=["GET"]),
+            Route("/feeds/style.xsl", serving.stylesheet, methods=["GET"]),
             Route("/feeds/{feed:path}", serving.serve_feed, methods=["GET", "HEAD"]),
             Route("/healthz", status.healthz, methods=["GET"]),
             Route("/readyz", status.readyz, methods=["GET"]),

@@ -23,10 +23,11 @@ def _rewrite_refs(node: object) -> object:
 _PROBLEM = {"description": "problem details",
             "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
 _FEED_PARAM = {"name": "feed", "in": "path", "required": True,
-               "description": "feed key and format, e.g. `section/news/lithuania.atom`",
+               "description": "feed key and format (rss, atom, json), e.g. `section/news/lithuania.atom`",
                "schema": {"type": "string"}}
 _XML = {"application/rss+xml": {"schema": {"type": "string"}},
-        "application/atom+xml": {"schema": {"type": "string"}}}
+        "application/atom+xml": {"schema": {"type": "string"}},
+        "application/feed+json": {"schema": {"type": "object"}}}
 
 OPENAPI: dict = {
     "openapi": "3.1.0",

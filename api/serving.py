@@ -1,12 +1,15 @@
-"""Feed serving: stored bytes, conditional GET, WebSub discovery headers. Never renders.
+"""Feed serving: stored bytes, conditional GET, gzip, WebSub discovery headers. Never renders.
 
-The body cache keeps the bytes of each feed's current ETag in memory, so a GET costs one small
-Redis read (the meta hash) and a HEAD or 304 never reads the body at all.
+The body cache keeps the bytes of each feed's current ETag in memory (and their gzip, made once
+per ETag), so a GET costs one small Redis read (the meta hash) and a HEAD or 304 never reads the
+body at all. The gzip variant is a different representation, so it has its own strong ETag.
 """
 
 from __future__ import annotations
 
+import gzip
 from email.utils import parsedate_to_datetime
+from importlib import resources
 from xml.etree import ElementTree as ET
 
 from starlette.concurrency import run_in_threadpool
@@ -21,15 +24,18 @@ from worker.store import FeedMeta
 MEDIA_TYPES = {
     "rss": "application/rss+xml; charset=utf-8",
     "atom": "application/atom+xml; charset=utf-8",
+    "json": "application/feed+json; charset=utf-8",
 }
 CACHE_CONTROL = "public, max-age=60"
+STYLESHEET = resources.files("feeds").joinpath("style.xsl").read_bytes()
+GZIP_MIN_BYTES = 512  # below this, the gzip header costs more than it saves
 
 
 class BodyCache:
-    """Feed bytes by (key, format, etag); a new ETag replaces the old entry."""
+    """Feed bytes and their gzip by (key, format) for one ETag; a new ETag replaces the entry."""
 
     def __init__(self, max_entries: int = 2000) -> None:
-        self._data: dict[tuple[str, str], tuple[str, bytes]] = {}
+        self._data: dict[tuple[str, str], list] = {}
         self._max = max_entries
 
     def get(self, key: str, fmt: str, etag: str) -> bytes | None:
@@ -39,14 +45,47 @@ class BodyCache:
     def put(self, key: str, fmt: str, etag: str, body: bytes) -> None:
         if len(self._data) >= self._max:
             self._data.pop(next(iter(self._data)))
-        self._data[(key, fmt)] = (etag, body)
+        self._data[(key, fmt)] = [etag, body, None]
+
+    def gzipped(self, key: str, fmt: str, etag: str, body: bytes) -> bytes:
+        """The gzip of `body`, compressed once per ETag (mtime 0: same bytes, same ETag)."""
+        hit = self._data.get((key, fmt))
+        if hit is None or hit[0] != etag:
+            self.put(key, fmt, etag, body)
+            hit = self._data[(key, fmt)]
+        if hit[2] is None:
+            hit[2] = gzip.compress(body, compresslevel=6, mtime=0)
+        return hit[2]
+
+
+def gzip_etag(etag: str) -> str:
+    return etag[:-1] + '-gzip"'
+
+
+def accepts_gzip(request: Request) -> bool:
+    """RFC 9110 §12.5.3: gzip listed with a q-value above 0."""
+    for part in request.headers.get("accept-encoding", "").split(","):
+        coding, *params = (p.strip() for p in part.split(";"))
+        if coding.lower() not in ("gzip", "x-gzip"):
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        return q > 0
+    return False
 
 
 def _not_modified(request: Request, etag: str, last_modified: str) -> bool:
     inm = request.headers.get("if-none-match")
     if inm is not None:  # RFC 9110 §13.1.2: If-None-Match wins over If-Modified-Since
-        tags = [t.strip() for t in inm.split(",")]
-        return "*" in tags or etag in tags or f"W/{etag}" in tags
+        tags = {t.strip().removeprefix("W/") for t in inm.split(",")}
+        # Either representation's tag: both change together, so either proves freshness.
+        return bool({"*", etag, gzip_etag(etag)} & tags)
     ims = request.headers.get("if-modified-since")
     if ims:
         try:
@@ -77,8 +116,11 @@ async def serve_feed(request: Request) -> Response:
         metrics.feed_requests.labels(status="404").inc()
         return Response("no such feed\n", status_code=404, media_type="text/plain")
     etag = meta.etags[fmt]
+    # HEAD describes the identity representation: its length is known without the body.
+    use_gzip = (request.method == "GET" and accepts_gzip(request)
+                and meta.sizes.get(fmt, GZIP_MIN_BYTES) >= GZIP_MIN_BYTES)
     headers = {
-        "ETag": etag,
+        "ETag": gzip_etag(etag) if use_gzip else etag,
         "Last-Modified": meta.last_modified,
         "Cache-Control": CACHE_CONTROL,
         "Link": link_header(rt, key, fmt),
@@ -96,8 +138,26 @@ async def serve_feed(request: Request) -> Response:
         cache.put(key, fmt, etag, body)
     metrics.feed_requests.labels(status="200").inc()
     if request.method == "HEAD":
-        return Response(status_code=200, headers=headers, media_type=MEDIA_TYPES[fmt])
+        if fmt in meta.sizes:
+            headers["Content-Length"] = str(meta.sizes[fmt])
+        return _head(headers, MEDIA_TYPES[fmt])
+    if use_gzip:
+        body = cache.gzipped(key, fmt, etag, body)
+        headers["Content-Encoding"] = "gzip"
     return Response(body, status_code=200, headers=headers, media_type=MEDIA_TYPES[fmt])
+
+
+def _head(headers: dict[str, str], media_type: str) -> Response:
+    response = Response(status_code=200, headers=headers, media_type=media_type)
+    if "Content-Length" not in headers:  # unknown without reading the body: say nothing
+        del response.headers["content-length"]
+    return response
+
+
+async def stylesheet(request: Request) -> Response:
+    """The XSLT the feeds name, so a feed opened in a browser reads as a page."""
+    return Response(STYLESHEET, media_type="text/xsl; charset=utf-8",
+                    headers={"Cache-Control": "public, max-age=86400"})
 
 
 async def opml(request: Request) -> Response:

@@ -16,7 +16,7 @@ from feeds.membership import ALL, AUDIO
 # Item ids derive from the article id alone: moving the site or an article's URL keeps them.
 _ITEM_NAMESPACE = uuid.UUID("5b0c1a4e-6f1d-4f0e-9a57-2f1b0e0d5a11")
 
-FORMATS = ("rss", "atom")
+FORMATS = ("rss", "atom", "json")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Writers: a `FeedDescription` plus its articles in, RSS 2.0 and Atom 1.0 bytes out (feedgen).
+"""Writers: a `FeedDescription` plus its articles in, RSS 2.0, Atom 1.0 (feedgen) and JSON Feed
+1.1 (`feeds.jsonfeed`) bytes out.
 
 Rendering is deterministic: the same articles give the same bytes (dates come from the
 articles, never from the clock), so an unchanged feed keeps its ETag and pings no hub.
@@ -14,6 +15,7 @@ from feedgen.feed import FeedGenerator
 from feeds.article import Article
 from feeds.describe import FeedDescription, feed_id, item_id
 from feeds.extensions import NAMESPACE, EntryExtension, FeedExtension
+from feeds.jsonfeed import render_json
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 GENERATOR = "syndicate"
@@ -23,10 +25,22 @@ GENERATOR = "syndicate"
 class RenderedFeed:
     rss: bytes
     atom: bytes
+    json: bytes
     updated: datetime  # newest change among the feed's own items (and retractions)
 
-    def body(self, fmt: str) -> bytes:
-        return self.rss if fmt == "rss" else self.atom
+    def bodies(self) -> dict[str, bytes]:
+        return {"rss": self.rss, "atom": self.atom, "json": self.json}
+
+
+def stylesheet_href(key: str) -> str:
+    """Relative, so the stylesheet stays same-origin (browsers insist) behind any proxy prefix."""
+    return "../" * key.count("/") + "style.xsl"
+
+
+def _with_stylesheet(xml: bytes, key: str) -> bytes:
+    declaration, newline, rest = xml.partition(b"?>")
+    pi = f'<?xml-stylesheet type="text/xsl" href="{stylesheet_href(key)}"?>'.encode()
+    return declaration + newline + b"\n" + pi + b"\n" + rest.lstrip()
 
 
 def render(
@@ -68,8 +82,10 @@ def render(
         links.append({"href": desc.link, "rel": "alternate", "type": "text/html"})
         fg.link(links, replace=True)
         writer = fg.rss_str if fmt == "rss" else fg.atom_str
-        out[fmt] = writer(pretty=False, xml_declaration=True, encoding="UTF-8")
-    return RenderedFeed(rss=out["rss"], atom=out["atom"], updated=updated)
+        out[fmt] = _with_stylesheet(
+            writer(pretty=False, xml_declaration=True, encoding="UTF-8"), desc.key)
+    return RenderedFeed(rss=out["rss"], atom=out["atom"], json=render_json(desc, articles),
+                        updated=updated)
 
 
 

@@ -1,5 +1,6 @@
 """Rendered feeds against what readers and validators check: the Atom RELAX NG schema of
-RFC 4287 (plus its Schematron rules, checked by hand), feedparser, and random hostile articles."""
+RFC 4287 (plus its Schematron rules, checked by hand), the W3C validator's rules (tests/strict.py),
+feedparser, a JSON Feed 1.1 schema, the browser stylesheet, and random hostile articles."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections import Counter
 from datetime import UTC, datetime
 
 import feedparser
+import jsonschema
 import rnc2rng
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,8 +18,9 @@ from lxml import etree
 from feeds.article import Article, ArticleEvent
 from feeds.describe import Site, describe
 from feeds.membership import feed_keys
-from feeds.render import render
+from feeds.render import render, stylesheet_href
 from feeds.validation import validate_event
+from tests import strict
 from tests.conftest import FIXTURES, ROOT
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -31,15 +34,21 @@ def _schema() -> etree.RelaxNG:
 
 
 SCHEMA = _schema()
+JSON_FEED = jsonschema.Draft202012Validator(
+    json.loads((ROOT / "tests" / "schemas" / "jsonfeed-1.1.schema.json").read_text()),
+    format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
 
 
 def fixture_articles() -> list[Article]:
-    out = []
+    """One state per article, the newest, as the store would hold them."""
+    out: dict[str, Article] = {}
     for path in sorted(FIXTURES.glob("*.json")):
         payload = json.loads(path.read_text())
         if payload["type"] != "article.unpublished":
-            out.append(ArticleEvent.from_payload(payload["id"], payload).article)
-    return out
+            article = ArticleEvent.from_payload(payload["id"], payload).article
+            if article.id not in out or article.modified_at >= out[article.id].modified_at:
+                out[article.id] = article
+    return list(out.values())
 
 
 def check_atom(data: bytes) -> None:
@@ -74,19 +83,76 @@ def test_every_fixture_feed_is_schema_valid_atom_and_clean_rss():
             assert parsed.entries
 
 
+def test_every_fixture_feed_passes_the_strict_validator_rules():
+    for key, feed in every_feed(fixture_articles()):
+        for fmt in ("rss", "atom"):
+            found = strict.problems(feed.bodies()[fmt], f"http://feeds.test/feeds/{key}.{fmt}")
+            assert found == [], (key, fmt, found)
+
+
+def test_the_strict_rules_catch_what_they_claim_to():
+    key, feed = next(every_feed(fixture_articles()))
+    self_url = f"http://feeds.test/feeds/{key}.rss"
+    broken = (feed.rss.replace(b'isPermaLink="false"', b'isPermaLink="true"')
+              .replace(b"<language>en</language>", b"<language>English</language>"))
+    rules = {rule for rule, _ in strict.problems(broken, self_url)}
+    assert {"InvalidPermalink", "InvalidLanguage"} <= rules
+    assert strict.problems(feed.rss, "http://elsewhere.test/x.rss")  # self must match
+
+
+def test_json_feed_has_the_same_items_and_is_valid_json_feed_1_1():
+    articles = fixture_articles()
+    for key, feed in every_feed(articles):
+        doc = json.loads(feed.json)
+        errors = [e.message for e in JSON_FEED.iter_errors(doc)]
+        assert errors == [], (key, errors)
+        atom_ids = [e.findtext(f"{ATOM}id") for e in etree.fromstring(feed.atom).findall(f"{ATOM}entry")]
+        assert [item["id"] for item in doc["items"]] == atom_ids
+        assert doc["feed_url"] == f"http://feeds.test/feeds/{key}.json"
+        assert doc["hubs"] == [{"type": "WebSub", "url": "https://hub.example.org/"}]
+    seed = next(a for a in articles if a.id == "20230713-0001")
+    item = json.loads(render(describe("all", SITE, [seed]), [seed]).json)["items"][0]
+    assert item["image"] == seed.image.url
+    assert item["_syndicate"]["image"]["credit"] == seed.image.credit
+    assert item["_syndicate"]["related"][0]["url"] == seed.related[0].url
+    assert "Lithuania" in item["tags"]
+    audio = next(a for a in articles if a.audio is not None)
+    item = json.loads(render(describe("audio", SITE, [audio]), [audio]).json)["items"][0]
+    assert item["attachments"][0] == {"url": audio.audio.url, "mime_type": audio.audio.type,
+                                      "size_in_bytes": audio.audio.length,
+                                      "duration_in_seconds": audio.audio.duration}
+
+
+def test_feeds_name_a_stylesheet_that_turns_them_into_a_page():
+    xslt = etree.XSLT(etree.parse(str(ROOT / "feeds" / "style.xsl")))
+    for key, feed in every_feed(fixture_articles()):
+        for fmt in ("rss", "atom"):
+            doc = etree.fromstring(feed.bodies()[fmt]).getroottree()
+            pi = doc.getroot().getprevious()
+            assert pi.target == "xml-stylesheet" and pi.get("href") == stylesheet_href(key)
+            # Resolved against the feed's own URL, the relative href names /feeds/style.xsl.
+            assert stylesheet_href(key) == "../" * key.count("/") + "style.xsl"
+            page = xslt(doc)
+            titles = [h.text for h in page.getroot().iter("h1")]
+            parsed = feedparser.parse(feed.bodies()[fmt])
+            assert titles == [parsed.feed.title]
+            links = [a.text for a in page.getroot().iter("a") if a.getparent().tag == "h2"]
+            assert links == [e.title for e in parsed.entries]
+
+
 def test_rich_item_fields_reach_readers():
     seed = next(a for a in fixture_articles() if a.id == "20230713-0001")
     feed = render(describe("all", SITE, [seed]), [seed])
     rss = feedparser.parse(feed.rss).entries[0]
     assert rss.media_content[0]["url"] == seed.image.url
     assert rss.media_credit[0]["content"] == seed.image.credit
-    assert rss.slash_comments == "0"
+    assert rss.slash_comments == str(seed.comments.count)
     assert rss.comments == seed.comments.url
     assert rss.guidislink is False
     atom = etree.fromstring(feed.atom).find(f"{ATOM}entry")
     rels = {l.get("rel"): l for l in atom.findall(f"{ATOM}link")}
     assert rels["related"].get("href") == seed.related[0].url
-    assert rels["replies"].get("{http://purl.org/syndication/thread/1.0}count") == "0"
+    assert rels["replies"].get("{http://purl.org/syndication/thread/1.0}count") == str(seed.comments.count)
     desc = etree.fromstring(feed.rss).find(".//{http://search.yahoo.com/mrss/}description")
     assert desc.text == seed.image.caption
 

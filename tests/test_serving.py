@@ -1,17 +1,23 @@
-"""Feed serving: content types, conditional GET, HEAD, discovery links, 404s, OPML."""
+"""Feed serving: content types, conditional GET, gzip, HEAD, discovery links, 404s, OPML,
+the browser stylesheet."""
 
 from __future__ import annotations
 
+import gzip
+import json
 from xml.etree import ElementTree as ET
 
 import pytest
 
+from feeds.describe import item_id
+from tests.conftest import load_fixture
 from tests.test_pipeline import publish
 
 
 def test_content_types_etag_and_last_modified(service):
     publish(service, "seed-article-published")
-    for fmt, mime in (("rss", "application/rss+xml"), ("atom", "application/atom+xml")):
+    for fmt, mime in (("rss", "application/rss+xml"), ("atom", "application/atom+xml"),
+                      ("json", "application/feed+json")):
         r = service.feed("all", fmt)
         assert r.headers["content-type"] == f"{mime}; charset=utf-8"
         assert r.headers["etag"].startswith('"') and not r.headers["etag"].startswith("W/")
@@ -51,8 +57,52 @@ def test_head_has_headers_and_no_body(service):
     publish(service, "seed-article-published")
     r = service.client.head("/feeds/all.atom")
     assert r.status_code == 200
-    assert r.headers["etag"] == service.feed("all", "atom").headers["etag"]
+    full = service.client.get("/feeds/all.atom", headers={"Accept-Encoding": "identity"})
+    assert r.headers["etag"] == full.headers["etag"]
+    assert r.headers["content-length"] == str(len(full.content))
     assert r.content == b""
+
+
+IDENTITY = {"Accept-Encoding": "identity"}
+
+
+def test_gzip_when_asked_with_its_own_etag(service):
+    publish(service, "seed-article-published")
+    plain = service.client.get("/feeds/all.rss", headers=IDENTITY)
+    assert "content-encoding" not in plain.headers and plain.headers["vary"] == "Accept-Encoding"
+    with service.client.stream("GET", "/feeds/all.rss",
+                               headers={"Accept-Encoding": "br;q=1, gzip;q=0.8"}) as r:
+        raw = b"".join(r.iter_raw())
+        zipped = r.headers
+    assert zipped["content-encoding"] == "gzip"
+    assert gzip.decompress(raw) == plain.content
+    assert zipped["etag"] != plain.headers["etag"] and zipped["etag"].startswith('"')
+    assert int(zipped["content-length"]) == len(raw) < len(plain.content)
+    for tag in (zipped["etag"], plain.headers["etag"]):
+        assert service.client.get("/feeds/all.rss", headers={
+            "If-None-Match": tag, "Accept-Encoding": "gzip"}).status_code == 304
+    refused = service.client.get("/feeds/all.rss", headers={"Accept-Encoding": "gzip;q=0"})
+    assert "content-encoding" not in refused.headers
+
+
+def test_json_feed_is_served_with_the_same_items(service):
+    publish(service, "seed-article-published")
+    doc = json.loads(service.feed("tag/nato", "json").content)
+    assert doc["version"] == "https://jsonfeed.org/version/1.1"
+    seed = load_fixture("seed-article-published")["article"]
+    assert [item["url"] for item in doc["items"]] == [seed["url"]]
+    assert doc["items"][0]["id"] == item_id(seed["id"])
+    assert service.feed("tag/nato", "json").headers["link"].endswith(
+        '<http://feeds.test/feeds/tag/nato.json>; rel="self"')
+
+
+def test_the_stylesheet_the_feeds_name_is_served(service):
+    publish(service, "seed-article-published")
+    body = service.feed("section/news/lithuania", "rss").content
+    assert b'<?xml-stylesheet type="text/xsl" href="../../style.xsl"?>' in body
+    r = service.client.get("/feeds/style.xsl")  # /feeds/section/news/ + ../../style.xsl
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/xsl")
+    assert b"<xsl:stylesheet" in r.content
 
 
 def test_websub_link_header_has_hub_and_one_self(service, fakes):
@@ -64,7 +114,7 @@ def test_websub_link_header_has_hub_and_one_self(service, fakes):
 
 
 @pytest.mark.parametrize("path", [
-    "/feeds/no-such-feed.rss", "/feeds/all.json", "/feeds/all", "/feeds/../all.rss",
+    "/feeds/no-such-feed.rss", "/feeds/all.xml", "/feeds/all", "/feeds/../all.rss",
     "/feeds/tag/..%2Fall.rss", "/feeds/tag%2Fnato.rss", "/feeds/tag/NATO.rss",
     "/feeds/" + "a" * 10_000 + ".rss", "/feeds/all%00.rss", "/feeds/tag/never-used.atom",
 ])

@@ -58,6 +58,7 @@ class Applied:
 @dataclass(frozen=True)
 class FeedMeta:
     etags: dict[str, str]
+    sizes: dict[str, int]
     last_modified: str
     items: int
 
@@ -287,6 +288,7 @@ class Store:
                         for fmt, body in bodies.items():
                             pipe.set(keys.feed_body(feed_key, fmt), body)
                             update[f"etag:{fmt}"] = etags[fmt]
+                            update[f"size:{fmt}"] = str(len(body))
                         update["last_modified"] = format_datetime(
                             datetime.now(UTC), usegmt=True)
                     pipe.hset(mkey, mapping=update)
@@ -302,7 +304,8 @@ class Store:
         if "last_modified" not in meta:
             return None
         etags = {k.split(":", 1)[1]: v for k, v in meta.items() if k.startswith("etag:")}
-        return FeedMeta(etags=etags, last_modified=meta["last_modified"],
+        sizes = {k.split(":", 1)[1]: int(v) for k, v in meta.items() if k.startswith("size:")}
+        return FeedMeta(etags=etags, sizes=sizes, last_modified=meta["last_modified"],
                         items=int(meta.get("items", 0)))
 
     def feed_body(self, feed_key: str, fmt: str) -> bytes | None:

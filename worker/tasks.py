@@ -103,7 +103,7 @@ def render_feed(self, feed_key: str) -> bool:
         rendered = render(describe(feed_key, rt.site, articles), articles, deleted)
         elapsed = time.perf_counter() - started
         changed = store.save_render(
-            feed_key, version, {"rss": rendered.rss, "atom": rendered.atom}, len(articles)
+            feed_key, version, rendered.bodies(), len(articles)
         )
     except TRANSIENT as exc:
         raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 10))

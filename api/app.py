@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api import intake, serving, status
+from api import intake, page, serving, status
 from api.metrics import Metrics
 from api.openapi import OPENAPI
 from syndicate.config import Settings
@@ -25,6 +25,8 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> Starlette:
     rt = rt or configure(settings)
     app = Starlette(
         routes=[
+            Route("/", page.home, methods=["GET"]),
+            Route("/status/articles/{article_id:path}", page.article_page, methods=["GET"]),
             Route("/events", intake.post_event, methods=["POST"]),
             Route("/events/{event_id:path}", status.get_event, methods=["GET"]),
             Route("/articles/{article_id:path}/share-links", status.share_links, methods=["GET"]),

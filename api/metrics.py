@@ -20,5 +20,9 @@ class Metrics:
                                     "Time spent rendering feeds", registry=self.registry)
         self.deliveries = Gauge("syndicate_deliveries", "Social deliveries by network and state",
                                 ["network", "state"], registry=self.registry)
+        self.retries = Gauge("syndicate_retries", "Retries scheduled, by what was retried",
+                             ["kind"], registry=self.registry)
+        self.dead_letters = Gauge("syndicate_dead_letters", "Events and deliveries out of retries",
+                                  registry=self.registry)
         self.intake_seconds = Histogram("syndicate_intake_seconds", "POST /events latency",
                                         registry=self.registry)

@@ -86,14 +86,13 @@ async def readyz(request: Request) -> Response:
 
 
 def _refresh_gauges(rt: Runtime, metrics) -> None:
-    from worker.celery_app import QUEUES
+    from worker.ops import queue_depths
 
-    try:
-        pipe = rt.redis.pipeline()
-        for q in QUEUES:
-            pipe.llen(q)
-        for q, n in zip(QUEUES, pipe.execute()):
+    for q, n in queue_depths(rt).items():
+        if n is not None:
             metrics.queue_depth.labels(queue=q).set(n)
+    try:
+        metrics.dead_letters.set(rt.redis.zcard(keys.DEAD_LETTERS))
         counters = rt.redis.hgetall(keys.COUNTERS)
         stats = {k.decode(): float(v) for k, v in counters.items()}
         metrics.renders.set(stats.get("renders", 0))
@@ -102,6 +101,10 @@ def _refresh_gauges(rt: Runtime, metrics) -> None:
             if name.startswith("delivery:"):
                 _, network, state = name.split(":", 2)
                 metrics.deliveries.labels(network=network, state=state).set(value)
+            elif name.startswith("retries:"):
+                metrics.retries.labels(kind=name.split(":", 1)[1]).set(value)
+            elif name == "pings:failed":
+                metrics.retries.labels(kind="websub").set(value)
     except redis.RedisError:
         pass
 

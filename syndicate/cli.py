@@ -1,4 +1,5 @@
-"""The `syndicate` command: run (everything), api, worker.
+"""The `syndicate` command: run (everything), api, worker; send, backfill, rebuild, replay,
+status and check for operators.
 
 User mistakes end in one line on stderr and a non-zero exit, never a traceback.
 """
@@ -6,7 +7,7 @@ User mistakes end in one line on stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import base64
-import logging
+import json
 import os
 import secrets
 import subprocess
@@ -20,15 +21,23 @@ from syndicate.config import ConfigError, Settings, child_environment
 from syndicate.process import die_with_parent, stop
 
 
+_options = {"log_json": False}
+# Where `run` leaves what it decided (embedded Redis URL, public URL) for the operator commands.
+RUN_FILE = "run.json"
+
+
 def _settings() -> Settings:
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    return settings.with_(log_json=True) if _options["log_json"] else settings
 
 
-def _setup_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+def _setup_logging(settings: Settings) -> None:
+    from syndicate.logs import setup
+
+    setup(settings.log_json)
 
 
 def _secret_from_data_dir(data_dir: Path) -> str:
@@ -71,8 +80,10 @@ def _worker_command(extra: list[str]) -> list[str]:
 
 
 @click.group()
-def main() -> None:
+@click.option("--log-json", is_flag=True, help="log JSON lines (with event and article ids)")
+def main(log_json: bool) -> None:
     """syndicate: CMS events in; RSS, Atom, WebSub pings and social posts out."""
+    _options["log_json"] = log_json
 
 
 @main.command()
@@ -84,8 +95,8 @@ def run(host: str, port: int, concurrency: int) -> None:
     """Everything on one machine: embedded Redis (unless SYNDICATE_REDIS_URL), API and worker."""
     from syndicate.embedded_redis import EmbeddedRedis
 
-    _setup_logging()
     settings = _settings()
+    _setup_logging(settings)
     embedded = None
     worker = None
     try:
@@ -101,6 +112,9 @@ def run(host: str, port: int, concurrency: int) -> None:
             secret_note = f" (created, kept in {settings.data_dir / 'webhook-secret'})"
         if settings.public_url is None:
             settings = settings.with_(public_url=f"http://{host}:{port}")
+        # So `syndicate status|rebuild|backfill|replay` in another terminal find this service.
+        (settings.data_dir / RUN_FILE).write_text(json.dumps(
+            {"redis_url": settings.redis_url, "public_url": settings.public_url}))
         worker = subprocess.Popen(
             _worker_command(["--loglevel=INFO", f"--concurrency={concurrency}",
                              "--hostname=syndicate-run@%h", "--without-gossip", "--without-mingle"]),
@@ -121,6 +135,7 @@ def run(host: str, port: int, concurrency: int) -> None:
         stop(worker, timeout=20)
         if embedded is not None:
             embedded.stop()
+        (settings.data_dir / RUN_FILE).unlink(missing_ok=True)
 
 
 def _redacted(url: str) -> str:
@@ -154,8 +169,8 @@ def _wait_for_worker(settings: Settings, worker: subprocess.Popen, timeout: floa
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 def api(host: str, port: int) -> None:
     """The HTTP API alone (production); needs SYNDICATE_REDIS_URL and SYNDICATE_WEBHOOK_SECRET."""
-    _setup_logging()
     settings = _settings()
+    _setup_logging(settings)
     try:
         settings.require_redis()
         settings.require_secret()
@@ -182,17 +197,18 @@ def worker(ctx: click.Context) -> None:
 
 @main.command()
 @click.argument("event_file", type=click.File("rb"))
-@click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="the API's base URL")
+@click.option("--url", default=None,
+              help="the API's base URL (default: the running `syndicate run`, else :8000)")
 @click.option("--id", "event_id", default=None, help="webhook-id (default: the file's id field)")
 def send(event_file, url: str, event_id: str | None) -> None:
     """Sign EVENT_FILE with SYNDICATE_WEBHOOK_SECRET (or ./var/webhook-secret) and POST it."""
-    import json
     from datetime import datetime, timezone
 
     import requests
     from standardwebhooks.webhooks import Webhook
 
-    settings = _settings()
+    settings = _with_running_service(_settings())
+    url = url or settings.public_url or "http://127.0.0.1:8000"
     secret = settings.webhook_secret
     if secret is None:
         path = settings.data_dir / "webhook-secret"
@@ -214,6 +230,151 @@ def send(event_file, url: str, event_id: str | None) -> None:
         raise click.ClickException(f"could not reach {url}: {type(exc).__name__}") from None
     click.echo(f"{r.status_code} {r.text.strip()}")
     if r.status_code >= 300:
+        raise SystemExit(1)
+
+
+def _with_running_service(settings: Settings) -> Settings:
+    """Fill in what a `syndicate run` on the same data directory decided, where not configured."""
+    path = settings.data_dir / RUN_FILE
+    if settings.redis_url is not None or not path.exists():
+        return settings
+    decided = json.loads(path.read_text())
+    return settings.with_(redis_url=decided["redis_url"],
+                          public_url=settings.public_url or decided["public_url"])
+
+
+def _ops_runtime():
+    """Settings and runtime for the operator commands: SYNDICATE_REDIS_URL, else the Redis of a
+    `syndicate run` using the same data directory."""
+    from worker.runtime import configure
+
+    settings = _with_running_service(_settings())
+    if settings.redis_url is None:
+        raise click.ClickException(
+            "no SYNDICATE_REDIS_URL, and no `syndicate run` is running with data in "
+            f"{settings.data_dir}")
+    rt = configure(settings)
+    try:
+        rt.redis.ping()
+    except Exception as exc:
+        raise click.ClickException(
+            f"Redis at {_redacted(settings.redis_url or '')} unreachable: {type(exc).__name__}"
+        ) from None
+    return rt
+
+
+@main.command()
+@click.argument("archive", type=click.File("r", encoding="utf-8"))
+def backfill(archive) -> None:
+    """Import ARCHIVE (JSON lines, one event each): no posts, each feed rendered once at the end."""
+    from worker.ops import BackfillReport, backfill_line, rebuild as rebuild_feeds
+
+    rt = _ops_runtime()
+    lines = archive.readlines()
+    report = BackfillReport()
+    with click.progressbar(enumerate(lines, 1), length=len(lines), label="importing",
+                           show_pos=True, file=sys.stderr) as bar:
+        for number, line in bar:
+            backfill_line(rt, number, line, report)
+    feeds = sorted(report.feeds)
+    with click.progressbar(rebuild_feeds(rt, feeds), length=len(feeds), label="rendering",
+                           show_pos=True, file=sys.stderr) as bar:
+        changed = sum(outcome.changed for outcome in bar)
+    click.echo(f"backfill: {report.applied} applied, {report.unchanged} already current, "
+               f"{len(report.rejected)} rejected; {len(feeds)} feeds rendered ({changed} changed); "
+               "nothing shared")
+    for number, reason in report.rejected[:20]:
+        click.echo(f"  line {number}: {reason}", err=True)
+    if report.rejected:
+        raise SystemExit(1)
+
+
+@main.command()
+@click.option("--feed", "feed_key", default=None, help="one feed key (default: every feed)")
+def rebuild(feed_key: str | None) -> None:
+    """Re-render feeds from the stored articles; hubs hear of those that changed."""
+    from feeds.membership import is_feed_key
+    from worker import keys
+    from worker.ops import rebuild as rebuild_feeds
+
+    rt = _ops_runtime()
+    if feed_key is not None:
+        if not is_feed_key(feed_key) or not rt.redis.sismember(keys.FEEDS, feed_key):
+            raise click.ClickException(f"no such feed: {feed_key}")
+        feeds = [feed_key]
+    else:
+        feeds = sorted(k.decode() for k in rt.redis.smembers(keys.FEEDS))
+    with click.progressbar(rebuild_feeds(rt, feeds), length=len(feeds), label="rendering",
+                           show_pos=True, file=sys.stderr) as bar:
+        changed = sum(outcome.changed for outcome in bar)
+    click.echo(f"rebuild: {len(feeds)} feeds rendered, {changed} changed")
+
+
+@main.command()
+@click.option("--only", default=None, help="one dead letter, e.g. event:ID or delivery:ARTICLE:NETWORK")
+@click.option("--list", "list_only", is_flag=True, help="list the dead letters, replay nothing")
+def replay(only: str | None, list_only: bool) -> None:
+    """Retry events and deliveries that ran out of retries (a worker picks them up)."""
+    from worker.ops import dead_letters, replay as replay_all
+
+    rt = _ops_runtime()
+    if list_only:
+        letters = dead_letters(rt, limit=1000)
+        for item in letters:
+            click.echo(f"{item['name']}  {item.get('error', '')}")
+        click.echo(f"{len(letters)} dead letters")
+        return
+    done = replay_all(rt, only)
+    for item in done:
+        click.echo(f"replayed {item['name']}")
+    if only is not None and not done:
+        raise click.ClickException(f"no dead letter named {only}")
+    click.echo(f"replay: {len(done)} queued again")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="print the overview as JSON")
+def status(as_json: bool) -> None:
+    """Queue depth, live workers, recent events, channel health and dead letters."""
+    from worker.ops import overview
+
+    data = overview(_ops_runtime())
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    click.echo("queues     " + ", ".join(f"{q} {n if n is not None else '?'}"
+                                        for q, n in data["queues"].items()))
+    click.echo(f"workers    {', '.join(data['workers']) or 'none alive'}")
+    click.echo(f"articles   {data['articles']} in {data['feeds']} feeds")
+    for ch in data["channels"]:
+        states = ", ".join(f"{k} {v}" for k, v in sorted(ch["deliveries"].items())) or "nothing yet"
+        line = f"{ch['network']:<11}{'on ' if ch['enabled'] else 'off'}  {states}"
+        if ch["open"]:
+            line += f"; {ch['open']} open"
+        if ch["last_failure"]:
+            line += f"; last failure: {ch['last_failure']['error']}"
+        click.echo(line)
+    click.echo(f"dead       {len(data['dead_letters'])} (syndicate replay --list)")
+    click.echo("recent events:")
+    for ev in data["events"][:10]:
+        when = time.strftime("%H:%M:%S", time.localtime(ev["received_at"]))
+        click.echo(f"  {when} {ev['status']:<10} {ev['type']:<20} {ev['article_id']} "
+                   f"{ev['outcome'] or ev['error']}")
+
+
+@main.command()
+def check() -> None:
+    """Validate the configuration and reach Redis, the broker and every configured remote."""
+    from worker.ops import check as run_checks
+
+    settings = _with_running_service(_settings())
+    click.echo("ok    configuration: every SYNDICATE_* variable is valid")
+    failed = False
+    for item in run_checks(settings):
+        mark = {True: "ok ", False: "FAIL", None: "off"}[item.ok]
+        click.echo(f"{mark:<5} {item.name}: {item.detail}")
+        failed = failed or item.ok is False
+    if failed:
         raise SystemExit(1)
 
 

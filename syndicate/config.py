@@ -92,6 +92,7 @@ class Settings:
     deleted_entry_days: int = 7
     http_timeout: float = 10.0
     retry_base_s: float = 2.0
+    log_json: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -161,6 +162,7 @@ class Settings:
             deleted_entry_days=_int(env, "SYNDICATE_DELETED_ENTRY_DAYS", 7, 0, 365),
             http_timeout=float(_int(env, "SYNDICATE_HTTP_TIMEOUT", 10, 1, 120)),
             retry_base_s=_int(env, "SYNDICATE_RETRY_BASE_MS", 2000, 10, 600_000) / 1000,
+            log_json=_int(env, "SYNDICATE_LOG_JSON", 0, 0, 1) == 1,
         )
 
     def with_(self, **changes: object) -> Settings:
@@ -218,6 +220,7 @@ def child_environment(settings: Settings) -> dict[str, str]:
         "SYNDICATE_WEBHOOK_SECRET": settings.webhook_secret,
         "SYNDICATE_PUBLIC_URL": settings.public_url,
         "SYNDICATE_DATA_DIR": str(settings.data_dir),
+        "SYNDICATE_LOG_JSON": "1" if settings.log_json else None,
     }
     env.update({k: v for k, v in decided.items() if v})
     return env

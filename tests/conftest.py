@@ -100,6 +100,7 @@ def settings_env(redis_url: str, fakes: FakeServers) -> dict[str, str]:
         "SYNDICATE_VISIBILITY_TIMEOUT": "10",
         "SYNDICATE_HTTP_TIMEOUT": "2",
         "SYNDICATE_RETRY_BASE_MS": "300",
+        "SYNDICATE_LOG_JSON": "1",  # test_logs.py reads the worker's log
         **fakes.environment(),
     }
     if os.environ.get("SYNDICATE_TEST_BROKER_URL"):
@@ -215,6 +216,17 @@ class Service:
         return self.client.get(f"/feeds/{key}.{fmt}")
 
 
+def run_cli(settings_env: dict[str, str], *args: str, env: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess:
+    """The real `syndicate` command with the session's settings (plus `env`), output captured."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
+    full.update(settings_env)
+    full.update(env or {})
+    full = {k: v for k, v in full.items() if v is not None}
+    return subprocess.run([sys.executable, "-m", "syndicate.cli", *args], env=full, cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -222,16 +234,18 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def api_process(settings: Settings, extra_env: dict[str, str] | None = None):
+def api_process(settings: Settings, extra_env: dict[str, str] | None = None,
+                log_path: Path | None = None, cli_args: tuple[str, ...] = ()):
     # Only the settings the API needs; the broker override in extra_env is the point of most uses.
     """The real `syndicate api` command on a free port; yields its base URL."""
     import requests
 
     port = free_port()
     env = {**child_environment(settings), **(extra_env or {})}
-    proc = subprocess.Popen([sys.executable, "-m", "syndicate.cli", "api", "--port", str(port)],
-                            env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            preexec_fn=die_with_parent)
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    proc = subprocess.Popen([sys.executable, "-m", "syndicate.cli", *cli_args, "api", "--port",
+                             str(port)],
+                            env=env, cwd=ROOT, stdout=log, stderr=log, preexec_fn=die_with_parent)
     base = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
@@ -245,3 +259,5 @@ def api_process(settings: Settings, extra_env: dict[str, str] | None = None):
         yield base
     finally:
         stop(proc)
+        if log_path:
+            log.close()

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from celery import Celery
+from celery.signals import setup_logging
 from kombu import Exchange, Queue
 
 from worker.runtime import runtime
@@ -17,6 +18,14 @@ from worker.runtime import runtime
 QUEUES = ("events", "renders", "deliveries", "pings")
 
 app = Celery("syndicate", include=["worker.tasks"])
+
+
+@setup_logging.connect
+def _logging(**_: object) -> None:
+    """Our format (plain or JSON lines, secrets masked) instead of Celery's."""
+    from syndicate.logs import setup
+
+    setup(runtime().settings.log_json)
 
 
 @app.on_configure.connect
@@ -55,6 +64,7 @@ def _configure(sender: Celery, **_: object) -> None:
             "worker.tasks.ping_hubs": {"queue": "pings", "routing_key": "pings"},
         },
         worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
         worker_send_task_events=False,
         enable_utc=True,
     )

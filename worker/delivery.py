@@ -80,6 +80,11 @@ class Delivery:
             self.store.unlock_outbox(self.article_id, self.network)
 
     # ----------------------------------------------------------------------------------------
+    def _context(self) -> dict[str, str]:
+        """Log fields: the article, the network and the event that asked for the post."""
+        event_id = self.store.outbox_entry(self.article_id, self.network).get("event_id", "")
+        return {"article_id": self.article_id, "network": self.network, "event_id": event_id}
+
     def _article(self) -> Article:
         record = self.store.article(self.article_id)
         if not record or "doc" not in record:
@@ -95,9 +100,10 @@ class Delivery:
             attempts, self.rt.settings.retry_base_s, RETRY_CAP_S)
         wait = min(wait, 24 * 3600)
         self.store.schedule("deliver", [self.article_id, self.network, action, attempt + 1], wait)
+        self.store.count(**{f"retries__{self.network}": 1})
         self._update(last_error=error.reason, next_attempt_at=f"{time.time() + wait:.0f}")
         log.info("%s %s for %s: %s; retry in %.1fs", self.network, action, self.article_id,
-                 error.reason, wait)
+                 error.reason, wait, extra=self._context())
         return "retry"
 
     def _post(self, entry: dict[str, str]) -> str:
@@ -117,8 +123,8 @@ class Delivery:
                 return self._retry("post", attempts, retryable)
             if existing:
                 return self._sent(entry, existing, "found after an uncertain attempt")
-        if attempts >= MAX_ATTEMPTS:
-            self._update(close=True, state="failed", in_flight=0,
+        if attempts >= MAX_ATTEMPTS:  # in_flight stays: a replay must still check first
+            self._update(close=True, state="failed",
                          last_error=f"gave up after {attempts} attempts: {entry.get('last_error', '')}")
             self.store.dead_letter(f"delivery:{self.article_id}:{self.network}")
             return "failed"
@@ -139,6 +145,8 @@ class Delivery:
         except PermanentError as exc:
             self._update(close=True, state="failed", in_flight=0, last_error=exc.reason)
             self.store.dead_letter(f"delivery:{self.article_id}:{self.network}")
+            log.warning("%s post for %s failed: %s", self.network, self.article_id, exc.reason,
+                        extra=self._context())
             return "failed"
         return self._sent(entry, remote_id, "")
 
@@ -147,7 +155,8 @@ class Delivery:
             self.article_id, self.network).get("delete_requested") == "1"
         self._update(close=not delete_next, state="sent", remote_id=remote_id, in_flight=0,
                      note=note, sent_at=f"{time.time():.3f}", last_error="")
-        log.info("%s post for %s sent (%s)", self.network, self.article_id, remote_id or "id unknown")
+        log.info("%s post for %s sent (%s)", self.network, self.article_id,
+                 remote_id or "id unknown", extra=self._context())
         if delete_next:
             self.store.schedule("deliver", [self.article_id, self.network, "delete", 1], 0)
         return "sent"
@@ -189,7 +198,8 @@ class Delivery:
             self.store.schedule("deliver", [self.article_id, self.network, "refresh", attempt + 1], wait)
             return "retry"
         except DeliveryError as exc:
-            log.warning("%s refresh for %s failed: %s", self.network, self.article_id, exc.reason)
+            log.warning("%s refresh for %s failed: %s", self.network, self.article_id, exc.reason,
+                        extra=self._context())
             return "failed"
         self._update(close=None, refreshed_at=f"{time.time():.3f}")
         return "refreshed"

@@ -39,12 +39,13 @@ def feed_deleted(feed_key: str) -> str:
 
 
 def feed_body(feed_key: str, fmt: str) -> str:
-    """string: the rendered bytes of one format (rss|atom)."""
+    """string: the rendered bytes of one format (rss|atom|json)."""
     return f"{PREFIX}feed:{feed_key}:body:{fmt}"
 
 
 def feed_meta(feed_key: str) -> str:
-    """hash: etag:<fmt>, last_modified (HTTP date), rendered_version, items, rendered_at."""
+    """hash: etag:<fmt>, size:<fmt>, last_modified (HTTP date), rendered_version, items,
+    rendered_at, pinged_at, pinged_hub."""
     return f"{PREFIX}feed:{feed_key}:meta"
 
 

@@ -31,7 +31,7 @@ class Runtime:
 
     @cached_property
     def store(self) -> Store:
-        return Store(self.redis)
+        return Store(self.redis, self.settings.feed_size)
 
     @cached_property
     def channels(self) -> dict:

@@ -72,8 +72,12 @@ def _epoch(value: datetime) -> float:
 
 
 class Store:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, feed_size: int = 50) -> None:
         self.r = client
+        # A feed shows `feed_size` items; its membership keeps twice that (at least 100 more), so
+        # retractions at the top are backfilled from below while memory and cost stay flat however
+        # many articles the archive holds. An article trimmed away rejoins if it is updated.
+        self.membership_cap = max(2 * feed_size, feed_size + 100)
         self._accept = client.register_script(_ACCEPT)
 
     # Events -------------------------------------------------------------------------------
@@ -131,25 +135,29 @@ class Store:
         return out
 
     def apply_event(
-        self, event: ArticleEvent, outbox_plan: dict[str, tuple[str, str]] | None = None
+        self, event: ArticleEvent, outbox_plan: dict[str, tuple[str, str]] | None = None,
+        defer_render: bool = False,
     ) -> Applied:
         """Apply one event to its article and to the membership of every feed it is in.
 
         Ordering (feeds.ordering) decides whether the event wins; the read and the writes are one
         optimistic transaction on the article's key, so concurrent workers cannot interleave.
+        `defer_render` (backfill) leaves the touched feeds off the dirty set, so the sweeper does
+        not render them mid-import; the caller renders each once at the end.
         """
         akey = keys.article(event.article_id)
         with self.r.pipeline() as pipe:
             while True:
                 try:
                     pipe.watch(akey)
-                    result = self._apply(pipe, akey, event, outbox_plan or {})
+                    result = self._apply(pipe, akey, event, outbox_plan or {}, defer_render)
                     return result
                 except redis.WatchError:
                     continue
 
     def _apply(
-        self, pipe: Any, akey: str, event: ArticleEvent, outbox_plan: dict[str, tuple[str, str]]
+        self, pipe: Any, akey: str, event: ArticleEvent, outbox_plan: dict[str, tuple[str, str]],
+        defer_render: bool = False,
     ) -> Applied:
         raw = pipe.hgetall(akey)
         stored = {k.decode(): v.decode() for k, v in raw.items()}
@@ -194,13 +202,16 @@ class Store:
                 # commit cannot lose a post, and no later event can add a second one.
                 for network, (state, reason) in outbox_plan.items():
                     pipe.hset(keys.outbox(event.article_id, network), mapping={
-                        "state": state, "reason": reason, "attempts": 0, "created_at": f"{now:.3f}"})
+                        "state": state, "reason": reason, "attempts": 0, "created_at": f"{now:.3f}",
+                        "event_id": event.event_id})
                     if state == "pending":
                         pipe.zadd(keys.OUTBOX_OPEN, {f"{event.article_id}\t{network}": now})
             for key in set(old_feeds) - set(new_feeds):
                 pipe.zrem(keys.feed_items(key), event.article_id)
             for key in new_feeds:
                 pipe.zadd(keys.feed_items(key), {event.article_id: score})
+                # Flat cost: membership is capped near the feed size (see MEMBERSHIP_CAP).
+                pipe.zremrangebyrank(keys.feed_items(key), 0, -self.membership_cap - 1)
                 pipe.zrem(keys.feed_deleted(key), event.article_id)
             pipe.sadd(keys.FEEDS, *new_feeds)
             touched = list(dict.fromkeys(old_feeds + new_feeds))
@@ -216,7 +227,7 @@ class Store:
             result = Applied("applied", "unpublished", old_feeds, unpublished=stored_published)
         pipe.hset(akey, mapping=mapping)
         pipe.zadd(keys.ARTICLES, {event.article_id: now})
-        if result.touched_feeds:
+        if result.touched_feeds and not defer_render:
             pipe.sadd(keys.FEEDS_DIRTY, *result.touched_feeds)
             for key in result.touched_feeds:
                 pipe.incr(keys.feed_version(key))
@@ -308,6 +319,21 @@ class Store:
         return FeedMeta(etags=etags, sizes=sizes, last_modified=meta["last_modified"],
                         items=int(meta.get("items", 0)))
 
+    def mark_pinged(self, feed_key: str, hub: str) -> None:
+        self.r.hset(keys.feed_meta(feed_key), mapping={"pinged_at": f"{time.time():.3f}",
+                                                       "pinged_hub": hub})
+
+    def feed_status(self, feed_keys: list[str]) -> dict[str, dict[str, str]]:
+        """rendered_at, pinged_at and item count per feed (the status page's timeline)."""
+        pipe = self.r.pipeline()
+        for key in feed_keys:
+            pipe.hmget(keys.feed_meta(key), "rendered_at", "pinged_at", "items")
+        out = {}
+        for key, (rendered, pinged, items) in zip(feed_keys, pipe.execute()):
+            out[key] = {"rendered_at": (rendered or b"").decode(),
+                        "pinged_at": (pinged or b"").decode(), "items": (items or b"").decode()}
+        return out
+
     def feed_body(self, feed_key: str, fmt: str) -> bytes | None:
         return self.r.get(keys.feed_body(feed_key, fmt))
 
@@ -354,6 +380,33 @@ class Store:
 
     def dead_letter(self, name: str) -> None:
         self.r.zadd(keys.DEAD_LETTERS, {name: time.time()})
+
+    def requeue_event(self, event_id: str) -> bool:
+        """A failed event back to queued (for `replay`); False if it is not failed."""
+        ekey = keys.event(event_id)
+        if self.r.hget(ekey, "status") != b"failed":
+            return False
+        pipe = self.r.pipeline()
+        pipe.hset(ekey, mapping={"status": "queued", "error": "", "replayed_at": f"{time.time():.3f}"})
+        pipe.zadd(keys.EVENTS_UNFINISHED, {event_id: time.time()})
+        pipe.execute()
+        return True
+
+    def reopen_delivery(self, article_id: str, network: str) -> bool:
+        """A failed post back to pending with fresh attempts (for `replay`).
+
+        `in_flight` is kept: if the last attempt may have reached the network, the next one
+        still checks for that post first, so a replay cannot make a second post.
+        """
+        okey = keys.outbox(article_id, network)
+        if self.r.hget(okey, "state") != b"failed":
+            return False
+        pipe = self.r.pipeline()
+        pipe.hset(okey, mapping={"state": "pending", "attempts": 0,
+                                 "note": "replayed", "replayed_at": f"{time.time():.3f}"})
+        pipe.zadd(keys.OUTBOX_OPEN, {f"{article_id}\t{network}": time.time()})
+        pipe.execute()
+        return True
 
     # Schedule -----------------------------------------------------------------------------
     def schedule(self, task: str, args: list[Any], due_in_s: float) -> None:

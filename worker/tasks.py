@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 
 import redis
 from celery.exceptions import SoftTimeLimitExceeded
 
 from feeds.article import ArticleEvent
-from feeds.describe import describe
-from feeds.render import render
-from worker import websub
+from worker import ops, websub
 from worker.celery_app import app
 from worker.delivery import Delivery, outbox_plan
 from worker.runtime import runtime
@@ -58,11 +55,14 @@ def process_event(self, event_id: str) -> str:
             raise
         raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 10))
     except Exception as exc:  # a bug or a poisoned body: dead-letter it, keep the worker going
-        log.exception("event %s failed", event_id)
+        log.exception("event %s failed", event_id, extra={"event_id": event_id})
         store.finish_event(event_id, "failed", None, error=f"{type(exc).__name__}: {exc}")
         return "failed"
     if record.get("result") and applied.outcome != "applied":
-        return "done"  # a rerun after a crash: keep what the first run recorded
+        # A rerun (after a crash, or a replay) of an event already applied: keep what the first
+        # run recorded as its result.
+        store.finish_event(event_id, "done", json.loads(record["result"]))
+        return "done"
     store.finish_event(event_id, "done", applied.as_dict())
     log.info("event %s %s article %s: %s", event_id, event.type, event.article_id,
              applied.outcome, extra={"event_id": event_id, "article_id": event.article_id})
@@ -93,27 +93,16 @@ def deliver(article_id: str, network: str, action: str = "post", attempt: int = 
 @app.task(bind=True, name="worker.tasks.render_feed", max_retries=8)
 def render_feed(self, feed_key: str) -> bool:
     rt = runtime()
-    store, settings = rt.store, rt.settings
     try:
-        store.release_render(feed_key)  # changes from now on queue the next render
-        version = store.feed_version(feed_key)
-        articles = store.feed_articles(feed_key, settings.feed_size)
-        deleted = store.feed_retractions(feed_key, settings.deleted_entry_days * 86400)
-        started = time.perf_counter()
-        rendered = render(describe(feed_key, rt.site, articles), articles, deleted)
-        elapsed = time.perf_counter() - started
-        changed = store.save_render(
-            feed_key, version, rendered.bodies(), len(articles)
-        )
+        outcome = ops.render_and_save(rt, feed_key)
     except TRANSIENT as exc:
         raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 10))
-    store.count(renders=1, render_seconds=elapsed)
-    if changed:
-        for hub in settings.websub_hubs:
-            ping_hubs.apply_async((feed_key, hub))
-    log.info("rendered %s (%d items, %.1f ms, %s)", feed_key, len(articles), elapsed * 1000,
-             "changed" if changed else "unchanged")
-    return changed
+    if outcome.changed:
+        ops.ping_changed(rt, feed_key)
+    log.info("rendered %s (%d items, %.1f ms, %s)", feed_key, outcome.items,
+             outcome.seconds * 1000, "changed" if outcome.changed else "unchanged",
+             extra={"feed": feed_key})
+    return outcome.changed
 
 
 @app.task(name="worker.tasks.ping_hubs")

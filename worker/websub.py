@@ -31,11 +31,15 @@ def ping(rt: Runtime, feed_key: str, hub: str, attempt: int) -> bool:
             r = session.post(hub, data={"hub.mode": "publish", "hub.url": topic, "hub.topic": topic})
             failed = failed or not 200 <= r.status_code < 300
             if failed:
-                log.warning("hub %s answered %s for %s", hub, r.status_code, topic)
+                log.warning("hub %s answered %s for %s", hub, r.status_code, topic,
+                            extra={"feed": feed_key, "hub": hub})
         except requests.RequestException as exc:
-            log.warning("hub %s unreachable for %s: %s", hub, topic, type(exc).__name__)
+            log.warning("hub %s unreachable for %s: %s", hub, topic, type(exc).__name__,
+                        extra={"feed": feed_key, "hub": hub})
             failed = True
     rt.store.count(**{f"pings__{'failed' if failed else 'ok'}": 1})
+    if not failed:
+        rt.store.mark_pinged(feed_key, hub)
     if failed and attempt < MAX_ATTEMPTS:
         rt.store.schedule("ping", [feed_key, hub, attempt + 1],
                           backoff_s(attempt, rt.settings.retry_base_s, RETRY_CAP_S))

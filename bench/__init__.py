@@ -1,0 +1,1 @@
+"""Benchmarks and sample data; not part of the test suite (`python -m bench`)."""

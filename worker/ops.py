@@ -1,0 +1,275 @@
+"""What the operator commands and the status page do, as functions of a Runtime.
+
+`syndicate backfill|rebuild|replay|status|check` (syndicate/cli.py) and the page at `/`
+(api/page.py) are thin shells around these, so the terminal and the browser tell the same story.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+import requests
+
+from feeds.article import ArticleEvent
+from feeds.describe import describe
+from feeds.render import render
+from feeds.validation import validate_event
+from syndicate.config import NETWORKS, Settings
+from worker import keys
+from worker.runtime import Runtime
+
+
+# Rendering ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RenderOutcome:
+    key: str
+    changed: bool
+    items: int
+    seconds: float
+
+
+def render_and_save(rt: Runtime, feed_key: str) -> RenderOutcome:
+    """Render one feed from the stored articles and publish the bytes (the render task's body)."""
+    store, settings = rt.store, rt.settings
+    store.release_render(feed_key)  # changes from now on queue the next render
+    version = store.feed_version(feed_key)
+    articles = store.feed_articles(feed_key, settings.feed_size)
+    deleted = store.feed_retractions(feed_key, settings.deleted_entry_days * 86400)
+    started = time.perf_counter()
+    rendered = render(describe(feed_key, rt.site, articles), articles, deleted)
+    elapsed = time.perf_counter() - started
+    changed = store.save_render(feed_key, version, rendered.bodies(), len(articles))
+    store.count(renders=1, render_seconds=elapsed)
+    return RenderOutcome(feed_key, changed, len(articles), elapsed)
+
+
+def ping_changed(rt: Runtime, feed_key: str) -> None:
+    from worker.tasks import ping_hubs
+
+    for hub in rt.settings.websub_hubs:
+        ping_hubs.apply_async((feed_key, hub))
+
+
+def rebuild(rt: Runtime, feed_keys: Iterable[str]) -> Iterator[RenderOutcome]:
+    """Re-render each feed once; hubs hear about those whose bytes changed."""
+    for key in feed_keys:
+        outcome = render_and_save(rt, key)
+        if outcome.changed:
+            ping_changed(rt, key)
+        yield outcome
+
+
+# Backfill -------------------------------------------------------------------------------------
+BACKFILL_PLAN = {network: ("skipped", "backfilled: archives are never shared")
+                 for network in NETWORKS}
+
+
+@dataclass
+class BackfillReport:
+    lines: int = 0
+    applied: int = 0
+    unchanged: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    feeds: set[str] = field(default_factory=set)
+
+
+def backfill_line(rt: Runtime, number: int, line: str, report: BackfillReport) -> None:
+    """Apply one archived event without sharing it and without queueing renders."""
+    report.lines += 1
+    if not line.strip():
+        return
+    try:
+        payload = json.loads(line)
+    except ValueError as exc:
+        report.rejected.append((number, f"not JSON: {exc}"))
+        return
+    errors = validate_event(payload)
+    if errors:
+        report.rejected.append((number, "; ".join(f"{e.field}: {e.message}" for e in errors[:3])))
+        return
+    event_id = payload.get("id") or f"backfill-{number}"
+    event = ArticleEvent.from_payload(event_id, payload)
+    applied = rt.store.apply_event(event, BACKFILL_PLAN, defer_render=True)
+    if applied.outcome == "applied":
+        report.applied += 1
+        report.feeds.update(applied.touched_feeds)
+    else:
+        report.unchanged += 1
+
+
+# Replay ---------------------------------------------------------------------------------------
+def dead_letters(rt: Runtime, limit: int = 100) -> list[dict[str, Any]]:
+    """Events and deliveries that ran out of retries, newest first, with their last error."""
+    out = []
+    for member, score in rt.redis.zrevrange(keys.DEAD_LETTERS, 0, limit - 1, withscores=True):
+        name = member.decode()
+        kind, _, rest = name.partition(":")
+        item: dict[str, Any] = {"name": name, "kind": kind, "failed_at": score}
+        if kind == "event":
+            record = rt.store.event(rest) or {}
+            item.update(event_id=rest, article_id=record.get("article_id", ""),
+                        error=record.get("error", ""))
+        else:
+            article_id, _, network = rest.rpartition(":")
+            entry = rt.store.outbox_entry(article_id, network)
+            item.update(article_id=article_id, network=network,
+                        error=entry.get("last_error", ""))
+        out.append(item)
+    return out
+
+
+def replay(rt: Runtime, only: str | None = None) -> list[dict[str, Any]]:
+    """Give every dead letter (or the one named `only`) a fresh set of retries."""
+    from worker.tasks import deliver, process_event
+
+    replayed = []
+    for item in dead_letters(rt, limit=10_000):
+        if only is not None and item["name"] != only:
+            continue
+        if item["kind"] == "event":
+            if rt.store.requeue_event(item["event_id"]):
+                process_event.apply_async((item["event_id"],))
+                item["replayed"] = True
+        elif rt.store.reopen_delivery(item["article_id"], item["network"]):
+            deliver.apply_async((item["article_id"], item["network"], "post"))
+            item["replayed"] = True
+        if item.get("replayed"):
+            rt.redis.zrem(keys.DEAD_LETTERS, item["name"])
+            replayed.append(item)
+    return replayed
+
+
+# Status ---------------------------------------------------------------------------------------
+def queue_depths(rt: Runtime) -> dict[str, int | None]:
+    """Messages waiting per queue, asked of the broker itself (Redis or AMQP alike)."""
+    from worker.celery_app import QUEUES, app
+
+    depths: dict[str, int | None] = {}
+    try:
+        with app.connection_for_read() as conn:
+            channel = conn.default_channel
+            for queue in QUEUES:
+                try:
+                    depths[queue] = channel.queue_declare(queue=queue, passive=True).message_count
+                except Exception:  # an undeclared queue has nothing waiting
+                    depths[queue] = 0
+    except Exception:
+        depths = {q: None for q in QUEUES}
+    return depths
+
+
+def recent_events(rt: Runtime, limit: int = 20) -> list[dict[str, Any]]:
+    ids = [e.decode() for e in rt.redis.zrevrange(keys.EVENTS_RECENT, 0, limit - 1)]
+    out = []
+    for event_id in ids:
+        record = rt.store.event(event_id)
+        if record:
+            result = json.loads(record["result"]) if record.get("result") else {}
+            out.append({"event_id": event_id, "type": record.get("type", ""),
+                        "article_id": record.get("article_id", ""),
+                        "status": record.get("status", ""),
+                        "received_at": float(record.get("received_at") or 0),
+                        "outcome": result.get("outcome", ""), "error": record.get("error", "")})
+    return out
+
+
+def channel_health(rt: Runtime) -> list[dict[str, Any]]:
+    """Per network: on or off, deliveries by state, entries still open, the latest failure."""
+    counters = {k.decode(): float(v) for k, v in rt.redis.hgetall(keys.COUNTERS).items()}
+    open_entries = [m.decode().rpartition("\t")[2] for m in rt.redis.zrange(keys.OUTBOX_OPEN, 0, -1)]
+    dead = dead_letters(rt)
+    out = []
+    for network in NETWORKS:
+        states = {name.split(":", 2)[2]: int(v) for name, v in counters.items()
+                  if name.startswith(f"delivery:{network}:")}
+        failure = next((d for d in dead if d.get("network") == network), None)
+        out.append({"network": network, "enabled": network in rt.settings.enabled_networks,
+                    "deliveries": states, "open": open_entries.count(network),
+                    "retries": int(counters.get(f"retries:{network}", 0)),
+                    "last_failure": failure})
+    return out
+
+
+def overview(rt: Runtime) -> dict[str, Any]:
+    """Everything `syndicate status` prints and the status page shows."""
+    return {
+        "queues": queue_depths(rt),
+        "workers": rt.store.live_workers(),
+        "events": recent_events(rt),
+        "channels": channel_health(rt),
+        "dead_letters": dead_letters(rt),
+        "feeds": rt.redis.scard(keys.FEEDS),
+        "articles": rt.redis.zcard(keys.ARTICLES),
+        "hubs": list(rt.settings.websub_hubs),
+    }
+
+
+# Check ----------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool | None  # None: off, nothing to check
+    detail: str
+
+
+def check(settings: Settings, probe: Callable[[str], str] | None = None) -> list[Check]:
+    """Reach Redis, the broker and each configured remote; say what is on and what is off."""
+    probe = probe or _probe_http
+    from worker.runtime import configure
+
+    out: list[Check] = []
+    if settings.redis_url is None:
+        out.append(Check("redis", None, "SYNDICATE_REDIS_URL not set: `syndicate run` embeds one"))
+    else:
+        out += _check_redis_and_broker(configure(settings))
+    out.append(Check("webhook secret", True, "set") if settings.webhook_secret else Check(
+        "webhook secret", None, "not set: `syndicate run` creates one, `syndicate api` refuses"))
+    remotes = {"twitter": settings.twitter_api_url, "facebook": settings.facebook_graph_url,
+               "googleplus": settings.googleplus_api_url}
+    for network in NETWORKS:
+        if network not in settings.enabled_networks:
+            out.append(Check(network, None, "off (no credentials)"))
+        else:
+            out.append(_reach(network, remotes[network], probe))
+    if not settings.websub_hubs:
+        out.append(Check("websub", None, "off (SYNDICATE_WEBSUB_HUBS not set)"))
+    for hub in settings.websub_hubs:
+        out.append(_reach(f"hub {hub}", hub, probe))
+    return out
+
+
+def _check_redis_and_broker(rt: Runtime) -> list[Check]:
+    from worker.celery_app import app
+
+    out = []
+    try:
+        rt.redis.ping()
+        persistence = rt.redis.config_get("appendonly").get("appendonly", "?")
+        out.append(Check("redis", True, f"reachable, appendonly={persistence}"))
+    except redis.RedisError as exc:
+        out.append(Check("redis", False, f"unreachable: {type(exc).__name__}"))
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=3)
+        out.append(Check("broker", True, f"reachable ({app.conf.broker_url.split(':', 1)[0]})"))
+    except Exception as exc:
+        out.append(Check("broker", False, f"unreachable: {type(exc).__name__}"))
+    return out
+
+
+def _reach(name: str, url: str, probe: Callable[[str], str]) -> Check:
+    try:
+        return Check(name, True, f"{url} answers ({probe(url)})")
+    except requests.RequestException as exc:
+        return Check(name, False, f"{url} unreachable: {type(exc).__name__}")
+
+
+def _probe_http(url: str) -> str:
+    """Any HTTP answer proves the remote is reachable; credentials are checked on first use."""
+    r = requests.head(url, timeout=5, allow_redirects=False)
+    return f"HTTP {r.status_code}"

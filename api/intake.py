@@ -7,6 +7,7 @@ is on the broker; if either fails the record is removed again and the CMS gets a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -31,7 +32,9 @@ class BodyTooLarge(Exception):
     pass
 
 
-async def read_limited(request: Request, limit: int) -> bytes:
+async def read_limited(request: Request, limit: int, timeout_s: float) -> bytes:
+    """The body, refused past `limit` bytes or `timeout_s` seconds (a slow sender holds a
+    connection and a coroutine for as long as it likes otherwise)."""
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -41,11 +44,12 @@ async def read_limited(request: Request, limit: int) -> bytes:
             pass
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
+    async with asyncio.timeout(timeout_s):
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge
+            chunks.append(chunk)
     return b"".join(chunks)
 
 
@@ -58,9 +62,12 @@ async def post_event(request: Request) -> JSONResponse:
     rt: Runtime = request.app.state.runtime
     metrics = request.app.state.metrics
     try:
-        body = await read_limited(request, MAX_BODY)
+        body = await read_limited(request, MAX_BODY, rt.settings.body_timeout)
     except BodyTooLarge:
         return problem(413, "body too large", f"the limit is {MAX_BODY} bytes")
+    except TimeoutError:
+        return problem(408, "request timeout",
+                       f"the body did not arrive within {rt.settings.body_timeout:g} s")
     if not _is_json(request.headers.get("content-type", "")):
         return problem(415, "unsupported media type", "send Content-Type: application/json")
     event_id = request.headers.get("webhook-id", "")

@@ -47,7 +47,7 @@ OPENAPI: dict = {
                     "schema": {"$ref": "#/components/schemas/Accepted"}}}},
                 "200": {"description": "duplicate of an event already accepted", "content": {
                     "application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}},
-                "400": _PROBLEM, "401": _PROBLEM, "413": _PROBLEM, "415": _PROBLEM,
+                "400": _PROBLEM, "401": _PROBLEM, "408": _PROBLEM, "413": _PROBLEM, "415": _PROBLEM,
                 "422": {"description": "schema violated; every offending field named",
                         "content": {"application/json": {"schema": {
                             "$ref": "#/components/schemas/ValidationProblem"}}}},
@@ -68,7 +68,8 @@ OPENAPI: dict = {
                                   "content": {"application/json": {"schema": {"type": "object"}}}},
                           "404": _PROBLEM}}},
         "/feeds/{feed}": {
-            "get": {"summary": "A feed (RSS 2.0 or Atom 1.0)", "parameters": [_FEED_PARAM],
+            "get": {"summary": "A feed (RSS 2.0, Atom 1.0 or JSON Feed 1.1)",
+                    "parameters": [_FEED_PARAM],
                     "responses": {"200": {"description": "feed", "content": _XML},
                                   "304": {"description": "not modified"},
                                   "404": {"description": "no such feed"}}},
@@ -76,6 +77,18 @@ OPENAPI: dict = {
                      "responses": {"200": {"description": "feed headers"},
                                    "304": {"description": "not modified"},
                                    "404": {"description": "no such feed"}}}},
+        "/": {"get": {"summary": "The status page (HTML)",
+                      "responses": {"200": {"description": "status page",
+                                            "content": {"text/html": {"schema": {"type": "string"}}}}}}},
+        "/status/articles/{article_id}": {"get": {
+            "summary": "One article's timeline (HTML)",
+            "parameters": [{"name": "article_id", "in": "path", "required": True,
+                            "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "timeline", "content": {
+                "text/html": {"schema": {"type": "string"}}}},
+                          "404": {"description": "no such article"}}}},
+        "/feeds/style.xsl": {"get": {"summary": "The XSLT that shows a feed as a page in a browser",
+                                     "responses": {"200": {"description": "XSLT"}}}},
         "/feeds.opml": {"get": {"summary": "Every feed that has items",
                                 "responses": {"200": {"description": "OPML 2.0", "content": {
                                     "text/x-opml": {"schema": {"type": "string"}}}}}}},

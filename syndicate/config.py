@@ -93,6 +93,7 @@ class Settings:
     http_timeout: float = 10.0
     retry_base_s: float = 2.0
     log_json: bool = False
+    body_timeout: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -163,6 +164,7 @@ class Settings:
             http_timeout=float(_int(env, "SYNDICATE_HTTP_TIMEOUT", 10, 1, 120)),
             retry_base_s=_int(env, "SYNDICATE_RETRY_BASE_MS", 2000, 10, 600_000) / 1000,
             log_json=_int(env, "SYNDICATE_LOG_JSON", 0, 0, 1) == 1,
+            body_timeout=float(_int(env, "SYNDICATE_BODY_TIMEOUT", 10, 1, 300)),
         )
 
     def with_(self, **changes: object) -> Settings:

@@ -12,6 +12,7 @@ from email.utils import parsedate_to_datetime
 from importlib import resources
 from xml.etree import ElementTree as ET
 
+import redis
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -19,7 +20,7 @@ from starlette.responses import Response
 from feeds.describe import feed_url
 from feeds.membership import is_feed_key
 from worker.runtime import Runtime
-from worker.store import FeedMeta
+from worker.store import read_feed_body, read_serving_meta
 
 MEDIA_TYPES = {
     "rss": "application/rss+xml; charset=utf-8",
@@ -29,6 +30,9 @@ MEDIA_TYPES = {
 CACHE_CONTROL = "public, max-age=60"
 STYLESHEET = resources.files("feeds").joinpath("style.xsl").read_bytes()
 GZIP_MIN_BYTES = 512  # below this, the gzip header costs more than it saves
+NOT_FOUND = Response("no such feed\n", status_code=404, media_type="text/plain")
+UNAVAILABLE = Response("store unavailable\n", status_code=503, media_type="text/plain",
+                       headers={"Retry-After": "5"})
 
 
 class BodyCache:
@@ -110,36 +114,42 @@ async def serve_feed(request: Request) -> Response:
     encoded = b"%" in request.scope.get("raw_path", b"")
     if encoded or not dot or fmt not in MEDIA_TYPES or not is_feed_key(key):
         metrics.feed_requests.labels(status="404").inc()
-        return Response("no such feed\n", status_code=404, media_type="text/plain")
-    meta: FeedMeta | None = await run_in_threadpool(rt.store.feed_meta, key)
-    if meta is None or fmt not in meta.etags:
+        return NOT_FOUND
+    try:
+        meta = await read_serving_meta(rt.aredis(), key, fmt)
+    except redis.RedisError:
+        return UNAVAILABLE
+    if meta is None:
         metrics.feed_requests.labels(status="404").inc()
-        return Response("no such feed\n", status_code=404, media_type="text/plain")
-    etag = meta.etags[fmt]
+        return NOT_FOUND
+    etag, last_modified, size = meta
     # HEAD describes the identity representation: its length is known without the body.
     use_gzip = (request.method == "GET" and accepts_gzip(request)
-                and meta.sizes.get(fmt, GZIP_MIN_BYTES) >= GZIP_MIN_BYTES)
+                and (size < 0 or size >= GZIP_MIN_BYTES))
     headers = {
         "ETag": gzip_etag(etag) if use_gzip else etag,
-        "Last-Modified": meta.last_modified,
+        "Last-Modified": last_modified,
         "Cache-Control": CACHE_CONTROL,
         "Link": link_header(rt, key, fmt),
         "Vary": "Accept-Encoding",
     }
-    if _not_modified(request, etag, meta.last_modified):
+    if _not_modified(request, etag, last_modified):
         metrics.feed_requests.labels(status="304").inc()
         return Response(status_code=304, headers=headers)
     cache: BodyCache = request.app.state.body_cache
     body = cache.get(key, fmt, etag)
     if body is None and request.method != "HEAD":
-        body = await run_in_threadpool(rt.store.feed_body, key, fmt)
+        try:
+            body = await read_feed_body(rt.aredis(), key, fmt)
+        except redis.RedisError:
+            return UNAVAILABLE
         if body is None:
-            return Response("no such feed\n", status_code=404, media_type="text/plain")
+            return NOT_FOUND
         cache.put(key, fmt, etag, body)
     metrics.feed_requests.labels(status="200").inc()
     if request.method == "HEAD":
-        if fmt in meta.sizes:
-            headers["Content-Length"] = str(meta.sizes[fmt])
+        if size >= 0:
+            headers["Content-Length"] = str(size)
         return _head(headers, MEDIA_TYPES[fmt])
     if use_gzip:
         body = cache.gzipped(key, fmt, etag, body)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from feeds.text import clean_html, clean_line, slugify, xml_safe
@@ -119,6 +120,13 @@ class Article:
     @property
     def modified_at(self) -> datetime:
         return self.updated_at or self.published_at
+
+    @cached_property
+    def fingerprint(self) -> tuple[str, int]:
+        """The article id and a hash of every field, computed once per object: the key of the
+        renderer's item cache (hashing the whole article on every render cost more than the
+        render)."""
+        return self.id, hash(self)
 
     @classmethod
     def from_payload(cls, raw: dict[str, Any]) -> Article:

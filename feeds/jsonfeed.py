@@ -61,8 +61,15 @@ def _item(article: Article) -> dict[str, Any]:
     return item
 
 
-def render_json(desc: FeedDescription, articles: list[Article]) -> bytes:
-    """The JSON Feed document of one feed; `articles` newest first, as for the XML writers."""
+def json_item(article: Article) -> str:
+    """One item as JSON text, ready to splice into a document (see feeds.render)."""
+    return json.dumps(_item(article), ensure_ascii=False, separators=(",", ":"))
+
+
+def render_json(desc: FeedDescription, articles: list[Article],
+                items: list[str] | None = None) -> bytes:
+    """The JSON Feed document of one feed; `articles` newest first, as for the XML writers.
+    `items`, if given, are those articles' `json_item` texts, already made."""
     doc: dict[str, Any] = {
         "version": VERSION,
         "title": desc.title,
@@ -74,5 +81,7 @@ def render_json(desc: FeedDescription, articles: list[Article]) -> bytes:
     }
     if desc.hubs:
         doc["hubs"] = [{"type": "WebSub", "url": hub} for hub in desc.hubs]
-    doc["items"] = [_item(a) for a in articles]
-    return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    head = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+    if items is None:
+        items = [json_item(a) for a in articles]
+    return (head[:-1] + ',"items":[' + ",".join(items) + "]}").encode("utf-8")

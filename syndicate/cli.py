@@ -13,13 +13,13 @@ import secrets
 import subprocess
 import sys
 import time
+from datetime import UTC
 from pathlib import Path
 
 import click
 
 from syndicate.config import ConfigError, Settings, child_environment
-from syndicate.process import die_with_parent, stop
-
+from syndicate.process import background_child, stop
 
 _options = {"log_json": False}
 # Where `run` leaves what it decided (embedded Redis URL, public URL) for the operator commands.
@@ -119,7 +119,7 @@ def run(host: str, port: int, concurrency: int) -> None:
             _worker_command(["--loglevel=INFO", f"--concurrency={concurrency}",
                              "--hostname=syndicate-run@%h", "--without-gossip", "--without-mingle"]),
             env=child_environment(settings),
-            preexec_fn=die_with_parent,
+            preexec_fn=background_child,
         )
         _wait_for_worker(settings, worker)
         click.echo(f"syndicate: Redis    {_redacted(settings.redis_url or '')}"
@@ -202,7 +202,7 @@ def worker(ctx: click.Context) -> None:
 @click.option("--id", "event_id", default=None, help="webhook-id (default: the file's id field)")
 def send(event_file, url: str, event_id: str | None) -> None:
     """Sign EVENT_FILE with SYNDICATE_WEBHOOK_SECRET (or ./var/webhook-secret) and POST it."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     import requests
     from standardwebhooks.webhooks import Webhook
@@ -220,7 +220,7 @@ def send(event_file, url: str, event_id: str | None) -> None:
         event_id = event_id or json.loads(body)["id"]
     except (ValueError, KeyError, TypeError):
         raise click.ClickException("the file has no id field; pass --id") from None
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     headers = {"content-type": "application/json", "webhook-id": event_id,
                "webhook-timestamp": str(int(now.timestamp())),
                "webhook-signature": Webhook(secret).sign(event_id, now, body.decode())}
@@ -267,7 +267,8 @@ def _ops_runtime():
 @click.argument("archive", type=click.File("r", encoding="utf-8"))
 def backfill(archive) -> None:
     """Import ARCHIVE (JSON lines, one event each): no posts, each feed rendered once at the end."""
-    from worker.ops import BackfillReport, backfill_line, rebuild as rebuild_feeds
+    from worker.ops import BackfillReport, backfill_line
+    from worker.ops import rebuild as rebuild_feeds
 
     rt = _ops_runtime()
     lines = archive.readlines()
@@ -315,7 +316,8 @@ def rebuild(feed_key: str | None) -> None:
 @click.option("--list", "list_only", is_flag=True, help="list the dead letters, replay nothing")
 def replay(only: str | None, list_only: bool) -> None:
     """Retry events and deliveries that ran out of retries (a worker picks them up)."""
-    from worker.ops import dead_letters, replay as replay_all
+    from worker.ops import dead_letters
+    from worker.ops import replay as replay_all
 
     rt = _ops_runtime()
     if list_only:

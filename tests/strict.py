@@ -124,7 +124,7 @@ def _itunes(channel: etree._Element, out: list[tuple[str, str]]) -> None:
     if channel.findtext(f"{{{ITUNES}}}explicit") not in ("true", "false"):
         out.append(("InvalidItunesExplicit", "channel"))
     image = channel.find(f"{{{ITUNES}}}image")
-    if image is None or not re.search(r"\.(jpe?g|png)$", image.get("href") or "", re.I):
+    if image is None or not re.search(r"\.(jpe?g|png)$", image.get("href") or "", re.IGNORECASE):
         out.append(("ItunesImageMustBeJpgOrPng / MissingItunesElement", "channel/itunes:image"))
     cats = channel.findall(f"{{{ITUNES}}}category")
     if not cats or any(c.get("text") not in ITUNES_CATEGORIES for c in cats):

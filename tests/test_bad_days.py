@@ -13,14 +13,22 @@ import feedparser
 import pytest
 import redis
 import requests
-from hypothesis import HealthCheck, given, settings as hsettings
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from feeds.article import ArticleEvent
 from syndicate.config import Settings
 from syndicate.embedded_redis import EmbeddedRedis
-from tests.conftest import (WorkerProcess, api_process, free_port, load_fixture, run_cli,
-                            signed_headers, wait_for)
+from tests.conftest import (
+    WorkerProcess,
+    api_process,
+    free_port,
+    load_fixture,
+    run_cli,
+    signed_headers,
+    wait_for,
+)
 from worker import keys
 from worker.store import Store
 

@@ -18,7 +18,7 @@ from lxml import etree
 from feeds.article import Article, ArticleEvent
 from feeds.describe import Site, describe
 from feeds.membership import feed_keys
-from feeds.render import render, stylesheet_href
+from feeds.render import render, render_whole, stylesheet_href
 from feeds.validation import validate_event
 from tests import strict
 from tests.conftest import FIXTURES, ROOT
@@ -88,6 +88,26 @@ def test_every_fixture_feed_passes_the_strict_validator_rules():
         for fmt in ("rss", "atom"):
             found = strict.problems(feed.bodies()[fmt], f"http://feeds.test/feeds/{key}.{fmt}")
             assert found == [], (key, fmt, found)
+
+
+def test_cached_item_fragments_give_the_feed_a_whole_render_gives():
+    """`render` splices cached items into the channel; readers must see what feedgen's whole
+    render gives: the same entries with the same fields, in the same order."""
+    articles = fixture_articles()
+    for key, feed in every_feed(articles):
+        members = sorted((a for a in articles if key in feed_keys(a)),
+                         key=lambda a: a.published_at, reverse=True)
+        whole = render_whole(describe(key, SITE, members), members,
+                             [("gone", datetime(2023, 7, 16, tzinfo=UTC))])
+        assert feed.json == whole.json
+        for fmt in ("rss", "atom"):
+            ours, theirs = (feedparser.parse(f.bodies()[fmt]) for f in (feed, whole))
+            assert ours.feed == theirs.feed
+            assert ours.entries == theirs.entries
+            check_atom(feed.atom)
+        again = render(describe(key, SITE, members), members,
+                       [("gone", datetime(2023, 7, 16, tzinfo=UTC))])
+        assert again == feed  # deterministic, cache or not
 
 
 def test_the_strict_rules_catch_what_they_claim_to():

@@ -80,3 +80,12 @@ def test_signed_random_bodies_never_fail_the_server_or_leave_a_trace(service, bo
         assert r.headers["content-type"].startswith("application/problem+json") or \
             r.status_code == 422
         assert not service.redis.exists(f"syn:event:{event_id}")
+
+
+@given(payload=st.one_of(mangled_events(), json_values))
+@settings(max_examples=400, deadline=None)
+def test_the_fast_validator_and_jsonschema_agree(payload):
+    """Intake trusts fastjsonschema's "valid"; it must never accept what jsonschema refuses."""
+    from feeds.validation import full_validation, validate_event
+
+    assert (validate_event(payload) == []) == (full_validation(payload) == [])

@@ -14,7 +14,7 @@ from tests.test_pipeline import publish
 
 def _served(base: str, status: str) -> float:
     text = requests.get(base + "/metrics", timeout=5).text
-    m = re.search(rf'^syndicate_feed_requests_total\{{status="{status}"\}} (\S+)$', text, re.M)
+    m = re.search(rf'^syndicate_feed_requests_total\{{status="{status}"\}} (\S+)$', text, re.MULTILINE)
     return float(m.group(1)) if m else 0.0
 
 

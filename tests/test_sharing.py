@@ -87,11 +87,13 @@ def test_unpublish_deletes_the_tweet_and_the_facebook_post(service, fakes):
     send(service, "seed-article-published")
     before = wait_states(service, {"twitter": "sent", "facebook": "sent", "googleplus": "sent"})
     send(service, "seed-article-unpublished")
-    after = wait_states(service, {"twitter": "deleted", "facebook": "deleted", "googleplus": "sent"})
+    wait_states(service, {"twitter": "deleted", "facebook": "deleted", "googleplus": "sent"})
     assert fakes.twitter.posts == {} and fakes.facebook.posts == {}
     assert [r.path for r in fakes.twitter.received("DELETE")] == [
         f"/2/tweets/{before['twitter']['remote_id']}"]
-    assert "no delete" in after["googleplus"]["note"]
+    # Google+ has no delete: its entry stays sent, with a note (it may land a moment later).
+    wait_for(lambda: "no delete" in shares(service)["googleplus"].get("note", ""),
+             what="the Google+ note")
 
 
 def test_share_networks_limit_the_posts_and_the_rest_are_skipped(service, fakes):

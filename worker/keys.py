@@ -45,7 +45,7 @@ def feed_body(feed_key: str, fmt: str) -> str:
 
 def feed_meta(feed_key: str) -> str:
     """hash: etag:<fmt>, size:<fmt>, last_modified (HTTP date), rendered_version, items,
-    rendered_at, pinged_at, pinged_hub."""
+    rendered_at, renders (how many, changed or not), pinged_at, pinged_hub."""
     return f"{PREFIX}feed:{feed_key}:meta"
 
 

@@ -36,10 +36,8 @@ class RenderOutcome:
 def render_and_save(rt: Runtime, feed_key: str) -> RenderOutcome:
     """Render one feed from the stored articles and publish the bytes (the render task's body)."""
     store, settings = rt.store, rt.settings
-    store.release_render(feed_key)  # changes from now on queue the next render
-    version = store.feed_version(feed_key)
-    articles = store.feed_articles(feed_key, settings.feed_size)
-    deleted = store.feed_retractions(feed_key, settings.deleted_entry_days * 86400)
+    version, articles, deleted = store.feed_for_render(
+        feed_key, settings.feed_size, settings.deleted_entry_days * 86400)
     started = time.perf_counter()
     rendered = render(describe(feed_key, rt.site, articles), articles, deleted)
     elapsed = time.perf_counter() - started

@@ -6,10 +6,12 @@ asks; a plain `celery -A worker worker` gets them from the environment.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from functools import cached_property
 
 import redis
+import redis.asyncio
 
 from feeds.describe import Site
 from syndicate.config import Settings
@@ -28,6 +30,25 @@ class Runtime:
             socket_connect_timeout=2,
             health_check_interval=10,
         )
+
+    def aredis(self) -> redis.asyncio.Redis:
+        """An asyncio client for the running event loop (the API's hot path: no thread hop).
+
+        One per loop: an asyncio connection belongs to the loop that opened it, and tests run
+        several apps on several loops in one process."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        client = self._aredis.get(loop)
+        if client is None:
+            client = redis.asyncio.Redis.from_url(
+                self.settings.require_redis(), socket_timeout=5, socket_connect_timeout=2)
+            self._aredis[loop] = client
+        return client
+
+    @cached_property
+    def _aredis(self) -> weakref.WeakKeyDictionary:
+        return weakref.WeakKeyDictionary()
 
     @cached_property
     def store(self) -> Store:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -23,6 +24,7 @@ from syndicate.config import NETWORKS
 from worker import keys
 
 RECENT_EVENTS_KEPT = 1000
+PARSED_CACHE_SIZE = 5_000
 
 _ACCEPT = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -32,6 +34,51 @@ redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
 redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[6]) - 1)
 return 1
+"""
+
+
+# KEYS: pairs of (feed items zset, feed deleted zset); ARGV: article id, score, cap.
+_JOIN_FEEDS = """
+for i = 1, #KEYS, 2 do
+  redis.call('ZADD', KEYS[i], ARGV[2], ARGV[1])
+  redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -tonumber(ARGV[3]) - 1)
+  redis.call('ZREM', KEYS[i + 1], ARGV[1])
+end
+return 1
+"""
+
+
+# Compare-and-publish a render. KEYS: meta hash, version counter, dirty set, then one body key
+# per format. ARGV: version, feed key, rendered_at, items, Last-Modified, n, then per format its
+# name, ETag and bytes. Returns -1 (a newer render won), 0 (same bytes) or 1 (changed). The feed
+# leaves the dirty set only if no change arrived since the render read it.
+_SAVE_RENDER = """
+redis.call('HINCRBY', KEYS[1], 'renders', 1)
+local version = tonumber(ARGV[1])
+if tonumber(redis.call('HGET', KEYS[1], 'rendered_version') or '-1') > version then
+  return -1
+end
+local n = tonumber(ARGV[6])
+local changed = 0
+for i = 0, n - 1 do
+  if redis.call('HGET', KEYS[1], 'etag:' .. ARGV[7 + i * 3]) ~= ARGV[8 + i * 3] then
+    changed = 1
+  end
+end
+redis.call('HSET', KEYS[1], 'rendered_version', ARGV[1], 'rendered_at', ARGV[3],
+           'items', ARGV[4])
+if changed == 1 then
+  for i = 0, n - 1 do
+    local fmt, etag, body = ARGV[7 + i * 3], ARGV[8 + i * 3], ARGV[9 + i * 3]
+    redis.call('SET', KEYS[4 + i], body)
+    redis.call('HSET', KEYS[1], 'etag:' .. fmt, etag, 'size:' .. fmt, string.len(body))
+  end
+  redis.call('HSET', KEYS[1], 'last_modified', ARGV[5])
+end
+if tonumber(redis.call('GET', KEYS[2]) or '0') == version then
+  redis.call('SREM', KEYS[3], ARGV[2])
+end
+return changed
 """
 
 
@@ -62,6 +109,31 @@ class FeedMeta:
     last_modified: str
     items: int
 
+    @classmethod
+    def from_hash(cls, raw: dict[bytes, bytes]) -> FeedMeta | None:
+        """From the meta hash as read (sync or asyncio client alike); None before any render."""
+        meta = {k.decode(): v.decode() for k, v in raw.items()}
+        if "last_modified" not in meta:
+            return None
+        etags = {k.split(":", 1)[1]: v for k, v in meta.items() if k.startswith("etag:")}
+        sizes = {k.split(":", 1)[1]: int(v) for k, v in meta.items() if k.startswith("size:")}
+        return cls(etags=etags, sizes=sizes, last_modified=meta["last_modified"],
+                   items=int(meta.get("items", 0)))
+
+
+async def read_serving_meta(client: Any, feed_key: str, fmt: str) -> tuple[str, str, int] | None:
+    """(ETag, Last-Modified, size) of one format: the serving path's one small Redis read,
+    on an asyncio client. None before the feed's first render."""
+    etag, modified, size = await client.hmget(keys.feed_meta(feed_key), f"etag:{fmt}",
+                                              "last_modified", f"size:{fmt}")
+    if etag is None or modified is None:
+        return None
+    return etag.decode(), modified.decode(), int(size) if size is not None else -1
+
+
+async def read_feed_body(client: Any, feed_key: str, fmt: str) -> bytes | None:
+    return await client.get(keys.feed_body(feed_key, fmt))
+
 
 def etag_of(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
@@ -78,7 +150,10 @@ class Store:
         # retractions at the top are backfilled from below while memory and cost stay flat however
         # many articles the archive holds. An article trimmed away rejoins if it is updated.
         self.membership_cap = max(2 * feed_size, feed_size + 100)
+        self._parsed: OrderedDict[bytes, Article] = OrderedDict()
         self._accept = client.register_script(_ACCEPT)
+        self._join = client.register_script(_JOIN_FEEDS)
+        self._save_render = client.register_script(_SAVE_RENDER)
 
     # Events -------------------------------------------------------------------------------
     def accept_event(self, event_id: str, event_type: str, article_id: str, body: str) -> bool:
@@ -208,11 +283,10 @@ class Store:
                         pipe.zadd(keys.OUTBOX_OPEN, {f"{event.article_id}\t{network}": now})
             for key in set(old_feeds) - set(new_feeds):
                 pipe.zrem(keys.feed_items(key), event.article_id)
-            for key in new_feeds:
-                pipe.zadd(keys.feed_items(key), {event.article_id: score})
-                # Flat cost: membership is capped near the feed size (see MEMBERSHIP_CAP).
-                pipe.zremrangebyrank(keys.feed_items(key), 0, -self.membership_cap - 1)
-                pipe.zrem(keys.feed_deleted(key), event.article_id)
+            # Join each feed (capped near the feed size, for a flat cost) in one command.
+            self._join(keys=[k for key in new_feeds
+                             for k in (keys.feed_items(key), keys.feed_deleted(key))],
+                       args=[event.article_id, score, self.membership_cap], client=pipe)
             pipe.sadd(keys.FEEDS, *new_feeds)
             touched = list(dict.fromkeys(old_feeds + new_feeds))
             result = Applied("applied", "published", touched, first_publish=first)
@@ -227,8 +301,9 @@ class Store:
             result = Applied("applied", "unpublished", old_feeds, unpublished=stored_published)
         pipe.hset(akey, mapping=mapping)
         pipe.zadd(keys.ARTICLES, {event.article_id: now})
-        if result.touched_feeds and not defer_render:
-            pipe.sadd(keys.FEEDS_DIRTY, *result.touched_feeds)
+        if result.touched_feeds:
+            if not defer_render:
+                pipe.sadd(keys.FEEDS_DIRTY, *result.touched_feeds)
             for key in result.touched_feeds:
                 pipe.incr(keys.feed_version(key))
         pipe.execute()
@@ -250,10 +325,45 @@ class Store:
         ids = self.r.zrevrange(keys.feed_items(feed_key), 0, limit - 1)
         if not ids:
             return []
-        pipe = self.r.pipeline()
+        pipe = self.r.pipeline(transaction=False)
         for article_id in ids:
             pipe.hget(keys.article(article_id.decode()), "doc")
-        return [Article.from_dict(json.loads(doc)) for doc in pipe.execute() if doc]
+        return [self._article_of(doc) for doc in pipe.execute() if doc]
+
+    def _article_of(self, doc: bytes) -> Article:
+        """Parsed articles by their stored bytes: a feed re-rendered after one change parses one
+        article, not fifty (and the same objects let feeds.render find its cached items)."""
+        article = self._parsed.get(doc)
+        if article is None:
+            article = Article.from_dict(json.loads(doc))
+            self._parsed[doc] = article
+            if len(self._parsed) > PARSED_CACHE_SIZE:
+                self._parsed.popitem(last=False)
+        else:
+            self._parsed.move_to_end(doc)
+        return article
+
+    def feed_for_render(self, feed_key: str, limit: int, window_s: float
+                        ) -> tuple[int, list[Article], list[tuple[str, datetime]]]:
+        """Everything a render reads, in two round trips: it releases the render flag (changes
+        from now on queue the next render), then reads the version, the newest `limit` articles
+        and the retractions within the window, in that order."""
+        dkey = keys.feed_deleted(feed_key)
+        pipe = self.r.pipeline(transaction=False)
+        pipe.delete(keys.feed_render_scheduled(feed_key))
+        pipe.get(keys.feed_version(feed_key))
+        pipe.zrevrange(keys.feed_items(feed_key), 0, limit - 1)
+        pipe.zremrangebyscore(dkey, "-inf", time.time() - window_s)
+        pipe.zrevrange(dkey, 0, 99, withscores=True)
+        _, version, ids, _, rows = pipe.execute()
+        articles: list[Article] = []
+        if ids:
+            pipe = self.r.pipeline(transaction=False)
+            for article_id in ids:
+                pipe.hget(keys.article(article_id.decode()), "doc")
+            articles = [self._article_of(doc) for doc in pipe.execute() if doc]
+        deleted = [(a.decode(), datetime.fromtimestamp(s, UTC)) for a, s in rows]
+        return int(version or 0), articles, deleted
 
     def feed_retractions(self, feed_key: str, window_s: float) -> list[tuple[str, datetime]]:
         """Articles retracted from this feed within the window, newest first (older ones drop)."""
@@ -267,6 +377,13 @@ class Store:
         """Mark a render as queued; False if one is queued already (the burst coalesces)."""
         return bool(self.r.set(keys.feed_render_scheduled(feed_key), 1, nx=True, ex=ttl_s))
 
+    def claim_renders(self, feed_keys: list[str], ttl_s: int) -> list[str]:
+        """`claim_render` for many feeds in one round trip; returns the feeds now ours to queue."""
+        pipe = self.r.pipeline(transaction=False)
+        for key in feed_keys:
+            pipe.set(keys.feed_render_scheduled(key), 1, nx=True, ex=ttl_s)
+        return [key for key, claimed in zip(feed_keys, pipe.execute()) if claimed]
+
     def release_render(self, feed_key: str) -> None:
         self.r.delete(keys.feed_render_scheduled(feed_key))
 
@@ -276,48 +393,23 @@ class Store:
     def save_render(
         self, feed_key: str, version: int, bodies: dict[str, bytes], item_count: int
     ) -> bool:
-        """Publish rendered bytes unless a newer render got there first.
+        """Publish rendered bytes unless a newer render got there first (one atomic script).
 
         Returns True when the bytes changed (which is what hubs get pinged for).
         """
-        mkey = keys.feed_meta(feed_key)
-        with self.r.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(mkey, keys.feed_version(feed_key))
-                    meta = {k.decode(): v.decode() for k, v in pipe.hgetall(mkey).items()}
-                    if int(meta.get("rendered_version", -1)) > version:
-                        pipe.unwatch()
-                        return False
-                    etags = {fmt: etag_of(body) for fmt, body in bodies.items()}
-                    changed = any(meta.get(f"etag:{fmt}") != tag for fmt, tag in etags.items())
-                    current = int(pipe.get(keys.feed_version(feed_key)) or 0)
-                    pipe.multi()
-                    update = {"rendered_version": str(version), "rendered_at": f"{time.time():.3f}",
-                              "items": str(item_count)}
-                    if changed:
-                        for fmt, body in bodies.items():
-                            pipe.set(keys.feed_body(feed_key, fmt), body)
-                            update[f"etag:{fmt}"] = etags[fmt]
-                            update[f"size:{fmt}"] = str(len(body))
-                        update["last_modified"] = format_datetime(
-                            datetime.now(UTC), usegmt=True)
-                    pipe.hset(mkey, mapping=update)
-                    if current == version:
-                        pipe.srem(keys.FEEDS_DIRTY, feed_key)
-                    pipe.execute()
-                    return changed
-                except redis.WatchError:
-                    continue
+        fmts = list(bodies)
+        args: list[Any] = [version, feed_key, f"{time.time():.3f}", item_count,
+                           format_datetime(datetime.now(UTC), usegmt=True), len(fmts)]
+        for fmt in fmts:
+            args += [fmt, etag_of(bodies[fmt]), bodies[fmt]]
+        result = self._save_render(
+            keys=[keys.feed_meta(feed_key), keys.feed_version(feed_key), keys.FEEDS_DIRTY,
+                  *(keys.feed_body(feed_key, fmt) for fmt in fmts)],
+            args=args)
+        return result == 1
 
     def feed_meta(self, feed_key: str) -> FeedMeta | None:
-        meta = {k.decode(): v.decode() for k, v in self.r.hgetall(keys.feed_meta(feed_key)).items()}
-        if "last_modified" not in meta:
-            return None
-        etags = {k.split(":", 1)[1]: v for k, v in meta.items() if k.startswith("etag:")}
-        sizes = {k.split(":", 1)[1]: int(v) for k, v in meta.items() if k.startswith("size:")}
-        return FeedMeta(etags=etags, sizes=sizes, last_modified=meta["last_modified"],
-                        items=int(meta.get("items", 0)))
+        return FeedMeta.from_hash(self.r.hgetall(keys.feed_meta(feed_key)))
 
     def mark_pinged(self, feed_key: str, hub: str) -> None:
         self.r.hset(keys.feed_meta(feed_key), mapping={"pinged_at": f"{time.time():.3f}",

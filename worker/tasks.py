@@ -23,16 +23,15 @@ TRANSIENT = (redis.ConnectionError, redis.TimeoutError, SoftTimeLimitExceeded)
 def schedule_renders(feed_keys: list[str]) -> int:
     """Queue one render per feed unless one is queued already: a burst renders once."""
     store = runtime().store
-    queued = 0
-    for key in feed_keys:
-        if store.claim_render(key, RENDER_FLAG_TTL_S):
-            try:
-                render_feed.apply_async((key,))
-            except Exception:
-                store.release_render(key)
-                raise
-            queued += 1
-    return queued
+    claimed = store.claim_renders(feed_keys, RENDER_FLAG_TTL_S)
+    for n, key in enumerate(claimed):
+        try:
+            render_feed.apply_async((key,))
+        except Exception:
+            for unqueued in claimed[n:]:
+                store.release_render(unqueued)
+            raise
+    return len(claimed)
 
 
 @app.task(bind=True, name="worker.tasks.process_event", max_retries=8)

@@ -10,7 +10,6 @@ import base64
 import json
 import os
 import secrets
-import subprocess
 import sys
 import time
 from datetime import UTC
@@ -19,7 +18,7 @@ from pathlib import Path
 import click
 
 from syndicate.config import ConfigError, Settings, child_environment
-from syndicate.process import background_child, stop
+from syndicate.process import Supervised, background_child
 
 _options = {"log_json": False}
 # Where `run` leaves what it decided (embedded Redis URL, public URL) for the operator commands.
@@ -115,12 +114,12 @@ def run(host: str, port: int, concurrency: int) -> None:
         # So `syndicate status|rebuild|backfill|replay` in another terminal find this service.
         (settings.data_dir / RUN_FILE).write_text(json.dumps(
             {"redis_url": settings.redis_url, "public_url": settings.public_url}))
-        worker = subprocess.Popen(
+        worker = Supervised(
             _worker_command(["--loglevel=INFO", f"--concurrency={concurrency}",
                              "--hostname=syndicate-run@%h", "--without-gossip", "--without-mingle"]),
             env=child_environment(settings),
             preexec_fn=background_child,
-        )
+        ).start()
         _wait_for_worker(settings, worker)
         click.echo(f"syndicate: Redis    {_redacted(settings.redis_url or '')}"
                    f"{' (embedded, data in ' + str(embedded.data_dir) + ')' if embedded else ''}")
@@ -132,7 +131,8 @@ def run(host: str, port: int, concurrency: int) -> None:
         click.echo("syndicate: Ctrl-C stops everything")
         _serve(settings, host, port)
     finally:
-        stop(worker, timeout=20)
+        if worker is not None:
+            worker.stop(timeout=20)
         if embedded is not None:
             embedded.stop()
         (settings.data_dir / RUN_FILE).unlink(missing_ok=True)
@@ -147,7 +147,7 @@ def _redacted(url: str) -> str:
     return url
 
 
-def _wait_for_worker(settings: Settings, worker: subprocess.Popen, timeout: float = 90) -> None:
+def _wait_for_worker(settings: Settings, worker: Supervised, timeout: float = 90) -> None:
     from worker.runtime import configure
 
     rt = configure(settings)

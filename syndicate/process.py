@@ -40,3 +40,60 @@ def stop(proc: subprocess.Popen | None, timeout: float = 15) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+class Supervised:
+    """A child process that is started again whenever it exits on its own, as compose's
+    `restart: unless-stopped` does for the worker container.
+
+    Why `syndicate run` needs it: when Redis restarts, kombu can hit an error while it restores
+    unacknowledged messages during the reconnect and the Celery worker exits ("Unrecoverable
+    error: 'NoneType' object has no attribute 'hostname'"). Its tasks are safe in Redis (late
+    acks, append-only file); they only need a worker to come back.
+    """
+
+    def __init__(self, cmd: list[str], *, env: dict[str, str], cwd: str | None = None,
+                 stdout: object = None, stderr: object = None,
+                 preexec_fn: object = die_with_parent, name: str = "worker") -> None:
+        import threading
+
+        self._popen_args = {"env": env, "cwd": cwd, "stdout": stdout, "stderr": stderr,
+                            "preexec_fn": preexec_fn}
+        self.cmd, self.name = cmd, name
+        self.proc: subprocess.Popen | None = None
+        self.restarts = 0
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    def start(self) -> Supervised:
+        import threading
+
+        self.proc = subprocess.Popen(self.cmd, **self._popen_args)  # type: ignore[arg-type]
+        self._watcher = threading.Thread(target=self._watch, name=f"supervise-{self.name}",
+                                         daemon=True)
+        self._watcher.start()
+        return self
+
+    def poll(self) -> int | None:
+        return self.proc.poll() if self.proc is not None else None
+
+    def _watch(self) -> None:
+        import logging
+
+        log = logging.getLogger("syndicate.process")
+        delay = 1.0
+        while not self._stopping.is_set():
+            assert self.proc is not None
+            code = self.proc.wait()
+            if self._stopping.wait(delay):
+                return
+            log.warning("%s exited with status %s; starting it again", self.name, code)
+            self.restarts += 1
+            self.proc = subprocess.Popen(self.cmd, **self._popen_args)  # type: ignore[arg-type]
+            delay = min(delay * 2, 30.0)
+
+    def stop(self, timeout: float = 15) -> None:
+        self._stopping.set()
+        stop(self.proc, timeout)
+        if self._watcher is not None:
+            self._watcher.join(timeout=2)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import socket
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -18,10 +20,10 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from feeds.article import ArticleEvent
-from syndicate.config import Settings
 from syndicate.embedded_redis import EmbeddedRedis
+from syndicate.process import Supervised
 from tests.conftest import (
-    WorkerProcess,
+    ROOT,
     api_process,
     free_port,
     load_fixture,
@@ -69,9 +71,16 @@ def own_redis(tmp_path):
 
 
 def _own_service(settings_env: dict[str, str], url: str, tmp_path, **extra: str):
-    env = {**settings_env, "SYNDICATE_REDIS_URL": url, **extra}
-    worker = WorkerProcess(Settings.from_env(env), env, tmp_path / "worker.log")
+    """A worker on another Redis, supervised as `syndicate run` and compose supervise theirs."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")},
+           **settings_env, "SYNDICATE_REDIS_URL": url, **extra}
+    log = open(tmp_path / "worker.log", "ab")  # noqa: SIM115 (closed with the test's tmp dir)
+    worker = Supervised([sys.executable, "-m", "celery", "-A", "worker", "worker",
+                         "--loglevel=INFO", "--concurrency=2", "--without-gossip",
+                         "--without-mingle"], env=env, cwd=str(ROOT), stdout=log, stderr=log)
     worker.start()
+    r = redis.Redis.from_url(url)
+    wait_for(lambda: r.zcard("syn:workers") > 0, timeout=60, what="worker start")
     return env, worker
 
 
@@ -103,6 +112,7 @@ def test_redis_killed_and_restarted_mid_burst_loses_no_accepted_event(
             r = redis.Redis.from_url(own_redis.url)
             members = r.zrange(keys.feed_items("tag/restart"), 0, -1)
             assert len(members) == 60
+            # (If kombu's reconnect crashed the worker, it was started again: worker.restarts.)
     finally:
         worker.stop()
 
@@ -235,3 +245,19 @@ def test_the_service_never_fetches_a_url_taken_from_an_event(service, fakes):
     service.settle()
     time.sleep(0.5)
     assert [r for r in fakes.hub.received() if r.path.startswith("/trap")] == []
+
+
+def test_a_worker_that_exits_on_its_own_is_started_again_and_stop_is_final(tmp_path):
+    """`syndicate run`'s supervision (a Redis restart can make kombu crash the worker)."""
+    marks = tmp_path / "starts"
+    child = Supervised([sys.executable, "-c",
+                        f"open({str(marks)!r}, 'a').write('x'); import time; time.sleep(0.2)"],
+                       env=dict(os.environ))
+    child.start()
+    try:
+        wait_for(lambda: child.restarts >= 2, timeout=20, what="two restarts")
+    finally:
+        child.stop()
+    starts = len(marks.read_text())
+    time.sleep(1.5)
+    assert child.poll() is not None and len(marks.read_text()) == starts

@@ -1,7 +1,14 @@
-"""A small loop in each worker's main process: heartbeat, and recovery of work whose message
-was lost (a dirty feed with no render queued, an accepted event never finished).
+"""Two loops in each worker's main process.
 
-Several workers running it at once is fine: every step claims its work atomically.
+- The scheduler: heartbeat, due retries from the Redis schedule, and recovery of work whose
+  message was lost (an accepted event never finished, an outbox entry nobody touched).
+- The renderer: renders every dirty feed, one after another, as long as any is dirty. Events only
+  mark feeds dirty (in the same MULTI that changes them); while the renderer works on one feed,
+  changes to the others accumulate, so a burst coalesces into as many renders as the renderer has
+  time for, the last state is always rendered (a feed leaves the dirty set only if nothing
+  changed since its render read it), and no Celery task is spent per render.
+
+Several workers running them at once is fine: every step claims its work atomically.
 """
 
 from __future__ import annotations
@@ -18,13 +25,15 @@ log = logging.getLogger("syndicate.scheduler")
 
 TICK_S = 0.25  # how soon a due retry is sent
 HEARTBEAT_S = 1.0
-DIRTY_SWEEP_S = 5.0
+SWEEP_S = 5.0
+RENDER_IDLE_S = 0.01  # how often an idle renderer looks for dirty feeds
+RENDER_CLAIM_TTL_S = 30  # another worker's renderer skips a feed this one is rendering
 
 _stop = threading.Event()
 
 
 def _loop(hostname: str) -> None:
-    from worker.tasks import deliver, ping_hubs, process_event, schedule_renders
+    from worker.tasks import deliver, ping_hubs, process_event
 
     tasks = {"deliver": deliver, "ping": ping_hubs}
 
@@ -40,9 +49,8 @@ def _loop(hostname: str) -> None:
                 if task is not None:
                     task.apply_async(tuple(item.get("args", ())))
             now = time.monotonic()
-            if now - last_sweep >= DIRTY_SWEEP_S:
+            if now - last_sweep >= SWEEP_S:
                 last_sweep = now
-                schedule_renders(rt.store.dirty_feeds())
                 stale_after = rt.settings.visibility_timeout * 2
                 for event_id in rt.store.unfinished_events(older_than=stale_after):
                     log.warning("re-queueing unfinished event %s", event_id)
@@ -58,11 +66,38 @@ def _loop(hostname: str) -> None:
         _stop.wait(TICK_S)
 
 
+def _render_loop() -> None:
+    from worker import ops
+
+    while not _stop.is_set():
+        rendered = 0
+        try:
+            rt = runtime()
+            for key in rt.store.dirty_feeds():
+                if _stop.is_set():
+                    break
+                if not rt.store.claim_render(key, RENDER_CLAIM_TTL_S):
+                    continue  # another worker is on it
+                outcome = ops.render_and_save(rt, key)
+                rendered += 1
+                if outcome.changed:
+                    ops.ping_changed(rt, key)
+                log.info("rendered %s (%d items, %.1f ms, %s)", key, outcome.items,
+                         outcome.seconds * 1000, "changed" if outcome.changed else "unchanged",
+                         extra={"feed": key})
+        except Exception as exc:  # Redis away: the feeds stay dirty and are rendered later
+            log.warning("render loop: %s: %s", type(exc).__name__, exc)
+            _stop.wait(1)
+        if not rendered:
+            _stop.wait(RENDER_IDLE_S)
+
+
 @worker_ready.connect
 def _start(sender: object = None, **_: object) -> None:
     hostname = getattr(sender, "hostname", "worker")
     _stop.clear()
     threading.Thread(target=_loop, args=(hostname,), name="syndicate-scheduler", daemon=True).start()
+    threading.Thread(target=_render_loop, name="syndicate-renderer", daemon=True).start()
 
 
 @worker_shutdown.connect

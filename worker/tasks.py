@@ -16,22 +16,7 @@ from worker.runtime import runtime
 
 log = logging.getLogger("syndicate.worker")
 
-RENDER_FLAG_TTL_S = 30
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError, SoftTimeLimitExceeded)
-
-
-def schedule_renders(feed_keys: list[str]) -> int:
-    """Queue one render per feed unless one is queued already: a burst renders once."""
-    store = runtime().store
-    claimed = store.claim_renders(feed_keys, RENDER_FLAG_TTL_S)
-    for n, key in enumerate(claimed):
-        try:
-            render_feed.apply_async((key,))
-        except Exception:
-            for unqueued in claimed[n:]:
-                store.release_render(unqueued)
-            raise
-    return len(claimed)
 
 
 @app.task(bind=True, name="worker.tasks.process_event", max_retries=8)
@@ -45,9 +30,8 @@ def process_event(self, event_id: str) -> str:
     try:
         event = ArticleEvent.from_payload(event_id, json.loads(record["body"]))
         plan = outbox_plan(rt, event.article) if event.article is not None else {}
-        applied = store.apply_event(event, plan)
-        schedule_renders(applied.touched_feeds)
-        _share_follow_ups(rt, event, applied)
+        applied = store.apply_event(event, plan)  # marks the touched feeds dirty: the
+        _share_follow_ups(rt, event, applied)      # renderer (worker.scheduler) takes it from there
     except TRANSIENT as exc:
         if self.request.retries >= self.max_retries:
             store.finish_event(event_id, "failed", None, error=f"gave up: {exc}")

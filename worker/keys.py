@@ -55,7 +55,7 @@ def feed_version(feed_key: str) -> str:
 
 
 def feed_render_scheduled(feed_key: str) -> str:
-    """flag (SET NX, with expiry): a render of this feed is already queued."""
+    """flag (SET NX, with expiry): a worker's renderer is rendering this feed now."""
     return f"{PREFIX}feed:{feed_key}:render-scheduled"
 
 

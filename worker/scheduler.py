@@ -78,7 +78,10 @@ def _render_loop() -> None:
                     break
                 if not rt.store.claim_render(key, RENDER_CLAIM_TTL_S):
                     continue  # another worker is on it
-                outcome = ops.render_and_save(rt, key)
+                try:
+                    outcome = ops.render_and_save(rt, key)
+                finally:
+                    rt.store.release_render(key)
                 rendered += 1
                 if outcome.changed:
                     ops.ping_changed(rt, key)

@@ -345,17 +345,16 @@ class Store:
 
     def feed_for_render(self, feed_key: str, limit: int, window_s: float
                         ) -> tuple[int, list[Article], list[tuple[str, datetime]]]:
-        """Everything a render reads, in two round trips: it releases the render flag (changes
-        from now on queue the next render), then reads the version, the newest `limit` articles
-        and the retractions within the window, in that order."""
+        """Everything a render reads, in two round trips: the version first, then the newest
+        `limit` articles and the retractions within the window (a change after the version was
+        read leaves the feed dirty, so it is rendered again)."""
         dkey = keys.feed_deleted(feed_key)
         pipe = self.r.pipeline(transaction=False)
-        pipe.delete(keys.feed_render_scheduled(feed_key))
         pipe.get(keys.feed_version(feed_key))
         pipe.zrevrange(keys.feed_items(feed_key), 0, limit - 1)
         pipe.zremrangebyscore(dkey, "-inf", time.time() - window_s)
         pipe.zrevrange(dkey, 0, 99, withscores=True)
-        _, version, ids, _, rows = pipe.execute()
+        version, ids, _, rows = pipe.execute()
         articles: list[Article] = []
         if ids:
             pipe = self.r.pipeline(transaction=False)
@@ -374,15 +373,9 @@ class Store:
         return [(a.decode(), datetime.fromtimestamp(s, UTC)) for a, s in rows]
 
     def claim_render(self, feed_key: str, ttl_s: int) -> bool:
-        """Mark a render as queued; False if one is queued already (the burst coalesces)."""
+        """Take a feed to render; False if another worker's renderer has it (expires after
+        `ttl_s` should that worker die mid-render)."""
         return bool(self.r.set(keys.feed_render_scheduled(feed_key), 1, nx=True, ex=ttl_s))
-
-    def claim_renders(self, feed_keys: list[str], ttl_s: int) -> list[str]:
-        """`claim_render` for many feeds in one round trip; returns the feeds now ours to queue."""
-        pipe = self.r.pipeline(transaction=False)
-        for key in feed_keys:
-            pipe.set(keys.feed_render_scheduled(key), 1, nx=True, ex=ttl_s)
-        return [key for key, claimed in zip(feed_keys, pipe.execute()) if claimed]
 
     def release_render(self, feed_key: str) -> None:
         self.r.delete(keys.feed_render_scheduled(feed_key))

@@ -479,8 +479,8 @@ def main() -> None:
                   + ("   (goal p99 <= 500)" if s is steady_runs[0] else ""))
             print(f"  visible in its tag    p50 {s['visible_tag_p50_ms']:6.1f} ms   p99 {s['visible_tag_p99_ms']:6.1f} ms")
             if s["missing"]:
-                print(f"  ({s['missing']} appearances not seen: the watcher polls every 2 ms, so "
-                      "an item that came and went between two polls is missed)")
+                print(f"  ({s['missing']} appearances never seen: items pushed out of a 50-item "
+                      "feed by newer ones before any render showed them, when rendering lags)")
         v = serving(svc, args.serve_seconds)
         print("\nserving GET /feeds/all.rss (50 items; 2 client processes x 4 keep-alive connections)", flush=True)
         print(f"  200                   {v['get_200_per_s']:8.0f} req/s")

@@ -123,7 +123,7 @@ def run(host: str, port: int, concurrency: int) -> None:
         _wait_for_worker(settings, worker)
         click.echo(f"syndicate: Redis    {_redacted(settings.redis_url or '')}"
                    f"{' (embedded, data in ' + str(embedded.data_dir) + ')' if embedded else ''}")
-        click.echo(f"syndicate: API      http://{host}:{port}/  (events: POST /events)")
+        click.echo(f"syndicate: API      http://{host}:{port}/  (status page; events: POST /events)")
         click.echo(f"syndicate: feeds    {settings.public_url}/feeds/all.rss, "
                    f"{settings.public_url}/feeds/all.atom, {settings.public_url}/feeds.opml")
         click.echo(f"syndicate: secret   {settings.webhook_secret}{secret_note}")

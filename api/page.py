@@ -64,6 +64,7 @@ def _overview_html(data: dict[str, Any], site_title: str) -> str:
         ("waiting tasks", waiting, "ok" if waiting < 1000 else "bad"),
         ("articles", data["articles"], "ok"),
         ("feeds", data["feeds"], "ok"),
+        ("feeds to render", data["feeds_to_render"], "ok" if data["feeds_to_render"] < 50 else "bad"),
         ("dead letters", len(data["dead_letters"]), "bad" if data["dead_letters"] else "ok"),
     ]
     out = [f"<h1>{escape(site_title)}: syndication status</h1>", '<div class="cards">']

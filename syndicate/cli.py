@@ -347,7 +347,8 @@ def status(as_json: bool) -> None:
     click.echo("queues     " + ", ".join(f"{q} {n if n is not None else '?'}"
                                         for q, n in data["queues"].items()))
     click.echo(f"workers    {', '.join(data['workers']) or 'none alive'}")
-    click.echo(f"articles   {data['articles']} in {data['feeds']} feeds")
+    click.echo(f"articles   {data['articles']} in {data['feeds']} feeds "
+               f"({data['feeds_to_render']} waiting to be rendered)")
     for ch in data["channels"]:
         states = ", ".join(f"{k} {v}" for k, v in sorted(ch["deliveries"].items())) or "nothing yet"
         line = f"{ch['network']:<11}{'on ' if ch['enabled'] else 'off'}  {states}"

@@ -40,6 +40,7 @@ def test_home_shows_recent_events_channels_and_failures(service, fakes):
     assert dead[0][0] == f"delivery:{SEED_ID}:twitter" and "401" in dead[0][2]
     cards = {c.get("data-card"): c.find("b").text for c in doc.find_class("card")}
     assert cards["dead letters"] == "1" and cards["workers"] == "1"
+    assert cards["feeds"] == "8" and "feeds to render" in cards
 
 
 def test_article_timeline_shows_received_rendered_pinged_and_shared(service, fakes):

@@ -202,6 +202,7 @@ def overview(rt: Runtime) -> dict[str, Any]:
         "channels": channel_health(rt),
         "dead_letters": dead_letters(rt),
         "feeds": rt.redis.scard(keys.FEEDS),
+        "feeds_to_render": rt.redis.scard(keys.FEEDS_DIRTY),
         "articles": rt.redis.zcard(keys.ARTICLES),
         "hubs": list(rt.settings.websub_hubs),
     }

@@ -124,8 +124,10 @@ def _timeline(rt: Runtime, article_id: str) -> tuple[dict[str, Any] | None, list
     if record is None:
         return None, []
     steps: list[tuple[float, str]] = []
-    for entry in record.get("timeline", []):
-        event = rt.store.event(entry["event"]) or {}
+    timeline = record.get("timeline", [])
+    events = rt.store.event_summaries([entry["event"] for entry in timeline])
+    for entry in timeline:
+        event = events.get(entry["event"], {})
         received = float(event.get("received_at") or 0)
         label = f"{escape(entry['type'])} <small>{escape(entry['event'])}</small>"
         if received:

@@ -26,8 +26,8 @@ MEDIA = {"rss": "application/rss+xml; charset=utf-8", "atom": "application/atom+
 
 def create_app(rt: Runtime) -> Starlette:
     def rendered(key: str, fmt: str) -> bytes:
-        articles = rt.store.feed_articles(key, rt.settings.feed_size)
-        deleted = rt.store.feed_retractions(key, rt.settings.deleted_entry_days * 86400)
+        _, articles, deleted = rt.store.feed_for_render(
+            key, rt.settings.feed_size, rt.settings.deleted_entry_days * 86400)
         return render_whole(describe(key, rt.site, articles), articles, deleted).bodies()[fmt]
 
     async def feed(request: Request) -> Response:

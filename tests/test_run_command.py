@@ -13,7 +13,8 @@ import feedparser
 import pytest
 import requests
 
-from tests.conftest import ROOT, SECRET, free_port, load_fixture, signed_headers, wait_for
+from tests.conftest import (ROOT, SECRET, free_port, load_fixture, run_cli, signed_headers,
+                            wait_for)
 from tests.fakes import FakeServers
 
 
@@ -92,20 +93,14 @@ def test_run_serves_the_seed_and_sigterm_leaves_nothing_behind(tmp_path, own_fak
 
 
 def test_api_refuses_to_start_without_a_secret(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
-    env["SYNDICATE_REDIS_URL"] = "redis://127.0.0.1:6379/0"
-    r = subprocess.run([sys.executable, "-m", "syndicate.cli", "api"], env=env, cwd=ROOT,
-                       capture_output=True, text=True, timeout=30)
+    r = run_cli({}, "api", env={"SYNDICATE_REDIS_URL": "redis://127.0.0.1:6379/0"}, timeout=30)
     assert r.returncode != 0
     assert "SYNDICATE_WEBHOOK_SECRET" in r.stderr
     assert "Traceback" not in r.stderr
 
 
 def test_bad_configuration_is_one_line_and_nonzero(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
-    env["SYNDICATE_FEED_SIZE"] = "lots"
-    r = subprocess.run([sys.executable, "-m", "syndicate.cli", "run"], env=env, cwd=ROOT,
-                       capture_output=True, text=True, timeout=30)
+    r = run_cli({}, "run", env={"SYNDICATE_FEED_SIZE": "lots"}, timeout=30)
     assert r.returncode != 0
     assert r.stderr.strip().count("\n") == 0 and "SYNDICATE_FEED_SIZE" in r.stderr
 
@@ -113,13 +108,11 @@ def test_bad_configuration_is_one_line_and_nonzero(tmp_path):
 def test_send_signs_and_posts_an_event_file(settings, service):
     from tests.conftest import FIXTURES, api_process
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
-    env["SYNDICATE_WEBHOOK_SECRET"] = SECRET
     with api_process(settings) as base:
         def send() -> subprocess.CompletedProcess:
-            return subprocess.run([sys.executable, "-m", "syndicate.cli", "send",
-                                   str(FIXTURES / "seed-article-published.json"), "--url", base],
-                                  env=env, cwd=ROOT, capture_output=True, text=True, timeout=30)
+            return run_cli({"SYNDICATE_WEBHOOK_SECRET": SECRET}, "send",
+                           str(FIXTURES / "seed-article-published.json"), "--url", base,
+                           timeout=30)
 
         r = send()
         assert r.returncode == 0, r.stderr

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from feeds.validation import validate_event
 from syndicate.config import NETWORKS, Settings
 from worker import keys
 from worker.runtime import Runtime
+
+log = logging.getLogger("syndicate.render")
 
 
 # Rendering ------------------------------------------------------------------------------------
@@ -46,20 +49,25 @@ def render_and_save(rt: Runtime, feed_key: str) -> RenderOutcome:
     return RenderOutcome(feed_key, changed, len(articles), elapsed)
 
 
-def ping_changed(rt: Runtime, feed_key: str) -> None:
+def render_and_publish(rt: Runtime, feed_key: str) -> RenderOutcome:
+    """`render_and_save`, then a ping to every hub if the bytes changed: what the renderer
+    loop, the `render_feed` task and `syndicate rebuild` each do for one feed."""
     from worker.tasks import ping_hubs
 
-    for hub in rt.settings.websub_hubs:
-        ping_hubs.apply_async((feed_key, hub))
+    outcome = render_and_save(rt, feed_key)
+    if outcome.changed:
+        for hub in rt.settings.websub_hubs:
+            ping_hubs.apply_async((feed_key, hub))
+    log.info("rendered %s (%d items, %.1f ms, %s)", feed_key, outcome.items,
+             outcome.seconds * 1000, "changed" if outcome.changed else "unchanged",
+             extra={"feed": feed_key})
+    return outcome
 
 
 def rebuild(rt: Runtime, feed_keys: Iterable[str]) -> Iterator[RenderOutcome]:
     """Re-render each feed once; hubs hear about those whose bytes changed."""
     for key in feed_keys:
-        outcome = render_and_save(rt, key)
-        if outcome.changed:
-            ping_changed(rt, key)
-        yield outcome
+        yield render_and_publish(rt, key)
 
 
 # Backfill -------------------------------------------------------------------------------------
@@ -103,13 +111,16 @@ def backfill_line(rt: Runtime, number: int, line: str, report: BackfillReport) -
 # Replay ---------------------------------------------------------------------------------------
 def dead_letters(rt: Runtime, limit: int = 100) -> list[dict[str, Any]]:
     """Events and deliveries that ran out of retries, newest first, with their last error."""
+    rows = [(m.decode(), score) for m, score in
+            rt.redis.zrevrange(keys.DEAD_LETTERS, 0, limit - 1, withscores=True)]
+    events = rt.store.event_summaries([n.partition(":")[2] for n, _ in rows
+                                       if n.startswith("event:")])
     out = []
-    for member, score in rt.redis.zrevrange(keys.DEAD_LETTERS, 0, limit - 1, withscores=True):
-        name = member.decode()
+    for name, score in rows:
         kind, _, rest = name.partition(":")
         item: dict[str, Any] = {"name": name, "kind": kind, "failed_at": score}
         if kind == "event":
-            record = rt.store.event(rest) or {}
+            record = events.get(rest, {})
             item.update(event_id=rest, article_id=record.get("article_id", ""),
                         error=record.get("error", ""))
         else:
@@ -164,23 +175,20 @@ def queue_depths(rt: Runtime) -> dict[str, int | None]:
 def recent_events(rt: Runtime, limit: int = 20) -> list[dict[str, Any]]:
     ids = [e.decode() for e in rt.redis.zrevrange(keys.EVENTS_RECENT, 0, limit - 1)]
     out = []
-    for event_id in ids:
-        record = rt.store.event(event_id)
-        if record:
-            result = json.loads(record["result"]) if record.get("result") else {}
-            out.append({"event_id": event_id, "type": record.get("type", ""),
-                        "article_id": record.get("article_id", ""),
-                        "status": record.get("status", ""),
-                        "received_at": float(record.get("received_at") or 0),
-                        "outcome": result.get("outcome", ""), "error": record.get("error", "")})
+    for event_id, record in rt.store.event_summaries(ids).items():
+        result = json.loads(record["result"]) if record["result"] else {}
+        out.append({"event_id": event_id, "type": record["type"],
+                    "article_id": record["article_id"], "status": record["status"],
+                    "received_at": float(record["received_at"] or 0),
+                    "outcome": result.get("outcome", ""), "error": record["error"]})
     return out
 
 
-def channel_health(rt: Runtime) -> list[dict[str, Any]]:
-    """Per network: on or off, deliveries by state, entries still open, the latest failure."""
+def channel_health(rt: Runtime, dead: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per network: on or off, deliveries by state, entries still open, the latest failure
+    (from `dead`, the dead letters the caller has read)."""
     counters = {k.decode(): float(v) for k, v in rt.redis.hgetall(keys.COUNTERS).items()}
     open_entries = [m.decode().rpartition("\t")[2] for m in rt.redis.zrange(keys.OUTBOX_OPEN, 0, -1)]
-    dead = dead_letters(rt)
     out = []
     for network in NETWORKS:
         states = {name.split(":", 2)[2]: int(v) for name, v in counters.items()
@@ -195,12 +203,13 @@ def channel_health(rt: Runtime) -> list[dict[str, Any]]:
 
 def overview(rt: Runtime) -> dict[str, Any]:
     """Everything `syndicate status` prints and the status page shows."""
+    dead = dead_letters(rt)
     return {
         "queues": queue_depths(rt),
         "workers": rt.store.live_workers(),
         "events": recent_events(rt),
-        "channels": channel_health(rt),
-        "dead_letters": dead_letters(rt),
+        "channels": channel_health(rt, dead),
+        "dead_letters": dead,
         "feeds": rt.redis.scard(keys.FEEDS),
         "feeds_to_render": rt.redis.scard(keys.FEEDS_DIRTY),
         "articles": rt.redis.zcard(keys.ARTICLES),

@@ -79,15 +79,10 @@ def _render_loop() -> None:
                 if not rt.store.claim_render(key, RENDER_CLAIM_TTL_S):
                     continue  # another worker is on it
                 try:
-                    outcome = ops.render_and_save(rt, key)
+                    ops.render_and_publish(rt, key)
                 finally:
                     rt.store.release_render(key)
                 rendered += 1
-                if outcome.changed:
-                    ops.ping_changed(rt, key)
-                log.info("rendered %s (%d items, %.1f ms, %s)", key, outcome.items,
-                         outcome.seconds * 1000, "changed" if outcome.changed else "unchanged",
-                         extra={"feed": key})
         except Exception as exc:  # Redis away: the feeds stay dirty and are rendered later
             log.warning("render loop: %s: %s", type(exc).__name__, exc)
             _stop.wait(1)

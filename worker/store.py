@@ -25,6 +25,8 @@ from worker import keys
 
 RECENT_EVENTS_KEPT = 1000
 PARSED_CACHE_SIZE = 5_000
+EVENT_SUMMARY_FIELDS = ("status", "type", "article_id", "received_at", "finished_at", "result",
+                        "error")
 
 _ACCEPT = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -102,25 +104,6 @@ class Applied:
         }
 
 
-@dataclass(frozen=True)
-class FeedMeta:
-    etags: dict[str, str]
-    sizes: dict[str, int]
-    last_modified: str
-    items: int
-
-    @classmethod
-    def from_hash(cls, raw: dict[bytes, bytes]) -> FeedMeta | None:
-        """From the meta hash as read (sync or asyncio client alike); None before any render."""
-        meta = {k.decode(): v.decode() for k, v in raw.items()}
-        if "last_modified" not in meta:
-            return None
-        etags = {k.split(":", 1)[1]: v for k, v in meta.items() if k.startswith("etag:")}
-        sizes = {k.split(":", 1)[1]: int(v) for k, v in meta.items() if k.startswith("size:")}
-        return cls(etags=etags, sizes=sizes, last_modified=meta["last_modified"],
-                   items=int(meta.get("items", 0)))
-
-
 async def read_serving_meta(client: Any, feed_key: str, fmt: str) -> tuple[str, str, int] | None:
     """(ETag, Last-Modified, size) of one format: the serving path's one small Redis read,
     on an asyncio client. None before the feed's first render."""
@@ -177,6 +160,19 @@ class Store:
     def event(self, event_id: str) -> dict[str, str] | None:
         data = self.r.hgetall(keys.event(event_id))
         return {k.decode(): v.decode() for k, v in data.items()} if data else None
+
+    def event_summaries(self, event_ids: list[str]) -> dict[str, dict[str, str]]:
+        """The status fields of many events in one round trip, without their bodies (up to a
+        MiB each), for the status page and `syndicate status`."""
+        pipe = self.r.pipeline(transaction=False)
+        for event_id in event_ids:
+            pipe.hmget(keys.event(event_id), *EVENT_SUMMARY_FIELDS)
+        out = {}
+        for event_id, values in zip(event_ids, pipe.execute()):
+            if values[0] is not None:
+                out[event_id] = {name: (v or b"").decode()
+                                 for name, v in zip(EVENT_SUMMARY_FIELDS, values)}
+        return out
 
     def start_event(self, event_id: str) -> None:
         pipe = self.r.pipeline()
@@ -317,19 +313,6 @@ class Store:
             pipe.zcard(keys.feed_items(key))
         return [k for k, n in zip(keys_, pipe.execute()) if n]
 
-    def feed_version(self, feed_key: str) -> int:
-        return int(self.r.get(keys.feed_version(feed_key)) or 0)
-
-    def feed_articles(self, feed_key: str, limit: int) -> list[Article]:
-        """The newest `limit` articles of a feed, newest published first."""
-        ids = self.r.zrevrange(keys.feed_items(feed_key), 0, limit - 1)
-        if not ids:
-            return []
-        pipe = self.r.pipeline(transaction=False)
-        for article_id in ids:
-            pipe.hget(keys.article(article_id.decode()), "doc")
-        return [self._article_of(doc) for doc in pipe.execute() if doc]
-
     def _article_of(self, doc: bytes) -> Article:
         """Parsed articles by their stored bytes: a feed re-rendered after one change parses one
         article, not fifty (and the same objects let feeds.render find its cached items)."""
@@ -364,14 +347,6 @@ class Store:
         deleted = [(a.decode(), datetime.fromtimestamp(s, UTC)) for a, s in rows]
         return int(version or 0), articles, deleted
 
-    def feed_retractions(self, feed_key: str, window_s: float) -> list[tuple[str, datetime]]:
-        """Articles retracted from this feed within the window, newest first (older ones drop)."""
-        dkey = keys.feed_deleted(feed_key)
-        cutoff = time.time() - window_s
-        self.r.zremrangebyscore(dkey, "-inf", cutoff)
-        rows = self.r.zrevrange(dkey, 0, 99, withscores=True)
-        return [(a.decode(), datetime.fromtimestamp(s, UTC)) for a, s in rows]
-
     def claim_render(self, feed_key: str, ttl_s: int) -> bool:
         """Take a feed to render; False if another worker's renderer has it (expires after
         `ttl_s` should that worker die mid-render)."""
@@ -401,9 +376,6 @@ class Store:
             args=args)
         return result == 1
 
-    def feed_meta(self, feed_key: str) -> FeedMeta | None:
-        return FeedMeta.from_hash(self.r.hgetall(keys.feed_meta(feed_key)))
-
     def mark_pinged(self, feed_key: str, hub: str) -> None:
         self.r.hset(keys.feed_meta(feed_key), mapping={"pinged_at": f"{time.time():.3f}",
                                                        "pinged_hub": hub})
@@ -418,9 +390,6 @@ class Store:
             out[key] = {"rendered_at": (rendered or b"").decode(),
                         "pinged_at": (pinged or b"").decode(), "items": (items or b"").decode()}
         return out
-
-    def feed_body(self, feed_key: str, fmt: str) -> bytes | None:
-        return self.r.get(keys.feed_body(feed_key, fmt))
 
     # Outbox -------------------------------------------------------------------------------
     def outbox_entry(self, article_id: str, network: str) -> dict[str, str]:

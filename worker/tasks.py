@@ -75,17 +75,10 @@ def deliver(article_id: str, network: str, action: str = "post", attempt: int = 
 
 @app.task(bind=True, name="worker.tasks.render_feed", max_retries=8)
 def render_feed(self, feed_key: str) -> bool:
-    rt = runtime()
     try:
-        outcome = ops.render_and_save(rt, feed_key)
+        return ops.render_and_publish(runtime(), feed_key).changed
     except TRANSIENT as exc:
         raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 10))
-    if outcome.changed:
-        ops.ping_changed(rt, feed_key)
-    log.info("rendered %s (%d items, %.1f ms, %s)", feed_key, outcome.items,
-             outcome.seconds * 1000, "changed" if outcome.changed else "unchanged",
-             extra={"feed": feed_key})
-    return outcome.changed
 
 
 @app.task(name="worker.tasks.ping_hubs")

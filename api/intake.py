@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from api.errors import problem
-from feeds.validation import validate_event
+from feeds.validation import LIMITS, depth_exceeds, validate_event
 from worker.runtime import Runtime
 
 log = logging.getLogger("syndicate.api")
@@ -86,6 +86,10 @@ async def post_event(request: Request) -> JSONResponse:
         payload = json.loads(text)
     except ValueError as exc:
         return problem(400, "invalid JSON", str(exc))
+    except RecursionError:
+        return problem(400, "invalid JSON", f"nested deeper than {LIMITS['depth']} levels")
+    if depth_exceeds(payload, LIMITS["depth"]):
+        return problem(400, "invalid JSON", f"nested deeper than {LIMITS['depth']} levels")
     errors = validate_event(payload)
     if errors:
         metrics.events.labels(type=_type_of(payload), outcome="invalid").inc()

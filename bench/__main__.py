@@ -401,7 +401,7 @@ def storage(workdir: Path, sizes: list[int]) -> dict:
     """On a Redis of its own: memory per article, and one event's cost at each archive size."""
     from feeds.article import ArticleEvent
     from syndicate.config import Settings
-    from worker import ops
+    from worker import rendering
     from worker.runtime import Runtime
 
     server = EmbeddedRedis(workdir / "storage-redis")
@@ -426,7 +426,7 @@ def storage(workdir: Path, sizes: list[int]) -> dict:
                 applied = rt.store.apply_event(ArticleEvent.from_payload(event["id"], event), {},
                                                defer_render=True)
                 for key in applied.touched_feeds:
-                    ops.render_and_save(rt, key)
+                    rendering.render_and_save(rt, key)
                 costs.append(time.perf_counter() - t0)
             before = r.info("memory")["used_memory"]
             out["sizes"][size] = {"bytes_per_article": per_article,

@@ -150,7 +150,7 @@ class Article:
             id=raw["id"],
             version=raw.get("version"),
             url=raw["url"],
-            title=clean_line(raw["title"], TITLE_LIMIT) or raw["id"],
+            title=clean_line(raw["title"], TITLE_LIMIT) or clean_line(raw["id"], TITLE_LIMIT),
             summary=clean_html(raw.get("summary", ""), SUMMARY_LIMIT),
             body_html=clean_html(raw.get("body_html", ""), BODY_LIMIT),
             language=_opt_line(raw.get("language")),

@@ -28,6 +28,7 @@ class RenderedFeed:
     atom: bytes
     json: bytes
     updated: datetime  # newest change among the feed's own items (and retractions)
+    skipped: tuple[tuple[str, str], ...] = ()  # (article id, reason) of items that failed to write
 
     def bodies(self) -> dict[str, bytes]:
         return {"rss": self.rss, "atom": self.atom, "json": self.json}
@@ -150,9 +151,18 @@ def render(
     `_fragment`, so the cost of a render is the cost of the items that changed.
     """
     deleted = deleted or []
+    # One article that cannot be written loses its own item, never the feed: the others
+    # (and the retraction of that one) must still reach readers.
+    fragments, kept, skipped = [], [], []
+    for article in articles:
+        try:
+            fragments.append(_fragment(article, desc))
+            kept.append(article)
+        except Exception as exc:  # noqa: BLE001 - any writer failure is the item's alone
+            skipped.append((article.id, f"{type(exc).__name__}: {exc}"[:300]))
+    articles = kept
     updated = _updated(articles, deleted)
     fg = _generator(desc, articles, deleted, updated)
-    fragments = [_fragment(article, desc) for article in articles]
     out = {}
     for n, (fmt, close) in enumerate((("rss", b"</channel>"), ("atom", b"</feed>"))):
         shell = _write(fg, desc, fmt)
@@ -160,7 +170,8 @@ def render(
         items = b"".join(f[n] for f in fragments)
         out[fmt] = _with_stylesheet(shell[:at] + items + shell[at:], desc.key)
     json_body = render_json(desc, articles, [f[2] for f in fragments])
-    return RenderedFeed(rss=out["rss"], atom=out["atom"], json=json_body, updated=updated)
+    return RenderedFeed(rss=out["rss"], atom=out["atom"], json=json_body, updated=updated,
+                        skipped=tuple(skipped))
 
 
 def _categories(article: Article, desc: FeedDescription) -> list[tuple[str, str, str]]:

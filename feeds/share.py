@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -31,37 +32,52 @@ def _fits(text: str) -> bool:
     return result.valid and result.weightedLength <= TWEET_LIMIT
 
 
-def _cut(text: str, tail: str) -> str:
-    """The longest prefix of `text` ending at a word boundary that fits before `tail`."""
-    if _fits(text + tail):
-        return text
-    words = text.split(" ")
-    low, high = 0, len(words)  # binary search on the number of words kept
+def _longest(count: int, fits: Callable[[int], bool]) -> int:
+    """The largest n in [0, count] with fits(n), for a monotone `fits` (binary search)."""
+    low, high = 0, count
     while low < high:
         mid = (low + high + 1) // 2
-        if _fits(" ".join(words[:mid]).rstrip(" ,;:-–—") + ELLIPSIS + tail):
+        if fits(mid):
             low = mid
         else:
             high = mid - 1
-    if low:
-        return " ".join(words[:low]).rstrip(" ,;:-–—") + ELLIPSIS
+    return low
+
+
+def _cut(text: str, tail: str) -> str:
+    """The longest prefix of `text` ending at a word boundary that fits before `tail`.
+
+    Binary searches only: O(n log n) in the text's length, however long or odd it is.
+    """
+    if _fits(text + tail):
+        return text
+    words = text.split(" ")
+
+    def trimmed(n: int) -> str:
+        return " ".join(words[:n]).rstrip(" ,;:-–—")
+
+    kept = _longest(len(words), lambda n: _fits(trimmed(n) + ELLIPSIS + tail))
+    if kept:
+        return trimmed(kept) + ELLIPSIS
     # A single word longer than the budget (e.g. unbroken CJK): cut by characters.
     chars = list(text)
-    while chars and not _fits("".join(chars) + ELLIPSIS + tail):
-        chars.pop()
-    return "".join(chars) + ELLIPSIS if chars else ""
+    kept = _longest(len(chars), lambda n: _fits("".join(chars[:n]) + ELLIPSIS + tail))
+    return "".join(chars[:kept]) + ELLIPSIS if kept else ""
 
 
 def tweet_text(article: Article) -> str:
-    """The share message (or the title), the article URL, then the hashtags."""
+    """The share message (or the title), the article URL, then the hashtags (as many as fit
+    beside at least one character of text, dropped last first)."""
     text = " ".join((article.share.message or article.title).split())
     hashtags = [f"#{h}" for h in article.share.hashtags]
-    while True:
-        tail = " " + article.url + ("" if not hashtags else " " + " ".join(hashtags))
-        body = _cut(text, tail)
-        if body or not hashtags:
-            return (body + tail).strip()
-        hashtags.pop()
+
+    def tail(n: int) -> str:
+        return " " + article.url + ("" if not n else " " + " ".join(hashtags[:n]))
+
+    n = len(hashtags)
+    if not _fits(text[:1] + ELLIPSIS + tail(n)):
+        n = _longest(n, lambda k: _fits(text[:1] + ELLIPSIS + tail(k)))
+    return (_cut(text, tail(n)) + tail(n)).strip()
 
 
 def twitter_payload(article: Article) -> dict[str, Any]:

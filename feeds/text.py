@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 import unicodedata
@@ -14,7 +15,12 @@ _XML_ILLEGAL = re.compile(
     "[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]"
 )
 # Bidi overrides can flip how a headline reads in a reader; they have no place in a title.
-_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+_BIDI_CONTROLS = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# Other invisible format characters that only serve to disguise text (zero-width joiners stay:
+# emoji sequences need them).
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b\u2060-\u2064\ufeff\U000e0000-\U000e007f]")
+_C1_CONTROLS = re.compile("[\x7f-\x9f]")
+_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
 _NON_SLUG = re.compile(r"[^a-z0-9]+")
 
 # What survives in summaries and bodies: text structure, links and images; never script,
@@ -39,8 +45,14 @@ def xml_safe(value: str) -> str:
 
 
 def clean_line(value: str, limit: int) -> str:
-    """A one-line field (title, name, caption): XML-safe, no bidi overrides, spaces folded, capped."""
-    value = _BIDI_CONTROLS.sub("", xml_safe(value))
+    """A one-line plain-text field (title, name, caption): markup stripped to its text (as
+    WordPress's `the_title_rss` does), entities decoded, XML-safe, no control, bidi or invisible
+    characters, spaces folded, capped."""
+    value = xml_safe(value)
+    if "<" in value or "&" in value:
+        value = html.unescape(_TAG.sub(" ", value)) if "<" in value else html.unescape(value)
+        value = xml_safe(value)
+    value = _C1_CONTROLS.sub("", _INVISIBLE.sub("", _BIDI_CONTROLS.sub("", value)))
     value = " ".join(value.split())
     if len(value) > limit:
         value = value[: limit - 1].rstrip() + "…"
@@ -64,7 +76,18 @@ def html_to_text(value: str) -> str:
     return " ".join(html.unescape(nh3.clean(value, tags=set())).split())
 
 
+# Symbols that tell tags apart ('C', 'C++', 'C#', 'F#') are spelled out before folding.
+_SYMBOL_WORDS = {"+": " plus ", "#": " sharp "}
+_SYMBOLS = re.compile("[+#]")
+
+
 def slugify(value: str) -> str:
-    """Lower case, ASCII-folded, hyphens: 'Côte d’Ivoire' -> 'cote-d-ivoire', '北京' -> 'bei-jing'."""
-    folded = unidecode(unicodedata.normalize("NFKC", value))
-    return _NON_SLUG.sub("-", folded.lower()).strip("-")[:100].strip("-")
+    """Lower case, ASCII-folded, hyphens: 'Côte d’Ivoire' -> 'cote-d-ivoire', '北京' -> 'bei-jing',
+    'C++' -> 'c-plus-plus', 'C#' -> 'c-sharp'. A name with nothing to fold to ASCII (emoji
+    only) gets a stable hash-based slug, so it is never dropped or merged with another."""
+    normal = unicodedata.normalize("NFKC", value)
+    folded = unidecode(_SYMBOLS.sub(lambda m: _SYMBOL_WORDS[m.group()], normal))
+    slug = _NON_SLUG.sub("-", folded.lower()).strip("-")[:100].strip("-")
+    if not slug and normal.strip():
+        slug = "x-" + hashlib.sha256(" ".join(normal.split()).casefold().encode()).hexdigest()[:10]
+    return slug

@@ -268,7 +268,7 @@ def _ops_runtime():
 def backfill(archive) -> None:
     """Import ARCHIVE (JSON lines, one event each): no posts, each feed rendered once at the end."""
     from worker.ops import BackfillReport, backfill_line
-    from worker.ops import rebuild as rebuild_feeds
+    from worker.rendering import rebuild as rebuild_feeds
 
     rt = _ops_runtime()
     lines = archive.readlines()
@@ -296,7 +296,7 @@ def rebuild(feed_key: str | None) -> None:
     """Re-render feeds from the stored articles; hubs hear of those that changed."""
     from feeds.membership import is_feed_key
     from worker import keys
-    from worker.ops import rebuild as rebuild_feeds
+    from worker.rendering import rebuild as rebuild_feeds
 
     rt = _ops_runtime()
     if feed_key is not None:

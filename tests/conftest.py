@@ -162,7 +162,7 @@ def clean_redis(settings: Settings) -> redis.Redis:
     if not os.environ.get("SYNDICATE_TEST_BROKER_URL"):
         def drained() -> bool:
             pipe = r.pipeline()
-            for queue in ("events", "renders", "deliveries", "pings"):
+            for queue in ("events", "deliveries", "pings"):
                 pipe.llen(queue)
             pipe.hlen("unacked")
             return not any(pipe.execute())
@@ -211,6 +211,18 @@ class Service:
         wait_for(lambda: self.redis.scard("syn:feeds:dirty") == 0
                  and not any(self.redis.scan_iter("syn:feed:*:render-scheduled")),
                  timeout, what="renders to settle")
+
+    def rerender(self, key: str, timeout: float = 15) -> None:
+        """Ask the renderers for one more render of `key` and wait until it is done."""
+        from worker import keys
+
+        def renders() -> int:
+            return int(self.redis.hget(keys.feed_meta(key), "renders") or 0)
+
+        before = renders()
+        self.redis.sadd(keys.FEEDS_DIRTY, key)
+        wait_for(lambda: renders() > before, timeout, what=f"a render of {key}")
+        self.settle(timeout)
 
     def feed(self, key: str, fmt: str = "atom"):
         return self.client.get(f"/feeds/{key}.{fmt}")

@@ -85,7 +85,7 @@ def test_audio_programme_is_in_the_audio_feed_with_its_enclosure(service):
 
 def test_hostile_article_feeds_parse_and_carry_nothing_executable(service):
     event = publish(service, "hostile-article-published")
-    keys = ["all", "section/news", "tag/cote-d-ivoire", "tag/sao-paulo", "tag/bei-jing", "tag/c-rust"]
+    keys = ["all", "section/news", "tag/cote-d-ivoire", "tag/sao-paulo", "tag/bei-jing", "tag/c-plus-plus-rust"]
     for key in keys:
         for fmt in ("rss", "atom"):
             raw = service.feed(key, fmt).content

@@ -15,7 +15,7 @@ from feeds.describe import describe
 from feeds.membership import feed_keys
 from feeds.render import render
 from syndicate.embedded_redis import EmbeddedRedis
-from worker import keys, ops
+from worker import keys, rendering
 from worker.runtime import Runtime
 
 
@@ -63,7 +63,7 @@ def _cost_of_one_event(r: redis.Redis, rt: Runtime, n: int) -> tuple[int, int]:
     applied = rt.store.apply_event(ArticleEvent.from_payload(event["id"], event), {},
                                    defer_render=True)
     for key in applied.touched_feeds:
-        ops.render_and_save(rt, key)
+        rendering.render_and_save(rt, key)
     after = r.info("stats")
     return (after["total_commands_processed"] - before["total_commands_processed"] - 2,
             after["total_net_output_bytes"] - before["total_net_output_bytes"])

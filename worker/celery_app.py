@@ -15,7 +15,7 @@ from kombu import Exchange, Queue
 
 from worker.runtime import runtime
 
-QUEUES = ("events", "renders", "deliveries", "pings")
+QUEUES = ("events", "deliveries", "pings")
 
 app = Celery("syndicate", include=["worker.tasks"])
 
@@ -59,7 +59,6 @@ def _configure(sender: Celery, **_: object) -> None:
         task_default_queue="events",
         task_routes={
             "worker.tasks.process_event": {"queue": "events", "routing_key": "events"},
-            "worker.tasks.render_feed": {"queue": "renders", "routing_key": "renders"},
             "worker.tasks.deliver": {"queue": "deliveries", "routing_key": "deliveries"},
             "worker.tasks.ping_hubs": {"queue": "pings", "routing_key": "pings"},
         },

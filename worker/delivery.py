@@ -19,16 +19,12 @@ import time
 
 from feeds.article import Article
 from feeds.share import payload_hash
-from worker.http import backoff_s
+from worker.retry import DELETE, DELIVERY, LONGEST_WAIT_S, REFRESH, Retry
 from worker.runtime import Runtime
 from worker.social.base import Channel
 from worker.social.errors import DeliveryError, DuplicateError, PermanentError, RetryableError
 
 log = logging.getLogger("syndicate.delivery")
-
-MAX_ATTEMPTS = 10
-MAX_REFRESH_ATTEMPTS = 5
-RETRY_CAP_S = 900.0
 
 
 def outbox_plan(rt: Runtime, article: Article) -> dict[str, tuple[str, str]]:
@@ -95,10 +91,11 @@ class Delivery:
         self.store.update_outbox(self.article_id, self.network, close=close, incr_attempts=incr,
                                  **fields)
 
-    def _retry(self, action: str, attempts: int, error: RetryableError, attempt: int = 0) -> str:
-        wait = error.wait_s if error.wait_s is not None else backoff_s(
-            attempts, self.rt.settings.retry_base_s, RETRY_CAP_S)
-        wait = min(wait, 24 * 3600)
+    def _retry(self, action: str, attempts: int, error: RetryableError, policy: Retry = DELIVERY,
+               attempt: int = 0) -> str:
+        wait = error.wait_s if error.wait_s is not None else policy.backoff_s(
+            attempts, self.rt.settings.retry_base_s)
+        wait = min(wait, LONGEST_WAIT_S)
         self.store.schedule("deliver", [self.article_id, self.network, action, attempt + 1], wait)
         self.store.count(**{f"retries__{self.network}": 1})
         self._update(last_error=error.reason, next_attempt_at=f"{time.time() + wait:.0f}")
@@ -106,49 +103,76 @@ class Delivery:
                  error.reason, wait, extra=self._context())
         return "retry"
 
+    def _give_up(self, reason: str, **fields: object) -> str:
+        """Failed for good: recorded, closed and dead-lettered (`in_flight` stays as it is)."""
+        self._update(close=True, state="failed", last_error=reason, **fields)
+        self.store.dead_letter(f"delivery:{self.article_id}:{self.network}")
+        log.warning("%s post for %s failed: %s", self.network, self.article_id, reason,
+                    extra=self._context())
+        return "failed"
+
     def _post(self, entry: dict[str, str]) -> str:
-        article = self._article()
         ambiguous = entry.get("in_flight") == "1"
-        if entry.get("delete_requested") == "1" and not ambiguous:
-            self._update(close=True, state="skipped", reason="unpublished before it was shared")
+        # The article's own state decides, not only the flag the unpublish set: nothing that
+        # is not published now is ever posted, whatever the entry says.
+        retracted = (entry.get("delete_requested") == "1"
+                     or self.store.article_state(self.article_id) != "published")
+        if retracted and not ambiguous:
+            self._update(close=True, state="skipped", delete_requested=0,
+                         reason="unpublished before it was shared")
             return "skipped"
         attempts = int(entry.get("attempts", 0))
         assert self.channel is not None
+        if DELIVERY.gives_up(attempts):  # in_flight stays: a replay must still check first
+            return self._give_up(f"gave up after {attempts} attempts: {entry.get('last_error', '')}")
         if ambiguous:
+            # The last attempt may have posted: ask the network first. The lookup is an
+            # attempt like any other (counted, backed off, given up).
+            self._update(incr=True, last_attempt_at=f"{time.time():.3f}")
             try:
-                existing = self.channel.find_existing(article)
+                existing = self.channel.find_existing(self.store.article_url(self.article_id))
+            except RetryableError as exc:
+                if retracted:
+                    return self._unknown_after_retraction(f"lookup failed: {exc.reason}")
+                return self._retry("post", attempts + 1, RetryableError(
+                    f"checking for an earlier post: {exc.reason}", ambiguous=True))
             except DeliveryError as exc:
-                retryable = RetryableError(f"checking for an earlier post: {exc.reason}",
-                                           ambiguous=True)
-                return self._retry("post", attempts, retryable)
+                return self._give_up(f"could not check for an earlier post: {exc.reason}")
             if existing:
                 return self._sent(entry, existing, "found after an uncertain attempt")
-        if attempts >= MAX_ATTEMPTS:  # in_flight stays: a replay must still check first
-            self._update(close=True, state="failed",
-                         last_error=f"gave up after {attempts} attempts: {entry.get('last_error', '')}")
-            self.store.dead_letter(f"delivery:{self.article_id}:{self.network}")
-            return "failed"
+            if retracted:
+                if self.channel.can_find:
+                    self._update(close=True, state="skipped", in_flight=0, delete_requested=0,
+                                 reason="unpublished; the network shows no earlier post")
+                    return "skipped"
+                return self._unknown_after_retraction(f"{self.network} cannot be searched")
+            attempts += 1
+        article = self._article()
         payload = self.channel.payload(article)
-        self._update(incr=True, in_flight=1, payload_hash=payload_hash(payload),
+        self._update(incr=not ambiguous, in_flight=1, payload_hash=payload_hash(payload),
                      last_attempt_at=f"{time.time():.3f}")
         try:
             remote_id = self.channel.post(payload)
         except DuplicateError as exc:
             if ambiguous:
                 return self._sent(entry, "", f"duplicate refusal after an uncertain attempt ({exc.reason})")
-            self._update(close=True, state="failed", in_flight=0, last_error=exc.reason)
-            return "failed"
+            return self._give_up(exc.reason, in_flight=0)
         except RetryableError as exc:
             if not exc.ambiguous:
                 self._update(in_flight=0)
             return self._retry("post", attempts + 1, exc)
         except PermanentError as exc:
-            self._update(close=True, state="failed", in_flight=0, last_error=exc.reason)
-            self.store.dead_letter(f"delivery:{self.article_id}:{self.network}")
-            log.warning("%s post for %s failed: %s", self.network, self.article_id, exc.reason,
-                        extra=self._context())
-            return "failed"
+            return self._give_up(exc.reason, in_flight=0)
         return self._sent(entry, remote_id, "")
+
+    def _unknown_after_retraction(self, why: str) -> str:
+        """Unpublished after an attempt that may have posted, and no way to find that post:
+        never post again; tell the editor to look."""
+        self._update(close=True, state="skipped", delete_requested=0,
+                     reason=f"unpublished after an uncertain attempt ({why}): if a post "
+                            f"appeared on {self.network}, delete it by hand")
+        self.store.dead_letter(f"delivery:{self.article_id}:{self.network}")
+        return "skipped"
 
     def _sent(self, entry: dict[str, str], remote_id: str, note: str) -> str:
         delete_next = entry.get("delete_requested") == "1" or self.store.outbox_entry(
@@ -176,12 +200,14 @@ class Delivery:
         try:
             self.channel.delete(remote_id)
         except RetryableError as exc:
-            if attempts >= MAX_ATTEMPTS:
+            if DELETE.gives_up(attempts):
                 self._update(close=True, last_error=f"delete gave up: {exc.reason}")
+                self.store.dead_letter(f"delivery:{self.article_id}:{self.network}")
                 return "failed"
-            return self._retry("delete", attempts, exc)
+            return self._retry("delete", attempts, exc, DELETE)
         except DeliveryError as exc:
-            self._update(close=True, delete_requested=0, last_error=f"delete failed: {exc.reason}")
+            self._update(close=True, last_error=f"delete failed: {exc.reason}")
+            self.store.dead_letter(f"delivery:{self.article_id}:{self.network}")
             return "failed"
         self._update(close=True, state="deleted", delete_requested=0,
                      deleted_at=f"{time.time():.3f}", last_error="")
@@ -192,11 +218,9 @@ class Delivery:
         try:
             self.channel.refresh(self._article())
         except RetryableError as exc:
-            if attempt >= MAX_REFRESH_ATTEMPTS:
+            if REFRESH.gives_up(attempt):
                 return "failed"
-            wait = exc.wait_s if exc.wait_s is not None else backoff_s(attempt, self.rt.settings.retry_base_s, RETRY_CAP_S)
-            self.store.schedule("deliver", [self.article_id, self.network, "refresh", attempt + 1], wait)
-            return "retry"
+            return self._retry("refresh", attempt, exc, REFRESH, attempt)
         except DeliveryError as exc:
             log.warning("%s refresh for %s failed: %s", self.network, self.article_id, exc.reason,
                         extra=self._context())

@@ -17,57 +17,12 @@ import redis
 import requests
 
 from feeds.article import ArticleEvent
-from feeds.describe import describe
-from feeds.render import render
 from feeds.validation import validate_event
 from syndicate.config import NETWORKS, Settings
-from worker import keys
+from worker import enqueue, keys
 from worker.runtime import Runtime
 
-log = logging.getLogger("syndicate.render")
-
-
-# Rendering ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class RenderOutcome:
-    key: str
-    changed: bool
-    items: int
-    seconds: float
-
-
-def render_and_save(rt: Runtime, feed_key: str) -> RenderOutcome:
-    """Render one feed from the stored articles and publish the bytes (the render task's body)."""
-    store, settings = rt.store, rt.settings
-    version, articles, deleted = store.feed_for_render(
-        feed_key, settings.feed_size, settings.deleted_entry_days * 86400)
-    started = time.perf_counter()
-    rendered = render(describe(feed_key, rt.site, articles), articles, deleted)
-    elapsed = time.perf_counter() - started
-    changed = store.save_render(feed_key, version, rendered.bodies(), len(articles))
-    store.count(renders=1, render_seconds=elapsed)
-    return RenderOutcome(feed_key, changed, len(articles), elapsed)
-
-
-def render_and_publish(rt: Runtime, feed_key: str) -> RenderOutcome:
-    """`render_and_save`, then a ping to every hub if the bytes changed: what the renderer
-    loop, the `render_feed` task and `syndicate rebuild` each do for one feed."""
-    from worker.tasks import ping_hubs
-
-    outcome = render_and_save(rt, feed_key)
-    if outcome.changed:
-        for hub in rt.settings.websub_hubs:
-            ping_hubs.apply_async((feed_key, hub))
-    log.info("rendered %s (%d items, %.1f ms, %s)", feed_key, outcome.items,
-             outcome.seconds * 1000, "changed" if outcome.changed else "unchanged",
-             extra={"feed": feed_key})
-    return outcome
-
-
-def rebuild(rt: Runtime, feed_keys: Iterable[str]) -> Iterator[RenderOutcome]:
-    """Re-render each feed once; hubs hear about those whose bytes changed."""
-    for key in feed_keys:
-        yield render_and_publish(rt, key)
+log = logging.getLogger("syndicate.ops")
 
 
 # Backfill -------------------------------------------------------------------------------------
@@ -134,18 +89,16 @@ def dead_letters(rt: Runtime, limit: int = 100) -> list[dict[str, Any]]:
 
 def replay(rt: Runtime, only: str | None = None) -> list[dict[str, Any]]:
     """Give every dead letter (or the one named `only`) a fresh set of retries."""
-    from worker.tasks import deliver, process_event
-
     replayed = []
     for item in dead_letters(rt, limit=10_000):
         if only is not None and item["name"] != only:
             continue
         if item["kind"] == "event":
             if rt.store.requeue_event(item["event_id"]):
-                process_event.apply_async((item["event_id"],))
+                enqueue.process_event(item["event_id"])
                 item["replayed"] = True
         elif rt.store.reopen_delivery(item["article_id"], item["network"]):
-            deliver.apply_async((item["article_id"], item["network"], "post"))
+            enqueue.deliver(item["article_id"], item["network"], "post")
             item["replayed"] = True
         if item.get("replayed"):
             rt.redis.zrem(keys.DEAD_LETTERS, item["name"])

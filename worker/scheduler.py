@@ -19,7 +19,8 @@ import time
 
 from celery.signals import worker_ready, worker_shutdown
 
-from worker.runtime import runtime
+from worker import enqueue, rendering
+from worker.runtime import Runtime, runtime
 
 log = logging.getLogger("syndicate.scheduler")
 
@@ -33,10 +34,6 @@ _stop = threading.Event()
 
 
 def _loop(hostname: str) -> None:
-    from worker.tasks import deliver, ping_hubs, process_event
-
-    tasks = {"deliver": deliver, "ping": ping_hubs}
-
     last_sweep = last_beat = 0.0
     while not _stop.is_set():
         try:
@@ -45,30 +42,40 @@ def _loop(hostname: str) -> None:
                 last_beat = time.monotonic()
                 rt.store.heartbeat(hostname)
             for item in rt.store.claim_due():
-                task = tasks.get(item.get("task"))
-                if task is not None:
-                    task.apply_async(tuple(item.get("args", ())))
+                _run_due(rt, item.get("task"), list(item.get("args", ())))
             now = time.monotonic()
             if now - last_sweep >= SWEEP_S:
                 last_sweep = now
                 stale_after = rt.settings.visibility_timeout * 2
                 for event_id in rt.store.unfinished_events(older_than=stale_after):
                     log.warning("re-queueing unfinished event %s", event_id)
-                    process_event.apply_async((event_id,))
+                    enqueue.process_event(event_id)
                 for article_id, network in rt.store.stale_open_outbox(older_than=stale_after):
                     entry = rt.store.outbox_entry(article_id, network)
                     if float(entry.get("next_attempt_at") or 0) > time.time():
                         continue  # waiting for a rate-limit reset or backoff, as scheduled
                     action = "post" if entry.get("state") == "pending" else "delete"
-                    deliver.apply_async((article_id, network, action))
+                    enqueue.deliver(article_id, network, action)
         except Exception as exc:  # Redis away: keep ticking, it comes back
             log.warning("scheduler tick failed: %s: %s", type(exc).__name__, exc)
         _stop.wait(TICK_S)
 
 
-def _render_loop() -> None:
-    from worker import ops
+def _run_due(rt: Runtime, task: str | None, args: list) -> None:
+    """One due item of the Redis schedule, by its kind of work."""
+    if task == "deliver":
+        enqueue.deliver(*args)
+    elif task == "ping":
+        enqueue.ping(*args)
+    elif task == "event":
+        enqueue.process_event(*args)
+    elif task == "render":
+        rt.store.mark_dirty(*args)
+    else:
+        log.warning("unknown scheduled task %r dropped", task)
 
+
+def _render_loop() -> None:
     while not _stop.is_set():
         rendered = 0
         try:
@@ -79,7 +86,7 @@ def _render_loop() -> None:
                 if not rt.store.claim_render(key, RENDER_CLAIM_TTL_S):
                     continue  # another worker is on it
                 try:
-                    ops.render_and_publish(rt, key)
+                    rendering.render_and_publish(rt, key)  # records its own failure
                 finally:
                     rt.store.release_render(key)
                 rendered += 1

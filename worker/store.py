@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from feeds.membership import feed_keys
 from feeds.ordering import supersedes
 from syndicate.config import NETWORKS
 from worker import keys
+
+log = logging.getLogger("syndicate.store")
 
 RECENT_EVENTS_KEPT = 1000
 PARSED_CACHE_SIZE = 5_000
@@ -50,9 +53,9 @@ return 1
 """
 
 
-# Compare-and-publish a render. KEYS: meta hash, version counter, dirty set, then one body key
-# per format. ARGV: version, feed key, rendered_at, items, Last-Modified, n, then per format its
-# name, ETag and bytes. Returns -1 (a newer render won), 0 (same bytes) or 1 (changed). The feed
+# Compare-and-publish a render. KEYS: meta hash, version counter, dirty set, dead letters, then
+# one body key per format. ARGV: version, feed key, rendered_at, items, Last-Modified, n, then per
+# format its name, ETag and bytes, then the skipped items (JSON). Returns -1 (a newer render won), 0 (same bytes) or 1 (changed). The feed
 # leaves the dirty set only if no change arrived since the render read it.
 _SAVE_RENDER = """
 redis.call('HINCRBY', KEYS[1], 'renders', 1)
@@ -68,11 +71,13 @@ for i = 0, n - 1 do
   end
 end
 redis.call('HSET', KEYS[1], 'rendered_version', ARGV[1], 'rendered_at', ARGV[3],
-           'items', ARGV[4])
+           'items', ARGV[4], 'render_failures', 0, 'skipped', ARGV[7 + n * 3])
+redis.call('HDEL', KEYS[1], 'render_error')
+redis.call('ZREM', KEYS[4], 'render:' .. ARGV[2])
 if changed == 1 then
   for i = 0, n - 1 do
     local fmt, etag, body = ARGV[7 + i * 3], ARGV[8 + i * 3], ARGV[9 + i * 3]
-    redis.call('SET', KEYS[4 + i], body)
+    redis.call('SET', KEYS[5 + i], body)
     redis.call('HSET', KEYS[1], 'etag:' .. fmt, etag, 'size:' .. fmt, string.len(body))
   end
   redis.call('HSET', KEYS[1], 'last_modified', ARGV[5])
@@ -81,6 +86,19 @@ if tonumber(redis.call('GET', KEYS[2]) or '0') == version then
   redis.call('SREM', KEYS[3], ARGV[2])
 end
 return changed
+"""
+
+
+# A render that raised. KEYS: meta hash, version counter, dirty set. ARGV: version, feed key,
+# reason, now. The feed leaves the dirty set (its retry is scheduled) unless it changed since the
+# render read it: then the change is rendered at once. Returns the failures so far.
+_RENDER_FAILED = """
+local failures = redis.call('HINCRBY', KEYS[1], 'render_failures', 1)
+redis.call('HSET', KEYS[1], 'render_error', ARGV[3], 'render_failed_at', ARGV[4])
+if tonumber(redis.call('GET', KEYS[2]) or '0') == tonumber(ARGV[1]) then
+  redis.call('SREM', KEYS[3], ARGV[2])
+end
+return failures
 """
 
 
@@ -137,6 +155,7 @@ class Store:
         self._accept = client.register_script(_ACCEPT)
         self._join = client.register_script(_JOIN_FEEDS)
         self._save_render = client.register_script(_SAVE_RENDER)
+        self._render_failed = client.register_script(_RENDER_FAILED)
 
     # Events -------------------------------------------------------------------------------
     def accept_event(self, event_id: str, event_type: str, article_id: str, body: str) -> bool:
@@ -190,6 +209,15 @@ class Store:
             pipe.zadd(keys.DEAD_LETTERS, {f"event:{event_id}": time.time()})
         pipe.execute()
 
+    def retry_event(self, event_id: str, reason: str, due_in_s: float) -> None:
+        """Back to queued with its reason; the scheduler re-queues it in `due_in_s` seconds."""
+        pipe = self.r.pipeline()
+        pipe.hset(keys.event(event_id), mapping={"status": "queued", "error": reason[:500]})
+        pipe.zadd(keys.EVENTS_UNFINISHED, {event_id: time.time() + due_in_s})
+        pipe.zadd(keys.SCHEDULE, {json.dumps({"task": "event", "args": [event_id]}):
+                                  time.time() + due_in_s})
+        pipe.execute()
+
     def unfinished_events(self, older_than: float) -> list[str]:
         ids = self.r.zrangebyscore(keys.EVENTS_UNFINISHED, "-inf", time.time() - older_than)
         return [e.decode() for e in ids]
@@ -204,6 +232,14 @@ class Store:
             if name in out:
                 out[name] = json.loads(out[name])
         return out
+
+    def article_state(self, article_id: str) -> str | None:
+        state = self.r.hget(keys.article(article_id), "state")
+        return state.decode() if state else None
+
+    def article_url(self, article_id: str) -> str:
+        url = self.r.hget(keys.article(article_id), "url")
+        return url.decode() if url else ""
 
     def apply_event(
         self, event: ArticleEvent, outbox_plan: dict[str, tuple[str, str]] | None = None,
@@ -266,7 +302,7 @@ class Store:
             score = _epoch(article.published_at)
             first = not stored.get("first_published_at")
             mapping.update(state="published", doc=json.dumps(article.to_dict()),
-                           feeds=json.dumps(new_feeds))
+                           feeds=json.dumps(new_feeds), url=article.url, title=article.title)
             if first:
                 mapping["first_published_at"] = format_time(datetime.now(UTC))
                 # Intent to share is recorded with the publish itself: a crash after this
@@ -288,6 +324,9 @@ class Store:
             result = Applied("applied", "published", touched, first_publish=first)
         else:
             mapping.update(state="unpublished", feeds=json.dumps([]))
+            # Retraction means gone: the text leaves the store; the audit trail (times,
+            # title, URL, deliveries) stays.
+            pipe.hdel(akey, "doc")
             for key in old_feeds:
                 pipe.zrem(keys.feed_items(key), event.article_id)
                 pipe.zadd(keys.feed_deleted(key), {event.article_id: now})
@@ -343,7 +382,14 @@ class Store:
             pipe = self.r.pipeline(transaction=False)
             for article_id in ids:
                 pipe.hget(keys.article(article_id.decode()), "doc")
-            articles = [self._article_of(doc) for doc in pipe.execute() if doc]
+            for article_id, doc in zip(ids, pipe.execute()):
+                if not doc:
+                    continue
+                try:
+                    articles.append(self._article_of(doc))
+                except (ValueError, KeyError, TypeError) as exc:  # a stored doc we cannot read
+                    log.warning("article %s unreadable, left out of %s: %s",
+                                article_id.decode(), feed_key, exc)
         deleted = [(a.decode(), datetime.fromtimestamp(s, UTC)) for a, s in rows]
         return int(version or 0), articles, deleted
 
@@ -359,7 +405,8 @@ class Store:
         return [k.decode() for k in self.r.smembers(keys.FEEDS_DIRTY)]
 
     def save_render(
-        self, feed_key: str, version: int, bodies: dict[str, bytes], item_count: int
+        self, feed_key: str, version: int, bodies: dict[str, bytes], item_count: int,
+        skipped: tuple[tuple[str, str], ...] = (),
     ) -> bool:
         """Publish rendered bytes unless a newer render got there first (one atomic script).
 
@@ -370,11 +417,22 @@ class Store:
                            format_datetime(datetime.now(UTC), usegmt=True), len(fmts)]
         for fmt in fmts:
             args += [fmt, etag_of(bodies[fmt]), bodies[fmt]]
+        args.append(json.dumps([list(s) for s in skipped]))
         result = self._save_render(
             keys=[keys.feed_meta(feed_key), keys.feed_version(feed_key), keys.FEEDS_DIRTY,
-                  *(keys.feed_body(feed_key, fmt) for fmt in fmts)],
+                  keys.DEAD_LETTERS, *(keys.feed_body(feed_key, fmt) for fmt in fmts)],
             args=args)
         return result == 1
+
+    def render_failed(self, feed_key: str, version: int, reason: str) -> int:
+        """Record a failed render (see _RENDER_FAILED); the number of failures in a row."""
+        return int(self._render_failed(
+            keys=[keys.feed_meta(feed_key), keys.feed_version(feed_key), keys.FEEDS_DIRTY],
+            args=[version, feed_key, reason, f"{time.time():.3f}"]))
+
+    def mark_dirty(self, feed_key: str) -> None:
+        """Ask the renderers for a render of this feed (a scheduled retry)."""
+        self.r.sadd(keys.FEEDS_DIRTY, feed_key)
 
     def mark_pinged(self, feed_key: str, hub: str) -> None:
         self.r.hset(keys.feed_meta(feed_key), mapping={"pinged_at": f"{time.time():.3f}",

@@ -1,4 +1,10 @@
-"""Celery tasks: apply an event, render a feed. Each is safe to run twice."""
+"""Celery tasks: apply an event, deliver to a network, ping a hub. Each is safe to run twice.
+
+Failures follow the policies in worker.retry: a transient failure (Redis away, a time limit) is
+retried with backoff through the Redis schedule; anything else, or the last attempt, ends the
+event as failed with its reason in the dead letters. Renders are not tasks: the renderer loop in
+worker.scheduler takes every feed an event marked dirty.
+"""
 
 from __future__ import annotations
 
@@ -9,23 +15,33 @@ import redis
 from celery.exceptions import SoftTimeLimitExceeded
 
 from feeds.article import ArticleEvent
-from worker import ops, websub
+from worker import enqueue, websub
 from worker.celery_app import app
 from worker.delivery import Delivery, outbox_plan
+from worker.retry import EVENT
 from worker.runtime import runtime
+from worker.store import Applied
 
 log = logging.getLogger("syndicate.worker")
 
-TRANSIENT = (redis.ConnectionError, redis.TimeoutError, SoftTimeLimitExceeded)
+TRANSIENT = (redis.ConnectionError, redis.TimeoutError)
 
 
-@app.task(bind=True, name="worker.tasks.process_event", max_retries=8)
-def process_event(self, event_id: str) -> str:
+@app.task(name="worker.tasks.process_event")
+def process_event(event_id: str) -> str:
     rt = runtime()
     store = rt.store
     record = store.event(event_id)
     if record is None or record["status"] in ("done", "failed"):
         return "skipped"
+    attempts = int(record.get("attempts") or 0)
+    if EVENT.gives_up(attempts):
+        # Every earlier attempt died without recording an outcome (a hard time limit, a
+        # killed worker): stop here with what is known.
+        store.finish_event(event_id, "failed", None, error=(
+            f"gave up after {attempts} attempts that never finished (time limit or crash); "
+            f"last error: {record.get('error') or 'none recorded'}"))
+        return "failed"
     store.start_event(event_id)
     try:
         event = ArticleEvent.from_payload(event_id, json.loads(record["body"]))
@@ -33,13 +49,24 @@ def process_event(self, event_id: str) -> str:
         applied = store.apply_event(event, plan)  # marks the touched feeds dirty: the
         _share_follow_ups(rt, event, applied)      # renderer (worker.scheduler) takes it from there
     except TRANSIENT as exc:
-        if self.request.retries >= self.max_retries:
-            store.finish_event(event_id, "failed", None, error=f"gave up: {exc}")
-            raise
-        raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 10))
+        reason = f"{type(exc).__name__}: {exc}"
+        try:
+            if EVENT.gives_up(attempts + 1):
+                store.finish_event(event_id, "failed", None, error=f"gave up: {reason}")
+                return "failed"
+            store.retry_event(event_id, reason, EVENT.backoff_s(attempts + 1, rt.settings.retry_base_s))
+        except redis.RedisError:
+            pass  # the sweeper re-queues the unfinished event once Redis is back
+        log.warning("event %s: %s; retrying", event_id, reason, extra={"event_id": event_id})
+        return "retry"
+    except SoftTimeLimitExceeded:
+        limit = app.conf.task_soft_time_limit
+        log.error("event %s hit the %s s time limit", event_id, limit, extra={"event_id": event_id})
+        store.finish_event(event_id, "failed", None, error=f"time limit exceeded ({limit} s)")
+        return "failed"
     except Exception as exc:  # a bug or a poisoned body: dead-letter it, keep the worker going
         log.exception("event %s failed", event_id, extra={"event_id": event_id})
-        store.finish_event(event_id, "failed", None, error=f"{type(exc).__name__}: {exc}")
+        store.finish_event(event_id, "failed", None, error=f"{type(exc).__name__}: {exc}"[:500])
         return "failed"
     if record.get("result") and applied.outcome != "applied":
         # A rerun (after a crash, or a replay) of an event already applied: keep what the first
@@ -52,33 +79,27 @@ def process_event(self, event_id: str) -> str:
     return applied.outcome
 
 
-def _share_follow_ups(rt, event: ArticleEvent, applied) -> None:
+def _share_follow_ups(rt, event: ArticleEvent, applied: Applied) -> None:
     """Queue the social work an applied event calls for (the outbox already records it)."""
     if applied.outcome != "applied":
         return
     if applied.first_publish or applied.unpublished:
         for network, entry in rt.store.outbox_entries(event.article_id).items():
             if entry.get("state") == "pending" or entry.get("delete_requested") == "1":
-                deliver.apply_async((event.article_id, network, "post" if applied.first_publish
-                                     else "delete"))
-    elif applied.state == "published" and "facebook" in rt.channels:
-        entry = rt.store.outbox_entry(event.article_id, "facebook")
-        if entry.get("state") in ("pending", "sent"):
-            deliver.apply_async((event.article_id, "facebook", "refresh"))
+                enqueue.deliver(event.article_id, network,
+                                "post" if applied.first_publish else "delete")
+    elif applied.state == "published":
+        for network, channel in rt.channels.items():
+            if not channel.refreshes_on_update:
+                continue
+            if rt.store.outbox_entry(event.article_id, network).get("state") in ("pending", "sent"):
+                enqueue.deliver(event.article_id, network, "refresh")
 
 
 @app.task(name="worker.tasks.deliver")
 def deliver(article_id: str, network: str, action: str = "post", attempt: int = 1) -> str:
     """Post, delete or refresh one article on one network; see worker.delivery."""
     return Delivery(runtime(), article_id, network).run(action, attempt)
-
-
-@app.task(bind=True, name="worker.tasks.render_feed", max_retries=8)
-def render_feed(self, feed_key: str) -> bool:
-    try:
-        return ops.render_and_publish(runtime(), feed_key).changed
-    except TRANSIENT as exc:
-        raise self.retry(exc=exc, countdown=min(2 ** self.request.retries, 10))
 
 
 @app.task(name="worker.tasks.ping_hubs")

@@ -17,6 +17,8 @@ from worker.social.errors import PermanentError, RetryableError
 class Channel:
     name = ""
     can_delete = True
+    can_find = False  # True: `find_existing` can see the account's posts
+    refreshes_on_update = False  # True: an update calls `refresh` (Facebook's link preview)
 
     def __init__(self, session: RemoteSession) -> None:
         self.session = session
@@ -31,8 +33,8 @@ class Channel:
     def delete(self, remote_id: str) -> None:
         raise PermanentError(f"{self.name} has no delete")
 
-    def find_existing(self, article: Article) -> str | None:
-        """After an ambiguous attempt: the id of a post of this article, if the network shows one."""
+    def find_existing(self, url: str) -> str | None:
+        """After an ambiguous attempt: the id of a post linking to `url`, if the network shows one."""
         return None
 
     def refresh(self, article: Article) -> None:

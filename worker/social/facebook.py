@@ -22,6 +22,8 @@ TRANSIENT = {1, 2, 341}
 
 class Facebook(Channel):
     name = "facebook"
+    refreshes_on_update = True
+    can_find = True
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(RemoteSession(settings.http_timeout))
@@ -44,12 +46,12 @@ class Facebook(Channel):
         self.classify(self.call(lambda: self.session.delete(
             f"{self.base}/{remote_id}", params={"access_token": self.token})))
 
-    def find_existing(self, article: Article) -> str | None:
+    def find_existing(self, url: str) -> str | None:
         r = self.call(lambda: self.session.get(
             f"{self.base}/{self.page_id}/feed",
             params={"fields": "id,link", "limit": "50", "access_token": self.token}))
         for post in self.classify(r).get("data") or []:
-            if isinstance(post, dict) and post.get("link") == article.url and post.get("id"):
+            if isinstance(post, dict) and post.get("link") == url and post.get("id"):
                 return str(post["id"])
         return None
 

@@ -24,6 +24,7 @@ RATE_LIMITED = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"}
 class GooglePlus(Channel):
     name = "googleplus"
     can_delete = False
+    can_find = True
 
     def __init__(self, settings: Settings) -> None:
         super().__init__(RemoteSession(settings.http_timeout))
@@ -41,11 +42,11 @@ class GooglePlus(Channel):
             raise RetryableError(f"unexpected answer without an id: {r.text[:200]}", ambiguous=True)
         return activity_id
 
-    def find_existing(self, article: Article) -> str | None:
+    def find_existing(self, url: str) -> str | None:
         r = self.call(lambda: self.session.get(f"{self.base}/people/me/activities/user"))
         for item in self.classify(r).get("items") or []:
             attachments = ((item or {}).get("object") or {}).get("attachments") or [{}]
-            if attachments[0].get("url") == article.url and item.get("id"):
+            if attachments[0].get("url") == url and item.get("id"):
                 return str(item["id"])
         return None
 

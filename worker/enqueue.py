@@ -1,0 +1,26 @@
+"""Every message syndicate puts on the broker goes through here, by task name.
+
+Callers (the API, the scheduler, the operator commands, the tasks themselves) need not import
+`worker.tasks`, so no layer imports the one above it. Delays never go on the broker: they go to
+the Redis schedule (`Store.schedule`), which the scheduler loop drains into these calls.
+"""
+
+from __future__ import annotations
+
+from worker.celery_app import app
+
+PROCESS_EVENT = "worker.tasks.process_event"
+DELIVER = "worker.tasks.deliver"
+PING = "worker.tasks.ping_hubs"
+
+
+def process_event(event_id: str) -> None:
+    app.send_task(PROCESS_EVENT, (event_id,))
+
+
+def deliver(article_id: str, network: str, action: str = "post", attempt: int = 1) -> None:
+    app.send_task(DELIVER, (article_id, network, action, attempt))
+
+
+def ping(feed_key: str, hub: str, attempt: int = 1) -> None:
+    app.send_task(PING, (feed_key, hub, attempt))

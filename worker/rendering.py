@@ -1,0 +1,81 @@
+"""One feed rendered from the stored articles, published, and announced to the hubs.
+
+The renderer loop (worker.scheduler), `syndicate rebuild` and the tests all come here. A render
+that raises is recorded on the feed (reason, failures), retried with the RENDER backoff through
+the Redis schedule and, after its last attempt, dead-lettered; it never stops other feeds. An
+item that cannot be written is left out of its feed (and logged), never the feed itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from feeds.describe import describe
+from feeds.render import render
+from worker import enqueue
+from worker.retry import RENDER
+from worker.runtime import Runtime
+
+log = logging.getLogger("syndicate.render")
+
+
+@dataclass(frozen=True)
+class RenderOutcome:
+    key: str
+    changed: bool
+    items: int
+    seconds: float
+    failed: str = ""  # the reason, when the render raised
+
+
+def render_and_save(rt: Runtime, feed_key: str) -> RenderOutcome:
+    """Render one feed and publish the bytes; a failure is recorded, scheduled for a retry with
+    backoff (or dead-lettered), and returned, not raised."""
+    store, settings = rt.store, rt.settings
+    version, articles, deleted = store.feed_for_render(
+        feed_key, settings.feed_size, settings.deleted_entry_days * 86400)
+    started = time.perf_counter()
+    try:
+        rendered = render(describe(feed_key, rt.site, articles), articles, deleted)
+    except Exception as exc:  # noqa: BLE001 - whatever it is, it is this feed's alone
+        reason = f"{type(exc).__name__}: {exc}"[:300]
+        failures = store.render_failed(feed_key, version, reason)
+        if RENDER.gives_up(failures):
+            store.dead_letter(f"render:{feed_key}")
+        else:
+            store.schedule("render", [feed_key],
+                           RENDER.backoff_s(failures, settings.retry_base_s))
+        log.warning("render of %s failed (%d): %s", feed_key, failures, reason,
+                    extra={"feed": feed_key})
+        return RenderOutcome(feed_key, False, 0, time.perf_counter() - started, failed=reason)
+    elapsed = time.perf_counter() - started
+    for article_id, reason in rendered.skipped:
+        log.warning("article %s left out of %s: %s", article_id, feed_key, reason,
+                    extra={"feed": feed_key, "article_id": article_id})
+    changed = store.save_render(feed_key, version, rendered.bodies(),
+                                len(articles) - len(rendered.skipped), rendered.skipped)
+    store.count(renders=1, render_seconds=elapsed)
+    return RenderOutcome(feed_key, changed, len(articles) - len(rendered.skipped), elapsed)
+
+
+def render_and_publish(rt: Runtime, feed_key: str) -> RenderOutcome:
+    """`render_and_save`, then a ping to every hub if the bytes changed: what the renderer
+    loop and `syndicate rebuild` each do for one feed."""
+    outcome = render_and_save(rt, feed_key)
+    if outcome.changed:
+        for hub in rt.settings.websub_hubs:
+            enqueue.ping(feed_key, hub)
+    if not outcome.failed:
+        log.info("rendered %s (%d items, %.1f ms, %s)", feed_key, outcome.items,
+                 outcome.seconds * 1000, "changed" if outcome.changed else "unchanged",
+                 extra={"feed": feed_key})
+    return outcome
+
+
+def rebuild(rt: Runtime, feed_keys: Iterable[str]) -> Iterator[RenderOutcome]:
+    """Re-render each feed once; hubs hear about those whose bytes changed."""
+    for key in feed_keys:
+        yield render_and_publish(rt, key)

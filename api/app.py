@@ -8,24 +8,31 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api import intake, page, serving, status
+from api import auth, intake, page, serving, status
 from api.metrics import Metrics
 from api.openapi import OPENAPI
 from syndicate.config import Settings
 from worker.runtime import Runtime, configure
 
 
+@auth.operator_only()
 async def openapi(request: Request) -> Response:
     return JSONResponse(OPENAPI)
 
 
 def create_app(settings: Settings, rt: Runtime | None = None) -> Starlette:
-    """Build the API for `settings`; refuses to build without a webhook secret."""
+    """Build the API for `settings`; refuses to build without a webhook secret and an
+    operator token."""
     secret = settings.require_secret()
+    admin_token = settings.require_admin_token()
     rt = rt or configure(settings)
     app = Starlette(
         routes=[
             Route("/", page.home, methods=["GET"]),
+            Route("/login", auth.login_form, methods=["GET"]),
+            Route("/login", auth.login, methods=["POST"]),
+            Route("/logout", auth.logout, methods=["POST", "GET"]),
+            Route("/login.js", auth.login_script, methods=["GET"]),
             Route("/status/articles/{article_id:path}", page.article_page, methods=["GET"]),
             Route("/events", intake.post_event, methods=["POST"]),
             Route("/events/{event_id:path}", status.get_event, methods=["GET"]),
@@ -42,6 +49,7 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> Starlette:
     )
     app.state.runtime = rt
     app.state.webhook = Webhook(secret)
+    app.state.auth = auth.OperatorAuth(admin_token)
     app.state.metrics = Metrics()
     app.state.body_cache = serving.BodyCache()
     return app

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from feeds.article import parse_time
+from api.auth import operator_only, security_headers, style_hash
 from worker.ops import overview
 from worker.runtime import Runtime
 
@@ -34,6 +35,9 @@ small{color:#666}
 """
 
 
+STYLE_HASH = style_hash(STYLE)
+
+
 def _when(epoch: float | str | None) -> str:
     try:
         value = float(epoch or 0)
@@ -48,7 +52,7 @@ def _page(title: str, body: str, refresh: bool = False) -> HTMLResponse:
             f'<meta name="viewport" content="width=device-width,initial-scale=1">{meta}'
             f"<title>{escape(title)}</title><style>{STYLE}</style></head>"
             f"<body><main>{body}</main></body></html>")
-    return HTMLResponse(html, headers={"Cache-Control": "no-store"})
+    return HTMLResponse(html, headers=security_headers(STYLE_HASH))
 
 
 def _article_link(article_id: str) -> str:
@@ -113,6 +117,7 @@ def _overview_html(data: dict[str, Any], site_title: str) -> str:
     return "".join(out)
 
 
+@operator_only(html=True)
 async def home(request: Request) -> HTMLResponse:
     rt: Runtime = request.app.state.runtime
     data = await run_in_threadpool(overview, rt)
@@ -155,6 +160,7 @@ def _timeline(rt: Runtime, article_id: str) -> tuple[dict[str, Any] | None, list
     return record, sorted(steps, key=lambda s: s[0])
 
 
+@operator_only(html=True)
 async def article_page(request: Request) -> HTMLResponse:
     rt: Runtime = request.app.state.runtime
     article_id = request.path_params["article_id"]
@@ -164,9 +170,9 @@ async def article_page(request: Request) -> HTMLResponse:
                      '<p><a href="/">back</a></p>')
         page.status_code = 404
         return page
-    doc = record.get("doc") or {}
-    title = doc.get("title", article_id)
-    link = f'<a href="{escape(doc["url"])}">{escape(title)}</a>' if doc.get("url") else escape(title)
+    title = record.get("title") or (record.get("doc") or {}).get("title") or article_id
+    url = record.get("url") or (record.get("doc") or {}).get("url")
+    link = f'<a href="{escape(url)}">{escape(title)}</a>' if url else escape(title)
     rows = "".join(f"<tr><td>{_when(at)}</td><td>{text}</td></tr>" for at, text in steps)
     body = (f'<p><a href="/">← status</a></p><h1>{link}</h1>'
             f"<p>{escape(article_id)} · {escape(record.get('state', ''))}"

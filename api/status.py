@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from api.auth import operator_only
 from api.errors import problem
 from feeds.describe import feed_url
 from worker import keys
@@ -18,6 +19,7 @@ from worker.runtime import Runtime
 EVENT_FIELDS = ("status", "type", "article_id", "received_at", "finished_at", "attempts", "error")
 
 
+@operator_only()
 async def get_event(request: Request) -> Response:
     rt: Runtime = request.app.state.runtime
     event_id = request.path_params["event_id"]
@@ -29,6 +31,7 @@ async def get_event(request: Request) -> Response:
     return JSONResponse(out)
 
 
+@operator_only()
 async def get_article(request: Request) -> Response:
     rt: Runtime = request.app.state.runtime
     article_id = request.path_params["article_id"]
@@ -81,8 +84,10 @@ def _readiness(rt: Runtime) -> tuple[bool, dict]:
 
 
 async def readyz(request: Request) -> Response:
+    """The status code for anyone (load balancers); the details for the operator only."""
     ready, checks = await run_in_threadpool(_readiness, request.app.state.runtime)
-    return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
+    details = checks if request.app.state.auth.allows(request) else {}
+    return JSONResponse({"ready": ready, **details}, status_code=200 if ready else 503)
 
 
 def _refresh_gauges(rt: Runtime, metrics) -> None:
@@ -109,6 +114,7 @@ def _refresh_gauges(rt: Runtime, metrics) -> None:
         pass
 
 
+@operator_only()
 async def metrics_endpoint(request: Request) -> Response:
     metrics = request.app.state.metrics
     await run_in_threadpool(_refresh_gauges, request.app.state.runtime, metrics)

@@ -13,6 +13,7 @@ import secrets
 import sys
 import time
 from datetime import UTC
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -39,17 +40,32 @@ def _setup_logging(settings: Settings) -> None:
     setup(settings.log_json)
 
 
-def _secret_from_data_dir(data_dir: Path) -> str:
-    """The secret `run` uses when none is configured: created once, kept in the data dir."""
-    path = data_dir / "webhook-secret"
-    if path.exists():
-        return path.read_text().strip()
-    secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+def _private_data_dir(data_dir: Path) -> None:
+    """The data dir and everything created in it are the owner's alone (secrets, Redis files)."""
+    os.umask(0o077)
     data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(data_dir, 0o700)
+
+
+def _kept_secret(path: Path, make: Callable[[], str]) -> tuple[str, bool]:
+    """The secret kept in `path`, created (owner-only) if missing; True if just created."""
+    if path.exists():
+        return path.read_text().strip(), False
+    secret = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(secret + "\n")
-    return secret
+    return secret, True
+
+
+def _with_admin_token(settings: Settings) -> tuple[Settings, bool]:
+    """SYNDICATE_ADMIN_TOKEN, else the data dir's `admin-token` (created if missing)."""
+    if settings.admin_token:
+        return settings, False
+    token, created = _kept_secret(settings.data_dir / "admin-token",
+                                  lambda: secrets.token_urlsafe(32))
+    return settings.with_(admin_token=token), created
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
@@ -96,6 +112,7 @@ def run(host: str, port: int, concurrency: int) -> None:
 
     settings = _settings()
     _setup_logging(settings)
+    _private_data_dir(settings.data_dir)
     embedded = None
     worker = None
     try:
@@ -105,14 +122,19 @@ def run(host: str, port: int, concurrency: int) -> None:
                 settings = settings.with_(redis_url=embedded.start())
             except (RuntimeError, OSError) as exc:
                 raise click.ClickException(f"could not start the embedded Redis: {exc}") from None
-        secret_note = ""
+        secret_line = "from SYNDICATE_WEBHOOK_SECRET"
         if settings.webhook_secret is None:
-            settings = settings.with_(webhook_secret=_secret_from_data_dir(settings.data_dir))
-            secret_note = f" (created, kept in {settings.data_dir / 'webhook-secret'})"
+            path = settings.data_dir / "webhook-secret"
+            secret, created = _kept_secret(
+                path, lambda: "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode())
+            settings = settings.with_(webhook_secret=secret)
+            # A secret is printed only the one time it is made; after that it stays in its file.
+            secret_line = f"{secret} (created, kept in {path})" if created else f"kept in {path}"
+        settings, token_created = _with_admin_token(settings)
         if settings.public_url is None:
             settings = settings.with_(public_url=f"http://{host}:{port}")
         # So `syndicate status|rebuild|backfill|replay` in another terminal find this service.
-        (settings.data_dir / RUN_FILE).write_text(json.dumps(
+        (settings.data_dir / RUN_FILE).write_text(json.dumps(  # owner-only: umask above
             {"redis_url": settings.redis_url, "public_url": settings.public_url}))
         worker = Supervised(
             _worker_command(["--loglevel=INFO", f"--concurrency={concurrency}",
@@ -126,7 +148,17 @@ def run(host: str, port: int, concurrency: int) -> None:
         click.echo(f"syndicate: API      http://{host}:{port}/  (status page; events: POST /events)")
         click.echo(f"syndicate: feeds    {settings.public_url}/feeds/all.rss, "
                    f"{settings.public_url}/feeds/all.atom, {settings.public_url}/feeds.opml")
-        click.echo(f"syndicate: secret   {settings.webhook_secret}{secret_note}")
+        click.echo(f"syndicate: secret   {secret_line}")
+        if token_created:
+            click.echo(f"syndicate: login    http://{host}:{port}/login#token="
+                       f"{settings.admin_token}  (shown once; the token is kept in "
+                       f"{settings.data_dir / 'admin-token'})")
+        elif os.environ.get("SYNDICATE_ADMIN_TOKEN"):
+            click.echo(f"syndicate: login    http://{host}:{port}/login  "
+                       "(token from SYNDICATE_ADMIN_TOKEN)")
+        else:
+            click.echo(f"syndicate: login    http://{host}:{port}/login  (token in "
+                       f"{settings.data_dir / 'admin-token'})")
         click.echo(f"syndicate: sharing  {', '.join(settings.enabled_networks) or 'off'}")
         click.echo("syndicate: Ctrl-C stops everything")
         _serve(settings, host, port)
@@ -176,6 +208,11 @@ def api(host: str, port: int) -> None:
         settings.require_secret()
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
+    if settings.admin_token is None:
+        _private_data_dir(settings.data_dir)
+        settings, created = _with_admin_token(settings)
+        click.echo(f"syndicate: operator token {'created and ' if created else ''}kept in "
+                   f"{settings.data_dir / 'admin-token'} (or set SYNDICATE_ADMIN_TOKEN)")
     if settings.public_url is None:
         settings = settings.with_(public_url=f"http://{host}:{port}")
     click.echo(f"syndicate: API http://{host}:{port}/")

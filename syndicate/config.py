@@ -94,6 +94,12 @@ class Settings:
     retry_base_s: float = 2.0
     log_json: bool = False
     body_timeout: float = 10.0
+    admin_token: str | None = field(default=None, repr=False)
+    event_retention_days: int = 30
+    max_header_bytes: int = 16_384
+    header_timeout: float = 10.0
+    idle_timeout: float = 5.0
+    max_connections: int = 1_000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -165,7 +171,24 @@ class Settings:
             retry_base_s=_int(env, "SYNDICATE_RETRY_BASE_MS", 2000, 10, 600_000) / 1000,
             log_json=_int(env, "SYNDICATE_LOG_JSON", 0, 0, 1) == 1,
             body_timeout=float(_int(env, "SYNDICATE_BODY_TIMEOUT", 10, 1, 300)),
+            admin_token=_admin_token(env),
+            event_retention_days=_int(env, "SYNDICATE_EVENT_RETENTION_DAYS", 30, 1, 3650),
+            max_header_bytes=_int(env, "SYNDICATE_MAX_HEADER_BYTES", 16_384, 1_024, 1_048_576),
+            header_timeout=float(_int(env, "SYNDICATE_HEADER_TIMEOUT", 10, 1, 300)),
+            idle_timeout=float(_int(env, "SYNDICATE_IDLE_TIMEOUT", 5, 1, 300)),
+            max_connections=_int(env, "SYNDICATE_MAX_CONNECTIONS", 1_000, 1, 100_000),
         )
+
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for masking (syndicate.logs.register_secrets)."""
+        tw = self.twitter or TwitterCredentials()
+        values = [self.webhook_secret, self.facebook_page_token, self.googleplus_token,
+                  tw.bearer_token, tw.consumer_key, tw.consumer_secret, tw.access_token,
+                  tw.access_secret, self.admin_token]
+        for url in (self.redis_url, self.broker_url, *self.websub_hubs):
+            password = urlsplit(url).password if url else None
+            values.append(password)
+        return [v for v in values if v]
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -188,6 +211,13 @@ class Settings:
             raise ConfigError("SYNDICATE_REDIS_URL is required (e.g. redis://127.0.0.1:6379/0)")
         return self.redis_url
 
+    def require_admin_token(self) -> str:
+        if not self.admin_token:
+            raise ConfigError(
+                "SYNDICATE_ADMIN_TOKEN is required for the operator surface (`syndicate run` "
+                "creates one in the data directory)")
+        return self.admin_token
+
     def require_secret(self) -> str:
         if not self.webhook_secret:
             raise ConfigError(
@@ -206,8 +236,24 @@ def validate_webhook_secret(secret: str) -> None:
         key = base64.b64decode(secret[len("whsec_") :] + "==", validate=False)
     except (binascii.Error, ValueError):
         raise ConfigError("SYNDICATE_WEBHOOK_SECRET is not valid base64 after whsec_") from None
-    if len(key) < 16:
-        raise ConfigError("SYNDICATE_WEBHOOK_SECRET must decode to at least 16 bytes")
+    if len(key) < MIN_SECRET_BYTES:
+        raise ConfigError(f"SYNDICATE_WEBHOOK_SECRET must decode to at least {MIN_SECRET_BYTES} "
+                          "bytes (make one with `syndicate run`, or 32 random bytes in base64)")
+    if len(set(key)) < 8:
+        raise ConfigError("SYNDICATE_WEBHOOK_SECRET is not random (too few distinct bytes)")
+
+
+MIN_SECRET_BYTES = 24
+
+
+def _admin_token(env: Mapping[str, str]) -> str | None:
+    token = env.get("SYNDICATE_ADMIN_TOKEN", "").strip() or None
+    if token is not None and (len(token) < MIN_SECRET_BYTES or len(set(token)) < 8
+                              or not token.isprintable() or " " in token):
+        raise ConfigError(f"SYNDICATE_ADMIN_TOKEN must be at least {MIN_SECRET_BYTES} random "
+                          "printable characters without spaces (e.g. `python -c 'import secrets; "
+                          "print(secrets.token_urlsafe(32))'`)")
+    return token
 
 
 def child_environment(settings: Settings) -> dict[str, str]:
@@ -223,6 +269,7 @@ def child_environment(settings: Settings) -> dict[str, str]:
         "SYNDICATE_PUBLIC_URL": settings.public_url,
         "SYNDICATE_DATA_DIR": str(settings.data_dir),
         "SYNDICATE_LOG_JSON": "1" if settings.log_json else None,
+        "SYNDICATE_ADMIN_TOKEN": settings.admin_token,
     }
     env.update({k: v for k, v in decided.items() if v})
     return env

@@ -35,6 +35,8 @@ FIXTURES = ROOT.parent / "shared" / "fixtures" / "events"
 if not FIXTURES.exists():  # a checkout without ../shared: use the copy kept in the repo
     FIXTURES = ROOT / "tests" / "fixtures" / "events"
 SECRET = "whsec_" + base64.b64encode(b"test-secret-0123456789abcdefghij").decode()
+ADMIN_TOKEN = "test-operator-token-0123456789-abcdef"
+OPERATOR = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 PUBLIC_URL = "http://feeds.test"
 
 
@@ -93,6 +95,7 @@ def settings_env(redis_url: str, fakes: FakeServers) -> dict[str, str]:
     env = {
         "SYNDICATE_REDIS_URL": redis_url,
         "SYNDICATE_WEBHOOK_SECRET": SECRET,
+        "SYNDICATE_ADMIN_TOKEN": ADMIN_TOKEN,
         "SYNDICATE_PUBLIC_URL": PUBLIC_URL,
         "SYNDICATE_SITE_URL": "https://news.example.org",
         "SYNDICATE_SITE_TITLE": "Test Newsroom",
@@ -184,14 +187,18 @@ def service(settings: Settings, worker: WorkerProcess, clean_redis: redis.Redis,
 
     fakes.reset()
     wait_for(lambda: worker.proc and worker.proc.poll() is None, what="worker alive")
-    with TestClient(create_app(settings), base_url=PUBLIC_URL) as client:
-        yield Service(client, clean_redis)
+    app = create_app(settings)
+    # The operator's client (most tests read /events and /articles); `anonymous` is a stranger.
+    with TestClient(app, base_url=PUBLIC_URL, headers=OPERATOR) as client, \
+            TestClient(app, base_url=PUBLIC_URL) as anonymous:
+        yield Service(client, clean_redis, anonymous)
 
 
 class Service:
-    def __init__(self, client: TestClient, r: redis.Redis) -> None:
+    def __init__(self, client: TestClient, r: redis.Redis, anonymous: TestClient) -> None:
         self.client = client
         self.redis = r
+        self.anonymous = anonymous
 
     def send(self, payload: dict | bytes, event_id: str | None = None, **kw: Any):
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()

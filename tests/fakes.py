@@ -196,6 +196,7 @@ class FakeFacebook(Fake):
     def reset_state(self) -> None:
         self.posts: dict[str, dict[str, str]] = {}  # post id -> {message, link}
         self.scrapes: list[str] = []
+        self.tokens_in_urls: list[str] = []  # what a proxy log would have shown
         self.next_id = 130068550371568
 
     def __init__(self) -> None:
@@ -213,7 +214,11 @@ class FakeFacebook(Fake):
             params.update(rec.json)
         elif rec.body:
             params.update({k: v[0] for k, v in rec.form.items()})
-        if params.get("access_token") != self.TOKEN:
+        if "access_token" in rec.query:
+            self.tokens_in_urls.append(rec.path)
+        header = rec.headers.get("authorization", "")
+        token = params.get("access_token") or header.removeprefix("Bearer ")
+        if token != self.TOKEN:
             return self.error(190, "Invalid OAuth access token.")
         path = urlsplit(rec.path).path
         if path == "/v25.0/" and rec.method == "POST" and params.get("scrape") == "true":

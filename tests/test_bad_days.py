@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from feeds.article import ArticleEvent
 from syndicate.embedded_redis import EmbeddedRedis
 from syndicate.process import Supervised
-from tests.conftest import (
+from tests.conftest import (OPERATOR,
     ROOT,
     api_process,
     free_port,
@@ -55,7 +55,7 @@ def _post(base: str, event: dict) -> int:
 
 def _status(base: str, event_id: str) -> str | None:
     try:
-        r = requests.get(f"{base}/events/{event_id}", timeout=5)
+        r = requests.get(f"{base}/events/{event_id}", timeout=5, headers=OPERATOR)
     except requests.RequestException:
         return None
     return r.json()["status"] if r.status_code == 200 else None
@@ -141,7 +141,7 @@ def test_the_pipeline_on_rabbitmq(own_redis, settings, settings_env, tmp_path):
                                SYNDICATE_BROKER_URL=broker)
     try:
         with api_process(settings, env) as base:
-            assert requests.get(base + "/readyz", timeout=10).json()["ready"] is True
+            assert requests.get(base + "/readyz", timeout=10, headers=OPERATOR).json()["ready"] is True
             events = [_burst_event(n, "amqp") for n in range(10)]
             assert [_post(base, e) for e in events] == [202] * 10
             for event in events:

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
-from tests.conftest import load_fixture, signed_headers
+from tests.conftest import OPERATOR, load_fixture, signed_headers
 
 FUZZ = settings(max_examples=30, deadline=None,
                 suppress_health_check=list(HealthCheck))
@@ -20,14 +20,14 @@ FUZZ = settings(max_examples=30, deadline=None,
 
 def test_no_operation_answers_with_a_server_error(service):
     """Each operation's cases, generated from its parameters and body schema (schemathesis)."""
-    schema = schemathesis.openapi.from_asgi("/openapi.json", service.client.app)
+    schema = schemathesis.openapi.from_asgi("/openapi.json", service.client.app, headers=OPERATOR)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 10
     for operation in operations:
         @given(case=operation.as_strategy())
         @FUZZ
         def check(case) -> None:
-            case.call_and_validate(checks=[not_a_server_error])
+            case.call_and_validate(checks=[not_a_server_error], headers=OPERATOR)
 
         check()
 

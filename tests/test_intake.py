@@ -11,7 +11,7 @@ import requests
 from starlette.testclient import TestClient
 
 from syndicate.config import Settings
-from tests.conftest import PUBLIC_URL, api_process, load_fixture, signed_headers
+from tests.conftest import OPERATOR, PUBLIC_URL, api_process, load_fixture, signed_headers
 
 
 def _nothing_queued(service, event_id: str) -> None:
@@ -132,7 +132,7 @@ def test_redis_unreachable_is_503(settings: Settings):
 
     dead = settings.with_(redis_url="redis://127.0.0.1:1/0", broker_url=None)
     body = json.dumps(load_fixture("seed-article-published")).encode()
-    with TestClient(create_app(dead), base_url=PUBLIC_URL) as client:
+    with TestClient(create_app(dead), base_url=PUBLIC_URL, headers=OPERATOR) as client:
         r = client.post("/events", content=body, headers=signed_headers("e8", body))
     assert r.status_code == 503
 
@@ -147,5 +147,5 @@ def test_broker_unreachable_is_503_and_takes_the_record_back(service, settings: 
     with api_process(settings, env) as base:
         r = requests.post(f"{base}/events", data=body, headers=signed_headers("e9", body), timeout=10)
         assert r.status_code == 503
-        assert requests.get(f"{base}/readyz", timeout=10).json()["broker"].startswith("unreachable")
+        assert requests.get(f"{base}/readyz", timeout=10, headers=OPERATOR).json()["broker"].startswith("unreachable")
     _nothing_queued(service, "e9")

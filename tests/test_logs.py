@@ -9,7 +9,7 @@ import logging
 import requests
 
 from syndicate.logs import JsonFormatter, RedactSecrets
-from tests.conftest import SECRET, api_process, load_fixture, signed_headers, wait_for
+from tests.conftest import OPERATOR, SECRET, api_process, load_fixture, signed_headers, wait_for
 from tests.fakes import FakeFacebook, FakeGooglePlus, FakeTwitter
 from tests.test_sharing import SEED_ID, wait_states
 
@@ -38,7 +38,7 @@ def test_json_logs_follow_an_article_and_hold_no_secret(service, settings, setti
         assert bad.status_code == 401
         for path in ("/", f"/articles/{SEED_ID}", f"/events/{event['id']}", "/readyz",
                      "/metrics", "/openapi.json", f"/status/articles/{SEED_ID}"):
-            answers.append(requests.get(base + path, timeout=5).text)
+            answers.append(requests.get(base + path, timeout=5, headers=OPERATOR).text)
     api_text = api_log.read_text()
     api_lines = _json_lines(api_text)
     accepted = [l for l in api_lines if l.get("event_id") == event["id"]]

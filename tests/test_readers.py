@@ -8,12 +8,12 @@ import re
 import requests
 from reader import make_reader
 
-from tests.conftest import api_process
+from tests.conftest import OPERATOR, api_process
 from tests.test_pipeline import publish
 
 
 def _served(base: str, status: str) -> float:
-    text = requests.get(base + "/metrics", timeout=5).text
+    text = requests.get(base + "/metrics", timeout=5, headers=OPERATOR).text
     m = re.search(rf'^syndicate_feed_requests_total\{{status="{status}"\}} (\S+)$', text, re.MULTILINE)
     return float(m.group(1)) if m else 0.0
 

@@ -13,7 +13,7 @@ import feedparser
 import pytest
 import requests
 
-from tests.conftest import (ROOT, SECRET, free_port, load_fixture, run_cli, signed_headers,
+from tests.conftest import (ADMIN_TOKEN, OPERATOR, ROOT, SECRET, free_port, load_fixture, run_cli, signed_headers,
                             wait_for)
 from tests.fakes import FakeServers
 
@@ -39,7 +39,7 @@ def test_run_serves_the_seed_and_sigterm_leaves_nothing_behind(tmp_path, own_fak
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
     env.update(SYNDICATE_DATA_DIR=str(tmp_path / "data"), SYNDICATE_WEBHOOK_SECRET=SECRET,
-               **fakes.environment())
+               SYNDICATE_ADMIN_TOKEN=ADMIN_TOKEN, **fakes.environment())
     proc = subprocess.Popen([sys.executable, "-m", "syndicate.cli", "run", "--port", str(port)],
                             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
@@ -74,7 +74,7 @@ def test_run_serves_the_seed_and_sigterm_leaves_nothing_behind(tmp_path, own_fak
                         for a in list(fakes.googleplus.activities.values())))
 
         wait_for(lambda: posts() == (1, 1, 1), timeout=15, what="one post each")
-        shares = requests.get(f"{base}/articles/{seed['article']['id']}").json()["shares"]
+        shares = requests.get(f"{base}/articles/{seed['article']['id']}", headers=OPERATOR).json()["shares"]
         assert {n: e["state"] for n, e in shares.items()} == {
             "twitter": "sent", "facebook": "sent", "googleplus": "sent"}
         wait_for(lambda: f"{base}/feeds/tag/nato.atom" in fakes.hub.pinged_urls(), timeout=10,

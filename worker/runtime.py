@@ -15,12 +15,16 @@ import redis.asyncio
 
 from feeds.describe import Site
 from syndicate.config import Settings
+from syndicate.logs import register_secrets
 from worker.store import Store
 
 
 @dataclass
 class Runtime:
     settings: Settings
+
+    def __post_init__(self) -> None:
+        register_secrets(self.settings.secret_values())
 
     @cached_property
     def redis(self) -> redis.Redis:

@@ -22,6 +22,7 @@ from feeds.article import Article, ArticleEvent, format_time, parse_time
 from feeds.membership import feed_keys
 from feeds.ordering import supersedes
 from syndicate.config import NETWORKS
+from syndicate.logs import mask
 from worker import keys
 
 log = logging.getLogger("syndicate.store")
@@ -201,7 +202,7 @@ class Store:
 
     def finish_event(self, event_id: str, status: str, result: dict | None, error: str = "") -> None:
         mapping = {"status": status, "finished_at": f"{time.time():.6f}",
-                   "result": json.dumps(result or {}), "error": error}
+                   "result": json.dumps(result or {}), "error": mask(error)[:500]}
         pipe = self.r.pipeline()
         pipe.hset(keys.event(event_id), mapping=mapping)
         pipe.zrem(keys.EVENTS_UNFINISHED, event_id)
@@ -212,7 +213,7 @@ class Store:
     def retry_event(self, event_id: str, reason: str, due_in_s: float) -> None:
         """Back to queued with its reason; the scheduler re-queues it in `due_in_s` seconds."""
         pipe = self.r.pipeline()
-        pipe.hset(keys.event(event_id), mapping={"status": "queued", "error": reason[:500]})
+        pipe.hset(keys.event(event_id), mapping={"status": "queued", "error": mask(reason)[:500]})
         pipe.zadd(keys.EVENTS_UNFINISHED, {event_id: time.time() + due_in_s})
         pipe.zadd(keys.SCHEDULE, {json.dumps({"task": "event", "args": [event_id]}):
                                   time.time() + due_in_s})
@@ -428,7 +429,7 @@ class Store:
         """Record a failed render (see _RENDER_FAILED); the number of failures in a row."""
         return int(self._render_failed(
             keys=[keys.feed_meta(feed_key), keys.feed_version(feed_key), keys.FEEDS_DIRTY],
-            args=[version, feed_key, reason, f"{time.time():.3f}"]))
+            args=[version, feed_key, mask(reason), f"{time.time():.3f}"]))
 
     def mark_dirty(self, feed_key: str) -> None:
         """Ask the renderers for a render of this feed (a scheduled retry)."""
@@ -461,6 +462,9 @@ class Store:
         pipe = self.r.pipeline()
         okey = keys.outbox(article_id, network)
         fields["updated_at"] = f"{time.time():.3f}"
+        for name in ("last_error", "reason", "note"):  # remote text: never a secret in the store
+            if name in fields:
+                fields[name] = mask(str(fields[name]))[:500]
         pipe.hset(okey, mapping={k: str(v) for k, v in fields.items()})
         if incr_attempts:
             pipe.hincrby(okey, "attempts", 1)

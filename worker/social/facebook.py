@@ -1,5 +1,5 @@
 """Facebook Graph API, Page posts: `POST /{page-id}/feed`, `DELETE /{post-id}`, link-preview
-refresh with `POST /?id=URL&scrape=true` (social_apis.md §2). Branch on `error.code`, not on
+refresh with `POST /` (`id=URL&scrape=true`) (social_apis.md §2). Branch on `error.code`, not on
 the HTTP status, which Meta leaves unspecified."""
 
 from __future__ import annotations
@@ -29,7 +29,10 @@ class Facebook(Channel):
         super().__init__(RemoteSession(settings.http_timeout))
         self.base = settings.facebook_graph_url
         self.page_id = settings.facebook_page_id
+        # The Page token travels in a header or a POST body, never in a URL (which errors and
+        # logs quote): `access_token` in the body as Meta documents, the header for GET/DELETE.
         self.token = settings.facebook_page_token
+        self.session.headers["Authorization"] = f"Bearer {self.token}"
 
     def payload(self, article: Article) -> dict[str, Any]:
         return facebook_payload(article)
@@ -44,12 +47,12 @@ class Facebook(Channel):
 
     def delete(self, remote_id: str) -> None:
         self.classify(self.call(lambda: self.session.delete(
-            f"{self.base}/{remote_id}", params={"access_token": self.token})))
+            f"{self.base}/{remote_id}")))
 
     def find_existing(self, url: str) -> str | None:
         r = self.call(lambda: self.session.get(
             f"{self.base}/{self.page_id}/feed",
-            params={"fields": "id,link", "limit": "50", "access_token": self.token}))
+            params={"fields": "id,link", "limit": "50"}))
         for post in self.classify(r).get("data") or []:
             if isinstance(post, dict) and post.get("link") == url and post.get("id"):
                 return str(post["id"])
@@ -57,7 +60,7 @@ class Facebook(Channel):
 
     def refresh(self, article: Article) -> None:
         self.classify(self.call(lambda: self.session.post(
-            f"{self.base}/", params={"id": article.url, "scrape": "true", "access_token": self.token})))
+            f"{self.base}/", data={"id": article.url, "scrape": "true", "access_token": self.token})))
 
     @staticmethod
     def classify(r: requests.Response) -> dict[str, Any]:

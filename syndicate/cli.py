@@ -69,25 +69,10 @@ def _with_admin_token(settings: Settings) -> tuple[Settings, bool]:
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
-    import signal
-
-    import uvicorn
-
     from api.app import create_app
+    from api.server import serve
 
-    class Server(uvicorn.Server):
-        def handle_exit(self, sig: int, frame: object) -> None:
-            # uvicorn re-raises a caught SIGTERM after shutdown, which would kill this process
-            # before `run` stops its worker and Redis in order; just stop serving instead.
-            if self.should_exit and sig == signal.SIGINT:
-                self.force_exit = True
-            self.should_exit = True
-
-    app = create_app(settings)
-    Server(
-        uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                       lifespan="off", timeout_keep_alive=5)
-    ).run()
+    serve(create_app(settings), settings, host, port)
 
 
 def _worker_command(extra: list[str]) -> list[str]:
@@ -325,6 +310,34 @@ def backfill(archive) -> None:
         click.echo(f"  line {number}: {reason}", err=True)
     if report.rejected:
         raise SystemExit(1)
+
+
+@main.command()
+@click.argument("article_id")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+def purge(article_id: str, yes: bool) -> None:
+    """Remove everything of ARTICLE_ID (a legal takedown), leaving an audit record.
+
+    Its text, title, URL and events (bodies included) leave the store, it leaves every feed
+    (re-rendered now), and posts of it still up are deleted where the network allows.
+    """
+    from syndicate.config import NETWORKS
+    from worker import enqueue
+    from worker.rendering import rebuild as rebuild_feeds
+
+    rt = _ops_runtime()
+    if not yes:
+        click.confirm(f"Remove every trace of article {article_id!r}?", abort=True)
+    record = rt.store.purge_article(article_id, NETWORKS)
+    if record is None:
+        raise click.ClickException(f"no such article: {article_id}")
+    for network in record["posts_to_delete"]:
+        enqueue.deliver(article_id, network, "delete")
+    for _ in rebuild_feeds(rt, record["feeds"]):
+        pass
+    click.echo(f"purged {article_id}: {record['events_removed']} events removed, "
+               f"{len(record['feeds'])} feeds re-rendered, posts to delete: "
+               f"{', '.join(record['posts_to_delete']) or 'none'}; audit record kept")
 
 
 @main.command()

@@ -256,6 +256,14 @@ def _admin_token(env: Mapping[str, str]) -> str | None:
     return token
 
 
+def public_hub_url(url: str) -> str:
+    """A hub URL as feeds advertise it and logs show it: without `user:password@`."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+
+
 def child_environment(settings: Settings) -> dict[str, str]:
     """The environment for a child process (the worker `run` starts) carrying `settings`.
 

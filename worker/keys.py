@@ -27,6 +27,15 @@ def article(article_id: str) -> str:
 ARTICLES = f"{PREFIX}articles"  # zset article id -> last change (epoch s)
 
 
+def article_events(article_id: str) -> str:
+    """zset event id -> accepted at: the events of one article (what `purge` removes); expires
+    with the events themselves."""
+    return f"{PREFIX}article:{article_id}:events"
+
+
+AUDIT = f"{PREFIX}audit"  # list of JSON records (newest first): purges, kept after the article
+
+
 # Feeds ----------------------------------------------------------------------------------------
 def feed_items(feed_key: str) -> str:
     """zset article id -> published_at (epoch s): the feed's membership, newest highest."""

@@ -18,7 +18,7 @@ import requests
 
 from feeds.article import ArticleEvent
 from feeds.validation import validate_event
-from syndicate.config import NETWORKS, Settings
+from syndicate.config import NETWORKS, Settings, public_hub_url
 from worker import enqueue, keys
 from worker.runtime import Runtime
 
@@ -166,7 +166,7 @@ def overview(rt: Runtime) -> dict[str, Any]:
         "feeds": rt.redis.scard(keys.FEEDS),
         "feeds_to_render": rt.redis.scard(keys.FEEDS_DIRTY),
         "articles": rt.redis.zcard(keys.ARTICLES),
-        "hubs": list(rt.settings.websub_hubs),
+        "hubs": list(rt.site.hubs),
     }
 
 
@@ -200,7 +200,7 @@ def check(settings: Settings, probe: Callable[[str], str] | None = None) -> list
     if not settings.websub_hubs:
         out.append(Check("websub", None, "off (SYNDICATE_WEBSUB_HUBS not set)"))
     for hub in settings.websub_hubs:
-        out.append(_reach(f"hub {hub}", hub, probe))
+        out.append(_reach(f"hub {public_hub_url(hub)}", hub, probe))
     return out
 
 
@@ -225,9 +225,9 @@ def _check_redis_and_broker(rt: Runtime) -> list[Check]:
 
 def _reach(name: str, url: str, probe: Callable[[str], str]) -> Check:
     try:
-        return Check(name, True, f"{url} answers ({probe(url)})")
+        return Check(name, True, f"{public_hub_url(url)} answers ({probe(url)})")
     except requests.RequestException as exc:
-        return Check(name, False, f"{url} unreachable: {type(exc).__name__}")
+        return Check(name, False, f"{public_hub_url(url)} unreachable: {type(exc).__name__}")
 
 
 def _probe_http(url: str) -> str:

@@ -14,7 +14,7 @@ import redis
 import redis.asyncio
 
 from feeds.describe import Site
-from syndicate.config import Settings
+from syndicate.config import Settings, public_hub_url
 from syndicate.logs import register_secrets
 from worker.store import Store
 
@@ -56,7 +56,7 @@ class Runtime:
 
     @cached_property
     def store(self) -> Store:
-        return Store(self.redis, self.settings.feed_size)
+        return Store(self.redis, self.settings.feed_size, self.settings.event_retention_days)
 
     @cached_property
     def channels(self) -> dict:
@@ -77,7 +77,7 @@ class Runtime:
             url=s.site_url,
             language=s.site_language,
             public_url=s.public_url or "http://127.0.0.1:8000",
-            hubs=s.websub_hubs,
+            hubs=tuple(public_hub_url(h) for h in s.websub_hubs),
             feed_size=s.feed_size,
         )
 

@@ -32,13 +32,20 @@ PARSED_CACHE_SIZE = 5_000
 EVENT_SUMMARY_FIELDS = ("status", "type", "article_id", "received_at", "finished_at", "result",
                         "error")
 
+# Record a new event. KEYS: event hash, recent, unfinished, the article's events. ARGV: type,
+# article id, body, now, event id, recent kept, retention (s). The record (and so the dedup of
+# its id) lasts the retention period; then its body is gone.
 _ACCEPT = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'queued', 'type', ARGV[1], 'article_id', ARGV[2],
            'body', ARGV[3], 'received_at', ARGV[4], 'attempts', 0)
+redis.call('EXPIRE', KEYS[1], ARGV[7])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
 redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[6]) - 1)
+redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', tonumber(ARGV[4]) - tonumber(ARGV[7]))
+redis.call('EXPIRE', KEYS[4], ARGV[7])
 return 1
 """
 
@@ -146,8 +153,10 @@ def _epoch(value: datetime) -> float:
 
 
 class Store:
-    def __init__(self, client: redis.Redis, feed_size: int = 50) -> None:
+    def __init__(self, client: redis.Redis, feed_size: int = 50,
+                 event_retention_days: int = 30) -> None:
         self.r = client
+        self.retention_s = event_retention_days * 86400
         # A feed shows `feed_size` items; its membership keeps twice that (at least 100 more), so
         # retractions at the top are backfilled from below while memory and cost stay flat however
         # many articles the archive holds. An article trimmed away rejoins if it is updated.
@@ -164,8 +173,10 @@ class Store:
         now = time.time()
         return bool(
             self._accept(
-                keys=[keys.event(event_id), keys.EVENTS_RECENT, keys.EVENTS_UNFINISHED],
-                args=[event_type, article_id, body, f"{now:.6f}", event_id, RECENT_EVENTS_KEPT],
+                keys=[keys.event(event_id), keys.EVENTS_RECENT, keys.EVENTS_UNFINISHED,
+                      keys.article_events(article_id)],
+                args=[event_type, article_id, body, f"{now:.6f}", event_id, RECENT_EVENTS_KEPT,
+                      self.retention_s],
             )
         )
 
@@ -176,6 +187,7 @@ class Store:
         pipe.zrem(keys.EVENTS_RECENT, event_id)
         pipe.zrem(keys.EVENTS_UNFINISHED, event_id)
         pipe.execute()
+        # (the article's event index may keep the id: purge skips ids with no record)
 
     def event(self, event_id: str) -> dict[str, str] | None:
         data = self.r.hgetall(keys.event(event_id))
@@ -344,6 +356,58 @@ class Store:
                 pipe.incr(keys.feed_version(key))
         pipe.execute()
         return result
+
+    def purge_article(self, article_id: str, networks: tuple[str, ...]) -> dict[str, Any] | None:
+        """Remove everything of an article (a legal takedown): its text, title and URL, its
+        events and their bodies, its items in every feed (rendered again); posts still up are
+        marked for deletion. A tombstone (state, version, times) stays so that no late event
+        brings it back or shares it again, and an audit record says what was removed.
+        None if the article is unknown."""
+        akey = keys.article(article_id)
+        with self.r.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(akey, keys.article_events(article_id))
+                    stored = {k.decode(): v.decode() for k, v in pipe.hgetall(akey).items()}
+                    if not stored:
+                        pipe.unwatch()
+                        return None
+                    event_ids = [e.decode() for e in pipe.zrange(keys.article_events(article_id), 0, -1)]
+                    feeds = json.loads(stored.get("feeds") or "[]")
+                    deletes = [n for n in networks
+                               if pipe.hget(keys.outbox(article_id, n), "state") in (b"pending", b"sent")]
+                    now = time.time()
+                    pipe.multi()
+                    for key in feeds:
+                        pipe.zrem(keys.feed_items(key), article_id)
+                        pipe.incr(keys.feed_version(key))
+                    if feeds:
+                        pipe.sadd(keys.FEEDS_DIRTY, *feeds)
+                    for event_id in event_ids:
+                        pipe.delete(keys.event(event_id))
+                        pipe.zrem(keys.EVENTS_RECENT, event_id)
+                        pipe.zrem(keys.EVENTS_UNFINISHED, event_id)
+                        pipe.zrem(keys.DEAD_LETTERS, f"event:{event_id}")
+                    pipe.delete(keys.article_events(article_id), akey)
+                    tombstone = {k: stored[k] for k in ("version", "time", "first_published_at")
+                                 if stored.get(k)}
+                    pipe.hset(akey, mapping={**tombstone, "state": "purged", "feeds": "[]",
+                                             "purged_at": f"{now:.3f}"})
+                    for network in deletes:
+                        pipe.hset(keys.outbox(article_id, network), "delete_requested", 1)
+                        pipe.zadd(keys.OUTBOX_OPEN, {f"{article_id}\t{network}": now})
+                    record = {"action": "purge", "article_id": article_id, "at": now,
+                              "was": stored.get("state"), "feeds": feeds,
+                              "events_removed": len(event_ids), "posts_to_delete": deletes}
+                    pipe.lpush(keys.AUDIT, json.dumps(record))
+                    pipe.ltrim(keys.AUDIT, 0, 9_999)
+                    pipe.execute()
+                    return record
+                except redis.WatchError:
+                    continue
+
+    def audit_log(self, limit: int = 100) -> list[dict[str, Any]]:
+        return [json.loads(r) for r in self.r.lrange(keys.AUDIT, 0, limit - 1)]
 
     # Feeds --------------------------------------------------------------------------------
     def feed_keys_with_items(self) -> list[str]:

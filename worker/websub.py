@@ -12,18 +12,21 @@ import logging
 import requests
 
 from feeds.describe import FORMATS, feed_url
-from worker.http import RemoteSession, backoff_s
+from syndicate.config import public_hub_url
+from worker.http import RemoteSession
+from worker.retry import PING
 from worker.runtime import Runtime
 
 log = logging.getLogger("syndicate.websub")
 
-MAX_ATTEMPTS = 8
-RETRY_CAP_S = 600.0
-
 
 def ping(rt: Runtime, feed_key: str, hub: str, attempt: int) -> bool:
-    """Ping one hub about both formats of one feed; schedule a retry on failure."""
+    """Ping one hub about every format of one feed; schedule a retry on failure.
+
+    `hub` is the configured URL: credentials in it (`https://user:pass@hub/`) become HTTP basic
+    auth for the ping, and are never advertised, logged or stored (`public_hub_url`)."""
     session = rt.hub_sessions.setdefault(hub, RemoteSession(rt.settings.http_timeout))
+    shown = public_hub_url(hub)
     failed = False
     for fmt in FORMATS:
         topic = feed_url(rt.site.public_url, feed_key, fmt)
@@ -31,16 +34,18 @@ def ping(rt: Runtime, feed_key: str, hub: str, attempt: int) -> bool:
             r = session.post(hub, data={"hub.mode": "publish", "hub.url": topic, "hub.topic": topic})
             failed = failed or not 200 <= r.status_code < 300
             if failed:
-                log.warning("hub %s answered %s for %s", hub, r.status_code, topic,
-                            extra={"feed": feed_key, "hub": hub})
+                log.warning("hub %s answered %s for %s", shown, r.status_code, topic,
+                            extra={"feed": feed_key, "hub": shown})
         except requests.RequestException as exc:
-            log.warning("hub %s unreachable for %s: %s", hub, topic, type(exc).__name__,
-                        extra={"feed": feed_key, "hub": hub})
+            log.warning("hub %s unreachable for %s: %s", shown, topic, type(exc).__name__,
+                        extra={"feed": feed_key, "hub": shown})
             failed = True
     rt.store.count(**{f"pings__{'failed' if failed else 'ok'}": 1})
     if not failed:
-        rt.store.mark_pinged(feed_key, hub)
-    if failed and attempt < MAX_ATTEMPTS:
+        rt.store.mark_pinged(feed_key, shown)
+    elif PING.gives_up(attempt):
+        rt.store.dead_letter(f"ping:{feed_key}:{shown}")
+    else:
         rt.store.schedule("ping", [feed_key, hub, attempt + 1],
-                          backoff_s(attempt, rt.settings.retry_base_s, RETRY_CAP_S))
+                          PING.backoff_s(attempt, rt.settings.retry_base_s))
     return not failed

@@ -38,6 +38,7 @@ class Fake:
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self.faults: list[Any] = []
+        self.path_faults: list[list[Any]] = []
         self.lock = threading.Lock()
         fake = self
 
@@ -53,6 +54,8 @@ class Fake:
                 rec = Recorded(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 with fake.lock:
                     fault = fake.faults.pop(0) if fake.faults else None
+                    if fault is None:
+                        fault = fake._path_fault(rec)
                     fake.requests.append(rec)
                 if fault == "drop-before":
                     self.close_connection = True
@@ -91,6 +94,7 @@ class Fake:
         with self.lock:
             self.requests.clear()
             self.faults.clear()
+            self.path_faults.clear()
         self.reset_state()
 
     def reset_state(self) -> None:
@@ -101,6 +105,19 @@ class Fake:
         ("answer", status, headers, body)."""
         with self.lock:
             self.faults.extend(faults)
+
+    def fail_path(self, method: str, path_prefix: str, fault: Any, times: int = 1_000) -> None:
+        """`fault` for the next `times` requests of `method` under `path_prefix` only."""
+        with self.lock:
+            self.path_faults.append([method, path_prefix, fault, times])
+
+    def _path_fault(self, rec: Recorded) -> Any:
+        for entry in self.path_faults:
+            method, prefix, fault, times = entry
+            if times > 0 and rec.method == method and rec.path.startswith(prefix):
+                entry[3] -= 1
+                return fault
+        return None
 
     def received(self, method: str | None = None, path_prefix: str = "") -> list[Recorded]:
         with self.lock:

@@ -27,3 +27,40 @@ def test_compose_runs_redis_with_appendonly_api_and_worker():
     assert services["flower"]["profiles"] == ["flower"]
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "pip install" in dockerfile and "syndicate" in dockerfile
+
+
+def _filled(value, env: dict[str, str]):
+    """The file with `${VAR...}` interpolations filled in, as `docker compose config` would."""
+    import re
+
+    if isinstance(value, dict):
+        return {k: _filled(v, env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_filled(v, env) for v in value]
+    if isinstance(value, str):
+        return re.sub(r"\$\{([A-Z0-9_]+)(?::?[-?][^}]*)?\}", lambda m: env.get(m.group(1), "x"), value)
+    return value
+
+
+def test_compose_validates_against_the_compose_specification():
+    import json
+
+    from jsonschema import Draft7Validator
+
+    schema = json.loads((ROOT / "tests" / "schemas" / "compose-spec.json").read_text())
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    for doc in (compose, _filled(compose, {"SYNDICATE_MAX_HEADER_BYTES": "16384"})):
+        errors = sorted(Draft7Validator(schema).iter_errors(doc), key=str)
+        assert not errors, [e.message for e in errors]
+
+
+def test_compose_keeps_flower_and_the_operator_surface_behind_credentials():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    flower = compose["services"]["flower"]
+    assert any("--basic-auth=${FLOWER_BASIC_AUTH:?" in part for part in flower["command"])
+    assert all(port.startswith("127.0.0.1:") for port in flower["ports"])
+    env = compose["services"]["api"]["environment"]
+    assert env["SYNDICATE_ADMIN_TOKEN"].startswith("${SYNDICATE_ADMIN_TOKEN:?")
+    for limit in ("SYNDICATE_MAX_HEADER_BYTES", "SYNDICATE_HEADER_TIMEOUT",
+                  "SYNDICATE_IDLE_TIMEOUT", "SYNDICATE_MAX_CONNECTIONS"):
+        assert limit in env

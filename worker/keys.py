@@ -14,7 +14,9 @@ def event(event_id: str) -> str:
 
 EVENTS_RECENT = f"{PREFIX}events:recent"  # zset event id -> accepted at (epoch s), trimmed
 EVENTS_UNFINISHED = f"{PREFIX}events:unfinished"  # zset event id -> accepted at; the sweeper's list
-DEAD_LETTERS = f"{PREFIX}dead"  # zset "event:<id>" / "delivery:<article>:<network>" -> failed at
+DEAD_LETTERS = f"{PREFIX}dead"  # zset "event:<id>" / "delivery:<article>:<network>" /
+# "render:<feed>" / "ping:<feed>:<hub>" -> failed at
+REPLAYED = f"{PREFIX}dead:replayed"  # hash dead-letter name -> replayed at (epoch s)
 
 
 # Articles -------------------------------------------------------------------------------------

@@ -64,8 +64,11 @@ def backfill_line(rt: Runtime, number: int, line: str, report: BackfillReport) -
 
 
 # Replay ---------------------------------------------------------------------------------------
+# Dead letters are named "event:<id>", "delivery:<article>:<network>", "render:<feed>" and
+# "ping:<feed>:<hub>". One leaves the list only when its retry succeeds (the store removes it
+# then) or is recorded again with its new failure: replaying never loses one.
 def dead_letters(rt: Runtime, limit: int = 100) -> list[dict[str, Any]]:
-    """Events and deliveries that ran out of retries, newest first, with their last error."""
+    """Units of work that ran out of retries, newest first, with their last error."""
     rows = [(m.decode(), score) for m, score in
             rt.redis.zrevrange(keys.DEAD_LETTERS, 0, limit - 1, withscores=True)]
     events = rt.store.event_summaries([n.partition(":")[2] for n, _ in rows
@@ -73,35 +76,52 @@ def dead_letters(rt: Runtime, limit: int = 100) -> list[dict[str, Any]]:
     out = []
     for name, score in rows:
         kind, _, rest = name.partition(":")
-        item: dict[str, Any] = {"name": name, "kind": kind, "failed_at": score}
+        item: dict[str, Any] = {"name": name, "kind": kind, "failed_at": score, "article_id": ""}
         if kind == "event":
             record = events.get(rest, {})
             item.update(event_id=rest, article_id=record.get("article_id", ""),
                         error=record.get("error", ""))
+        elif kind == "render":
+            item.update(feed=rest, error=rt.store.render_error(rest))
+        elif kind == "ping":
+            feed, _, hub = rest.partition(":")
+            item.update(feed=feed, hub=hub, error="the hub kept refusing or was unreachable")
         else:
             article_id, _, network = rest.rpartition(":")
             entry = rt.store.outbox_entry(article_id, network)
             item.update(article_id=article_id, network=network,
-                        error=entry.get("last_error", ""))
+                        error=entry.get("last_error") or entry.get("reason", ""))
         out.append(item)
     return out
 
 
 def replay(rt: Runtime, only: str | None = None) -> list[dict[str, Any]]:
-    """Give every dead letter (or the one named `only`) a fresh set of retries."""
+    """Give every dead letter (or the one named `only`) a fresh set of retries. The letter
+    stays listed (marked as replayed) until the retry succeeds or fails again."""
     replayed = []
     for item in dead_letters(rt, limit=10_000):
         if only is not None and item["name"] != only:
             continue
-        if item["kind"] == "event":
+        kind = item["kind"]
+        if kind == "event":
             if rt.store.requeue_event(item["event_id"]):
                 enqueue.process_event(item["event_id"])
                 item["replayed"] = True
-        elif rt.store.reopen_delivery(item["article_id"], item["network"]):
-            enqueue.deliver(item["article_id"], item["network"], "post")
+        elif kind == "render":
+            rt.store.retry_render(item["feed"])
             item["replayed"] = True
+        elif kind == "ping":
+            hubs = [h for h in rt.settings.websub_hubs if public_hub_url(h) == item["hub"]]
+            for hub in hubs:
+                enqueue.ping(item["feed"], hub)
+            item["replayed"] = bool(hubs)
+        else:
+            action = rt.store.reopen_delivery(item["article_id"], item["network"])
+            if action:
+                enqueue.deliver(item["article_id"], item["network"], action)
+                item["replayed"] = True
         if item.get("replayed"):
-            rt.redis.zrem(keys.DEAD_LETTERS, item["name"])
+            rt.store.mark_replayed(item["name"])
             replayed.append(item)
     return replayed
 

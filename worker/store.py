@@ -220,6 +220,8 @@ class Store:
         pipe.zrem(keys.EVENTS_UNFINISHED, event_id)
         if status == "failed":
             pipe.zadd(keys.DEAD_LETTERS, {f"event:{event_id}": time.time()})
+        else:
+            pipe.zrem(keys.DEAD_LETTERS, f"event:{event_id}")  # a replay that worked
         pipe.execute()
 
     def retry_event(self, event_id: str, reason: str, due_in_s: float) -> None:
@@ -500,8 +502,25 @@ class Store:
         self.r.sadd(keys.FEEDS_DIRTY, feed_key)
 
     def mark_pinged(self, feed_key: str, hub: str) -> None:
-        self.r.hset(keys.feed_meta(feed_key), mapping={"pinged_at": f"{time.time():.3f}",
-                                                       "pinged_hub": hub})
+        pipe = self.r.pipeline()
+        pipe.hset(keys.feed_meta(feed_key), mapping={"pinged_at": f"{time.time():.3f}",
+                                                     "pinged_hub": hub})
+        pipe.zrem(keys.DEAD_LETTERS, f"ping:{feed_key}:{hub}")
+        pipe.execute()
+
+    def render_error(self, feed_key: str) -> str:
+        return (self.r.hget(keys.feed_meta(feed_key), "render_error") or b"").decode()
+
+    def retry_render(self, feed_key: str) -> None:
+        """A fresh set of render attempts (for `replay`)."""
+        pipe = self.r.pipeline()
+        pipe.hset(keys.feed_meta(feed_key), "render_failures", 0)
+        pipe.sadd(keys.FEEDS_DIRTY, feed_key)
+        pipe.execute()
+
+    def mark_replayed(self, name: str) -> None:
+        """Note on a dead letter that a replay is under way (it stays listed until then)."""
+        self.r.hset(keys.REPLAYED, name, f"{time.time():.3f}")
 
     def feed_status(self, feed_keys: list[str]) -> dict[str, dict[str, str]]:
         """rendered_at, pinged_at and item count per feed (the status page's timeline)."""
@@ -539,6 +558,8 @@ class Store:
             pipe.zadd(keys.OUTBOX_OPEN, {member: time.time()})
         if "state" in fields:
             pipe.hincrbyfloat(keys.COUNTERS, f"delivery:{network}:{fields['state']}", 1)
+            if fields["state"] in ("sent", "deleted", "skipped"):  # done: no longer dead
+                pipe.zrem(keys.DEAD_LETTERS, f"delivery:{article_id}:{network}")
         pipe.execute()
 
     def lock_outbox(self, article_id: str, network: str, ttl_s: int) -> bool:
@@ -572,21 +593,31 @@ class Store:
         pipe.execute()
         return True
 
-    def reopen_delivery(self, article_id: str, network: str) -> bool:
-        """A failed post back to pending with fresh attempts (for `replay`).
+    def reopen_delivery(self, article_id: str, network: str) -> str | None:
+        """A failed post back to pending, or a failed delete requested again, each with fresh
+        attempts (for `replay`); the action to queue, or None if there is nothing to retry.
 
         `in_flight` is kept: if the last attempt may have reached the network, the next one
         still checks for that post first, so a replay cannot make a second post.
         """
         okey = keys.outbox(article_id, network)
-        if self.r.hget(okey, "state") != b"failed":
-            return False
+        entry = self.outbox_entry(article_id, network)
+        now = time.time()
+        if entry.get("state") == "failed":
+            fields = {"state": "pending", "attempts": 0, "note": "replayed",
+                      "replayed_at": f"{now:.3f}"}
+            action = "post"
+        elif entry.get("state") == "sent" and entry.get("last_error", "").startswith("delete"):
+            fields = {"delete_requested": 1, "delete_attempts": 0, "note": "delete replayed",
+                      "replayed_at": f"{now:.3f}"}
+            action = "delete"
+        else:
+            return None
         pipe = self.r.pipeline()
-        pipe.hset(okey, mapping={"state": "pending", "attempts": 0,
-                                 "note": "replayed", "replayed_at": f"{time.time():.3f}"})
-        pipe.zadd(keys.OUTBOX_OPEN, {f"{article_id}\t{network}": time.time()})
+        pipe.hset(okey, mapping=fields)
+        pipe.zadd(keys.OUTBOX_OPEN, {f"{article_id}\t{network}": now})
         pipe.execute()
-        return True
+        return action
 
     # Schedule -----------------------------------------------------------------------------
     def schedule(self, task: str, args: list[Any], due_in_s: float) -> None:

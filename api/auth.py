@@ -15,41 +15,24 @@ HTML pages carry a strict Content-Security-Policy and framing, sniffing and refe
 
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
-from html import escape
+from urllib.parse import parse_qs
 
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 from api.errors import problem
+from api.headers import security_headers
+from api.html import render
 
 COOKIE = "syndicate_session"
 SESSION_S = 12 * 3600
 
 Handler = Callable[[Request], Awaitable[Response]]
-
-
-def style_hash(css: str) -> str:
-    return "'sha256-" + base64.b64encode(hashlib.sha256(css.encode()).digest()).decode() + "'"
-
-
-def security_headers(style_sources: str = "") -> dict[str, str]:
-    """Headers for every HTML page: no script but our own file, no framing, no sniffing."""
-    csp = ("default-src 'none'; script-src 'self'; img-src 'self' https: data:; "
-           f"style-src 'self' {style_sources}; form-action 'self'; base-uri 'none'; "
-           "frame-ancestors 'none'")
-    return {
-        "Content-Security-Policy": " ".join(csp.split()),
-        "X-Frame-Options": "DENY",
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "no-referrer",
-        "Cache-Control": "no-store",
-    }
 
 
 class OperatorAuth:
@@ -102,10 +85,6 @@ def _safe_next(path: str) -> str:
     return path if path.startswith("/") and not path.startswith("//") and "\\" not in path else "/"
 
 
-LOGIN_STYLE = ("body{font:16px/1.45 system-ui,sans-serif;margin:0;padding:1rem;background:#fafafa}"
-               "main{max-width:26rem;margin:2rem auto}input{font:inherit;width:100%;"
-               "box-sizing:border-box;padding:.5rem;margin:.3rem 0 .8rem}button{font:inherit;"
-               "padding:.5rem 1rem}.bad{color:#b3261e}")
 LOGIN_SCRIPT = (b"// Fill the token from the login link's #token=... fragment, then sign in.\n"
                 b"var m = /[#&]token=([^&]+)/.exec(location.hash);\n"
                 b"if (m) { history.replaceState(null, '', location.pathname + location.search);\n"
@@ -113,20 +92,9 @@ LOGIN_SCRIPT = (b"// Fill the token from the login link's #token=... fragment, t
                 b"  document.getElementById('login').submit(); }\n")
 
 
-def _login_page(next_path: str, failed: bool, status: int = 200) -> HTMLResponse:
-    note = '<p class="bad">That token is not right.</p>' if failed else ""
-    html = ('<!doctype html><html lang="en"><head><meta charset="utf-8">'
-            '<meta name="viewport" content="width=device-width,initial-scale=1">'
-            f"<title>syndicate: sign in</title><style>{LOGIN_STYLE}</style></head><body><main>"
-            f"<h1>syndicate</h1>{note}"
-            f'<form id="login" method="post" action="/login?next={escape(next_path)}">'
-            '<label for="token">Operator token (SYNDICATE_ADMIN_TOKEN, or the data '
-            'directory\'s <code>admin-token</code> file)</label>'
-            '<input id="token" name="token" type="password" autocomplete="current-password" '
-            'required><button type="submit">Sign in</button></form>'
-            '<script src="/login.js"></script></main></body></html>')
-    return HTMLResponse(html, status_code=status,
-                        headers=security_headers(style_hash(LOGIN_STYLE)))
+def _login_page(next_path: str, failed: bool, status: int = 200) -> Response:
+    return render("login.html", status_code=status, title="syndicate: sign in",
+                  next_path=next_path, failed=failed)
 
 
 async def login_form(request: Request) -> Response:
@@ -137,7 +105,6 @@ async def login(request: Request) -> Response:
     auth: OperatorAuth = request.app.state.auth
     next_path = _safe_next(request.query_params.get("next", "/"))
     body = (await request.body())[:4096]
-    from urllib.parse import parse_qs
 
     token = (parse_qs(body.decode("utf-8", "replace")).get("token") or [""])[0]
     if not auth.token_matches(token):

@@ -20,6 +20,7 @@ from starlette.responses import JSONResponse
 
 from api.errors import problem
 from feeds.validation import LIMITS, depth_exceeds, validate_event
+from worker import enqueue
 from worker.runtime import Runtime
 
 log = logging.getLogger("syndicate.api")
@@ -59,6 +60,11 @@ def _is_json(content_type: str) -> bool:
 
 
 async def post_event(request: Request) -> JSONResponse:
+    with request.app.state.metrics.intake_seconds.time():
+        return await _post_event(request)
+
+
+async def _post_event(request: Request) -> JSONResponse:
     rt: Runtime = request.app.state.runtime
     metrics = request.app.state.metrics
     try:
@@ -107,11 +113,9 @@ def _type_of(payload: Any) -> str:
 
 
 def _enqueue(rt: Runtime, metrics: Any, event_id: str, payload: dict, text: str) -> JSONResponse:
-    from worker.tasks import process_event
-
     kind = payload["type"]
     try:
-        fresh = rt.store.accept_event(event_id, kind, payload["article"]["id"], text)
+        fresh = rt.store.events.accept(event_id, kind, payload["article"]["id"], text)
     except redis.RedisError as exc:
         log.warning("event %s refused, Redis unavailable: %s", event_id, exc)
         return problem(503, "store unavailable", "Redis is unreachable; retry later")
@@ -119,11 +123,11 @@ def _enqueue(rt: Runtime, metrics: Any, event_id: str, payload: dict, text: str)
         metrics.events.labels(type=kind, outcome="duplicate").inc()
         return JSONResponse({"event_id": event_id, "status": "duplicate"}, status_code=200)
     try:
-        process_event.apply_async((event_id,))
+        enqueue.process_event(event_id)
     except Exception as exc:  # broker down: take the record back so a retry starts clean
         log.warning("event %s refused, broker unavailable: %s", event_id, exc)
         try:
-            rt.store.forget_event(event_id)
+            rt.store.events.forget(event_id)
         except redis.RedisError:
             pass  # the sweeper re-queues it from the record; nothing is lost either way
         return problem(503, "queue unavailable", "the broker is unreachable; retry later")

@@ -1,28 +1,60 @@
-"""Prometheus metrics of the API process (`GET /metrics`)."""
+"""Prometheus metrics (`GET /metrics`), named by convention: counters end in `_total`, gauges
+do not.
+
+This process's own counters (events in, feed requests, intake latency) live in prometheus_client
+objects; the workers' counters (renders, deliveries, retries) are read from Redis at each scrape
+(worker/store/counters.py) and exposed as counters by `WorkerTotals`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
+
+from worker.store.counters import Totals
+
+
+class WorkerTotals(Collector):
+    """The workers' counters, as read from Redis by the last scrape."""
+
+    def __init__(self) -> None:
+        self.totals = Totals()
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        t = self.totals
+        renders = CounterMetricFamily("syndicate_renders", "Feed renders done by the workers")
+        renders.add_metric([], t.renders)
+        seconds = CounterMetricFamily("syndicate_render_seconds", "Time spent rendering feeds")
+        seconds.add_metric([], t.render_seconds)
+        deliveries = CounterMetricFamily("syndicate_deliveries",
+                                         "Social delivery outcomes, by network and state",
+                                         labels=["network", "state"])
+        for network, states in sorted(t.deliveries.items()):
+            for state, n in sorted(states.items()):
+                deliveries.add_metric([network, state], n)
+        retries = CounterMetricFamily("syndicate_retries", "Retries scheduled, by what was retried",
+                                      labels=["kind"])
+        for kind, n in sorted(t.retries.items()):
+            retries.add_metric([kind], n)
+        yield from (renders, seconds, deliveries, retries)
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.events = Counter("syndicate_events_total", "Events received, by type and outcome",
+        self.events = Counter("syndicate_events", "Events received, by type and outcome",
                               ["type", "outcome"], registry=self.registry)
-        self.feed_requests = Counter("syndicate_feed_requests_total", "Feed requests by status",
+        self.feed_requests = Counter("syndicate_feed_requests", "Feed requests by status",
                                      ["status"], registry=self.registry)
+        self.intake_seconds = Histogram("syndicate_intake_seconds",
+                                        "POST /events: from request to answer",
+                                        registry=self.registry)
         self.queue_depth = Gauge("syndicate_queue_depth", "Messages waiting per queue", ["queue"],
                                  registry=self.registry)
-        self.renders = Gauge("syndicate_renders_total", "Feed renders done by the workers",
-                             registry=self.registry)
-        self.render_seconds = Gauge("syndicate_render_seconds_total",
-                                    "Time spent rendering feeds", registry=self.registry)
-        self.deliveries = Gauge("syndicate_deliveries", "Social deliveries by network and state",
-                                ["network", "state"], registry=self.registry)
-        self.retries = Gauge("syndicate_retries", "Retries scheduled, by what was retried",
-                             ["kind"], registry=self.registry)
-        self.dead_letters = Gauge("syndicate_dead_letters", "Events and deliveries out of retries",
+        self.dead_letters = Gauge("syndicate_dead_letters", "Units of work out of retries",
                                   registry=self.registry)
-        self.intake_seconds = Histogram("syndicate_intake_seconds", "POST /events latency",
-                                        registry=self.registry)
+        self.worker = WorkerTotals()
+        self.registry.register(self.worker)

@@ -13,6 +13,7 @@ from importlib import resources
 from xml.etree import ElementTree as ET
 
 import redis
+from cachetools import LRUCache
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,7 +21,7 @@ from starlette.responses import Response
 from feeds.describe import feed_url
 from feeds.membership import is_feed_key
 from worker.runtime import Runtime
-from worker.store import read_feed_body, read_serving_meta
+from worker.store.feeds import read_feed_body, read_serving_meta
 
 MEDIA_TYPES = {
     "rss": "application/rss+xml; charset=utf-8",
@@ -36,19 +37,17 @@ UNAVAILABLE = Response("store unavailable\n", status_code=503, media_type="text/
 
 
 class BodyCache:
-    """Feed bytes and their gzip by (key, format) for one ETag; a new ETag replaces the entry."""
+    """Feed bytes and their gzip by (key, format) for one ETag; a new ETag replaces the entry,
+    and the least recently used entries go first (cachetools)."""
 
     def __init__(self, max_entries: int = 2000) -> None:
-        self._data: dict[tuple[str, str], list] = {}
-        self._max = max_entries
+        self._data: LRUCache[tuple[str, str], list] = LRUCache(max_entries)
 
     def get(self, key: str, fmt: str, etag: str) -> bytes | None:
         hit = self._data.get((key, fmt))
         return hit[1] if hit and hit[0] == etag else None
 
     def put(self, key: str, fmt: str, etag: str, body: bytes) -> None:
-        if len(self._data) >= self._max:
-            self._data.pop(next(iter(self._data)))
         self._data[(key, fmt)] = [etag, body, None]
 
     def gzipped(self, key: str, fmt: str, etag: str, body: bytes) -> bytes:
@@ -172,7 +171,7 @@ async def stylesheet(request: Request) -> Response:
 
 async def opml(request: Request) -> Response:
     rt: Runtime = request.app.state.runtime
-    keys_ = await run_in_threadpool(rt.store.feed_keys_with_items)
+    keys_ = await run_in_threadpool(rt.store.articles.feeds_with_items)
     root = ET.Element("opml", version="2.0")
     head = ET.SubElement(root, "head")
     ET.SubElement(head, "title").text = f"{rt.site.title} feeds"

@@ -13,7 +13,9 @@ from starlette.responses import JSONResponse, Response
 from api.auth import operator_only
 from api.errors import problem
 from feeds.describe import feed_url
-from worker import keys
+from feeds.share import share_links as links_for
+from worker.celery_app import app as celery_app
+from worker.ops import queue_depths
 from worker.runtime import Runtime
 
 EVENT_FIELDS = ("status", "type", "article_id", "received_at", "finished_at", "attempts", "error")
@@ -23,7 +25,7 @@ EVENT_FIELDS = ("status", "type", "article_id", "received_at", "finished_at", "a
 async def get_event(request: Request) -> Response:
     rt: Runtime = request.app.state.runtime
     event_id = request.path_params["event_id"]
-    record = await run_in_threadpool(rt.store.event, event_id)
+    record = await run_in_threadpool(rt.store.events.get, event_id)
     if record is None:
         return problem(404, "no such event", event_id)
     out = {"event_id": event_id, **{k: record[k] for k in EVENT_FIELDS if record.get(k)}}
@@ -35,7 +37,7 @@ async def get_event(request: Request) -> Response:
 async def get_article(request: Request) -> Response:
     rt: Runtime = request.app.state.runtime
     article_id = request.path_params["article_id"]
-    record = await run_in_threadpool(rt.store.article, article_id)
+    record = await run_in_threadpool(rt.store.articles.get, article_id)
     if record is None:
         return problem(404, "no such article", article_id)
     feeds = record.get("feeds", [])
@@ -52,7 +54,7 @@ async def get_article(request: Request) -> Response:
             for k in feeds
         ],
         "timeline": record.get("timeline", []),
-        "shares": await run_in_threadpool(rt.store.outbox_entries, article_id),
+        "shares": await run_in_threadpool(rt.store.outbox.entries, article_id),
     }
     return JSONResponse(out)
 
@@ -62,13 +64,11 @@ async def healthz(request: Request) -> Response:
 
 
 def _readiness(rt: Runtime) -> tuple[bool, dict]:
-    from worker.celery_app import app as celery_app
-
     checks: dict[str, object] = {}
     try:
-        rt.redis.ping()
+        rt.store.ping()
         checks["redis"] = "ok"
-        workers = rt.store.live_workers()
+        workers = rt.store.workers.live()
         checks["workers"] = workers
     except redis.RedisError as exc:
         checks["redis"] = f"unreachable: {type(exc).__name__}"
@@ -91,25 +91,12 @@ async def readyz(request: Request) -> Response:
 
 
 def _refresh_gauges(rt: Runtime, metrics) -> None:
-    from worker.ops import queue_depths
-
     for q, n in queue_depths(rt).items():
         if n is not None:
             metrics.queue_depth.labels(queue=q).set(n)
     try:
-        metrics.dead_letters.set(rt.redis.zcard(keys.DEAD_LETTERS))
-        counters = rt.redis.hgetall(keys.COUNTERS)
-        stats = {k.decode(): float(v) for k, v in counters.items()}
-        metrics.renders.set(stats.get("renders", 0))
-        metrics.render_seconds.set(stats.get("render_seconds", 0))
-        for name, value in stats.items():
-            if name.startswith("delivery:"):
-                _, network, state = name.split(":", 2)
-                metrics.deliveries.labels(network=network, state=state).set(value)
-            elif name.startswith("retries:"):
-                metrics.retries.labels(kind=name.split(":", 1)[1]).set(value)
-            elif name == "pings:failed":
-                metrics.retries.labels(kind="websub").set(value)
+        metrics.dead_letters.set(rt.store.dead.count())
+        metrics.worker.totals = rt.store.counters.totals()
     except redis.RedisError:
         pass
 
@@ -123,12 +110,9 @@ async def metrics_endpoint(request: Request) -> Response:
 
 
 async def share_links(request: Request) -> Response:
-    from feeds.article import Article
-    from feeds.share import share_links as links_for
-
     rt: Runtime = request.app.state.runtime
     article_id = request.path_params["article_id"]
-    record = await run_in_threadpool(rt.store.article, article_id)
-    if record is None or "doc" not in record:
+    article = await run_in_threadpool(rt.store.articles.article, article_id)
+    if article is None:
         return problem(404, "no such article", article_id)
-    return JSONResponse({"id": article_id, "links": links_for(Article.from_dict(record["doc"]))})
+    return JSONResponse({"id": article_id, "links": links_for(article)})

@@ -22,6 +22,7 @@ import json
 import multiprocessing
 import os
 import secrets
+import socket
 import statistics
 import subprocess
 import sys
@@ -31,15 +32,21 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import redis
 import requests
 from standardwebhooks.webhooks import Webhook
 
 from bench.events import article_event
+from feeds.article import ArticleEvent
 from feeds.describe import item_id
+from syndicate.config import Settings
 from syndicate.embedded_redis import EmbeddedRedis
 from syndicate.process import background_child, die_with_parent, stop
+from worker import ops, rendering
+from worker.runtime import Runtime
+from worker.store import keys
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -53,7 +60,6 @@ def pct(values: list[float], p: float) -> float:
 
 
 def free_port() -> int:
-    import socket
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -105,7 +111,7 @@ class Service:
         self.worker = self._spawn([sys.executable, "-m", "celery", "-A", "worker", "worker",
                                    "--loglevel=WARNING", f"--concurrency={concurrency}",
                                    "--without-gossip", "--without-mingle"], background=True)
-        wait_until(lambda: self.r.zcard("syn:workers") > 0, 60, "the worker")
+        wait_until(lambda: self.r.zcard(keys.WORKERS) > 0, 60, "the worker")
         self.api = self._spawn([sys.executable, "-m", "syndicate.cli", "api", "--port",
                                 str(self.port)])
         wait_until(self._api_up, 30, "the API")
@@ -130,14 +136,14 @@ class Service:
 
     def settled(self) -> bool:
         pipe = self.r.pipeline()
-        pipe.zcard("syn:events:unfinished")
-        pipe.scard("syn:feeds:dirty")
+        pipe.zcard(keys.UNFINISHED)
+        pipe.scard(keys.DIRTY)
         unfinished, dirty = pipe.execute()
         return unfinished == 0 and dirty == 0 and not any(
-            self.r.scan_iter("syn:feed:*:render-scheduled", count=1000))
+            self.r.scan_iter(keys.render_lock_key("*"), count=1000))
 
     def renders(self) -> float:
-        return float(self.r.hget("syn:counters", "renders") or 0)
+        return float(self.r.hget(keys.COUNTERS, "renders") or 0)
 
     def peaks(self) -> dict[str, float]:
         out = {"api": peak_rss_mb(self.api.pid), "worker (main)": peak_rss_mb(self.worker.pid)}
@@ -159,8 +165,6 @@ class Connection:
     (requests spends ~1 ms), so on a 2-core machine the figures are the service's, not ours."""
 
     def __init__(self, base: str) -> None:
-        import socket
-        from urllib.parse import urlsplit
 
         parts = urlsplit(base)
         self.host = parts.hostname or "127.0.0.1"
@@ -246,13 +250,13 @@ def steady(svc: Service, rate: float, seconds: float, first_n: int) -> dict:
         while not stop_watch.is_set():
             pipe = r.pipeline(transaction=False)
             for key in feeds:
-                pipe.hget(f"syn:feed:{key}:meta", "etag:json")
+                pipe.hget(keys.meta_key(key), "etag:json")
             for key, etag in zip(feeds, pipe.execute()):
                 if etag is None or etags.get(key) == etag:
                     continue
                 etags[key] = etag
                 now = time.monotonic()
-                body = r.get(f"syn:feed:{key}:body:json") or b"{}"
+                body = r.get(keys.body_key(key, "json")) or b"{}"
                 for item in json.loads(body).get("items", []):
                     i = by_item.get(item["id"])
                     if i is not None:
@@ -315,7 +319,6 @@ def _get_loop(base: str, path: str, headers: dict, deadline: float) -> int:
 
 
 def _load_process(url: str, headers: dict, seconds: float, threads: int, out) -> None:
-    from urllib.parse import urlsplit
 
     parts = urlsplit(url)
     base = f"{parts.scheme}://{parts.netloc}"
@@ -370,6 +373,8 @@ def serving(svc: Service, seconds: float) -> dict:
 
 # Phase 4: the Celery no-op ceiling -----------------------------------------------------------
 def ceiling(svc: Service, count: int, concurrency: int) -> dict:
+    # bench.noop defines a second Celery app; importing it only in this phase keeps the others
+    # free of it.
     from bench.noop import QUEUE, app, noop, noop_broker_url
 
     os.environ["SYNDICATE_REDIS_URL"] = svc.url  # bench.noop's app reads the service settings
@@ -399,10 +404,6 @@ def ceiling(svc: Service, count: int, concurrency: int) -> dict:
 # Phase 5: storage and flat cost ---------------------------------------------------------------
 def storage(workdir: Path, sizes: list[int]) -> dict:
     """On a Redis of its own: memory per article, and one event's cost at each archive size."""
-    from feeds.article import ArticleEvent
-    from syndicate.config import Settings
-    from worker import rendering
-    from worker.runtime import Runtime
 
     server = EmbeddedRedis(workdir / "storage-redis")
     url = server.start()
@@ -423,7 +424,7 @@ def storage(workdir: Path, sizes: list[int]) -> dict:
             for k in range(20):
                 event = article_event(50_000_000 + size * 100 + k)
                 t0 = time.perf_counter()
-                applied = rt.store.apply_event(ArticleEvent.from_payload(event["id"], event), {},
+                applied = rt.store.articles.apply(ArticleEvent.from_payload(event["id"], event), {},
                                                defer_render=True)
                 for key in applied.touched_feeds:
                     rendering.render_and_save(rt, key)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from celery import Celery
 
 from syndicate.config import Settings
+from worker.celery_app import app as service_app
 
 QUEUE = "bench-noop"
 
@@ -21,12 +22,10 @@ def noop_broker_url(redis_url: str) -> str:
 app = Celery("bench-noop")
 
 
-@app.on_configure.connect
-def _configure(sender: Celery, **_: object) -> None:
-    from worker.celery_app import app as service_app
-
+def _configuration() -> dict:
+    """The service's own transport settings, on a broker database of its own (read lazily)."""
     settings = Settings.from_env()
-    sender.conf.update(
+    return dict(
         broker_url=noop_broker_url(settings.require_redis()),
         task_ignore_result=True,
         task_acks_late=True,
@@ -36,6 +35,9 @@ def _configure(sender: Celery, **_: object) -> None:
         task_default_queue=QUEUE,
         worker_hijack_root_logger=False,
     )
+
+
+app.add_defaults(_configuration)
 
 
 @app.task(name="bench.noop")

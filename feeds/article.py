@@ -7,14 +7,14 @@ however hostile, can break a render downstream. `to_dict`/`from_dict` are the st
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
-from feeds.text import clean_html, clean_line, slugify, xml_safe
+import msgspec
 
-EVENT_TYPES = ("article.published", "article.updated", "article.unpublished")
+from feeds.text import clean_html, clean_line, slugify, xml_safe
 
 TITLE_LIMIT = 500
 SUMMARY_LIMIT = 10_000
@@ -191,39 +191,21 @@ class Article:
             ),
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["published_at"] = format_time(self.published_at)
-        data["updated_at"] = format_time(self.updated_at) if self.updated_at else None
-        return data
+    def to_json(self) -> bytes:
+        """The stored form (msgspec JSON; times as RFC 3339 in UTC)."""
+        return _ENCODER.encode(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Article:
+    def from_json(cls, data: bytes) -> Article:
         """The stored form back into objects; trusted, it was cleaned on the way in."""
-        share = data.get("share") or {}
-        return cls(
-            id=data["id"],
-            version=data.get("version"),
-            url=data["url"],
-            title=data["title"],
-            summary=data.get("summary", ""),
-            body_html=data.get("body_html", ""),
-            language=data.get("language"),
-            sections=tuple(Named(**s) for s in data.get("sections", [])),
-            tags=tuple(Named(**t) for t in data.get("tags", [])),
-            authors=tuple(Author(**a) for a in data.get("authors", [])),
-            published_at=parse_time(data["published_at"]),
-            updated_at=parse_time(data["updated_at"]) if data.get("updated_at") else None,
-            image=Image(**data["image"]) if data.get("image") else None,
-            audio=Audio(**data["audio"]) if data.get("audio") else None,
-            comments=Comments(**data["comments"]) if data.get("comments") else None,
-            related=tuple(Related(**r) for r in data.get("related", [])),
-            share=Share(
-                networks=tuple(share["networks"]) if share.get("networks") is not None else None,
-                message=share.get("message"),
-                hashtags=tuple(share.get("hashtags", [])),
-            ),
-        )
+        return _DECODER.decode(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return msgspec.to_builtins(self)
+
+
+_ENCODER = msgspec.json.Encoder()
+_DECODER = msgspec.json.Decoder(Article)
 
 
 @dataclass(frozen=True)

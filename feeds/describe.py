@@ -27,7 +27,6 @@ class Site:
     language: str
     public_url: str
     hubs: tuple[str, ...] = ()
-    feed_size: int = 50
 
 
 @dataclass(frozen=True)
@@ -41,9 +40,6 @@ class FeedDescription:
     hubs: tuple[str, ...]
     is_podcast: bool
     author: str
-
-    def self_url(self, fmt: str) -> str:
-        return self.self_urls[fmt]
 
 
 def item_id(article_id: str) -> str:

@@ -32,7 +32,8 @@ TOMBSTONES = "http://purl.org/atompub/tombstones/1.0"
 NAMESPACE = "syndicate"
 
 
-def _el(parent: etree._Element, ns: str | None, tag: str, text: str | None = None, **attrs: str):
+def _el(parent: etree._Element, ns: str | None, tag: str, text: str | None = None,
+        **attrs: object) -> etree._Element:
     element = etree.SubElement(parent, f"{{{ns}}}{tag}" if ns else tag)
     for name, value in attrs.items():
         if value is not None:
@@ -109,7 +110,7 @@ class EntryExtension(BaseEntryExtension):
         assert a is not None
         for author in a.authors:
             _el(item, DC, "creator", author.name)
-        for term, label, scheme in self.categories:
+        for _term, label, scheme in self.categories:
             _el(item, None, "category", label, domain=scheme)
         if a.comments is not None and a.comments.count is not None:
             _el(item, SLASH, "comments", str(a.comments.count))

@@ -7,10 +7,10 @@ articles, never from the clock), so an unchanged feed keeps its ETag and pings n
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cachetools import LRUCache
 from feedgen.feed import FeedGenerator
 
 from feeds.article import Article
@@ -71,7 +71,7 @@ def _generator(desc: FeedDescription, articles: list[Article],
 def _write(fg: FeedGenerator, desc: FeedDescription, fmt: str) -> bytes:
     mime = "application/rss+xml" if fmt == "rss" else "application/atom+xml"
     # Each format has its own self URL (WebSub §4.1); feedgen's RSS <link> is the last link
-    # added, so the site link goes last (pitfall 1).
+    # added, so the site link goes last.
     links = [{"href": hub, "rel": "hub"} for hub in desc.hubs]
     links.append({"href": desc.self_urls[fmt], "rel": "self", "type": mime})
     links.append({"href": desc.link, "rel": "alternate", "type": "text/html"})
@@ -109,8 +109,8 @@ def render_whole(
 # tags), so each (article, podcast?, site) is written by feedgen once and its bytes are reused
 # until the article changes: a burst that touches `all`, two sections, three tags and an author
 # writes the new item once, not seven times, and the other 49 items of each feed not at all.
-_FRAGMENTS: OrderedDict[tuple, tuple[bytes, bytes, str]] = OrderedDict()  # by fingerprint
 FRAGMENT_CACHE_SIZE = 5_000
+_FRAGMENTS: LRUCache[tuple, tuple[bytes, bytes, str]] = LRUCache(FRAGMENT_CACHE_SIZE)
 _MARKERS = {"rss": (b"<item>", b"</item>"), "atom": (b"<entry>", b"</entry>")}
 
 
@@ -119,11 +119,10 @@ def _fragment(article: Article, desc: FeedDescription) -> tuple[bytes, bytes, st
     key = (article.fingerprint, desc.is_podcast, desc.link)
     hit = _FRAGMENTS.get(key)
     if hit is not None:
-        _FRAGMENTS.move_to_end(key)
         return hit
     fg = _generator(desc, [article], [], article.modified_at)
     _add_entry(fg, article, desc)
-    parts = []
+    parts: list[bytes] = []
     for fmt in ("rss", "atom"):
         data = _write(fg, desc, fmt)
         start_tag, end_tag = _MARKERS[fmt]
@@ -135,8 +134,6 @@ def _fragment(article: Article, desc: FeedDescription) -> tuple[bytes, bytes, st
         parts.append(data[start:end + len(end_tag)])
     fragment = (parts[0], parts[1], json_item(article))
     _FRAGMENTS[key] = fragment
-    if len(_FRAGMENTS) > FRAGMENT_CACHE_SIZE:
-        _FRAGMENTS.popitem(last=False)
     return fragment
 
 
@@ -163,11 +160,11 @@ def render(
     articles = kept
     updated = _updated(articles, deleted)
     fg = _generator(desc, articles, deleted, updated)
-    out = {}
+    out: dict[str, bytes] = {}
     for n, (fmt, close) in enumerate((("rss", b"</channel>"), ("atom", b"</feed>"))):
         shell = _write(fg, desc, fmt)
         at = shell.rfind(close)
-        items = b"".join(f[n] for f in fragments)
+        items = b"".join(f[0] if n == 0 else f[1] for f in fragments)
         out[fmt] = _with_stylesheet(shell[:at] + items + shell[at:], desc.key)
     json_body = render_json(desc, articles, [f[2] for f in fragments])
     return RenderedFeed(rss=out["rss"], atom=out["atom"], json=json_body, updated=updated,
@@ -186,7 +183,7 @@ def _categories(article: Article, desc: FeedDescription) -> list[tuple[str, str,
 
 
 def _add_entry(fg: FeedGenerator, article: Article, desc: FeedDescription) -> None:
-    fe = fg.add_entry(order="append")  # callers pass newest first (pitfall 8)
+    fe = fg.add_entry(order="append")  # feedgen prepends by default; callers pass newest first
     ext: EntryExtension = getattr(fe, NAMESPACE)
     ext.article = article
     ext.podcast = desc.is_podcast

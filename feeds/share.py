@@ -122,7 +122,7 @@ def payload_hash(payload: dict[str, Any]) -> str:
 
 
 def _q(value: str) -> str:
-    # Spaces as %20, never "+": the X apps show "+" literally (social_apis.md §4).
+    # Spaces as %20, never "+": the X apps show "+" literally.
     return quote(value, safe="")
 
 

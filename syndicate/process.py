@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 
 PR_SET_PDEATHSIG = 1
 
@@ -55,7 +57,6 @@ class Supervised:
     def __init__(self, cmd: list[str], *, env: dict[str, str], cwd: str | None = None,
                  stdout: object = None, stderr: object = None,
                  preexec_fn: object = die_with_parent, name: str = "worker") -> None:
-        import threading
 
         self._popen_args = {"env": env, "cwd": cwd, "stdout": stdout, "stderr": stderr,
                             "preexec_fn": preexec_fn}
@@ -66,7 +67,6 @@ class Supervised:
         self._watcher: threading.Thread | None = None
 
     def start(self) -> Supervised:
-        import threading
 
         self.proc = subprocess.Popen(self.cmd, **self._popen_args)  # type: ignore[arg-type]
         self._watcher = threading.Thread(target=self._watch, name=f"supervise-{self.name}",
@@ -78,7 +78,6 @@ class Supervised:
         return self.proc.poll() if self.proc is not None else None
 
     def _watch(self) -> None:
-        import logging
 
         log = logging.getLogger("syndicate.process")
         delay = 1.0

@@ -29,6 +29,7 @@ from syndicate.config import Settings, child_environment
 from syndicate.embedded_redis import EmbeddedRedis
 from syndicate.process import die_with_parent, stop
 from tests.fakes import FakeServers
+from worker.store import keys
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "events"
@@ -129,7 +130,7 @@ class WorkerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
         env.update(self.env)
         r = redis.Redis.from_url(self.settings.redis_url or "")
-        r.delete("syn:workers")
+        r.delete(keys.WORKERS)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel=INFO",
@@ -137,7 +138,7 @@ class WorkerProcess:
              f"--hostname=test-{time.monotonic_ns()}@%h"],
             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, preexec_fn=die_with_parent,
         )
-        wait_for(lambda: r.zcard("syn:workers") > 0, timeout=60, what="worker start")
+        wait_for(lambda: r.zcard(keys.WORKERS) > 0, timeout=60, what="worker start")
 
     def kill(self) -> None:
         if self.proc is not None:
@@ -174,8 +175,8 @@ def clean_redis(settings: Settings) -> redis.Redis:
             wait_for(drained, timeout=30, what="the worker to drain")
         except AssertionError:
             pass  # a killed worker's unacked tasks wait for the visibility timeout
-    for key in r.scan_iter("syn:*", count=1000):
-        if key != b"syn:workers":
+    for key in r.scan_iter(keys.PREFIX + "*", count=1000):
+        if key != keys.WORKERS.encode():
             r.delete(key)
     return r
 
@@ -215,19 +216,19 @@ class Service:
 
     def settle(self, timeout: float = 15) -> None:
         """Wait until no render is pending: every changed feed rendered."""
-        wait_for(lambda: self.redis.scard("syn:feeds:dirty") == 0
-                 and not any(self.redis.scan_iter("syn:feed:*:render-scheduled")),
+        wait_for(lambda: self.redis.scard(keys.DIRTY) == 0
+                 and not any(self.redis.scan_iter(keys.render_lock_key("*"))),
                  timeout, what="renders to settle")
 
     def rerender(self, key: str, timeout: float = 15) -> None:
         """Ask the renderers for one more render of `key` and wait until it is done."""
-        from worker import keys
+
 
         def renders() -> int:
-            return int(self.redis.hget(keys.feed_meta(key), "renders") or 0)
+            return int(self.redis.hget(keys.meta_key(key), "renders") or 0)
 
         before = renders()
-        self.redis.sadd(keys.FEEDS_DIRTY, key)
+        self.redis.sadd(keys.DIRTY, key)
         wait_for(lambda: renders() > before, timeout, what=f"a render of {key}")
         self.settle(timeout)
 

@@ -1,5 +1,6 @@
 """Loopback stand-ins for the remotes syndicate talks to, speaking their real request and
-response shapes (../shared/reference/social_apis.md, websub.md), with fault injection.
+response shapes of X API v2, the Graph API, plusDomains v1 and a WebSub hub, with fault
+injection.
 
 Each fake records what it received; tests read `fake.requests` and queue faults with
 `fake.fail_next(...)`.
@@ -167,6 +168,9 @@ class FakeTwitter(Fake):
             return 401, {"content-type": "application/problem+json"}, {
                 "title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}
         path = urlsplit(rec.path).path
+        if rec.method == "GET" and path == "/2/users/me":
+            return 200, self.limits(), {"data": {"id": "2244994945", "name": "Newsroom",
+                                                 "username": "newsroom"}}
         if rec.method == "POST" and path == "/2/tweets":
             body = rec.json
             extra = set(body) - {"text", "media", "reply", "quote_tweet_id", "poll"}
@@ -238,6 +242,8 @@ class FakeFacebook(Fake):
         if token != self.TOKEN:
             return self.error(190, "Invalid OAuth access token.")
         path = urlsplit(rec.path).path
+        if path == "/v25.0/me" and rec.method == "GET":
+            return 200, {}, {"id": self.PAGE, "name": "Test Page"}
         if path == "/v25.0/" and rec.method == "POST" and params.get("scrape") == "true":
             self.scrapes.append(params.get("id", ""))
             return 200, {}, {"url": params.get("id"), "title": "scraped", "updated_time": "now"}
@@ -246,7 +252,7 @@ class FakeFacebook(Fake):
                 return self.error(197, "The post is empty. Please enter a message to share.")
             if not str(params.get("link", "")).startswith("http"):
                 return self.error(1500, "The url you supplied is invalid")
-            last = list(self.posts.values())[-1:] 
+            last = list(self.posts.values())[-1:]
             if last and last[0]["message"] == params.get("message") and last[0]["link"] == params.get("link"):
                 return self.error(506, "Duplicate posts cannot be published consecutively.")
             self.next_id += 1
@@ -281,6 +287,8 @@ class FakeGooglePlus(Fake):
             return 401, {}, {"error": {"code": 401, "message": "Invalid Credentials", "errors": [
                 {"domain": "global", "reason": "authError", "message": "Invalid Credentials"}]}}
         path = urlsplit(rec.path).path
+        if rec.method == "GET" and path == "/plusDomains/v1/people/me":
+            return 200, {}, {"kind": "plus#person", "id": "1170", "displayName": "Newsroom"}
         if rec.method == "POST" and path == "/plusDomains/v1/people/me/activities":
             body = rec.json
             activity_id = f"z{len(self.activities) + 1:020d}"

@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from feeds.article import ArticleEvent
 from syndicate.embedded_redis import EmbeddedRedis
 from syndicate.process import Supervised
-from tests.conftest import (OPERATOR,
+from tests.conftest import (
+    OPERATOR,
     ROOT,
     api_process,
     free_port,
@@ -31,8 +32,8 @@ from tests.conftest import (OPERATOR,
     signed_headers,
     wait_for,
 )
-from worker import keys
-from worker.store import Store
+from worker.social import NETWORKS
+from worker.store import Store, keys
 
 
 def _burst_event(n: int, tag: str) -> dict:
@@ -80,7 +81,7 @@ def _own_service(settings_env: dict[str, str], url: str, tmp_path, **extra: str)
                          "--without-mingle"], env=env, cwd=str(ROOT), stdout=log, stderr=log)
     worker.start()
     r = redis.Redis.from_url(url)
-    wait_for(lambda: r.zcard("syn:workers") > 0, timeout=60, what="worker start")
+    wait_for(lambda: r.zcard(keys.WORKERS) > 0, timeout=60, what="worker start")
     return env, worker
 
 
@@ -110,7 +111,7 @@ def test_redis_killed_and_restarted_mid_burst_loses_no_accepted_event(
                 wait_for(lambda: _status(base, event["id"]) == "done", timeout=60,
                          what=f"{event['id']} done")
             r = redis.Redis.from_url(own_redis.url)
-            members = r.zrange(keys.feed_items("tag/restart"), 0, -1)
+            members = r.zrange(keys.items_key("tag/restart"), 0, -1)
             assert len(members) == 60
             # (If kombu's reconnect crashed the worker, it was started again: worker.restarts.)
     finally:
@@ -175,9 +176,9 @@ def _history_event(step: int, kind: str) -> ArticleEvent:
 
 
 def _state(r: redis.Redis, article_id: str) -> tuple:
-    stored = r.hgetall(keys.article(article_id))
+    stored = r.hgetall(keys.article_key(article_id))
     feeds = sorted(k.decode() for k in r.smembers(keys.FEEDS)
-                   if r.zscore(keys.feed_items(k.decode()), article_id) is not None)
+                   if r.zscore(keys.items_key(k.decode()), article_id) is not None)
     # What readers see: the state, the version, the feeds, and the content while published (an
     # unpublished article keeps whichever older copy it happened to see; nobody is shown it).
     title = json.loads(stored[b"doc"])["title"] if stored[b"state"] == b"published" else None
@@ -193,21 +194,21 @@ def test_duplicates_and_any_order_end_where_in_order_delivery_ends(settings, cle
     """The store on a real Redis: a history delivered shuffled with duplicates ends in the same
     state as the history delivered once, in order."""
     r = redis.Redis.from_url(settings.redis_url)
-    store = Store(r, settings.feed_size)
+    store = Store(r, NETWORKS, settings.feed_size)
     history = [_history_event(step, kind) for step, kind in enumerate(kinds)]
     delivered = data.draw(st.lists(st.sampled_from(history), min_size=len(history),
                                    max_size=3 * len(history)).map(lambda extra: extra + history))
     delivered = data.draw(st.permutations(delivered))
     results = []
     for order in (history, delivered):
-        for key in r.scan_iter("syn:*"):
-            if not key.startswith(b"syn:workers"):
+        for key in r.scan_iter(keys.PREFIX + "*"):
+            if not key.startswith(keys.WORKERS.encode()):
                 r.delete(key)
         for event in order:
-            store.apply_event(event)
+            store.articles.apply(event)
         results.append(_state(r, history[0].article_id))
-    for key in r.scan_iter("syn:*"):
-        if not key.startswith(b"syn:workers"):
+    for key in r.scan_iter(keys.PREFIX + "*"):
+        if not key.startswith(keys.WORKERS.encode()):
             r.delete(key)
     assert results[0] == results[1]
 

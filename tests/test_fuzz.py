@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
 from tests.conftest import OPERATOR, load_fixture, signed_headers
+from worker.store import keys
 
 FUZZ = settings(max_examples=30, deadline=None,
                 suppress_health_check=list(HealthCheck))
@@ -75,11 +76,11 @@ def test_signed_random_bodies_never_fail_the_server_or_leave_a_trace(service, bo
     r = service.client.post("/events", content=data, headers=signed_headers(event_id, data))
     assert r.status_code in (200, 202, 400, 422), (r.status_code, r.text)
     if r.status_code == 202:
-        assert service.redis.exists(f"syn:event:{event_id}")
+        assert service.redis.exists(keys.event_key(event_id))
     else:
         assert r.headers["content-type"].startswith("application/problem+json") or \
             r.status_code == 422
-        assert not service.redis.exists(f"syn:event:{event_id}")
+        assert not service.redis.exists(keys.event_key(event_id))
 
 
 @given(payload=st.one_of(mangled_events(), json_values))

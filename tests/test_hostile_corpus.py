@@ -201,7 +201,7 @@ def test_whatever_intake_accepts_renders_in_every_format_and_every_network(event
         return
     article = parsed.article
     site = Site(title="T", description="D", url="https://news.example.org", language="en",
-                public_url="http://feeds.test", hubs=(), feed_size=50)
+                public_url="http://feeds.test", hubs=())
     for key in feed_keys(article):
         assert is_feed_key(key), key
         rendered = render(describe(key, site, [article]), [article], [])

@@ -12,12 +12,13 @@ from starlette.testclient import TestClient
 
 from syndicate.config import Settings
 from tests.conftest import OPERATOR, PUBLIC_URL, api_process, load_fixture, signed_headers
+from worker.store import keys
 
 
 def _nothing_queued(service, event_id: str) -> None:
     assert service.client.get(f"/events/{event_id}").status_code == 404
-    assert not service.redis.exists(f"syn:event:{event_id}")
-    assert service.redis.zcard("syn:articles") == 0
+    assert not service.redis.exists(keys.event_key(event_id))
+    assert service.redis.zcard(keys.ARTICLES) == 0
 
 
 def test_valid_event_is_queued_then_done(service):

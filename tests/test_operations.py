@@ -14,14 +14,15 @@ from tests.conftest import run_cli, wait_for
 from tests.fakes import FakeFacebook
 from tests.test_pipeline import publish
 from tests.test_sharing import SEED_ID, send, shares, wait_states
+from worker.store import keys
 
 
 def _renders(service) -> float:
-    return float(service.redis.hget("syn:counters", "renders") or 0)
+    return float(service.redis.hget(keys.COUNTERS, "renders") or 0)
 
 
 def _feeds(service) -> set[str]:
-    return {k.decode() for k in service.redis.smembers("syn:feeds")}
+    return {k.decode() for k in service.redis.smembers(keys.FEEDS)}
 
 
 def _no_traceback(result) -> None:
@@ -48,7 +49,7 @@ def test_backfill_imports_an_archive_renders_each_feed_once_and_shares_nothing(
     assert [fakes.twitter.received("POST"), fakes.facebook.received("POST"),
             fakes.googleplus.received("POST")] == [[], [], []]
     assert {e["state"] for e in shares(service, "bench-0000500").values()} == {"skipped"}
-    assert service.redis.zcard("syn:outbox:open") == 0
+    assert service.redis.zcard(keys.OPEN) == 0
     wait_for(lambda: len(fakes.hub.received("POST")) == 3 * len(feeds), what="one ping per topic")
 
     again = run_cli(settings_env, "backfill", str(archive))
@@ -75,7 +76,7 @@ def test_backfill_names_the_bad_lines_and_keeps_the_good_ones(service, settings_
 def test_rebuild_restores_a_lost_feed_and_refuses_unknown_keys(service, settings_env):
     publish(service, "seed-article-published")
     good = service.feed("tag/nato", "rss").content
-    service.redis.delete("syn:feed:tag/nato:meta", "syn:feed:tag/nato:body:rss")
+    service.redis.delete(keys.meta_key("tag/nato"), keys.body_key("tag/nato", "rss"))
     assert service.feed("tag/nato", "rss").status_code == 404
     result = run_cli(settings_env, "rebuild", "--feed", "tag/nato")
     assert result.returncode == 0 and "1 feeds rendered, 1 changed" in result.stdout
@@ -111,11 +112,11 @@ def test_replay_retries_dead_letters_once_the_cause_is_fixed(service, settings_e
 def test_replay_reruns_a_failed_event(service, settings_env):
     """An event that failed (here: its stored body was damaged) is re-run once it is repaired."""
     event = publish(service, "seed-article-published")
-    service.redis.hset(f"syn:event:{event['id']}", mapping={"status": "failed", "error": "boom"})
-    service.redis.zadd("syn:dead", {f"event:{event['id']}": time.time()})
+    service.redis.hset(keys.event_key(event['id']), mapping={"status": "failed", "error": "boom"})
+    service.redis.zadd(keys.DEAD, {f"event:{event['id']}": time.time()})
     assert run_cli(settings_env, "replay").returncode == 0
     assert service.event_done(event["id"])["status"] == "done"
-    assert service.redis.zcard("syn:dead") == 0
+    assert service.redis.zcard(keys.DEAD) == 0
 
 
 def test_status_shows_queues_workers_events_and_channels(service, settings_env, worker):
@@ -142,7 +143,7 @@ def test_check_reaches_every_remote_and_says_what_is_off(settings_env, fakes):
                                              "SYNDICATE_WEBSUB_HUBS": "http://127.0.0.1:9/"})
     assert off.returncode == 1
     assert "off   twitter: off (no credentials)" in off.stdout
-    assert "FAIL  hub http://127.0.0.1:9/: http://127.0.0.1:9/ unreachable" in off.stdout
+    assert "FAIL  hub http://127.0.0.1:9/: unreachable" in off.stdout
 
 
 def test_user_mistakes_are_one_line_and_a_non_zero_exit(settings_env, tmp_path):

@@ -13,8 +13,17 @@ import feedparser
 import pytest
 import requests
 
-from tests.conftest import (ADMIN_TOKEN, OPERATOR, ROOT, SECRET, free_port, load_fixture, run_cli, signed_headers,
-                            wait_for)
+from tests.conftest import (
+    ADMIN_TOKEN,
+    OPERATOR,
+    ROOT,
+    SECRET,
+    free_port,
+    load_fixture,
+    run_cli,
+    signed_headers,
+    wait_for,
+)
 from tests.fakes import FakeServers
 
 

@@ -15,10 +15,17 @@ import pytest
 import requests
 
 from feeds.article import ArticleEvent
-from tests.conftest import (ADMIN_TOKEN, OPERATOR, api_process, load_fixture, run_cli,
-                            signed_headers, wait_for)
+from tests.conftest import (
+    ADMIN_TOKEN,
+    OPERATOR,
+    api_process,
+    load_fixture,
+    run_cli,
+    signed_headers,
+    wait_for,
+)
 from tests.fakes import FakeFacebook
-from worker import keys
+from worker.store import keys
 
 SEED_ID = "20230713-0001"
 
@@ -63,7 +70,7 @@ def test_a_poisoned_article_in_the_store_loses_its_item_never_the_feeds(service)
     audio["article"]["audio"]["duration"] = 3600.0  # a float where an integer belongs
     audio["article"]["title"] = "Poisoned programme"
     rt = configure(service.client.app.state.runtime.settings)
-    rt.store.apply_event(ArticleEvent.from_payload("evt-poison", audio), {})
+    rt.store.articles.apply(ArticleEvent.from_payload("evt-poison", audio), {})
     poisoned = audio["article"]["id"]
 
     event = canary(service, 1)
@@ -73,7 +80,7 @@ def test_a_poisoned_article_in_the_store_loses_its_item_never_the_feeds(service)
         assert "Canary 1" in titles(service, key), key
     assert "Poisoned programme" not in titles(service, "audio", "rss")
     assert service.feed("audio", "rss").status_code == 200
-    meta = service.redis.hgetall(keys.feed_meta("audio"))
+    meta = service.redis.hgetall(keys.meta_key("audio"))
     assert poisoned in meta[b"skipped"].decode()  # recorded with its reason
 
     unpublish(service, poisoned, "evt-poison-gone")
@@ -102,7 +109,7 @@ def test_a_feed_whose_render_raises_is_retried_with_backoff_then_dead_lettered(s
     for attempt in range(1, RENDER.max_attempts + 1):
         outcome = rendering.render_and_save(rt, "tag/nato")
         assert outcome.failed == "RuntimeError: writer exploded"
-        meta = service.redis.hgetall(keys.feed_meta("tag/nato"))
+        meta = service.redis.hgetall(keys.meta_key("tag/nato"))
         assert int(meta[b"render_failures"]) == attempt
         scheduled = [json.loads(m) for m in service.redis.zrange(keys.SCHEDULE, 0, -1)]
         retry = {"task": "render", "args": ["tag/nato"]}
@@ -111,11 +118,11 @@ def test_a_feed_whose_render_raises_is_retried_with_backoff_then_dead_lettered(s
             service.redis.delete(keys.SCHEDULE)
         else:
             assert retry not in scheduled
-    assert service.redis.zscore(keys.DEAD_LETTERS, "render:tag/nato") is not None
+    assert service.redis.zscore(keys.DEAD, "render:tag/nato") is not None
     monkeypatch.undo()
     assert not rendering.render_and_save(rt, "tag/nato").failed
-    assert service.redis.zscore(keys.DEAD_LETTERS, "render:tag/nato") is None
-    assert service.redis.hget(keys.feed_meta("tag/nato"), "render_failures") == b"0"
+    assert service.redis.zscore(keys.DEAD, "render:tag/nato") is None
+    assert service.redis.hget(keys.meta_key("tag/nato"), "render_failures") == b"0"
 
 
 # 2. What is accepted renders -------------------------------------------------------------------
@@ -223,7 +230,7 @@ def test_a_lookup_the_network_refuses_is_dead_lettered_not_stormed(service, fake
 
     entry = wait_for(failed, 20, "the G+ entry to fail")
     assert "could not check for an earlier post" in entry["last_error"]
-    assert service.redis.zscore(keys.DEAD_LETTERS, f"delivery:{SEED_ID}:googleplus") is not None
+    assert service.redis.zscore(keys.DEAD, f"delivery:{SEED_ID}:googleplus") is not None
     assert len(fakes.googleplus.received("GET")) == 1
     assert fakes.googleplus.activities == {}  # never posted blind
 
@@ -238,14 +245,14 @@ def test_a_delivery_gives_up_after_its_attempts_into_a_dead_letter(service, fake
     event = seed(share={"networks": ["twitter"]})
     assert service.send(event).status_code == 202
     wait_for(lambda: fakes.twitter.received("POST"), 10, "a first attempt")
-    okey = keys.outbox(SEED_ID, "twitter")
+    okey = keys.entry_key(SEED_ID, "twitter")
     service.redis.hset(okey, "attempts", DELIVERY.max_attempts)
     rt = configure(service.client.app.state.runtime.settings)
     wait_for(lambda: Delivery(rt, SEED_ID, "twitter").run("post") == "failed", 10,
              "the last attempt")
     entry = service.client.get(f"/articles/{SEED_ID}").json()["shares"]["twitter"]
     assert entry["state"] == "failed" and "gave up after" in entry["last_error"]
-    assert service.redis.zscore(keys.DEAD_LETTERS, f"delivery:{SEED_ID}:twitter") is not None
+    assert service.redis.zscore(keys.DEAD, f"delivery:{SEED_ID}:twitter") is not None
 
 
 # 5. Secrets stay secret ----------------------------------------------------------------------------
@@ -262,15 +269,16 @@ def test_the_facebook_token_never_travels_in_a_url_nor_lands_in_an_error(service
     assert fakes.facebook.tokens_in_urls == []
     dump = json.dumps(service.client.get(f"/articles/{SEED_ID}").json())
     assert FakeFacebook.TOKEN not in dump
-    for key in service.redis.scan_iter("syn:*"):
+    for key in service.redis.scan_iter(keys.PREFIX + "*"):
         if service.redis.type(key) == b"hash":
             assert FakeFacebook.TOKEN.encode() not in b"".join(service.redis.hvals(key))
 
 
 def test_hub_credentials_are_used_for_pings_but_never_advertised(settings, settings_env, worker, fakes,
                                                                  clean_redis, tmp_path):
-    from api.app import create_app
     from starlette.testclient import TestClient
+
+    from api.app import create_app
 
     hub = fakes.hub.url.replace("http://", "http://ping:s3cret-hub-pass@") + "/"
     secret_settings = settings.with_(websub_hubs=(hub,))
@@ -314,7 +322,7 @@ def test_weak_webhook_secrets_are_refused(settings_env, secret):
 def test_event_bodies_expire_after_the_retention(service):
     event = load_fixture("seed-article-published")
     assert service.send(event).status_code == 202
-    ttl = service.redis.ttl(keys.event(event["id"]))
+    ttl = service.redis.ttl(keys.event_key(event["id"]))
     assert 29 * 86400 < ttl <= 30 * 86400
     assert service.send(event).status_code == 200  # dedup holds within the window
 
@@ -399,7 +407,7 @@ def test_purge_removes_every_trace_and_leaves_an_audit_record(service, settings_
     assert service.client.get(f"/events/{event['id']}").status_code == 404
     record = service.client.get(f"/articles/{SEED_ID}").json()
     assert record["state"] == "purged" and record["article"] is None
-    dump = b"".join(v for key in service.redis.scan_iter("syn:*") if service.redis.type(key) == b"hash"
+    dump = b"".join(v for key in service.redis.scan_iter(keys.PREFIX + "*") if service.redis.type(key) == b"hash"
                     for v in service.redis.hvals(key))
     assert event["article"]["title"].encode() not in dump
     assert event["article"]["url"].encode() not in dump

@@ -1,6 +1,6 @@
 """Social sharing through the real worker against loopback fakes of X, Facebook and Google+.
 
-One test per row of the retry matrix (social_apis.md §5.3); each ends in the documented state,
+One test per row of the retry matrix (each network's documented errors); each ends in the documented state,
 read from GET /articles/{id}, and in exactly one post on the fake.
 """
 
@@ -277,13 +277,12 @@ def test_connection_dropped_before_an_answer_is_retried_once_posted(service, fak
 
 
 def test_oauth1_credentials_sign_the_request(settings, fakes):
-    from syndicate.config import TwitterCredentials
-    from worker.social.twitter import Twitter
+    from worker.social.twitter import Twitter, TwitterSettings
 
     fakes.reset()
-    creds = TwitterCredentials(consumer_key="ck", consumer_secret="cs", access_token="at",
-                               access_secret="as")
-    channel = Twitter(settings.with_(twitter=creds))
+    config = TwitterSettings(api_url=fakes.twitter.url, consumer_key="ck", consumer_secret="cs",
+                             access_token="at", access_secret="as")
+    channel = Twitter(config, settings.http_timeout)
     tweet_id = channel.post({"text": "hello from OAuth 1.0a"})
     auth = fakes.twitter.received("POST")[0].headers["authorization"]
     assert auth.startswith("OAuth ") and 'oauth_consumer_key="ck"' in auth

@@ -15,8 +15,9 @@ from feeds.describe import describe
 from feeds.membership import feed_keys
 from feeds.render import render
 from syndicate.embedded_redis import EmbeddedRedis
-from worker import keys, rendering
+from worker import rendering
 from worker.runtime import Runtime
+from worker.store import keys
 
 
 def test_a_concurrent_burst_renders_a_few_times_and_ends_on_the_final_state(
@@ -52,7 +53,7 @@ def test_a_concurrent_burst_renders_a_few_times_and_ends_on_the_final_state(
         expected = render(describe(key, site, members), members).json
         served = service.client.get(f"/feeds/{key}.json", headers={"Accept-Encoding": "identity"})
         assert json.loads(served.content)["items"] == json.loads(expected)["items"], key
-    renders_all = int(service.redis.hget(keys.feed_meta("all"), "renders"))
+    renders_all = int(service.redis.hget(keys.meta_key("all"), "renders"))
     assert renders_all < len(events)  # coalesced: fewer renders than events touching `all`
 
 
@@ -60,7 +61,7 @@ def _cost_of_one_event(r: redis.Redis, rt: Runtime, n: int) -> tuple[int, int]:
     """Commands and bytes Redis handled for one new event and the renders it causes."""
     before = r.info("stats")
     event = article_event(n)
-    applied = rt.store.apply_event(ArticleEvent.from_payload(event["id"], event), {},
+    applied = rt.store.articles.apply(ArticleEvent.from_payload(event["id"], event), {},
                                    defer_render=True)
     for key in applied.touched_feeds:
         rendering.render_and_save(rt, key)
@@ -82,13 +83,13 @@ def test_an_events_cost_is_flat_however_many_articles_are_stored(settings, tmp_p
         for size in (1000, 3000):
             for n in range(loaded, size):
                 event = article_event(n)
-                rt.store.apply_event(ArticleEvent.from_payload(event["id"], event), plan,
+                rt.store.articles.apply(ArticleEvent.from_payload(event["id"], event), plan,
                                      defer_render=True)
             loaded = size
             _cost_of_one_event(r, rt, 10_000_000 + size)  # warm: scripts loaded, caches filled
             costs[size] = _cost_of_one_event(r, rt, 10_000_001 + size)
-            widest = max(r.zcard(k) for k in r.scan_iter(keys.feed_items("*")))
-            assert widest <= rt.store.membership_cap  # capped near the feed size (10)
+            widest = max(r.zcard(k) for k in r.scan_iter(keys.items_key("*")))
+            assert widest <= rt.store.articles.membership_cap  # capped near the feed size (10)
         commands_1k, bytes_1k = costs[1000]
         commands_3k, bytes_3k = costs[3000]
         assert commands_3k == commands_1k, costs

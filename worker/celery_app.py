@@ -1,4 +1,4 @@
-"""The Celery app, set up for at-least-once delivery on Redis (see ../shared/reference/celery_redis.md).
+"""The Celery app, set up for at-least-once delivery on Redis.
 
 - `acks_late` + `task_reject_on_worker_lost`: a task whose worker dies is run again, not lost.
 - No countdown or ETA anywhere near the visibility timeout: waits of seconds to minutes (rate
@@ -13,7 +13,9 @@ from celery import Celery
 from celery.signals import setup_logging
 from kombu import Exchange, Queue
 
-from worker.runtime import runtime
+from syndicate.config import Settings
+from syndicate.logs import setup
+from worker.runtime import Runtime, current, install
 
 QUEUES = ("events", "deliveries", "pings")
 
@@ -23,17 +25,20 @@ app = Celery("syndicate", include=["worker.tasks"])
 @setup_logging.connect
 def _logging(**_: object) -> None:
     """Our format (plain or JSON lines, secrets masked) instead of Celery's."""
-    from syndicate.logs import setup
-
-    setup(runtime().settings.log_json)
+    setup(current().settings.log_json)
 
 
-@app.on_configure.connect
-def _configure(sender: Celery, **_: object) -> None:
-    settings = runtime().settings
+def _configuration() -> dict:
+    """Celery's configuration from this process's runtime, built from the environment if no
+    entry point installed one (`celery -A worker worker`). Celery asks for it lazily, when its
+    configuration is first read."""
+    try:
+        settings = current().settings
+    except RuntimeError:
+        settings = install(Runtime(Settings.from_env())).settings
     broker = settings.broker or settings.require_redis()
     vt = settings.visibility_timeout
-    sender.conf.update(
+    return dict(
         broker_url=broker,
         result_backend=None,
         task_ignore_result=True,
@@ -67,3 +72,6 @@ def _configure(sender: Celery, **_: object) -> None:
         worker_send_task_events=False,
         enable_utc=True,
     )
+
+
+app.add_defaults(_configuration)

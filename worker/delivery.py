@@ -16,23 +16,25 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from feeds.article import Article
 from feeds.share import payload_hash
 from worker.retry import DELETE, DELIVERY, LONGEST_WAIT_S, REFRESH, Retry
 from worker.runtime import Runtime
+from worker.social import NETWORKS
 from worker.social.base import Channel
 from worker.social.errors import DeliveryError, DuplicateError, PermanentError, RetryableError
+from worker.store.dead import delivery_letter
+from worker.store.outbox import Listing
 
 log = logging.getLogger("syndicate.delivery")
 
 
 def outbox_plan(rt: Runtime, article: Article) -> dict[str, tuple[str, str]]:
     """What each network should do with this article on its first publish."""
-    from syndicate.config import NETWORKS
-
     wanted = set(article.share.networks) if article.share.networks is not None else set(NETWORKS)
-    enabled = set(rt.settings.enabled_networks)
+    enabled = set(rt.channels)
     plan = {}
     for network in NETWORKS:
         if network not in wanted:
@@ -50,6 +52,7 @@ class Delivery:
     def __init__(self, rt: Runtime, article_id: str, network: str) -> None:
         self.rt = rt
         self.store = rt.store
+        self.outbox = rt.store.outbox
         self.article_id = article_id
         self.network = network
         self.channel: Channel | None = rt.channels.get(network)
@@ -59,12 +62,12 @@ class Delivery:
             return "channel off"
         # Shorter than the visibility timeout, so a rerun after a crash is not locked out.
         ttl = int(self.rt.settings.http_timeout * 2 + 5)
-        if not self.store.lock_outbox(self.article_id, self.network, ttl):
+        if not self.outbox.lock(self.article_id, self.network, ttl):
             return "busy"  # another worker holds it; its outcome decides
         try:
             if action == "refresh":
                 return self._refresh(attempt)
-            entry = self.store.outbox_entry(self.article_id, self.network)
+            entry = self.outbox.entry(self.article_id, self.network)
             state = entry.get("state")
             if state == "pending":
                 return self._post(entry)
@@ -73,40 +76,42 @@ class Delivery:
             self._update(close=True)
             return state or "no entry"
         finally:
-            self.store.unlock_outbox(self.article_id, self.network)
+            self.outbox.unlock(self.article_id, self.network)
 
     # ----------------------------------------------------------------------------------------
     def _context(self) -> dict[str, str]:
         """Log fields: the article, the network and the event that asked for the post."""
-        event_id = self.store.outbox_entry(self.article_id, self.network).get("event_id", "")
+        event_id = self.outbox.entry(self.article_id, self.network).get("event_id", "")
         return {"article_id": self.article_id, "network": self.network, "event_id": event_id}
 
     def _article(self) -> Article:
-        record = self.store.article(self.article_id)
-        if not record or "doc" not in record:
-            raise PermanentError("article not stored")
-        return Article.from_dict(record["doc"])
+        article = self.store.articles.article(self.article_id)
+        if article is None:
+            raise PermanentError("article not published")
+        return article
 
-    def _update(self, close: bool = False, incr: bool = False, **fields: object) -> None:
-        self.store.update_outbox(self.article_id, self.network, close=close, incr_attempts=incr,
-                                 **fields)
+    def _update(self, close: bool | None = False, incr: bool = False, **fields: Any) -> None:
+        listing: Listing = "close" if close else ("keep" if close is None else "open")
+        self.outbox.update(self.article_id, self.network, listing=listing, incr_attempts=incr,
+                           **fields)
 
     def _retry(self, action: str, attempts: int, error: RetryableError, policy: Retry = DELIVERY,
                attempt: int = 0) -> str:
         wait = error.wait_s if error.wait_s is not None else policy.backoff_s(
             attempts, self.rt.settings.retry_base_s)
         wait = min(wait, LONGEST_WAIT_S)
-        self.store.schedule("deliver", [self.article_id, self.network, action, attempt + 1], wait)
-        self.store.count(**{f"retries__{self.network}": 1})
+        self.store.schedule.add("deliver", [self.article_id, self.network, action, attempt + 1],
+                                wait)
+        self.outbox.count_retry(self.network)
         self._update(last_error=error.reason, next_attempt_at=f"{time.time() + wait:.0f}")
         log.info("%s %s for %s: %s; retry in %.1fs", self.network, action, self.article_id,
                  error.reason, wait, extra=self._context())
         return "retry"
 
-    def _give_up(self, reason: str, **fields: object) -> str:
+    def _give_up(self, reason: str, **fields: Any) -> str:
         """Failed for good: recorded, closed and dead-lettered (`in_flight` stays as it is)."""
         self._update(close=True, state="failed", last_error=reason, **fields)
-        self.store.dead_letter(f"delivery:{self.article_id}:{self.network}")
+        self.store.dead.add(delivery_letter(self.article_id, self.network))
         log.warning("%s post for %s failed: %s", self.network, self.article_id, reason,
                     extra=self._context())
         return "failed"
@@ -116,7 +121,7 @@ class Delivery:
         # The article's own state decides, not only the flag the unpublish set: nothing that
         # is not published now is ever posted, whatever the entry says.
         retracted = (entry.get("delete_requested") == "1"
-                     or self.store.article_state(self.article_id) != "published")
+                     or self.store.articles.state(self.article_id) != "published")
         if retracted and not ambiguous:
             self._update(close=True, state="skipped", delete_requested=0,
                          reason="unpublished before it was shared")
@@ -130,7 +135,7 @@ class Delivery:
             # attempt like any other (counted, backed off, given up).
             self._update(incr=True, last_attempt_at=f"{time.time():.3f}")
             try:
-                existing = self.channel.find_existing(self.store.article_url(self.article_id))
+                existing = self.channel.find_existing(self.store.articles.url(self.article_id))
             except RetryableError as exc:
                 if retracted:
                     return self._unknown_after_retraction(f"lookup failed: {exc.reason}")
@@ -171,18 +176,18 @@ class Delivery:
         self._update(close=True, state="skipped", delete_requested=0,
                      reason=f"unpublished after an uncertain attempt ({why}): if a post "
                             f"appeared on {self.network}, delete it by hand")
-        self.store.dead_letter(f"delivery:{self.article_id}:{self.network}")
+        self.store.dead.add(delivery_letter(self.article_id, self.network))
         return "skipped"
 
     def _sent(self, entry: dict[str, str], remote_id: str, note: str) -> str:
-        delete_next = entry.get("delete_requested") == "1" or self.store.outbox_entry(
+        delete_next = entry.get("delete_requested") == "1" or self.outbox.entry(
             self.article_id, self.network).get("delete_requested") == "1"
         self._update(close=not delete_next, state="sent", remote_id=remote_id, in_flight=0,
                      note=note, sent_at=f"{time.time():.3f}", last_error="")
         log.info("%s post for %s sent (%s)", self.network, self.article_id,
                  remote_id or "id unknown", extra=self._context())
         if delete_next:
-            self.store.schedule("deliver", [self.article_id, self.network, "delete", 1], 0)
+            self.store.schedule.add("deliver", [self.article_id, self.network, "delete", 1], 0)
         return "sent"
 
     def _delete(self, entry: dict[str, str]) -> str:
@@ -202,12 +207,12 @@ class Delivery:
         except RetryableError as exc:
             if DELETE.gives_up(attempts):
                 self._update(close=True, last_error=f"delete gave up: {exc.reason}")
-                self.store.dead_letter(f"delivery:{self.article_id}:{self.network}")
+                self.store.dead.add(delivery_letter(self.article_id, self.network))
                 return "failed"
             return self._retry("delete", attempts, exc, DELETE)
         except DeliveryError as exc:
             self._update(close=True, last_error=f"delete failed: {exc.reason}")
-            self.store.dead_letter(f"delivery:{self.article_id}:{self.network}")
+            self.store.dead.add(delivery_letter(self.article_id, self.network))
             return "failed"
         self._update(close=True, state="deleted", delete_requested=0,
                      deleted_at=f"{time.time():.3f}", last_error="")

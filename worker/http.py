@@ -1,5 +1,5 @@
-"""Outbound HTTP policy in one place: one `requests.Session` per remote, with timeouts, and the
-backoff schedule every retry uses.
+"""Outbound HTTP in one place: a `requests.Session` per remote, with timeouts and no retries of
+its own (the retry policies are worker/retry.py's).
 
 Sessions never retry on their own: whether a failed POST may be sent again depends on whether
 it may already have taken effect, which only the caller (the delivery state machine) knows.
@@ -7,7 +7,6 @@ it may already have taken effect, which only the caller (the delivery state mach
 
 from __future__ import annotations
 
-import random
 from typing import Any
 
 import requests
@@ -45,9 +44,3 @@ def request_was_sent(exc: requests.RequestException) -> bool:
         return not any(s in text for s in ("NewConnectionError", "Connection refused",
                                              "Name or service not known", "ConnectTimeout"))
     return True
-
-
-def backoff_s(attempt: int, base_s: float, cap_s: float) -> float:
-    """Exponential backoff with full jitter in [d/2, d], d = base * 2**(attempt-1), capped."""
-    delay = min(cap_s, base_s * (2 ** max(attempt - 1, 0)))
-    return random.uniform(delay / 2, delay)

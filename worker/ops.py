@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
-from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,9 +16,13 @@ import requests
 
 from feeds.article import ArticleEvent
 from feeds.validation import validate_event
-from syndicate.config import NETWORKS, Settings, public_hub_url
-from worker import enqueue, keys
+from syndicate.config import public_hub_url
+from worker import enqueue
+from worker.celery_app import QUEUES, app
+from worker.http import RemoteSession
 from worker.runtime import Runtime
+from worker.social import NETWORKS, REGISTRY
+from worker.social.errors import DeliveryError
 
 log = logging.getLogger("syndicate.ops")
 
@@ -55,7 +57,7 @@ def backfill_line(rt: Runtime, number: int, line: str, report: BackfillReport) -
         return
     event_id = payload.get("id") or f"backfill-{number}"
     event = ArticleEvent.from_payload(event_id, payload)
-    applied = rt.store.apply_event(event, BACKFILL_PLAN, defer_render=True)
+    applied = rt.store.articles.apply(event, BACKFILL_PLAN, defer_render=True)
     if applied.outcome == "applied":
         report.applied += 1
         report.feeds.update(applied.touched_feeds)
@@ -69,27 +71,25 @@ def backfill_line(rt: Runtime, number: int, line: str, report: BackfillReport) -
 # then) or is recorded again with its new failure: replaying never loses one.
 def dead_letters(rt: Runtime, limit: int = 100) -> list[dict[str, Any]]:
     """Units of work that ran out of retries, newest first, with their last error."""
-    rows = [(m.decode(), score) for m, score in
-            rt.redis.zrevrange(keys.DEAD_LETTERS, 0, limit - 1, withscores=True)]
-    events = rt.store.event_summaries([n.partition(":")[2] for n, _ in rows
-                                       if n.startswith("event:")])
+    letters = rt.store.dead.newest(limit)
+    events = rt.store.events.summaries([d.event_id for d in letters if d.kind == "event"])
     out = []
-    for name, score in rows:
-        kind, _, rest = name.partition(":")
-        item: dict[str, Any] = {"name": name, "kind": kind, "failed_at": score, "article_id": ""}
-        if kind == "event":
-            record = events.get(rest, {})
-            item.update(event_id=rest, article_id=record.get("article_id", ""),
+    for letter in letters:
+        item: dict[str, Any] = {"name": letter.name, "kind": letter.kind,
+                                "failed_at": letter.failed_at, "replayed_at": letter.replayed_at,
+                                "article_id": letter.article_id}
+        if letter.kind == "event":
+            record = events.get(letter.event_id, {})
+            item.update(event_id=letter.event_id, article_id=record.get("article_id", ""),
                         error=record.get("error", ""))
-        elif kind == "render":
-            item.update(feed=rest, error=rt.store.render_error(rest))
-        elif kind == "ping":
-            feed, _, hub = rest.partition(":")
-            item.update(feed=feed, hub=hub, error="the hub kept refusing or was unreachable")
+        elif letter.kind == "render":
+            item.update(feed=letter.feed, error=rt.store.feeds.render_error(letter.feed))
+        elif letter.kind == "ping":
+            item.update(feed=letter.feed, hub=letter.hub,
+                        error="the hub kept refusing or was unreachable")
         else:
-            article_id, _, network = rest.rpartition(":")
-            entry = rt.store.outbox_entry(article_id, network)
-            item.update(article_id=article_id, network=network,
+            entry = rt.store.outbox.entry(letter.article_id, letter.network)
+            item.update(network=letter.network,
                         error=entry.get("last_error") or entry.get("reason", ""))
         out.append(item)
     return out
@@ -104,11 +104,11 @@ def replay(rt: Runtime, only: str | None = None) -> list[dict[str, Any]]:
             continue
         kind = item["kind"]
         if kind == "event":
-            if rt.store.requeue_event(item["event_id"]):
+            if rt.store.events.requeue(item["event_id"]):
                 enqueue.process_event(item["event_id"])
                 item["replayed"] = True
         elif kind == "render":
-            rt.store.retry_render(item["feed"])
+            rt.store.feeds.retry(item["feed"])
             item["replayed"] = True
         elif kind == "ping":
             hubs = [h for h in rt.settings.websub_hubs if public_hub_url(h) == item["hub"]]
@@ -116,12 +116,12 @@ def replay(rt: Runtime, only: str | None = None) -> list[dict[str, Any]]:
                 enqueue.ping(item["feed"], hub)
             item["replayed"] = bool(hubs)
         else:
-            action = rt.store.reopen_delivery(item["article_id"], item["network"])
+            action = rt.store.outbox.reopen(item["article_id"], item["network"])
             if action:
                 enqueue.deliver(item["article_id"], item["network"], action)
                 item["replayed"] = True
         if item.get("replayed"):
-            rt.store.mark_replayed(item["name"])
+            rt.store.dead.mark_replayed(item["name"])
             replayed.append(item)
     return replayed
 
@@ -129,8 +129,6 @@ def replay(rt: Runtime, only: str | None = None) -> list[dict[str, Any]]:
 # Status ---------------------------------------------------------------------------------------
 def queue_depths(rt: Runtime) -> dict[str, int | None]:
     """Messages waiting per queue, asked of the broker itself (Redis or AMQP alike)."""
-    from worker.celery_app import QUEUES, app
-
     depths: dict[str, int | None] = {}
     try:
         with app.connection_for_read() as conn:
@@ -146,9 +144,8 @@ def queue_depths(rt: Runtime) -> dict[str, int | None]:
 
 
 def recent_events(rt: Runtime, limit: int = 20) -> list[dict[str, Any]]:
-    ids = [e.decode() for e in rt.redis.zrevrange(keys.EVENTS_RECENT, 0, limit - 1)]
     out = []
-    for event_id, record in rt.store.event_summaries(ids).items():
+    for event_id, record in rt.store.events.summaries(rt.store.events.recent_ids(limit)).items():
         result = json.loads(record["result"]) if record["result"] else {}
         out.append({"event_id": event_id, "type": record["type"],
                     "article_id": record["article_id"], "status": record["status"],
@@ -160,17 +157,15 @@ def recent_events(rt: Runtime, limit: int = 20) -> list[dict[str, Any]]:
 def channel_health(rt: Runtime, dead: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per network: on or off, deliveries by state, entries still open, the latest failure
     (from `dead`, the dead letters the caller has read)."""
-    counters = {k.decode(): float(v) for k, v in rt.redis.hgetall(keys.COUNTERS).items()}
-    open_entries = [m.decode().rpartition("\t")[2] for m in rt.redis.zrange(keys.OUTBOX_OPEN, 0, -1)]
+    totals = rt.store.counters.totals()
+    open_entries = rt.store.outbox.open_per_network()
     out = []
     for network in NETWORKS:
-        states = {name.split(":", 2)[2]: int(v) for name, v in counters.items()
-                  if name.startswith(f"delivery:{network}:")}
         failure = next((d for d in dead if d.get("network") == network), None)
-        out.append({"network": network, "enabled": network in rt.settings.enabled_networks,
-                    "deliveries": states, "open": open_entries.count(network),
-                    "retries": int(counters.get(f"retries:{network}", 0)),
-                    "last_failure": failure})
+        out.append({"network": network, "enabled": network in rt.channels,
+                    "deliveries": dict(totals.deliveries.get(network, {})),
+                    "open": open_entries.get(network, 0),
+                    "retries": totals.retries.get(network, 0), "last_failure": failure})
     return out
 
 
@@ -179,13 +174,13 @@ def overview(rt: Runtime) -> dict[str, Any]:
     dead = dead_letters(rt)
     return {
         "queues": queue_depths(rt),
-        "workers": rt.store.live_workers(),
+        "workers": rt.store.workers.live(),
         "events": recent_events(rt),
         "channels": channel_health(rt, dead),
         "dead_letters": dead,
-        "feeds": rt.redis.scard(keys.FEEDS),
-        "feeds_to_render": rt.redis.scard(keys.FEEDS_DIRTY),
-        "articles": rt.redis.zcard(keys.ARTICLES),
+        "feeds": rt.store.articles.feed_count(),
+        "feeds_to_render": rt.store.feeds.dirty_count(),
+        "articles": rt.store.articles.count(),
         "hubs": list(rt.site.hubs),
     }
 
@@ -198,59 +193,57 @@ class Check:
     detail: str
 
 
-def check(settings: Settings, probe: Callable[[str], str] | None = None) -> list[Check]:
-    """Reach Redis, the broker and each configured remote; say what is on and what is off."""
-    probe = probe or _probe_http
-    from worker.runtime import configure
-
+def check(rt: Runtime) -> list[Check]:
+    """Prove each configured piece works: Redis, the broker, each network with a cheap
+    authenticated call, each hub; say what is off."""
+    settings = rt.settings
     out: list[Check] = []
     if settings.redis_url is None:
         out.append(Check("redis", None, "SYNDICATE_REDIS_URL not set: `syndicate run` embeds one"))
     else:
-        out += _check_redis_and_broker(configure(settings))
+        out += _check_redis_and_broker(rt)
     out.append(Check("webhook secret", True, "set") if settings.webhook_secret else Check(
         "webhook secret", None, "not set: `syndicate run` creates one, `syndicate api` refuses"))
-    remotes = {"twitter": settings.twitter_api_url, "facebook": settings.facebook_graph_url,
-               "googleplus": settings.googleplus_api_url}
     for network in NETWORKS:
-        if network not in settings.enabled_networks:
+        channel = rt.channels.get(network)
+        if channel is None:
             out.append(Check(network, None, "off (no credentials)"))
-        else:
-            out.append(_reach(network, remotes[network], probe))
+            continue
+        try:
+            out.append(Check(network, True, channel.health_check()))
+        except DeliveryError as exc:
+            out.append(Check(network, False, f"{REGISTRY[network].__name__}: {exc.reason}"))
     if not settings.websub_hubs:
         out.append(Check("websub", None, "off (SYNDICATE_WEBSUB_HUBS not set)"))
     for hub in settings.websub_hubs:
-        out.append(_reach(f"hub {public_hub_url(hub)}", hub, probe))
+        out.append(_check_hub(rt, hub))
     return out
 
 
 def _check_redis_and_broker(rt: Runtime) -> list[Check]:
-    from worker.celery_app import app
-
     out = []
     try:
-        rt.redis.ping()
-        persistence = rt.redis.config_get("appendonly").get("appendonly", "?")
-        out.append(Check("redis", True, f"reachable, appendonly={persistence}"))
+        rt.store.ping()
+        out.append(Check("redis", True, f"reachable, appendonly={rt.store.persistence()}"))
     except redis.RedisError as exc:
         out.append(Check("redis", False, f"unreachable: {type(exc).__name__}"))
     try:
         with app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, timeout=3)
         out.append(Check("broker", True, f"reachable ({app.conf.broker_url.split(':', 1)[0]})"))
-    except Exception as exc:
+    except Exception as exc:  # any transport error means unreachable
         out.append(Check("broker", False, f"unreachable: {type(exc).__name__}"))
     return out
 
 
-def _reach(name: str, url: str, probe: Callable[[str], str]) -> Check:
+def _check_hub(rt: Runtime, hub: str) -> Check:
+    """A hub must answer HTTP below 500 (a publish ping with no topic is refused as a bad
+    request by a working hub; a 5xx or no answer is a hub that will not take pings)."""
+    name = f"hub {public_hub_url(hub)}"
     try:
-        return Check(name, True, f"{public_hub_url(url)} answers ({probe(url)})")
+        r = RemoteSession(rt.settings.http_timeout).post(hub, data={"hub.mode": "publish"})
     except requests.RequestException as exc:
-        return Check(name, False, f"{public_hub_url(url)} unreachable: {type(exc).__name__}")
-
-
-def _probe_http(url: str) -> str:
-    """Any HTTP answer proves the remote is reachable; credentials are checked on first use."""
-    r = requests.head(url, timeout=5, allow_redirects=False)
-    return f"HTTP {r.status_code}"
+        return Check(name, False, f"unreachable: {type(exc).__name__}")
+    if r.status_code >= 500:
+        return Check(name, False, f"answers HTTP {r.status_code}: it will not take pings")
+    return Check(name, True, f"answers (HTTP {r.status_code})")

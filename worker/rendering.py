@@ -18,6 +18,7 @@ from feeds.render import render
 from worker import enqueue
 from worker.retry import RENDER
 from worker.runtime import Runtime
+from worker.store.dead import render_letter
 
 log = logging.getLogger("syndicate.render")
 
@@ -35,30 +36,31 @@ def render_and_save(rt: Runtime, feed_key: str) -> RenderOutcome:
     """Render one feed and publish the bytes; a failure is recorded, scheduled for a retry with
     backoff (or dead-lettered), and returned, not raised."""
     store, settings = rt.store, rt.settings
-    version, articles, deleted = store.feed_for_render(
+    version, articles, deleted, unreadable = store.articles.for_render(
         feed_key, settings.feed_size, settings.deleted_entry_days * 86400)
     started = time.perf_counter()
     try:
         rendered = render(describe(feed_key, rt.site, articles), articles, deleted)
     except Exception as exc:  # noqa: BLE001 - whatever it is, it is this feed's alone
         reason = f"{type(exc).__name__}: {exc}"[:300]
-        failures = store.render_failed(feed_key, version, reason)
+        failures = store.feeds.failed(feed_key, version, reason)
         if RENDER.gives_up(failures):
-            store.dead_letter(f"render:{feed_key}")
+            store.dead.add(render_letter(feed_key))
         else:
-            store.schedule("render", [feed_key],
+            store.schedule.add("render", [feed_key],
                            RENDER.backoff_s(failures, settings.retry_base_s))
         log.warning("render of %s failed (%d): %s", feed_key, failures, reason,
                     extra={"feed": feed_key})
         return RenderOutcome(feed_key, False, 0, time.perf_counter() - started, failed=reason)
     elapsed = time.perf_counter() - started
-    for article_id, reason in rendered.skipped:
+    skipped = (*unreadable, *rendered.skipped)
+    for article_id, reason in skipped:
         log.warning("article %s left out of %s: %s", article_id, feed_key, reason,
                     extra={"feed": feed_key, "article_id": article_id})
-    changed = store.save_render(feed_key, version, rendered.bodies(),
-                                len(articles) - len(rendered.skipped), rendered.skipped)
-    store.count(renders=1, render_seconds=elapsed)
-    return RenderOutcome(feed_key, changed, len(articles) - len(rendered.skipped), elapsed)
+    items = len(articles) - len(rendered.skipped)
+    changed = store.feeds.save(feed_key, version, rendered.bodies(), items, skipped)
+    store.feeds.count_render(elapsed)
+    return RenderOutcome(feed_key, changed, items, elapsed)
 
 
 def render_and_publish(rt: Runtime, feed_key: str) -> RenderOutcome:

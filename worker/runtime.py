@@ -1,67 +1,62 @@
-"""The process's settings and connections, built once from the environment on first use.
+"""A process's settings and connections: the `Runtime`, built once at start-up and passed down.
 
-The CLI and the tests can install explicit settings with `configure()` before anything else
-asks; a plain `celery -A worker worker` gets them from the environment.
+The API keeps its runtime on the Starlette app; the operator commands build one and pass it.
+Celery tasks are module functions, so each worker process holds its runtime in one module
+global: the Celery app installs it when it is configured (worker.celery_app) and tasks, the
+scheduler and the renderer read it with `current()`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import redis
-import redis.asyncio
+from redis.asyncio import Redis as AsyncRedis
 
 from feeds.describe import Site
 from syndicate.config import Settings, public_hub_url
 from syndicate.logs import register_secrets
+from worker.social import NETWORKS, channels_for
+from worker.social.base import Channel
 from worker.store import Store
 
 
 @dataclass
 class Runtime:
     settings: Settings
+    # the asyncio clients of the API, one per event loop (a connection belongs to its loop)
+    _aredis: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary,
+                                               repr=False)
 
     def __post_init__(self) -> None:
         register_secrets(self.settings.secret_values())
 
     @cached_property
     def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(
-            self.settings.require_redis(),
-            socket_timeout=5,
-            socket_connect_timeout=2,
-            health_check_interval=10,
-        )
+        return redis.Redis.from_url(self.settings.require_redis(), socket_timeout=5,
+                                    socket_connect_timeout=2, health_check_interval=10)
 
-    def aredis(self) -> redis.asyncio.Redis:
-        """An asyncio client for the running event loop (the API's hot path: no thread hop).
-
-        One per loop: an asyncio connection belongs to the loop that opened it, and tests run
-        several apps on several loops in one process."""
-        import asyncio
-
+    def aredis(self) -> AsyncRedis:
+        """An asyncio client for the running event loop (the API's hot path: no thread hop)."""
         loop = asyncio.get_running_loop()
         client = self._aredis.get(loop)
         if client is None:
-            client = redis.asyncio.Redis.from_url(
+            client = AsyncRedis.from_url(
                 self.settings.require_redis(), socket_timeout=5, socket_connect_timeout=2)
             self._aredis[loop] = client
         return client
 
     @cached_property
-    def _aredis(self) -> weakref.WeakKeyDictionary:
-        return weakref.WeakKeyDictionary()
-
-    @cached_property
     def store(self) -> Store:
-        return Store(self.redis, self.settings.feed_size, self.settings.event_retention_days)
+        return Store(self.redis, NETWORKS, self.settings.feed_size,
+                     self.settings.event_retention_days)
 
     @cached_property
-    def channels(self) -> dict:
-        from worker.social import channels_for
-
+    def channels(self) -> dict[str, Channel]:
+        """The enabled networks, by name."""
         return channels_for(self.settings)
 
     @cached_property
@@ -71,28 +66,27 @@ class Runtime:
     @cached_property
     def site(self) -> Site:
         s = self.settings
-        return Site(
-            title=s.site_title,
-            description=s.site_description,
-            url=s.site_url,
-            language=s.site_language,
-            public_url=s.public_url or "http://127.0.0.1:8000",
-            hubs=tuple(public_hub_url(h) for h in s.websub_hubs),
-            feed_size=s.feed_size,
-        )
+        return Site(title=s.site_title or "", description=s.site_description or "",
+                    url=s.site_url, language=s.site_language or "en",
+                    public_url=s.public_url or "http://127.0.0.1:8000",
+                    hubs=tuple(public_hub_url(h) for h in s.websub_hubs))
 
 
-_runtime: Runtime | None = None
+_current: Runtime | None = None
+
+
+def install(rt: Runtime) -> Runtime:
+    """Make `rt` this process's runtime (see the module docstring)."""
+    global _current
+    _current = rt
+    return rt
 
 
 def configure(settings: Settings) -> Runtime:
-    global _runtime
-    _runtime = Runtime(settings)
-    return _runtime
+    return install(Runtime(settings))
 
 
-def runtime() -> Runtime:
-    global _runtime
-    if _runtime is None:
-        _runtime = Runtime(Settings.from_env())
-    return _runtime
+def current() -> Runtime:
+    if _current is None:
+        raise RuntimeError("no runtime installed: worker.celery_app installs one on configure")
+    return _current

@@ -20,7 +20,7 @@ import time
 from celery.signals import worker_ready, worker_shutdown
 
 from worker import enqueue, rendering
-from worker.runtime import Runtime, runtime
+from worker.runtime import Runtime, current
 
 log = logging.getLogger("syndicate.scheduler")
 
@@ -37,21 +37,21 @@ def _loop(hostname: str) -> None:
     last_sweep = last_beat = 0.0
     while not _stop.is_set():
         try:
-            rt = runtime()
+            rt = current()
             if time.monotonic() - last_beat >= HEARTBEAT_S:
                 last_beat = time.monotonic()
-                rt.store.heartbeat(hostname)
-            for item in rt.store.claim_due():
-                _run_due(rt, item.get("task"), list(item.get("args", ())))
+                rt.store.workers.heartbeat(hostname)
+            for task, args in rt.store.schedule.claim_due():
+                _run_due(rt, task, args)
             now = time.monotonic()
             if now - last_sweep >= SWEEP_S:
                 last_sweep = now
                 stale_after = rt.settings.visibility_timeout * 2
-                for event_id in rt.store.unfinished_events(older_than=stale_after):
+                for event_id in rt.store.events.unfinished(older_than=stale_after):
                     log.warning("re-queueing unfinished event %s", event_id)
                     enqueue.process_event(event_id)
-                for article_id, network in rt.store.stale_open_outbox(older_than=stale_after):
-                    entry = rt.store.outbox_entry(article_id, network)
+                for article_id, network in rt.store.outbox.stale_open(older_than=stale_after):
+                    entry = rt.store.outbox.entry(article_id, network)
                     if float(entry.get("next_attempt_at") or 0) > time.time():
                         continue  # waiting for a rate-limit reset or backoff, as scheduled
                     action = "post" if entry.get("state") == "pending" else "delete"
@@ -70,7 +70,7 @@ def _run_due(rt: Runtime, task: str | None, args: list) -> None:
     elif task == "event":
         enqueue.process_event(*args)
     elif task == "render":
-        rt.store.mark_dirty(*args)
+        rt.store.feeds.mark_dirty(*args)
     else:
         log.warning("unknown scheduled task %r dropped", task)
 
@@ -79,16 +79,16 @@ def _render_loop() -> None:
     while not _stop.is_set():
         rendered = 0
         try:
-            rt = runtime()
-            for key in rt.store.dirty_feeds():
+            rt = current()
+            for key in rt.store.feeds.dirty():
                 if _stop.is_set():
                     break
-                if not rt.store.claim_render(key, RENDER_CLAIM_TTL_S):
+                if not rt.store.feeds.claim(key, RENDER_CLAIM_TTL_S):
                     continue  # another worker is on it
                 try:
                     rendering.render_and_publish(rt, key)  # records its own failure
                 finally:
-                    rt.store.release_render(key)
+                    rt.store.feeds.release(key)
                 rendered += 1
         except Exception as exc:  # Redis away: the feeds stay dirty and are rendered later
             log.warning("render loop: %s: %s", type(exc).__name__, exc)

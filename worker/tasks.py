@@ -19,7 +19,7 @@ from worker import enqueue, websub
 from worker.celery_app import app
 from worker.delivery import Delivery, outbox_plan
 from worker.retry import EVENT
-from worker.runtime import runtime
+from worker.runtime import Runtime, current
 from worker.store import Applied
 
 log = logging.getLogger("syndicate.worker")
@@ -29,32 +29,32 @@ TRANSIENT = (redis.ConnectionError, redis.TimeoutError)
 
 @app.task(name="worker.tasks.process_event")
 def process_event(event_id: str) -> str:
-    rt = runtime()
-    store = rt.store
-    record = store.event(event_id)
+    rt = current()
+    events = rt.store.events
+    record = events.get(event_id)
     if record is None or record["status"] in ("done", "failed"):
         return "skipped"
     attempts = int(record.get("attempts") or 0)
     if EVENT.gives_up(attempts):
         # Every earlier attempt died without recording an outcome (a hard time limit, a
         # killed worker): stop here with what is known.
-        store.finish_event(event_id, "failed", None, error=(
+        events.finish(event_id, "failed", None, error=(
             f"gave up after {attempts} attempts that never finished (time limit or crash); "
             f"last error: {record.get('error') or 'none recorded'}"))
         return "failed"
-    store.start_event(event_id)
+    events.start(event_id)
     try:
         event = ArticleEvent.from_payload(event_id, json.loads(record["body"]))
         plan = outbox_plan(rt, event.article) if event.article is not None else {}
-        applied = store.apply_event(event, plan)  # marks the touched feeds dirty: the
+        applied = rt.store.articles.apply(event, plan)  # marks the touched feeds dirty: the
         _share_follow_ups(rt, event, applied)      # renderer (worker.scheduler) takes it from there
     except TRANSIENT as exc:
         reason = f"{type(exc).__name__}: {exc}"
         try:
             if EVENT.gives_up(attempts + 1):
-                store.finish_event(event_id, "failed", None, error=f"gave up: {reason}")
+                events.finish(event_id, "failed", None, error=f"gave up: {reason}")
                 return "failed"
-            store.retry_event(event_id, reason, EVENT.backoff_s(attempts + 1, rt.settings.retry_base_s))
+            events.retry(event_id, reason, EVENT.backoff_s(attempts + 1, rt.settings.retry_base_s))
         except redis.RedisError:
             pass  # the sweeper re-queues the unfinished event once Redis is back
         log.warning("event %s: %s; retrying", event_id, reason, extra={"event_id": event_id})
@@ -62,29 +62,29 @@ def process_event(event_id: str) -> str:
     except SoftTimeLimitExceeded:
         limit = app.conf.task_soft_time_limit
         log.error("event %s hit the %s s time limit", event_id, limit, extra={"event_id": event_id})
-        store.finish_event(event_id, "failed", None, error=f"time limit exceeded ({limit} s)")
+        events.finish(event_id, "failed", None, error=f"time limit exceeded ({limit} s)")
         return "failed"
     except Exception as exc:  # a bug or a poisoned body: dead-letter it, keep the worker going
         log.exception("event %s failed", event_id, extra={"event_id": event_id})
-        store.finish_event(event_id, "failed", None, error=f"{type(exc).__name__}: {exc}"[:500])
+        events.finish(event_id, "failed", None, error=f"{type(exc).__name__}: {exc}"[:500])
         return "failed"
     if record.get("result") and applied.outcome != "applied":
         # A rerun (after a crash, or a replay) of an event already applied: keep what the first
         # run recorded as its result.
-        store.finish_event(event_id, "done", json.loads(record["result"]))
+        events.finish(event_id, "done", json.loads(record["result"]))
         return "done"
-    store.finish_event(event_id, "done", applied.as_dict())
+    events.finish(event_id, "done", applied.as_dict())
     log.info("event %s %s article %s: %s", event_id, event.type, event.article_id,
              applied.outcome, extra={"event_id": event_id, "article_id": event.article_id})
     return applied.outcome
 
 
-def _share_follow_ups(rt, event: ArticleEvent, applied: Applied) -> None:
+def _share_follow_ups(rt: Runtime, event: ArticleEvent, applied: Applied) -> None:
     """Queue the social work an applied event calls for (the outbox already records it)."""
     if applied.outcome != "applied":
         return
     if applied.first_publish or applied.unpublished:
-        for network, entry in rt.store.outbox_entries(event.article_id).items():
+        for network, entry in rt.store.outbox.entries(event.article_id).items():
             if entry.get("state") == "pending" or entry.get("delete_requested") == "1":
                 enqueue.deliver(event.article_id, network,
                                 "post" if applied.first_publish else "delete")
@@ -92,16 +92,16 @@ def _share_follow_ups(rt, event: ArticleEvent, applied: Applied) -> None:
         for network, channel in rt.channels.items():
             if not channel.refreshes_on_update:
                 continue
-            if rt.store.outbox_entry(event.article_id, network).get("state") in ("pending", "sent"):
+            if rt.store.outbox.entry(event.article_id, network).get("state") in ("pending", "sent"):
                 enqueue.deliver(event.article_id, network, "refresh")
 
 
 @app.task(name="worker.tasks.deliver")
 def deliver(article_id: str, network: str, action: str = "post", attempt: int = 1) -> str:
     """Post, delete or refresh one article on one network; see worker.delivery."""
-    return Delivery(runtime(), article_id, network).run(action, attempt)
+    return Delivery(current(), article_id, network).run(action, attempt)
 
 
 @app.task(name="worker.tasks.ping_hubs")
 def ping_hubs(feed_key: str, hub: str, attempt: int = 1) -> bool:
-    return websub.ping(runtime(), feed_key, hub, attempt)
+    return websub.ping(current(), feed_key, hub, attempt)

@@ -16,6 +16,8 @@ from syndicate.config import public_hub_url
 from worker.http import RemoteSession
 from worker.retry import PING
 from worker.runtime import Runtime
+from worker.store import counters
+from worker.store.dead import ping_letter
 
 log = logging.getLogger("syndicate.websub")
 
@@ -40,12 +42,12 @@ def ping(rt: Runtime, feed_key: str, hub: str, attempt: int) -> bool:
             log.warning("hub %s unreachable for %s: %s", shown, topic, type(exc).__name__,
                         extra={"feed": feed_key, "hub": shown})
             failed = True
-    rt.store.count(**{f"pings__{'failed' if failed else 'ok'}": 1})
+    rt.store.counters.add({counters.pings(not failed): 1})
     if not failed:
-        rt.store.mark_pinged(feed_key, shown)
+        rt.store.feeds.pinged(feed_key, shown)
     elif PING.gives_up(attempt):
-        rt.store.dead_letter(f"ping:{feed_key}:{shown}")
+        rt.store.dead.add(ping_letter(feed_key, shown))
     else:
-        rt.store.schedule("ping", [feed_key, hub, attempt + 1],
+        rt.store.schedule.add("ping", [feed_key, hub, attempt + 1],
                           PING.backoff_s(attempt, rt.settings.retry_base_s))
     return not failed

@@ -1,19 +1,54 @@
-"""Social channels, one module per network; `channels_for(settings)` lists the enabled ones."""
+"""The social networks: every module in this package that defines a `Channel` subclass with a
+name is a network (adding one is adding its module). `NETWORKS` lists them in a stable order;
+`channels_for(settings)` builds the ones whose credentials are set.
+"""
 
 from __future__ import annotations
 
-from syndicate.config import Settings
-from worker.social.base import Channel
-from worker.social.facebook import Facebook
-from worker.social.googleplus import GooglePlus
-from worker.social.twitter import Twitter
+import importlib
+import inspect
+import pkgutil
 
-CHANNEL_CLASSES: dict[str, type[Channel]] = {
-    "twitter": Twitter,
-    "facebook": Facebook,
-    "googleplus": GooglePlus,
-}
+from pydantic import ValidationError
+
+from syndicate.config import ConfigError, Settings, one_line
+from worker.social.base import Channel, NetworkSettings
+
+_NOT_NETWORKS = {"base", "errors"}
+
+
+def _discover() -> dict[str, type[Channel]]:
+    found: dict[str, type[Channel]] = {}
+    for module_info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if module_info.name in _NOT_NETWORKS:
+            continue
+        module = importlib.import_module(f"{__name__}.{module_info.name}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if issubclass(cls, Channel) and cls.__module__ == module.__name__ and cls.name:
+                found[cls.name] = cls
+    return found
+
+
+REGISTRY: dict[str, type[Channel]] = _discover()
+NETWORKS: tuple[str, ...] = tuple(REGISTRY)
+
+
+def network_settings(settings: Settings) -> dict[str, NetworkSettings]:
+    """Each network's settings from the environment; a malformed one is a ConfigError."""
+    out = {}
+    for name, cls in REGISTRY.items():
+        try:
+            out[name] = cls.settings_class.model_validate(
+                {k: v.strip() for k, v in settings.environ.items() if v.strip()})
+        except ValidationError as exc:
+            raise ConfigError(one_line(exc)) from None
+    return out
+
+
+def enabled_networks(settings: Settings) -> tuple[str, ...]:
+    return tuple(n for n, config in network_settings(settings).items() if config.enabled)
 
 
 def channels_for(settings: Settings) -> dict[str, Channel]:
-    return {name: CHANNEL_CLASSES[name](settings) for name in settings.enabled_networks}
+    return {name: REGISTRY[name](config, settings.http_timeout)
+            for name, config in network_settings(settings).items() if config.enabled}

@@ -1,27 +1,45 @@
-"""The shape of a social channel. Adding a network (Mastodon, Bluesky) is one module like
-`twitter.py` plus its settings; the delivery state machine does the rest."""
+"""The shape of a social network. A network is one module in this package: a `Channel`
+subclass with its name, its settings (a `NetworkSettings` model of its own environment
+variables), whether it is on, and its calls: payload, post, delete, refresh, lookup, error
+classification and health check. worker.social finds the modules by itself; the delivery state
+machine, the outbox, the status page, `check` and the metrics iterate what it finds.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import requests
+from pydantic import BaseModel, ConfigDict
 
 from feeds.article import Article
 from worker.http import RemoteSession, request_was_sent
 from worker.social.errors import PermanentError, RetryableError
 
 
-class Channel:
-    name = ""
-    can_delete = True
-    can_find = False  # True: `find_existing` can see the account's posts
-    refreshes_on_update = False  # True: an update calls `refresh` (Facebook's link preview)
+class NetworkSettings(BaseModel):
+    """A network's variables (fields aliased to `SYNDICATE_...`), read from Settings.environ."""
 
-    def __init__(self, session: RemoteSession) -> None:
-        self.session = session
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+    @property
+    def enabled(self) -> bool:
+        """On exactly when its credentials are set."""
+        raise NotImplementedError
+
+
+class Channel:
+    name: ClassVar[str] = ""
+    settings_class: ClassVar[type[NetworkSettings]]
+    can_delete: ClassVar[bool] = True
+    can_find: ClassVar[bool] = False  # True: `find_existing` can see the account's posts
+    refreshes_on_update: ClassVar[bool] = False  # True: an update calls `refresh`
+
+    def __init__(self, config: Any, timeout_s: float) -> None:
+        self.config = config
+        self.session = RemoteSession(timeout_s)
 
     def payload(self, article: Article) -> dict[str, Any]:
         raise NotImplementedError
@@ -38,7 +56,11 @@ class Channel:
         return None
 
     def refresh(self, article: Article) -> None:
-        """After an update (only Facebook does something: re-scrape the link preview)."""
+        """After an update (Facebook re-scrapes the link preview); nothing by default."""
+
+    def health_check(self) -> str:
+        """A cheap authenticated call: what it proved, or a DeliveryError saying what failed."""
+        raise NotImplementedError
 
     def call(self, send: Callable[[], requests.Response]) -> requests.Response:
         """Send, turning transport failures into retryable errors (ambiguous once sent)."""

@@ -1,5 +1,5 @@
 """What a delivery attempt can end in, decided by each network's `classify` from the API's own
-status, body and headers (social_apis.md §5.3)."""
+status, body and headers."""
 
 from __future__ import annotations
 

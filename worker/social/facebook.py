@@ -1,5 +1,5 @@
 """Facebook Graph API, Page posts: `POST /{page-id}/feed`, `DELETE /{post-id}`, link-preview
-refresh with `POST /` (`id=URL&scrape=true`) (social_apis.md §2). Branch on `error.code`, not on
+refresh with `POST /` (`id=URL&scrape=true`). Branch on `error.code`, not on
 the HTTP status, which Meta leaves unspecified."""
 
 from __future__ import annotations
@@ -8,30 +8,49 @@ import json
 from typing import Any
 
 import requests
+from pydantic import Field, model_validator
 
 from feeds.article import Article
 from feeds.share import facebook_payload
-from syndicate.config import Settings
-from worker.http import RemoteSession
-from worker.social.base import Channel, json_body
+from syndicate.config import Text, Url
+from worker.social.base import Channel, NetworkSettings, json_body
 from worker.social.errors import DuplicateError, PermanentError, RetryableError
 
 THROTTLED = {4, 17, 32, 613, 80001}
 TRANSIENT = {1, 2, 341}
 
 
+class FacebookSettings(NetworkSettings):
+    graph_url: Url = Field("https://graph.facebook.com/v25.0",
+                           validation_alias="SYNDICATE_FACEBOOK_GRAPH_URL")
+    page_id: Text = Field(None, validation_alias="SYNDICATE_FACEBOOK_PAGE_ID")
+    page_token: Text = Field(None, validation_alias="SYNDICATE_FACEBOOK_PAGE_TOKEN", repr=False)
+
+    @model_validator(mode="after")
+    def _together(self) -> FacebookSettings:
+        if bool(self.page_id) != bool(self.page_token):
+            raise ValueError("SYNDICATE_FACEBOOK_PAGE_ID and SYNDICATE_FACEBOOK_PAGE_TOKEN must "
+                             "be set together")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.page_id)
+
+
 class Facebook(Channel):
     name = "facebook"
+    settings_class = FacebookSettings
     refreshes_on_update = True
     can_find = True
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(RemoteSession(settings.http_timeout))
-        self.base = settings.facebook_graph_url
-        self.page_id = settings.facebook_page_id
+    def __init__(self, config: FacebookSettings, timeout_s: float) -> None:
+        super().__init__(config, timeout_s)
+        self.base = config.graph_url
+        self.page_id = config.page_id
         # The Page token travels in a header or a POST body, never in a URL (which errors and
         # logs quote): `access_token` in the body as Meta documents, the header for GET/DELETE.
-        self.token = settings.facebook_page_token
+        self.token = config.page_token
         self.session.headers["Authorization"] = f"Bearer {self.token}"
 
     def payload(self, article: Article) -> dict[str, Any]:
@@ -61,6 +80,15 @@ class Facebook(Channel):
     def refresh(self, article: Article) -> None:
         self.classify(self.call(lambda: self.session.post(
             f"{self.base}/", data={"id": article.url, "scrape": "true", "access_token": self.token})))
+
+    def health_check(self) -> str:
+        """`GET /me` with the Page token: it must be the configured Page's."""
+        body = self.classify(self.call(lambda: self.session.get(
+            f"{self.base}/me", params={"fields": "id,name"})))
+        if str(body.get("id")) != self.page_id:
+            raise PermanentError(f"the token belongs to {body.get('id')!r}, not Page "
+                                 f"{self.page_id}: set the Page's own token")
+        return f"Page token for {body.get('name') or self.page_id}"
 
     @staticmethod
     def classify(r: requests.Response) -> dict[str, Any]:

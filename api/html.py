@@ -1,0 +1,54 @@
+"""HTML for people: Jinja2 templates (api/templates/), autoescaped, with one stylesheet inlined
+and allowed by hash in the Content-Security-Policy (api.headers)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import quote
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.responses import HTMLResponse
+
+from api.headers import security_headers, style_hash
+
+STYLE = """
+body{font:16px/1.45 system-ui,sans-serif;margin:0;padding:.75rem;color:#1d1d1f;background:#fafafa}
+main{max-width:60rem;margin:0 auto}h1{font-size:1.3rem;margin:.2rem 0 .8rem}
+h2{font-size:1.05rem;margin:1.2rem 0 .4rem}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(9rem,1fr));gap:.5rem}
+.card{background:#fff;border:1px solid #ddd;border-radius:8px;padding:.5rem .7rem}
+.card b{display:block;font-size:1.3rem}.ok{color:#11772d}.bad{color:#b3261e}.off{color:#777}
+table{width:100%;border-collapse:collapse;background:#fff;font-size:.92rem}
+td,th{text-align:left;padding:.35rem .4rem;border-bottom:1px solid #eee;vertical-align:top}
+th{font-weight:600;color:#555}.wrap{overflow-x:auto}a{color:#0b57d0}
+small{color:#666}input{font:inherit;width:100%;box-sizing:border-box;padding:.5rem;
+margin:.3rem 0 .8rem}button{font:inherit;padding:.5rem 1rem}
+"""
+HEADERS = security_headers(style_hash(STYLE))
+
+
+def _when(epoch: float | str | None) -> str:
+    try:
+        value = float(epoch or 0)
+    except ValueError:
+        return ""
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(value)) if value else ""
+
+
+def _clock(epoch: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(epoch))
+
+
+TEMPLATES = Environment(loader=PackageLoader("api", "templates"),
+                        autoescape=select_autoescape(default=True), trim_blocks=True,
+                        lstrip_blocks=True)
+TEMPLATES.filters.update(when=_when, clock=_clock,
+                         urlencode_all=lambda value: quote(str(value), safe=""))
+
+
+def render(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    html = TEMPLATES.get_template(template).render(style=STYLE, **context)
+    return HTMLResponse(html, status_code=status_code, headers=HEADERS)
+
+

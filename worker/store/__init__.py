@@ -1,0 +1,55 @@
+"""The Redis store, cut by domain: one small repository per piece of state, each owning its
+keys, the encodings of the members and fields under them, and its counters. Nothing outside
+this package talks to Redis.
+
+| module | state |
+|---|---|
+| events.py | accepted events: status, body (until the retention ends), the sweeper's list |
+| articles.py | articles, feed membership, retractions, purges and their audit record |
+| feeds.py | rendered feeds: bytes, ETags, versions, the dirty set, render locks and failures |
+| outbox.py | the social outbox: one entry per article and network, locks, the open list |
+| schedule.py | delayed work (retries, rate-limit waits), drained by the scheduler loop |
+| dead.py | dead letters: units of work out of retries |
+| workers.py | worker heartbeats |
+| counters.py | counters for metrics and the status page |
+
+Every state change that must be all-or-nothing is one MULTI/EXEC (with WATCH where it reads
+first) or one Lua script, so a crash between two writes never leaves half a change.
+Inspect any key with `redis-cli`: hashes with HGETALL, sorted sets with ZRANGE ... WITHSCORES.
+"""
+
+from __future__ import annotations
+
+import redis
+
+from worker.store.articles import Applied, Articles
+from worker.store.counters import Counters
+from worker.store.dead import DeadLetters
+from worker.store.events import Events
+from worker.store.feeds import Feeds
+from worker.store.outbox import Outbox
+from worker.store.schedule import Schedule
+from worker.store.workers import Workers
+
+__all__ = ["Applied", "Store"]
+
+
+class Store:
+    def __init__(self, client: redis.Redis, networks: tuple[str, ...], feed_size: int = 50,
+                 event_retention_days: int = 30) -> None:
+        self._r = client
+        self.counters = Counters(client)
+        self.dead = DeadLetters(client)
+        self.schedule = Schedule(client)
+        self.workers = Workers(client)
+        self.events = Events(client, event_retention_days * 86400)
+        self.outbox = Outbox(client, networks, self.counters)
+        self.feeds = Feeds(client)
+        self.articles = Articles(client, networks, feed_size, self.feeds)
+
+    def ping(self) -> bool:
+        return bool(self._r.ping())
+
+    def persistence(self) -> str:
+        """Redis's `appendonly` setting (what `check` reports)."""
+        return str(self._r.config_get("appendonly").get("appendonly", "?"))

@@ -1,0 +1,307 @@
+"""Articles and feed membership.
+
+hash `syn:article:<id>`: state (published|unpublished|purged), version, time (ISO), doc (the
+Article, msgspec JSON; gone once unpublished), url, title, feeds (JSON list), first_published_at,
+last_event, timeline (JSON list), purged_at. Membership: per feed a sorted set of article ids by
+`published_at` (capped near the feed size, for a flat cost) and one of retractions by when
+(announced as RFC 6721 deleted entries).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
+
+import redis
+from cachetools import LRUCache
+
+from feeds.article import Article, ArticleEvent, format_time, parse_time
+from feeds.lifecycle import Change, Stored, decide
+from worker.store import events, outbox
+from worker.store import feeds as feed_state
+from worker.store._prefix import PREFIX, Client
+
+ARTICLES = f"{PREFIX}articles"  # zset article id -> last change (epoch s)
+FEEDS = f"{PREFIX}feeds"  # set of every feed key that ever had an item
+AUDIT = f"{PREFIX}audit"  # list of JSON records, newest first: purges
+AUDIT_KEPT = 10_000
+TIMELINE_KEPT = 50
+PARSED_CACHE_SIZE = 5_000
+
+
+def article_key(article_id: str) -> str:
+    return f"{PREFIX}article:{article_id}"
+
+
+def items_key(feed_key: str) -> str:
+    """zset article id -> published_at (epoch s): the feed's membership, newest highest."""
+    return f"{PREFIX}feed:{feed_key}:items"
+
+
+def deleted_key(feed_key: str) -> str:
+    """zset article id -> retracted at (epoch s): RFC 6721 deleted entries still announced."""
+    return f"{PREFIX}feed:{feed_key}:deleted"
+
+
+# Join feeds in one command. KEYS: pairs of (items, deleted); ARGV: article id, score, cap.
+_JOIN = """
+for i = 1, #KEYS, 2 do
+  redis.call('ZADD', KEYS[i], ARGV[2], ARGV[1])
+  redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -tonumber(ARGV[3]) - 1)
+  redis.call('ZREM', KEYS[i + 1], ARGV[1])
+end
+return 1
+"""
+
+
+@dataclass
+class Applied:
+    """What one event did to the store."""
+
+    outcome: str  # applied | stale | duplicate
+    state: str | None = None
+    touched_feeds: list[str] = field(default_factory=list)
+    first_publish: bool = False
+    unpublished: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"outcome": self.outcome, "state": self.state, "feeds": self.touched_feeds,
+                "first_publish": self.first_publish, "unpublished": self.unpublished}
+
+
+class ForRender(NamedTuple):
+    version: int
+    articles: list[Article]
+    deleted: list[tuple[str, datetime]]  # (article id, retracted at)
+    unreadable: list[tuple[str, str]]  # (article id, reason)
+
+
+def _stored(raw: dict[str, str]) -> Stored | None:
+    if not raw:
+        return None
+    return Stored(state=raw.get("state"),
+                  version=int(raw["version"]) if raw.get("version") else None,
+                  time=parse_time(raw["time"]) if raw.get("time") else None,
+                  feeds=tuple(json.loads(raw.get("feeds") or "[]")),
+                  first_published_at=raw.get("first_published_at") or None)
+
+
+class Articles:
+    def __init__(self, client: Client, networks: tuple[str, ...], feed_size: int,
+                 feeds: feed_state.Feeds) -> None:
+        self._r = client
+        self.networks = networks
+        # A feed shows `feed_size` items; its membership keeps twice that (at least 100 more), so
+        # retractions at the top are backfilled from below while memory and cost stay flat however
+        # many articles the archive holds. An article trimmed away rejoins if it is updated.
+        self.membership_cap = max(2 * feed_size, feed_size + 100)
+        # Parsed articles by their stored bytes: a feed re-rendered after one change parses one
+        # article, not fifty (and the same objects let feeds.render find its cached items).
+        self._parsed: LRUCache[bytes, Article] = LRUCache(PARSED_CACHE_SIZE)
+        self._join = client.register_script(_JOIN)
+
+    # Reading ------------------------------------------------------------------------------
+    def get(self, article_id: str) -> dict[str, Any] | None:
+        data = self._r.hgetall(article_key(article_id))
+        if not data:
+            return None
+        out: dict[str, Any] = {k.decode(): v.decode() for k, v in data.items()}
+        for name in ("feeds", "timeline"):
+            if name in out:
+                out[name] = json.loads(out[name])
+        if "doc" in out:
+            out["doc"] = Article.from_json(out["doc"].encode()).to_dict()
+        return out
+
+    def article(self, article_id: str) -> Article | None:
+        """The published article as an object; None if it is not (or no longer) published."""
+        doc = self._r.hget(article_key(article_id), "doc")
+        return self._parse(doc) if doc else None
+
+    def state(self, article_id: str) -> str | None:
+        state = self._r.hget(article_key(article_id), "state")
+        return state.decode() if state else None
+
+    def url(self, article_id: str) -> str:
+        url = self._r.hget(article_key(article_id), "url")
+        return url.decode() if url else ""
+
+    def count(self) -> int:
+        return int(self._r.zcard(ARTICLES))
+
+    def feed_count(self) -> int:
+        return int(self._r.scard(FEEDS))
+
+    def is_feed(self, feed_key: str) -> bool:
+        return bool(self._r.sismember(FEEDS, feed_key))
+
+    def all_feeds(self) -> list[str]:
+        return sorted(k.decode() for k in self._r.smembers(FEEDS))
+
+    def feeds_with_items(self) -> list[str]:
+        keys_ = self.all_feeds()
+        pipe = self._r.pipeline()
+        for key in keys_:
+            pipe.zcard(items_key(key))
+        return [k for k, n in zip(keys_, pipe.execute()) if n]
+
+    def _parse(self, doc: bytes) -> Article:
+        article = self._parsed.get(doc)
+        if article is None:
+            article = self._parsed[doc] = Article.from_json(doc)
+        return article
+
+    def for_render(self, feed_key: str, limit: int, window_s: float) -> ForRender:
+        """Everything a render reads, in two round trips: the feed's version first, then the
+        newest `limit` articles and the retractions within the window (a change after the
+        version was read leaves the feed dirty, so it is rendered again). A stored article that
+        cannot be read is left out and named in `unreadable`."""
+        dkey = deleted_key(feed_key)
+        pipe = self._r.pipeline(transaction=False)
+        pipe.get(feed_state.version_key(feed_key))
+        pipe.zrevrange(items_key(feed_key), 0, limit - 1)
+        pipe.zremrangebyscore(dkey, "-inf", time.time() - window_s)
+        pipe.zrevrange(dkey, 0, 99, withscores=True)
+        version, ids, _, rows = pipe.execute()
+        articles: list[Article] = []
+        unreadable: list[tuple[str, str]] = []
+        if ids:
+            pipe = self._r.pipeline(transaction=False)
+            for article_id in ids:
+                pipe.hget(article_key(article_id.decode()), "doc")
+            for article_id, doc in zip(ids, pipe.execute()):
+                if not doc:
+                    continue
+                try:
+                    articles.append(self._parse(doc))
+                except (ValueError, TypeError) as exc:  # a stored doc we cannot read
+                    unreadable.append((article_id.decode(), f"unreadable: {exc}"[:300]))
+        deleted = [(a.decode(), datetime.fromtimestamp(s, UTC)) for a, s in rows]
+        return ForRender(int(version or 0), articles, deleted, unreadable)
+
+    # Changing -----------------------------------------------------------------------------
+    def apply(self, event: ArticleEvent, outbox_plan: dict[str, tuple[str, str]] | None = None,
+              defer_render: bool = False) -> Applied:
+        """Apply one event to its article and to the membership of every feed it is in.
+
+        The rules are feeds.lifecycle's; the read and the writes are one optimistic transaction
+        on the article's key, so concurrent workers cannot interleave. `outbox_plan` is what each
+        network does on a first publish (the intent is written in the same MULTI). With
+        `defer_render` (backfill) the touched feeds are not marked dirty: the caller renders
+        each once at the end.
+        """
+        key = article_key(event.article_id)
+        with self._r.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    raw = {k.decode(): v.decode() for k, v in pipe.hgetall(key).items()}
+                    change = decide(_stored(raw), event)
+                    if change.outcome != "applied":
+                        pipe.unwatch()
+                        return Applied(change.outcome, state=change.state)
+                    posts = (outbox.states_in(pipe, event.article_id, self.networks)
+                             if change.retracted else {})
+                    self._write(pipe, key, raw, event, change, outbox_plan or {}, posts,
+                                defer_render)
+                    return Applied("applied", change.state, list(change.touched),
+                                   first_publish=change.first_publish,
+                                   unpublished=change.retracted)
+                except redis.WatchError:
+                    continue
+
+    def _write(self, pipe: Any, key: str, raw: dict[str, str], event: ArticleEvent,
+               change: Change, plan: dict[str, tuple[str, str]], posts: dict[str, str],
+               defer_render: bool) -> None:
+        now = time.time()
+        timeline = json.loads(raw.get("timeline", "[]"))[-(TIMELINE_KEPT - 1):]
+        timeline.append({"at": format_time(datetime.now(UTC)), "event": event.event_id,
+                         "type": event.type, "version": event.version})
+        mapping: dict[str, str] = {
+            "state": change.state or "",
+            "version": "" if event.version is None else str(event.version),
+            "time": format_time(event.updated_at) if event.updated_at else raw.get("time", ""),
+            "last_event": event.event_id,
+            "timeline": json.dumps(timeline),
+            "feeds": json.dumps(list(change.feeds)),
+        }
+        pipe.multi()
+        for feed in change.leave:
+            pipe.zrem(items_key(feed), event.article_id)
+        if event.article is not None:
+            article = event.article
+            mapping.update(doc=article.to_json().decode(), url=article.url, title=article.title)
+            if change.first_publish:
+                mapping["first_published_at"] = format_time(datetime.now(UTC))
+                # Intent to share is recorded with the publish itself: a crash after this
+                # commit cannot lose a post, and no later event can add a second one.
+                for network, (state, reason) in plan.items():
+                    outbox.intend_in(pipe, event.article_id, network, state, reason,
+                                     event.event_id, now)
+            self._join(keys=[k for feed in change.feeds
+                             for k in (items_key(feed), deleted_key(feed))],
+                       args=[event.article_id, article.published_at.timestamp(),
+                             self.membership_cap], client=pipe)
+            pipe.sadd(FEEDS, *change.feeds)
+        else:
+            # Retraction means gone: the text leaves the store; the audit trail (times, title,
+            # URL, deliveries) stays.
+            pipe.hdel(key, "doc")
+            for feed in change.leave:
+                pipe.zadd(deleted_key(feed), {event.article_id: now})
+            for network, state in posts.items():
+                if state in ("pending", "sent"):
+                    outbox.request_delete_in(pipe, event.article_id, network, now)
+        pipe.hset(key, mapping=mapping)
+        pipe.zadd(ARTICLES, {event.article_id: now})
+        feed_state.changed_in(pipe, change.touched, mark_dirty=not defer_render)
+        pipe.execute()
+
+    def purge(self, article_id: str) -> dict[str, Any] | None:
+        """Remove everything of an article (a legal takedown): its text, title and URL, its
+        events and their bodies, its items in every feed (marked for rendering); posts still up
+        are marked for deletion. A tombstone (state, version, times) stays so that no late event
+        brings it back or shares it again, and an audit record says what was removed.
+        None if the article is unknown."""
+        key = article_key(article_id)
+        index = events.article_events_key(article_id)
+        with self._r.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key, index)
+                    stored = {k.decode(): v.decode() for k, v in pipe.hgetall(key).items()}
+                    if not stored:
+                        pipe.unwatch()
+                        return None
+                    event_ids = [e.decode() for e in pipe.zrange(index, 0, -1)]
+                    feeds = json.loads(stored.get("feeds") or "[]")
+                    states = outbox.states_in(pipe, article_id, self.networks)
+                    deletes = [n for n, s in states.items() if s in ("pending", "sent")]
+                    now = time.time()
+                    pipe.multi()
+                    for feed in feeds:
+                        pipe.zrem(items_key(feed), article_id)
+                    feed_state.changed_in(pipe, feeds)
+                    events.remove_in(pipe, event_ids, article_id)
+                    pipe.delete(key)
+                    tombstone = {k: stored[k] for k in ("version", "time", "first_published_at")
+                                 if stored.get(k)}
+                    pipe.hset(key, mapping={**tombstone, "state": "purged", "feeds": "[]",
+                                            "purged_at": f"{now:.3f}"})
+                    for network in deletes:
+                        outbox.request_delete_in(pipe, article_id, network, now)
+                    record = {"action": "purge", "article_id": article_id, "at": now,
+                              "was": stored.get("state"), "feeds": feeds,
+                              "events_removed": len(event_ids), "posts_to_delete": deletes}
+                    pipe.lpush(AUDIT, json.dumps(record))
+                    pipe.ltrim(AUDIT, 0, AUDIT_KEPT - 1)
+                    pipe.execute()
+                    return record
+                except redis.WatchError:
+                    continue
+
+    def audit(self, limit: int = 100) -> list[dict[str, Any]]:
+        return [json.loads(r) for r in self._r.lrange(AUDIT, 0, limit - 1)]

@@ -1,0 +1,146 @@
+"""Accepted events: one hash each, plus the recent list and the sweeper's list of unfinished
+ones. A record (body included) expires after the retention period; so does the dedup of its id.
+
+hash `syn:event:<id>`: status (queued|processing|done|failed), type, article_id, body (the JSON
+as received), received_at, finished_at, attempts, result (JSON: what the event changed), error.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from syndicate.logs import mask
+from worker.store import dead, schedule
+from worker.store._prefix import PREFIX, Client
+
+RECENT = f"{PREFIX}events:recent"  # zset event id -> accepted at, trimmed to RECENT_KEPT
+UNFINISHED = f"{PREFIX}events:unfinished"  # zset event id -> accepted (or due) at
+RECENT_KEPT = 1000
+SUMMARY_FIELDS = ("status", "type", "article_id", "received_at", "finished_at", "result", "error",
+                  "attempts")
+
+
+def event_key(event_id: str) -> str:
+    return f"{PREFIX}event:{event_id}"
+
+
+def article_events_key(article_id: str) -> str:
+    """zset event id -> accepted at: one article's events (what `purge` removes)."""
+    return f"{PREFIX}article:{article_id}:events"
+
+
+# KEYS: event hash, recent, unfinished, the article's events. ARGV: type, article id, body, now,
+# event id, recent kept, retention (s).
+_ACCEPT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'status', 'queued', 'type', ARGV[1], 'article_id', ARGV[2],
+           'body', ARGV[3], 'received_at', ARGV[4], 'attempts', 0)
+redis.call('EXPIRE', KEYS[1], ARGV[7])
+redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
+redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[6]) - 1)
+redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', tonumber(ARGV[4]) - tonumber(ARGV[7]))
+redis.call('EXPIRE', KEYS[4], ARGV[7])
+return 1
+"""
+
+
+class Events:
+    def __init__(self, client: Client, retention_s: int) -> None:
+        self._r = client
+        self.retention_s = retention_s
+        self._accept = client.register_script(_ACCEPT)
+
+    def accept(self, event_id: str, event_type: str, article_id: str, body: str) -> bool:
+        """Record a new event as queued; False if this event id was seen within the retention."""
+        return bool(self._accept(
+            keys=[event_key(event_id), RECENT, UNFINISHED, article_events_key(article_id)],
+            args=[event_type, article_id, body, f"{time.time():.6f}", event_id, RECENT_KEPT,
+                  self.retention_s]))
+
+    def forget(self, event_id: str) -> None:
+        """Undo `accept` when the task could not be queued: the CMS will send it again."""
+        pipe = self._r.pipeline()
+        pipe.delete(event_key(event_id))
+        pipe.zrem(RECENT, event_id)
+        pipe.zrem(UNFINISHED, event_id)
+        pipe.execute()
+
+    def get(self, event_id: str) -> dict[str, str] | None:
+        data = self._r.hgetall(event_key(event_id))
+        return {k.decode(): v.decode() for k, v in data.items()} if data else None
+
+    def summaries(self, event_ids: list[str]) -> dict[str, dict[str, str]]:
+        """The status fields of many events in one round trip, without their bodies."""
+        pipe = self._r.pipeline(transaction=False)
+        for event_id in event_ids:
+            pipe.hmget(event_key(event_id), *SUMMARY_FIELDS)
+        out = {}
+        for event_id, values in zip(event_ids, pipe.execute()):
+            if values[0] is not None:
+                out[event_id] = {name: (v or b"").decode()
+                                 for name, v in zip(SUMMARY_FIELDS, values)}
+        return out
+
+    def recent_ids(self, limit: int = 20) -> list[str]:
+        return [e.decode() for e in self._r.zrevrange(RECENT, 0, limit - 1)]
+
+    def start(self, event_id: str) -> None:
+        pipe = self._r.pipeline()
+        pipe.hset(event_key(event_id), "status", "processing")
+        pipe.hincrby(event_key(event_id), "attempts", 1)
+        pipe.execute()
+
+    def finish(self, event_id: str, status: str, result: dict | None, error: str = "") -> None:
+        """done (a dead letter of it, from before a replay, goes) or failed (dead-lettered)."""
+        mapping = {"status": status, "finished_at": f"{time.time():.6f}",
+                   "result": json.dumps(result or {}), "error": mask(error)[:500]}
+        pipe = self._r.pipeline()
+        pipe.hset(event_key(event_id), mapping=mapping)
+        pipe.zrem(UNFINISHED, event_id)
+        if status == "failed":
+            pipe.zadd(dead.DEAD, {dead.event_letter(event_id): time.time()})
+        else:
+            dead.remove_in(pipe, dead.event_letter(event_id))
+        pipe.execute()
+
+    def retry(self, event_id: str, reason: str, due_in_s: float) -> None:
+        """Back to queued with its reason; the scheduler queues it again in `due_in_s` seconds."""
+        pipe = self._r.pipeline()
+        pipe.hset(event_key(event_id), mapping={"status": "queued", "error": mask(reason)[:500]})
+        pipe.zadd(UNFINISHED, {event_id: time.time() + due_in_s})
+        schedule.add_in(pipe, "event", [event_id], due_in_s)
+        pipe.execute()
+
+    def unfinished(self, older_than: float) -> list[str]:
+        ids = self._r.zrangebyscore(UNFINISHED, "-inf", time.time() - older_than)
+        return [e.decode() for e in ids]
+
+    def requeue(self, event_id: str) -> bool:
+        """A failed event back to queued with fresh attempts (for `replay`); False if it is
+        not failed."""
+        key = event_key(event_id)
+        if self._r.hget(key, "status") != b"failed":
+            return False
+        pipe = self._r.pipeline()
+        pipe.hset(key, mapping={"status": "queued", "attempts": 0,
+                                "replayed_at": f"{time.time():.3f}"})
+        pipe.zadd(UNFINISHED, {event_id: time.time()})
+        pipe.execute()
+        return True
+
+    def ttl(self, event_id: str) -> int:
+        return int(self._r.ttl(event_key(event_id)))
+
+
+def remove_in(pipe: Any, event_ids: list[str], article_id: str) -> None:
+    """Every trace of these events (a purge), inside the caller's transaction."""
+    for event_id in event_ids:
+        pipe.delete(event_key(event_id))
+        pipe.zrem(RECENT, event_id)
+        pipe.zrem(UNFINISHED, event_id)
+        dead.remove_in(pipe, dead.event_letter(event_id))
+    pipe.delete(article_events_key(article_id))

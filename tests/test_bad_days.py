@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from feeds.article import ArticleEvent
 from syndicate.embedded_redis import EmbeddedRedis
 from syndicate.process import Supervised
-from tests.conftest import (
+from tests.support import (
     OPERATOR,
     ROOT,
     api_process,
@@ -243,8 +243,7 @@ def test_the_service_never_fetches_a_url_taken_from_an_event(service, fakes):
     assert service.send(event).status_code == 202
     assert service.event_done(event["id"])["status"] == "done"
     wait_for(lambda: len(fakes.googleplus.received("POST")) == 1, what="the shares")
-    service.settle()
-    time.sleep(0.5)
+    service.idle()
     assert [r for r in fakes.hub.received() if r.path.startswith("/trap")] == []
 
 
@@ -260,5 +259,5 @@ def test_a_worker_that_exits_on_its_own_is_started_again_and_stop_is_final(tmp_p
     finally:
         child.stop()
     starts = len(marks.read_text())
-    time.sleep(1.5)
+    time.sleep(1.5)  # a process, not the service: longer than the supervisor's restart delay
     assert child.poll() is not None and len(marks.read_text()) == starts

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import yaml
 
-from tests.conftest import ROOT
+from tests.support import ROOT
 
 
 def test_compose_runs_redis_with_appendonly_api_and_worker():

@@ -13,7 +13,8 @@ import pytest
 from feeds.article import ArticleEvent
 from feeds.lifecycle import Stored, decide
 from feeds.ordering import supersedes
-from tests.conftest import load_fixture
+from tests.support import load_fixture
+from worker.delivery import Delivery
 from worker.retry import DELIVERY, EVENT, PING, RENDER, Retry
 from worker.store import keys
 
@@ -121,7 +122,6 @@ def test_apply_writes_article_membership_intent_and_dirty_feeds_in_one_go(servic
 
 # The delivery state machine, in-process against the fakes ---------------------------------------------
 def _deliver(service, network: str = "twitter") -> tuple[str, dict]:
-    from worker.delivery import Delivery
 
     rt = service.client.app.state.runtime
     outcome = Delivery(rt, "20230713-0001", network).run("post")

@@ -7,8 +7,7 @@ import os
 import signal
 import subprocess
 
-from tests.conftest import load_fixture, wait_for
-from tests.test_sharing import send, wait_states
+from tests.support import load_fixture, send, wait_for, wait_states
 
 
 def kill_worker_tree(worker) -> None:

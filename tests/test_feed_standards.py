@@ -21,7 +21,7 @@ from feeds.membership import feed_keys
 from feeds.render import render, render_whole, stylesheet_href
 from feeds.validation import validate_event
 from tests import strict
-from tests.conftest import FIXTURES, ROOT
+from tests.support import FIXTURES, ROOT
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 SITE = Site("Newsroom", "All the news", "https://news.example.org", "en", "http://feeds.test",

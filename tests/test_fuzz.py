@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
-from tests.conftest import OPERATOR, load_fixture, signed_headers
+from tests.support import OPERATOR, load_fixture, signed_headers
 from worker.store import keys
 
 FUZZ = settings(max_examples=30, deadline=None,

@@ -21,9 +21,15 @@ from datetime import UTC, datetime
 import feedparser
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lxml import etree
 
-from feeds.describe import item_id
-from tests.conftest import load_fixture, wait_for
+from feeds.article import ArticleEvent
+from feeds.describe import Site, describe, item_id
+from feeds.membership import feed_keys, is_feed_key
+from feeds.render import render, render_whole
+from feeds.share import facebook_payload, googleplus_payload, share_links, tweet_text
+from feeds.validation import validate_event
+from tests.support import load_fixture, wait_for
 
 MAX_VERSION = 2**53 - 1
 
@@ -185,14 +191,7 @@ def test_hostile_batches_never_stop_the_feeds_and_always_retract(service, batch)
 def test_whatever_intake_accepts_renders_in_every_format_and_every_network(event):
     """The pure half, many more examples: an event `validate_event` accepts becomes an article
     that every writer and every share payload takes, with no item left out."""
-    from lxml import etree
 
-    from feeds.article import ArticleEvent
-    from feeds.describe import Site, describe
-    from feeds.membership import feed_keys, is_feed_key
-    from feeds.render import render, render_whole
-    from feeds.share import facebook_payload, googleplus_payload, share_links, tweet_text
-    from feeds.validation import validate_event
 
     if validate_event(event):
         return

@@ -11,7 +11,7 @@ import requests
 from starlette.testclient import TestClient
 
 from syndicate.config import Settings
-from tests.conftest import OPERATOR, PUBLIC_URL, api_process, load_fixture, signed_headers
+from tests.support import OPERATOR, PUBLIC_URL, api_process, load_fixture, signed_headers
 from worker.store import keys
 
 

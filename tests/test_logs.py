@@ -9,9 +9,17 @@ import logging
 import requests
 
 from syndicate.logs import JsonFormatter, RedactSecrets
-from tests.conftest import OPERATOR, SECRET, api_process, load_fixture, signed_headers, wait_for
 from tests.fakes import FakeFacebook, FakeGooglePlus, FakeTwitter
-from tests.test_sharing import SEED_ID, wait_states
+from tests.support import (
+    OPERATOR,
+    SECRET,
+    SEED_ID,
+    api_process,
+    load_fixture,
+    signed_headers,
+    wait_for,
+    wait_states,
+)
 
 SECRETS = [SECRET, SECRET.removeprefix("whsec_"), FakeTwitter.TOKEN, FakeFacebook.TOKEN,
            FakeGooglePlus.TOKEN]

@@ -10,10 +10,8 @@ import feedparser
 
 from bench.events import article_event
 from feeds.describe import item_id
-from tests.conftest import run_cli, wait_for
 from tests.fakes import FakeFacebook
-from tests.test_pipeline import publish
-from tests.test_sharing import SEED_ID, send, shares, wait_states
+from tests.support import SEED_ID, publish, run_cli, send, shares, wait_for, wait_states
 from worker.store import keys
 
 
@@ -41,7 +39,7 @@ def test_backfill_imports_an_archive_renders_each_feed_once_and_shares_nothing(
     feeds = _feeds(service)
     assert len(feeds) > 10
     assert _renders(service) - before == len(feeds)  # each feed once, at the end
-    time.sleep(1)
+    service.idle()
     assert _renders(service) - before == len(feeds)  # and the worker rendered nothing besides
     parsed = feedparser.parse(service.feed("all", "atom").content)
     assert parsed.bozo == 0 and len(parsed.entries) == 50
@@ -55,7 +53,7 @@ def test_backfill_imports_an_archive_renders_each_feed_once_and_shares_nothing(
     again = run_cli(settings_env, "backfill", str(archive))
     assert "0 applied, 1000 already current" in again.stdout
     assert "0 feeds rendered (0 changed)" in again.stdout  # nothing changed, nothing rendered
-    time.sleep(1)
+    service.idle()
     assert len(fakes.hub.received("POST")) == 3 * len(feeds)  # unchanged feeds ping nobody
 
 

@@ -8,8 +8,7 @@ import re
 import requests
 from reader import make_reader
 
-from tests.conftest import OPERATOR, api_process
-from tests.test_pipeline import publish
+from tests.support import OPERATOR, api_process, publish
 
 
 def _served(base: str, status: str) -> float:

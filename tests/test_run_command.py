@@ -13,18 +13,20 @@ import feedparser
 import pytest
 import requests
 
-from tests.conftest import (
+from tests.fakes import FakeServers
+from tests.support import (
     ADMIN_TOKEN,
+    FIXTURES,
     OPERATOR,
     ROOT,
     SECRET,
+    api_process,
     free_port,
     load_fixture,
     run_cli,
     signed_headers,
     wait_for,
 )
-from tests.fakes import FakeServers
 
 
 def _children(pid: int) -> list[int]:
@@ -115,8 +117,6 @@ def test_bad_configuration_is_one_line_and_nonzero(tmp_path):
 
 
 def test_send_signs_and_posts_an_event_file(settings, service):
-    from tests.conftest import FIXTURES, api_process
-
     with api_process(settings) as base:
         def send() -> subprocess.CompletedProcess:
             return run_cli({"SYNDICATE_WEBHOOK_SECRET": SECRET}, "send",

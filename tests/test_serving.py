@@ -10,8 +10,7 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from feeds.describe import item_id
-from tests.conftest import load_fixture
-from tests.test_pipeline import publish
+from tests.support import load_fixture, publish
 
 
 def test_content_types_etag_and_last_modified(service):

@@ -8,7 +8,7 @@ import pytest
 
 from feeds.article import Article, Share
 from feeds.share import facebook_payload, googleplus_payload, share_links, tweet_text, tweet_weight
-from tests.conftest import load_fixture
+from tests.support import load_fixture
 
 FAMILY = "\U0001F468\u200d\U0001F469\u200d\U0001F467\u200d\U0001F466"
 

@@ -10,33 +10,8 @@ import copy
 import json
 import time
 
-from tests.conftest import load_fixture, wait_for
 from tests.fakes import FakeFacebook
-
-SEED_ID = "20230713-0001"
-
-
-def shares(service, article_id: str = SEED_ID) -> dict:
-    r = service.client.get(f"/articles/{article_id}")
-    return r.json()["shares"] if r.status_code == 200 else {}
-
-
-def wait_states(service, expected: dict[str, str], article_id: str = SEED_ID, timeout: float = 20):
-    def ok():
-        current = shares(service, article_id)
-        got = {n: current.get(n, {}).get("state") for n in expected}
-        return current if got == expected else None
-
-    return wait_for(ok, timeout, what=f"share states {expected}")
-
-
-def send(service, name: str, mutate=None) -> dict:
-    event = load_fixture(name)
-    if mutate:
-        mutate(event)
-    assert service.send(event).status_code == 202
-    service.event_done(event["id"])
-    return event
+from tests.support import SEED_ID, load_fixture, send, shares, wait_for, wait_states
 
 
 def test_first_publish_posts_once_per_network_with_the_right_payloads(service, fakes):
@@ -76,7 +51,7 @@ def test_update_posts_nothing_and_refreshes_the_facebook_preview(service, fakes)
     send(service, "seed-article-updated")
     url = load_fixture("seed-article-updated")["article"]["url"]
     wait_for(lambda: fakes.facebook.scrapes == [url], what="one scrape")
-    time.sleep(0.5)
+    service.idle()
     assert len(fakes.twitter.received("POST")) == 1
     assert len(fakes.facebook.received("POST", f"/v25.0/{FakeFacebook.PAGE}/feed")) == 1
     assert len(fakes.googleplus.received("POST")) == 1
@@ -110,7 +85,7 @@ def test_an_update_overtaking_its_publish_shares_once(service, fakes):
     send(service, "seed-article-updated")  # first event showing it published
     send(service, "seed-article-published")  # late and stale
     wait_states(service, {"twitter": "sent", "facebook": "sent", "googleplus": "sent"})
-    time.sleep(0.5)
+    service.idle()
     assert len(fakes.twitter.received("POST")) == 1
     assert fakes.twitter.received("POST")[0].json["text"].startswith(
         "NATO Summit in Lithuania Ends Amid Division Over Ukraine")
@@ -126,8 +101,8 @@ def test_republish_after_unpublish_does_not_post_again(service, fakes):
         event["id"] = "evt_republish"
         event["article"]["version"] = 4
 
-    send(service, "seed-article-published", republish)
-    time.sleep(1)
+    send(service, "seed-article-published", republish)  # waits for the event to be done
+    service.idle()
     assert len(fakes.twitter.received("POST")) == 1
 
 
@@ -168,7 +143,7 @@ def test_bad_credentials_fail_at_once_with_the_reason(service, fakes):
     state = wait_states(service, {"twitter": "failed", "facebook": "failed", "googleplus": "sent"})
     assert "401" in state["twitter"]["last_error"]
     assert "190" in state["facebook"]["last_error"]
-    time.sleep(1)
+    service.idle()
     assert len(fakes.twitter.received("POST")) == 1  # no retry storm
     assert state["twitter"]["attempts"] == 1
 

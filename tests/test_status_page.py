@@ -8,9 +8,16 @@ import subprocess
 import pytest
 from lxml import html
 
-from tests.conftest import ADMIN_TOKEN, api_process, load_fixture, wait_for
-from tests.test_pipeline import publish
-from tests.test_sharing import SEED_ID, send, wait_states
+from tests.support import (
+    ADMIN_TOKEN,
+    SEED_ID,
+    api_process,
+    load_fixture,
+    publish,
+    send,
+    wait_for,
+    wait_states,
+)
 
 
 def _doc(service, path: str):

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import feedparser
 
-from tests.conftest import wait_for
-from tests.test_pipeline import publish
+from tests.support import publish, wait_for
 
 
 def topics(key: str) -> set[str]:
@@ -35,7 +32,7 @@ def test_each_changed_feed_is_pinged_once_per_topic(service, fakes):
                 "tag/china", "tag/lithuania", "author/news-desk"]:
         expected |= topics(key)
     wait_for(lambda: set(fakes.hub.pinged_urls()) == expected, what="pings")
-    time.sleep(0.5)
+    service.idle()
     pings = fakes.hub.received("POST")
     assert len(pings) == len(expected)
     for ping in pings:

@@ -73,7 +73,7 @@ class Delivery:
                 return self._post(entry)
             if state == "sent" and entry.get("delete_requested") == "1":
                 return self._delete(entry)
-            self._update(close=True)
+            self._update(listing="close")
             return state or "no entry"
         finally:
             self.outbox.unlock(self.article_id, self.network)
@@ -90,8 +90,8 @@ class Delivery:
             raise PermanentError("article not published")
         return article
 
-    def _update(self, close: bool | None = False, incr: bool = False, **fields: Any) -> None:
-        listing: Listing = "close" if close else ("keep" if close is None else "open")
+    def _update(self, listing: Listing = "open", incr: bool = False, **fields: Any) -> None:
+        """Write the entry's fields; `listing` as for Outbox.update (open: work is left)."""
         self.outbox.update(self.article_id, self.network, listing=listing, incr_attempts=incr,
                            **fields)
 
@@ -110,7 +110,7 @@ class Delivery:
 
     def _give_up(self, reason: str, **fields: Any) -> str:
         """Failed for good: recorded, closed and dead-lettered (`in_flight` stays as it is)."""
-        self._update(close=True, state="failed", last_error=reason, **fields)
+        self._update(listing="close", state="failed", last_error=reason, **fields)
         self.store.dead.add(delivery_letter(self.article_id, self.network))
         log.warning("%s post for %s failed: %s", self.network, self.article_id, reason,
                     extra=self._context())
@@ -123,7 +123,7 @@ class Delivery:
         retracted = (entry.get("delete_requested") == "1"
                      or self.store.articles.state(self.article_id) != "published")
         if retracted and not ambiguous:
-            self._update(close=True, state="skipped", delete_requested=0,
+            self._update(listing="close", state="skipped", delete_requested=0,
                          reason="unpublished before it was shared")
             return "skipped"
         attempts = int(entry.get("attempts", 0))
@@ -147,7 +147,7 @@ class Delivery:
                 return self._sent(entry, existing, "found after an uncertain attempt")
             if retracted:
                 if self.channel.can_find:
-                    self._update(close=True, state="skipped", in_flight=0, delete_requested=0,
+                    self._update(listing="close", state="skipped", in_flight=0, delete_requested=0,
                                  reason="unpublished; the network shows no earlier post")
                     return "skipped"
                 return self._unknown_after_retraction(f"{self.network} cannot be searched")
@@ -173,7 +173,7 @@ class Delivery:
     def _unknown_after_retraction(self, why: str) -> str:
         """Unpublished after an attempt that may have posted, and no way to find that post:
         never post again; tell the editor to look."""
-        self._update(close=True, state="skipped", delete_requested=0,
+        self._update(listing="close", state="skipped", delete_requested=0,
                      reason=f"unpublished after an uncertain attempt ({why}): if a post "
                             f"appeared on {self.network}, delete it by hand")
         self.store.dead.add(delivery_letter(self.article_id, self.network))
@@ -182,7 +182,7 @@ class Delivery:
     def _sent(self, entry: dict[str, str], remote_id: str, note: str) -> str:
         delete_next = entry.get("delete_requested") == "1" or self.outbox.entry(
             self.article_id, self.network).get("delete_requested") == "1"
-        self._update(close=not delete_next, state="sent", remote_id=remote_id, in_flight=0,
+        self._update(listing="open" if delete_next else "close", state="sent", remote_id=remote_id, in_flight=0,
                      note=note, sent_at=f"{time.time():.3f}", last_error="")
         log.info("%s post for %s sent (%s)", self.network, self.article_id,
                  remote_id or "id unknown", extra=self._context())
@@ -194,10 +194,10 @@ class Delivery:
         assert self.channel is not None
         remote_id = entry.get("remote_id", "")
         if not self.channel.can_delete:
-            self._update(close=True, delete_requested=0, note=f"{self.network} has no delete")
+            self._update(listing="close", delete_requested=0, note=f"{self.network} has no delete")
             return "kept"
         if not remote_id:
-            self._update(close=True, delete_requested=0,
+            self._update(listing="close", delete_requested=0,
                          last_error="remote id unknown: delete the post by hand")
             return "kept"
         attempts = int(entry.get("delete_attempts", 0)) + 1
@@ -206,15 +206,15 @@ class Delivery:
             self.channel.delete(remote_id)
         except RetryableError as exc:
             if DELETE.gives_up(attempts):
-                self._update(close=True, last_error=f"delete gave up: {exc.reason}")
+                self._update(listing="close", last_error=f"delete gave up: {exc.reason}")
                 self.store.dead.add(delivery_letter(self.article_id, self.network))
                 return "failed"
             return self._retry("delete", attempts, exc, DELETE)
         except DeliveryError as exc:
-            self._update(close=True, last_error=f"delete failed: {exc.reason}")
+            self._update(listing="close", last_error=f"delete failed: {exc.reason}")
             self.store.dead.add(delivery_letter(self.article_id, self.network))
             return "failed"
-        self._update(close=True, state="deleted", delete_requested=0,
+        self._update(listing="close", state="deleted", delete_requested=0,
                      deleted_at=f"{time.time():.3f}", last_error="")
         return "deleted"
 
@@ -230,5 +230,5 @@ class Delivery:
             log.warning("%s refresh for %s failed: %s", self.network, self.article_id, exc.reason,
                         extra=self._context())
             return "failed"
-        self._update(close=None, refreshed_at=f"{time.time():.3f}")
+        self._update(listing="keep", refreshed_at=f"{time.time():.3f}")
         return "refreshed"

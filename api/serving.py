@@ -21,7 +21,6 @@ from starlette.responses import Response
 from feeds.describe import feed_url
 from feeds.membership import is_feed_key
 from worker.runtime import Runtime
-from worker.store.feeds import read_feed_body, read_serving_meta
 
 MEDIA_TYPES = {
     "rss": "application/rss+xml; charset=utf-8",
@@ -115,7 +114,7 @@ async def serve_feed(request: Request) -> Response:
         metrics.feed_requests.labels(status="404").inc()
         return NOT_FOUND
     try:
-        meta = await read_serving_meta(rt.aredis(), key, fmt)
+        meta = await rt.reader().meta(key, fmt)
     except redis.RedisError:
         return UNAVAILABLE
     if meta is None:
@@ -139,7 +138,7 @@ async def serve_feed(request: Request) -> Response:
     body = cache.get(key, fmt, etag)
     if body is None and request.method != "HEAD":
         try:
-            body = await read_feed_body(rt.aredis(), key, fmt)
+            body = await rt.reader().body(key, fmt)
         except redis.RedisError:
             return UNAVAILABLE
         if body is None:

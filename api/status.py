@@ -13,10 +13,10 @@ from starlette.responses import JSONResponse, Response
 from api.auth import operator_only
 from api.errors import problem
 from feeds.describe import feed_url
-from feeds.share import share_links as links_for
 from worker.celery_app import app as celery_app
 from worker.ops import queue_depths
 from worker.runtime import Runtime
+from worker.social import share_links as links_for
 
 EVENT_FIELDS = ("status", "type", "article_id", "received_at", "finished_at", "attempts", "error")
 
@@ -115,4 +115,4 @@ async def share_links(request: Request) -> Response:
     article = await run_in_threadpool(rt.store.articles.article, article_id)
     if article is None:
         return problem(404, "no such article", article_id)
-    return JSONResponse({"id": article_id, "links": links_for(article)})
+    return JSONResponse({"id": article_id, "links": links_for(rt.settings, article)})

@@ -166,3 +166,30 @@ def test_delivery_refused_for_good_fails_with_the_reason_and_a_dead_letter(servi
     outcome, entry = _deliver(service)
     assert outcome == "failed" and "not allowed" in entry["last_error"]
     assert service.redis.zscore(keys.DEAD, "delivery:20230713-0001:twitter") is not None
+
+
+# A network is one module ---------------------------------------------------------------------
+def test_the_registry_finds_every_network_module_and_nothing_else_names_one():
+    """worker/social/<network>.py is all a network is: the registry finds each module by
+    itself, and no other module of the service spells a network's name (feeds/share.py keeps
+    the classic payloads and share links, pure)."""
+    import pkgutil
+    import re
+
+    import worker.social as social
+    from tests.support import ROOT
+
+    modules = {m.name for m in pkgutil.iter_modules(social.__path__)} - {"base", "errors"}
+    assert {cls.__module__.rsplit(".", 1)[1] for cls in social.REGISTRY.values()} == modules
+    for name, cls in social.REGISTRY.items():
+        assert cls.name == name and cls.settings_class is not None
+        assert cls.health_check is not social.Channel.health_check, name
+    names = re.compile("|".join(social.NETWORKS))
+    for path in [*ROOT.glob("worker/**/*.py"), *ROOT.glob("api/**/*.py"),
+                 *ROOT.glob("syndicate/*.py"), *ROOT.glob("feeds/*.py")]:
+        relative = path.relative_to(ROOT).as_posix()
+        if relative.startswith("worker/social/") or relative == "feeds/share.py":
+            continue
+        code = "\n".join(line for line in path.read_text().splitlines()
+                         if not line.strip().startswith("#"))
+        assert not names.search(code), relative

@@ -22,13 +22,14 @@ from syndicate.logs import register_secrets
 from worker.social import NETWORKS, channels_for
 from worker.social.base import Channel
 from worker.store import Store
+from worker.store.feeds import FeedReader
 
 
 @dataclass
 class Runtime:
     settings: Settings
-    # the asyncio clients of the API, one per event loop (a connection belongs to its loop)
-    _aredis: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary,
+    # the API's feed readers, one per event loop (an asyncio connection belongs to its loop)
+    _readers: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary,
                                                repr=False)
 
     def __post_init__(self) -> None:
@@ -39,15 +40,16 @@ class Runtime:
         return redis.Redis.from_url(self.settings.require_redis(), socket_timeout=5,
                                     socket_connect_timeout=2, health_check_interval=10)
 
-    def aredis(self) -> AsyncRedis:
-        """An asyncio client for the running event loop (the API's hot path: no thread hop)."""
+    def reader(self) -> FeedReader:
+        """The serving path's reader on an asyncio client of the running event loop (the API's
+        hot path: no thread hop)."""
         loop = asyncio.get_running_loop()
-        client = self._aredis.get(loop)
-        if client is None:
-            client = AsyncRedis.from_url(
-                self.settings.require_redis(), socket_timeout=5, socket_connect_timeout=2)
-            self._aredis[loop] = client
-        return client
+        reader = self._readers.get(loop)
+        if reader is None:
+            reader = FeedReader(AsyncRedis.from_url(
+                self.settings.require_redis(), socket_timeout=5, socket_connect_timeout=2))
+            self._readers[loop] = reader
+        return reader
 
     @cached_property
     def store(self) -> Store:

@@ -11,8 +11,13 @@ import pkgutil
 
 from pydantic import ValidationError
 
+from feeds.article import Article
+from feeds.share import share_links as classic_share_links
 from syndicate.config import ConfigError, Settings, one_line
 from worker.social.base import Channel, NetworkSettings
+
+__all__ = ["NETWORKS", "REGISTRY", "Channel", "NetworkSettings", "channels_for",
+           "enabled_networks", "network_settings", "share_links"]
 
 _NOT_NETWORKS = {"base", "errors"}
 
@@ -47,6 +52,16 @@ def network_settings(settings: Settings) -> dict[str, NetworkSettings]:
 
 def enabled_networks(settings: Settings) -> tuple[str, ...]:
     return tuple(n for n, config in network_settings(settings).items() if config.enabled)
+
+
+def share_links(settings: Settings, article: Article) -> dict[str, str]:
+    """Every share-intent link of an article: the classic ones and each network's own."""
+    links = classic_share_links(article)
+    for name, config in network_settings(settings).items():
+        link = REGISTRY[name].share_link(config, article)
+        if link:
+            links[name] = link
+    return links
 
 
 def channels_for(settings: Settings) -> dict[str, Channel]:

@@ -58,6 +58,12 @@ class Channel:
     def refresh(self, article: Article) -> None:
         """After an update (Facebook re-scrapes the link preview); nothing by default."""
 
+    @classmethod
+    def share_link(cls, config: Any, article: Article) -> str | None:
+        """The share-intent link an article page shows for this network, if it has one beyond
+        the classic three (feeds.share.share_links)."""
+        return None
+
     def health_check(self) -> str:
         """A cheap authenticated call: what it proved, or a DeliveryError saying what failed."""
         raise NotImplementedError

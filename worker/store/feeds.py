@@ -183,15 +183,19 @@ class Feeds:
         return out
 
 
-# The serving path: on the API's asyncio client, one small read per request.
-async def read_serving_meta(client: Any, feed_key: str, fmt: str) -> tuple[str, str, int] | None:
-    """(ETag, Last-Modified, size) of one format; None before the feed's first render."""
-    etag, modified, size = await client.hmget(meta_key(feed_key), f"etag:{fmt}",
-                                              "last_modified", f"size:{fmt}")
-    if etag is None or modified is None:
-        return None
-    return etag.decode(), modified.decode(), int(size) if size is not None else -1
+class FeedReader:
+    """The serving path's reads, on the API's asyncio client: one small read per request."""
 
+    def __init__(self, client: Any) -> None:
+        self._r = client
 
-async def read_feed_body(client: Any, feed_key: str, fmt: str) -> bytes | None:
-    return await client.get(body_key(feed_key, fmt))
+    async def meta(self, feed_key: str, fmt: str) -> tuple[str, str, int] | None:
+        """(ETag, Last-Modified, size) of one format; None before the feed's first render."""
+        etag, modified, size = await self._r.hmget(meta_key(feed_key), f"etag:{fmt}",
+                                                   "last_modified", f"size:{fmt}")
+        if etag is None or modified is None:
+            return None
+        return etag.decode(), modified.decode(), int(size) if size is not None else -1
+
+    async def body(self, feed_key: str, fmt: str) -> bytes | None:
+        return await self._r.get(body_key(feed_key, fmt))

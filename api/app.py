@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cachetools import LRUCache
 from standardwebhooks.webhooks import Webhook
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -52,4 +53,5 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> Starlette:
     app.state.auth = auth.OperatorAuth(admin_token)
     app.state.metrics = Metrics()
     app.state.body_cache = serving.BodyCache()
+    app.state.empty_feeds = LRUCache(maxsize=300)  # (key, format) -> bytes of a feed with no items
     return app

@@ -27,7 +27,7 @@ from starlette.responses import RedirectResponse, Response
 
 from api.errors import problem
 from api.headers import security_headers
-from api.html import render
+from api.html import render_page
 
 COOKIE = "syndicate_session"
 SESSION_S = 12 * 3600
@@ -93,7 +93,7 @@ LOGIN_SCRIPT = (b"// Fill the token from the login link's #token=... fragment, t
 
 
 def _login_page(next_path: str, failed: bool, status: int = 200) -> Response:
-    return render("login.html", status_code=status, title="syndicate: sign in",
+    return render_page("login.html", status_code=status, title="syndicate: sign in",
                   next_path=next_path, failed=failed)
 
 

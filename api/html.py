@@ -24,6 +24,10 @@ td,th{text-align:left;padding:.35rem .4rem;border-bottom:1px solid #eee;vertical
 th{font-weight:600;color:#555}.wrap{overflow-x:auto}a{color:#0b57d0}
 small{color:#666}input{font:inherit;width:100%;box-sizing:border-box;padding:.5rem;
 margin:.3rem 0 .8rem}button{font:inherit;padding:.5rem 1rem}
+.items{list-style:none;padding:0}.items li{background:#fff;border:1px solid #ddd;
+border-radius:8px;padding:.6rem .8rem;margin:.5rem 0;overflow:hidden}
+.items img{max-width:100%;height:auto;display:block;margin-bottom:.4rem}
+.items h3{margin:.1rem 0;font-size:1.05rem}
 """
 HEADERS = security_headers(style_hash(STYLE))
 
@@ -47,7 +51,7 @@ TEMPLATES.filters.update(when=_when, clock=_clock,
                          urlencode_all=lambda value: quote(str(value), safe=""))
 
 
-def render(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+def render_page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     html = TEMPLATES.get_template(template).render(style=STYLE, **context)
     return HTMLResponse(html, status_code=status_code, headers=HEADERS)
 

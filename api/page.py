@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from api.auth import operator_only
-from api.html import render
+from api.html import render_page
 from feeds.article import parse_time
 from worker.ops import overview
 from worker.runtime import Runtime
@@ -35,7 +35,7 @@ async def home(request: Request) -> HTMLResponse:
         ("feeds to render", data["feeds_to_render"], "ok" if data["feeds_to_render"] < 50 else "bad"),
         ("dead letters", len(data["dead_letters"]), "bad" if data["dead_letters"] else "ok"),
     ]
-    return render("status.html", title="syndicate status", refresh=15, site_title=rt.site.title,
+    return render_page("status.html", title="syndicate status", refresh=15, site_title=rt.site.title,
                   cards=cards, **data)
 
 
@@ -67,7 +67,7 @@ def _timeline(rt: Runtime, article_id: str) -> tuple[dict[str, Any] | None, list
     for key, meta in rt.store.feeds.status(record.get("feeds", [])).items():
         if meta["rendered_at"]:
             steps.append((float(meta["rendered_at"]),
-                          Step("feed ", href=f"/feeds/{key}.atom", label=key, after=" rendered",
+                          Step("feed ", href=f"/feeds/{key}", label=key, after=" rendered",
                                note=f"({meta['items']} items)")))
         if meta["pinged_at"]:
             steps.append((float(meta["pinged_at"]), Step(f"hubs pinged for {key}")))
@@ -88,9 +88,9 @@ async def article_page(request: Request) -> HTMLResponse:
     article_id = request.path_params["article_id"]
     record, steps = await run_in_threadpool(_timeline, rt, article_id)
     if record is None:
-        return render("article.html", status_code=404, title="no such article", record=None,
+        return render_page("article.html", status_code=404, title="no such article", record=None,
                       article_id=article_id)
     doc = record.get("doc") or {}
     title = record.get("title") or doc.get("title") or article_id
-    return render("article.html", title=title, record=record, article_id=article_id,
+    return render_page("article.html", title=title, record=record, article_id=article_id,
                   url=record.get("url") or doc.get("url"), steps=steps)

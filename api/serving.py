@@ -8,7 +8,8 @@ body at all. The gzip variant is a different representation, so it has its own s
 from __future__ import annotations
 
 import gzip
-from email.utils import parsedate_to_datetime
+import json
+from email.utils import format_datetime, parsedate_to_datetime
 from importlib import resources
 from xml.etree import ElementTree as ET
 
@@ -18,9 +19,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from feeds.describe import feed_url
-from feeds.membership import is_feed_key
+from api.html import render_page
+from feeds.describe import describe, feed_page_url, feed_url
+from feeds.membership import ALL, AUDIO, is_feed_key
+from feeds.render import EPOCH, render
 from worker.runtime import Runtime
+from worker.store.feeds import etag_of
 
 MEDIA_TYPES = {
     "rss": "application/rss+xml; charset=utf-8",
@@ -31,6 +35,7 @@ CACHE_CONTROL = "public, max-age=60"
 STYLESHEET = resources.files("feeds").joinpath("style.xsl").read_bytes()
 GZIP_MIN_BYTES = 512  # below this, the gzip header costs more than it saves
 NOT_FOUND = Response("no such feed\n", status_code=404, media_type="text/plain")
+EMPTY_LAST_MODIFIED = format_datetime(EPOCH, usegmt=True)
 UNAVAILABLE = Response("store unavailable\n", status_code=503, media_type="text/plain",
                        headers={"Retry-After": "5"})
 
@@ -104,26 +109,29 @@ def link_header(rt: Runtime, key: str, fmt: str) -> str:
 
 
 async def serve_feed(request: Request) -> Response:
+    """`/feeds/{key}.{rss,atom,json}`, the page `/feeds/{key}` and the index `/feeds/`."""
     rt: Runtime = request.app.state.runtime
     metrics = request.app.state.metrics
     path = request.path_params["feed"]
-    key, dot, fmt = path.rpartition(".")
     # Keys are slugs: no percent-escapes, so an encoded slash or NUL cannot alias a feed.
-    encoded = b"%" in request.scope.get("raw_path", b"")
-    if encoded or not dot or fmt not in MEDIA_TYPES or not is_feed_key(key):
-        metrics.feed_requests.labels(status="404").inc()
-        return NOT_FOUND
+    if b"%" in request.scope.get("raw_path", b""):
+        return _not_found(metrics)
+    if path == "":
+        return await feed_index(request)
+    key, dot, fmt = path.rpartition(".")
+    if not dot and is_feed_key(path):
+        return await feed_page(request, path)
+    if not dot or fmt not in MEDIA_TYPES or not is_feed_key(key):
+        return _not_found(metrics)
     try:
-        meta = await rt.reader().meta(key, fmt)
+        representation = await _representation(request, rt, key, fmt)
     except redis.RedisError:
         return UNAVAILABLE
-    if meta is None:
-        metrics.feed_requests.labels(status="404").inc()
-        return NOT_FOUND
-    etag, last_modified, size = meta
-    # HEAD describes the identity representation: its length is known without the body.
-    use_gzip = (request.method == "GET" and accepts_gzip(request)
-                and (size < 0 or size >= GZIP_MIN_BYTES))
+    if representation is None:
+        return _not_found(metrics)
+    etag, last_modified, size, body = representation
+    # HEAD answers with exactly the headers GET would: same encoding, same ETag, same length.
+    use_gzip = accepts_gzip(request) and (size < 0 or size >= GZIP_MIN_BYTES)
     headers = {
         "ETag": gzip_etag(etag) if use_gzip else etag,
         "Last-Modified": last_modified,
@@ -135,31 +143,97 @@ async def serve_feed(request: Request) -> Response:
         metrics.feed_requests.labels(status="304").inc()
         return Response(status_code=304, headers=headers)
     cache: BodyCache = request.app.state.body_cache
-    body = cache.get(key, fmt, etag)
-    if body is None and request.method != "HEAD":
-        try:
-            body = await rt.reader().body(key, fmt)
-        except redis.RedisError:
-            return UNAVAILABLE
+    if body is None and (request.method == "GET" or use_gzip or size < 0):
+        body = cache.get(key, fmt, etag)
         if body is None:
-            return NOT_FOUND
-        cache.put(key, fmt, etag, body)
-    metrics.feed_requests.labels(status="200").inc()
-    if request.method == "HEAD":
-        if size >= 0:
-            headers["Content-Length"] = str(size)
-        return _head(headers, MEDIA_TYPES[fmt])
-    if use_gzip:
+            try:
+                body = await rt.reader().body(key, fmt)
+            except redis.RedisError:
+                return UNAVAILABLE
+            if body is None:
+                return _not_found(metrics)
+            cache.put(key, fmt, etag, body)
+    if use_gzip and body is not None:
         body = cache.gzipped(key, fmt, etag, body)
         headers["Content-Encoding"] = "gzip"
+    metrics.feed_requests.labels(status="200").inc()
+    headers["Content-Length"] = str(len(body) if body is not None else size)
+    if request.method == "HEAD":
+        return Response(status_code=200, headers=headers, media_type=MEDIA_TYPES[fmt])
     return Response(body, status_code=200, headers=headers, media_type=MEDIA_TYPES[fmt])
 
 
-def _head(headers: dict[str, str], media_type: str) -> Response:
-    response = Response(status_code=200, headers=headers, media_type=media_type)
-    if "Content-Length" not in headers:  # unknown without reading the body: say nothing
-        del response.headers["content-length"]
-    return response
+def _not_found(metrics) -> Response:
+    metrics.feed_requests.labels(status="404").inc()
+    return NOT_FOUND
+
+
+async def _representation(request: Request, rt: Runtime, key: str, fmt: str
+                          ) -> tuple[str, str, int, bytes | None] | None:
+    """(ETag, Last-Modified, size, body if already at hand) of one format. A known feed with
+    nothing rendered yet (`all` and `audio` on a fresh install, any feed before its first
+    render) is a valid empty feed; a key that never existed is None (404)."""
+    meta = await rt.reader().meta(key, fmt)
+    if meta is not None:
+        etag, last_modified, size = meta
+        return etag, last_modified, size, None
+    known = key in (ALL, AUDIO) or await run_in_threadpool(rt.store.articles.is_feed, key)
+    if not known:
+        return None
+    body = _empty_feed(request.app.state, rt, key, fmt)
+    return etag_of(body), EMPTY_LAST_MODIFIED, len(body), body
+
+
+def _empty_feed(state, rt: Runtime, key: str, fmt: str) -> bytes:
+    empties = state.empty_feeds
+    if (key, fmt) not in empties:
+        bodies = render(describe(key, rt.site, []), [], []).bodies()
+        for name, data in bodies.items():
+            empties[(key, name)] = data
+    return empties[(key, fmt)]
+
+
+def _feed_items(body: bytes | None) -> list[dict]:
+    """The items of a feed, from its stored JSON Feed bytes."""
+    if not body:
+        return []
+    try:
+        return list(json.loads(body).get("items", []))
+    except ValueError:
+        return []
+
+
+async def feed_page(request: Request, key: str) -> Response:
+    """A page for people: what the feed is, how to subscribe, its newest items. No script,
+    no XSLT: it works in any browser, and from a link a reader can share."""
+    rt: Runtime = request.app.state.runtime
+    try:
+        representation = await _representation(request, rt, key, "json")
+        if representation is None:
+            return _not_found(request.app.state.metrics)
+        body = representation[3] or await rt.reader().body(key, "json")
+    except redis.RedisError:
+        return UNAVAILABLE
+    doc = json.loads(body) if body else {}
+    formats = [(name, feed_url(rt.site.public_url, key, fmt))
+               for fmt, name in (("rss", "RSS"), ("atom", "Atom"), ("json", "JSON Feed"))]
+    return render_page("feed.html", title=doc.get("title") or key,
+                       description=doc.get("description", ""), key=key, formats=formats,
+                       items=_feed_items(body), site_url=rt.site.url, site_title=rt.site.title)
+
+
+async def feed_index(request: Request) -> Response:
+    """`/feeds/`: every feed with items, its title and item count."""
+    rt: Runtime = request.app.state.runtime
+    listing = await run_in_threadpool(_listing, rt)
+    rows = [(key, title, count, feed_page_url(rt.site.public_url, key))
+            for key, (title, count) in listing.items()]
+    return render_page("feeds.html", title=f"{rt.site.title}: feeds", rows=rows,
+                       opml=rt.site.public_url.rstrip("/") + "/feeds.opml")
+
+
+def _listing(rt: Runtime) -> dict[str, tuple[str, int]]:
+    return rt.store.feeds.listing(rt.store.articles.feeds_with_items())
 
 
 async def stylesheet(request: Request) -> Response:
@@ -169,15 +243,17 @@ async def stylesheet(request: Request) -> Response:
 
 
 async def opml(request: Request) -> Response:
+    """Every feed with items, by title, in each of its three formats."""
     rt: Runtime = request.app.state.runtime
-    keys_ = await run_in_threadpool(rt.store.articles.feeds_with_items)
+    listing = await run_in_threadpool(_listing, rt)
     root = ET.Element("opml", version="2.0")
     head = ET.SubElement(root, "head")
     ET.SubElement(head, "title").text = f"{rt.site.title} feeds"
     body = ET.SubElement(root, "body")
-    for key in keys_:
-        for fmt in ("rss", "atom"):
-            ET.SubElement(body, "outline", type="rss", text=f"{key} ({fmt})", title=f"{key} ({fmt})",
-                          xmlUrl=feed_url(rt.site.public_url, key, fmt), htmlUrl=rt.site.url)
+    for key, (title, _) in listing.items():
+        for fmt, name in (("rss", "RSS"), ("atom", "Atom"), ("json", "JSON Feed")):
+            ET.SubElement(body, "outline", type="rss", text=f"{title} ({name})",
+                          title=f"{title} ({name})", xmlUrl=feed_url(rt.site.public_url, key, fmt),
+                          htmlUrl=feed_page_url(rt.site.public_url, key))
     data = ET.tostring(root, encoding="utf-8", xml_declaration=True)
     return Response(data, media_type="text/x-opml; charset=utf-8")

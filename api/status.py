@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from html import escape
 
 import redis
 from prometheus_client import generate_latest
@@ -12,7 +13,9 @@ from starlette.responses import JSONResponse, Response
 
 from api.auth import operator_only
 from api.errors import problem
-from feeds.describe import feed_url
+from feeds.article import Article
+from feeds.describe import Site, describe, feed_url
+from feeds.membership import ALL, AUDIO, feed_keys
 from worker.celery_app import app as celery_app
 from worker.ops import queue_depths
 from worker.runtime import Runtime
@@ -115,4 +118,25 @@ async def share_links(request: Request) -> Response:
     article = await run_in_threadpool(rt.store.articles.article, article_id)
     if article is None:
         return problem(404, "no such article", article_id)
-    return JSONResponse({"id": article_id, "links": links_for(rt.settings, article)})
+    return JSONResponse({"id": article_id, "links": links_for(rt.settings, article),
+                         "alternates": alternates(rt.site, article)})
+
+
+FEED_TYPES = (("rss", "application/rss+xml"), ("atom", "application/atom+xml"),
+              ("json", "application/feed+json"))
+
+
+def alternates(site: Site, article: Article) -> list[dict[str, str]]:
+    """The `<link rel="alternate">` tags the article's page should carry: one per format of each
+    section, tag and author feed it is in (feed discovery for readers and browsers)."""
+    out = []
+    for key in feed_keys(article):
+        if key in (ALL, AUDIO):
+            continue
+        title = describe(key, site, [article]).title
+        for fmt, media_type in FEED_TYPES:
+            href = feed_url(site.public_url, key, fmt)
+            out.append({"feed": key, "type": media_type, "title": title, "href": href,
+                        "html": f'<link rel="alternate" type="{media_type}" '
+                                f'title="{escape(title, quote=True)}" href="{escape(href)}">'})
+    return out

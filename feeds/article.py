@@ -76,6 +76,8 @@ class Audio:
     type: str
     length: int
     duration: int | None = None
+    episode: int | None = None
+    season: int | None = None
 
 
 @dataclass(frozen=True)
@@ -151,8 +153,8 @@ class Article:
             version=raw.get("version"),
             url=raw["url"],
             title=clean_line(raw["title"], TITLE_LIMIT) or clean_line(raw["id"], TITLE_LIMIT),
-            summary=clean_html(raw.get("summary", ""), SUMMARY_LIMIT),
-            body_html=clean_html(raw.get("body_html", ""), BODY_LIMIT),
+            summary=clean_html(raw.get("summary", ""), SUMMARY_LIMIT, base=raw["url"]),
+            body_html=clean_html(raw.get("body_html", ""), BODY_LIMIT, base=raw["url"]),
             language=_opt_line(raw.get("language")),
             sections=sections,
             tags=tags,
@@ -175,6 +177,8 @@ class Article:
                 type=clean_line(audio["type"], NAME_LIMIT),
                 length=audio["length"],
                 duration=audio.get("duration"),
+                episode=audio.get("episode"),
+                season=audio.get("season"),
             )
             if audio
             else None,

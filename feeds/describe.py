@@ -7,7 +7,7 @@ articles in it; `feeds.render` turns one into RSS and Atom bytes.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from feeds.article import Article
@@ -20,6 +20,17 @@ FORMATS = ("rss", "atom", "json")
 
 
 @dataclass(frozen=True)
+class Podcast:
+    """What the audio feed says of itself to podcast apps (SYNDICATE_PODCAST_*)."""
+
+    owner_name: str | None = None
+    owner_email: str | None = None
+    image: str | None = None  # square artwork, 1400-3000 px
+    category: str = "News"
+    explicit: bool = False
+
+
+@dataclass(frozen=True)
 class Site:
     title: str
     description: str
@@ -27,6 +38,7 @@ class Site:
     language: str
     public_url: str
     hubs: tuple[str, ...] = ()
+    podcast: Podcast = field(default_factory=Podcast)
 
 
 @dataclass(frozen=True)
@@ -40,6 +52,9 @@ class FeedDescription:
     hubs: tuple[str, ...]
     is_podcast: bool
     author: str
+    page: str = ""  # the feed's HTML page (its alternate)
+    podcast: Podcast | None = None
+
 
 
 def item_id(article_id: str) -> str:
@@ -48,6 +63,11 @@ def item_id(article_id: str) -> str:
 
 def feed_id(feed_key: str) -> str:
     return f"urn:uuid:{uuid.uuid5(_ITEM_NAMESPACE, 'feed:' + feed_key)}"
+
+
+def feed_page_url(public_url: str, key: str) -> str:
+    """The HTML page of a feed, for people (api/serving.py)."""
+    return f"{public_url.rstrip('/')}/feeds/{quote(key)}"
 
 
 def feed_url(public_url: str, key: str, fmt: str) -> str:
@@ -78,6 +98,8 @@ def describe(key: str, site: Site, articles: list[Article]) -> FeedDescription:
         hubs=site.hubs,
         is_podcast=key == AUDIO,
         author=site.title,
+        page=feed_page_url(site.public_url, key),
+        podcast=site.podcast,
     )
 
 

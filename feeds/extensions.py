@@ -28,6 +28,7 @@ THR = "http://purl.org/syndication/thread/1.0"
 DC = "http://purl.org/dc/elements/1.1/"
 ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
 TOMBSTONES = "http://purl.org/atompub/tombstones/1.0"
+PODCAST = "https://podcastindex.org/namespace/1.0"
 
 NAMESPACE = "syndicate"
 
@@ -60,6 +61,7 @@ class FeedExtension(BaseExtension):
         ns = {"media": MEDIA, "slash": SLASH, "thr": THR, "dc": DC}
         if self.podcast is not None:
             ns["itunes"] = ITUNES  # podcast apps read the RSS; the Atom twin carries none
+            ns["podcast"] = PODCAST
         if self.deleted:
             ns["at"] = TOMBSTONES
         return ns
@@ -82,15 +84,19 @@ class FeedExtension(BaseExtension):
         p = self.podcast or {}
         _el(parent, ITUNES, "author", p.get("author"))
         _el(parent, ITUNES, "summary", p.get("summary"))
-        _el(parent, ITUNES, "explicit", "false")
+        _el(parent, ITUNES, "explicit", "true" if p.get("explicit") else "false")
         _el(parent, ITUNES, "type", "episodic")
-        owner = _el(parent, ITUNES, "owner")
-        _el(owner, ITUNES, "name", p.get("author"))
-        if p.get("email"):
-            _el(owner, ITUNES, "email", p["email"])
+        if p.get("owner_email"):  # an owner without an email is invalid; `check` warns
+            owner = _el(parent, ITUNES, "owner")
+            _el(owner, ITUNES, "name", p.get("owner_name") or p.get("author"))
+            _el(owner, ITUNES, "email", p["owner_email"])
         if p.get("image"):
             _el(parent, ITUNES, "image", href=p["image"])
-        _el(parent, ITUNES, "category").set("text", p.get("category", "News"))  # an attribute
+        _el(parent, ITUNES, "category").set("text", p.get("category") or "News")  # an attribute
+        _el(parent, PODCAST, "guid", p.get("guid"))
+        locked = _el(parent, PODCAST, "locked", "yes")  # no other host may import this feed
+        if p.get("owner_email"):
+            locked.set("owner", p["owner_email"])
 
 
 class EntryExtension(BaseEntryExtension):
@@ -112,6 +118,9 @@ class EntryExtension(BaseEntryExtension):
             _el(item, DC, "creator", author.name)
         for _term, label, scheme in self.categories:
             _el(item, None, "category", label, domain=scheme)
+        for rel in a.related:  # as in Atom: readers of either format find them
+            _el(item, ATOM, "link", rel="related", href=rel.url, type="text/html",
+                title=rel.title)
         if a.comments is not None and a.comments.count is not None:
             _el(item, SLASH, "comments", str(a.comments.count))
         if a.audio is not None:
@@ -163,3 +172,7 @@ class EntryExtension(BaseEntryExtension):
             _el(parent, ITUNES, "image", href=a.image.url)
         _el(parent, ITUNES, "explicit", "false")
         _el(parent, ITUNES, "episodeType", "full")
+        if a.audio is not None and a.audio.season is not None:
+            _el(parent, ITUNES, "season", str(a.audio.season))
+        if a.audio is not None and a.audio.episode is not None:
+            _el(parent, ITUNES, "episode", str(a.audio.episode))

@@ -12,6 +12,7 @@ from typing import Any
 
 from feeds.article import Article, format_time
 from feeds.describe import FeedDescription, item_id
+from feeds.reader import reader_html
 
 VERSION = "https://jsonfeed.org/version/1.1"
 
@@ -24,10 +25,7 @@ def _item(article: Article) -> dict[str, Any]:
         "date_published": format_time(article.published_at),
         "date_modified": format_time(article.modified_at),
     }
-    if article.body_html:
-        item["content_html"] = article.body_html
-    else:
-        item["content_text"] = article.summary or article.title
+    item["content_html"] = reader_html(article)
     if article.summary:
         item["summary"] = article.summary
     if article.image is not None:

@@ -7,6 +7,7 @@ articles, never from the clock), so an unchanged feed keeps its ETag and pings n
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -14,11 +15,13 @@ from cachetools import LRUCache
 from feedgen.feed import FeedGenerator
 
 from feeds.article import Article
-from feeds.describe import FeedDescription, feed_id, item_id
+from feeds.describe import FeedDescription, Podcast, feed_id, item_id
 from feeds.extensions import NAMESPACE, EntryExtension, FeedExtension
 from feeds.jsonfeed import json_item, render_json
+from feeds.reader import reader_html
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+PODCAST_GUID_NAMESPACE = uuid.UUID("ead4c236-bf58-58c6-a2c6-a6b28d128cb6")
 GENERATOR = "syndicate"
 
 
@@ -54,8 +57,14 @@ def _generator(desc: FeedDescription, articles: list[Article],
     ext.hubs = desc.hubs
     ext.deleted = [(item_id(article_id), when) for article_id, when in deleted]
     if desc.is_podcast:
-        image = next((a.image.url for a in articles if a.image), None)
-        ext.podcast = {"author": desc.author, "summary": desc.subtitle, "image": image}
+        p = desc.podcast or Podcast()
+        # Apple wants square artwork: the configured one, else a square lead image.
+        image = p.image or next((a.image.url for a in articles if a.image and a.image.width
+                                 and a.image.width == a.image.height), None)
+        ext.podcast = {"author": desc.author, "summary": desc.subtitle, "image": image,
+                       "owner_name": p.owner_name, "owner_email": p.owner_email,
+                       "category": p.category, "explicit": p.explicit,
+                       "guid": podcast_guid(desc.self_urls["rss"])}
     fg.id(feed_id(desc.key))
     fg.title(desc.title)
     fg.subtitle(desc.subtitle)  # also the RSS description
@@ -74,10 +83,23 @@ def _write(fg: FeedGenerator, desc: FeedDescription, fmt: str) -> bytes:
     # added, so the site link goes last.
     links = [{"href": hub, "rel": "hub"} for hub in desc.hubs]
     links.append({"href": desc.self_urls[fmt], "rel": "self", "type": mime})
-    links.append({"href": desc.link, "rel": "alternate", "type": "text/html"})
+    links.append({"href": desc.page or desc.link, "rel": "alternate", "type": "text/html"})
     fg.link(links, replace=True)
-    writer = fg.rss_str if fmt == "rss" else fg.atom_str
-    return writer(pretty=False, xml_declaration=True, encoding="UTF-8")
+    if fmt == "atom":
+        return fg.atom_str(pretty=False, xml_declaration=True, encoding="UTF-8")
+    return hex_refs(fg.rss_str(pretty=False, xml_declaration=True, encoding="UTF-8"))
+
+
+def hex_refs(xml: bytes) -> bytes:
+    """`&` and `<` in text as hexadecimal character references, as the RSS Best Practices
+    Profile asks of RSS (the same characters to any XML parser; feedgen writes no CDATA)."""
+    return xml.replace(b"&amp;", b"&#x26;").replace(b"&lt;", b"&#x3C;")
+
+
+def podcast_guid(feed_url: str) -> str:
+    """Podcasting 2.0 `podcast:guid`: UUIDv5 of the feed URL without scheme and trailing slashes."""
+    bare = feed_url.split("://", 1)[-1].rstrip("/")
+    return str(uuid.uuid5(PODCAST_GUID_NAMESPACE, bare))
 
 
 def _updated(articles: list[Article], deleted: list[tuple[str, datetime]]) -> datetime:
@@ -196,10 +218,7 @@ def _add_entry(fg: FeedGenerator, article: Article, desc: FeedDescription) -> No
     fe.updated(article.modified_at)
     if article.summary:
         fe.summary(article.summary, type="html")
-    if article.body_html:
-        fe.content(article.body_html, type="html")
-    elif not article.summary:
-        fe.description(article.title)
+    fe.content(reader_html(article), type="html")
     for author in article.authors:
         fe.author({"name": author.name, "uri": author.url, "email": author.email}
                   if author.email or author.url else {"name": author.name})

@@ -6,6 +6,8 @@ import hashlib
 import html
 import re
 import unicodedata
+from html.entities import name2codepoint
+from urllib.parse import urljoin
 
 import nh3
 from text_unidecode import unidecode
@@ -44,6 +46,17 @@ def xml_safe(value: str) -> str:
     return _XML_ILLEGAL.sub("", value)
 
 
+# "&" right before something that reads as an entity ("&amp", "&#", "&1") is what feed readers
+# and the W3C validator take for HTML in plain text; a space keeps the text and loses the doubt.
+_AMPERSAND = re.compile(r"&(#?\w+)")
+
+
+def _loose_ampersand(match: re.Match[str]) -> str:
+    word = match.group(1)
+    looks_like_entity = word in name2codepoint or word == "apos" or not word.isalpha()
+    return "& " + word if looks_like_entity else match.group(0)
+
+
 def clean_line(value: str, limit: int) -> str:
     """A one-line plain-text field (title, name, caption): markup stripped to its text (as
     WordPress's `the_title_rss` does), entities decoded, XML-safe, no control, bidi or invisible
@@ -53,21 +66,31 @@ def clean_line(value: str, limit: int) -> str:
         value = html.unescape(_TAG.sub(" ", value)) if "<" in value else html.unescape(value)
         value = xml_safe(value)
     value = _C1_CONTROLS.sub("", _INVISIBLE.sub("", _BIDI_CONTROLS.sub("", value)))
+    value = _AMPERSAND.sub(_loose_ampersand, value)
     value = " ".join(value.split())
     if len(value) > limit:
         value = value[: limit - 1].rstrip() + "…"
     return value
 
 
-def clean_html(value: str, limit: int) -> str:
-    """Sanitize CMS HTML with a real sanitizer (ammonia via nh3); cap the input first."""
+def clean_html(value: str, limit: int, base: str | None = None) -> str:
+    """Sanitize CMS HTML with a real sanitizer (ammonia via nh3); cap the input first. With
+    `base` (the article's URL), relative links and image sources are made absolute: a feed is
+    read far from the page it came from."""
     value = xml_safe(value)[:limit]
+
+    def absolute(tag: str, attribute: str, url: str) -> str | None:
+        if attribute in ("href", "src") and base:
+            return urljoin(base, url.strip())
+        return url
+
     return nh3.clean(
         value,
         tags=_ALLOWED_TAGS,
         attributes=_ALLOWED_ATTRIBUTES,
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer",
+        attribute_filter=absolute,
     )
 
 

@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -140,8 +140,12 @@ MAX_INT = 2**53 - 1  # what every JSON reader keeps exactly
 INT_RANGES = {
     "version": (0, MAX_INT), "width": (1, 100_000), "height": (1, 100_000),
     "length": (0, MAX_INT), "duration": (0, 10_000_000), "count": (0, MAX_INT),
+    "episode": (1, 1_000_000), "season": (1, 10_000),
 }
-EARLIEST, LATEST = datetime(1900, 1, 1, tzinfo=UTC), datetime(2199, 12, 31, tzinfo=UTC)
+# An article's dates must be plausible to feed readers (the W3C validator's ImplausibleDate):
+# from 1990 to a few minutes from now (a CMS clock a little ahead is tolerated).
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+FUTURE_SLACK = timedelta(minutes=10)
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
 _MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}$")
 _HASHTAG = re.compile(r"^\w+$")
@@ -176,7 +180,7 @@ def _check_url(value: Any, field: str, out: list[FieldError], schemes: tuple[str
         out.append(FieldError(field, "must not contain spaces or control characters"))
 
 
-def _check_time(value: Any, field: str, out: list[FieldError]) -> None:
+def _check_time(value: Any, field: str, out: list[FieldError], plausible: bool = True) -> None:
     if not isinstance(value, str):
         return
     try:
@@ -185,8 +189,11 @@ def _check_time(value: Any, field: str, out: list[FieldError]) -> None:
     except (ValueError, OverflowError):
         out.append(FieldError(field, "is not a representable date-time"))
         return
-    if not EARLIEST <= when <= LATEST:
-        out.append(FieldError(field, f"must be between {EARLIEST.year} and {LATEST.year}"))
+    if plausible and when < EARLIEST:
+        out.append(FieldError(field, f"must not be before {EARLIEST.year}"))
+    elif plausible and when > datetime.now(UTC) + FUTURE_SLACK:
+        out.append(FieldError(field, "must not be in the future (10 minutes of clock skew "
+                                     "are allowed)"))
 
 
 def _check_int(value: Any, name: str, field: str, out: list[FieldError]) -> None:
@@ -224,7 +231,7 @@ def semantic_errors(payload: dict[str, Any]) -> list[FieldError]:
     article = payload["article"]
     if _UNSAFE_ID.search(article["id"]):
         out.append(FieldError("article.id", "must not contain spaces, control, bidi or invisible characters"))
-    _check_time(payload.get("occurred_at"), "occurred_at", out)
+    _check_time(payload.get("occurred_at"), "occurred_at", out, plausible=False)
     if payload["type"] == "article.unpublished":
         _check_int(article.get("version"), "version", "article.version", out)
         _check_time(article.get("updated_at"), "article.updated_at", out)
@@ -261,7 +268,7 @@ def semantic_errors(payload: dict[str, Any]) -> list[FieldError]:
     audio = article.get("audio")
     if isinstance(audio, dict):
         _check_url(audio.get("url"), "article.audio.url", out)
-        for name in ("length", "duration"):
+        for name in ("length", "duration", "episode", "season"):
             _check_int(audio.get(name), name, f"article.audio.{name}", out)
         if isinstance(audio.get("type"), str) and not _MEDIA_TYPE.match(audio["type"]):
             out.append(FieldError("article.audio.type", "must be a media type such as audio/mpeg"))

@@ -421,9 +421,10 @@ def check() -> None:
     click.echo("ok    configuration: every SYNDICATE_* variable is valid")
     failed = False
     for item in run_checks(configure(settings)):
-        mark = {True: "ok ", False: "FAIL", None: "off"}[item.ok]
+        mark = "warn" if item.warning and item.ok is False else {
+            True: "ok ", False: "FAIL", None: "off"}[item.ok]
         click.echo(f"{mark:<5} {item.name}: {item.detail}")
-        failed = failed or item.ok is False
+        failed = failed or (item.ok is False and not item.warning)
     if failed:
         raise SystemExit(1)
 

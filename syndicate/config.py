@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
@@ -85,6 +86,12 @@ def _webhook_secret(secret: str | None) -> str | None:
     return secret
 
 
+def _email(value: str) -> str:
+    if not re.fullmatch(r"[^@\s<>]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+", value):
+        raise ValueError("must be an email address")
+    return value
+
+
 def _admin_token(token: str | None) -> str | None:
     if token is not None and (len(token) < MIN_SECRET_BYTES or len(set(token)) < 8
                               or not token.isprintable() or " " in token):
@@ -134,6 +141,16 @@ class Settings(BaseModel):
     header_timeout: float = _setting(10.0, "HEADER_TIMEOUT", ge=1, le=300)
     idle_timeout: float = _setting(5.0, "IDLE_TIMEOUT", ge=1, le=300)
     max_connections: int = _setting(1_000, "MAX_CONNECTIONS", ge=1, le=100_000)
+    # the audio feed as podcast apps see it (`check` warns while the owner's email is missing)
+    podcast_owner_name: Text = _setting(None, "PODCAST_OWNER_NAME")
+    podcast_owner_email: Annotated[str | None, BeforeValidator(_blank_is_none),
+                                   AfterValidator(lambda v: _email(v) if v else None)] = \
+        _setting(None, "PODCAST_OWNER_EMAIL")
+    podcast_image: Annotated[str | None, BeforeValidator(_blank_is_none),
+                             AfterValidator(lambda v: checked_url(v) if v else None)] = \
+        _setting(None, "PODCAST_IMAGE")
+    podcast_category: Text = _setting("News", "PODCAST_CATEGORY")
+    podcast_explicit: bool = _setting(False, "PODCAST_EXPLICIT")
     # Every SYNDICATE_* variable as given: what each network module reads its settings from.
     environ: Mapping[str, str] = Field(default_factory=dict, repr=False, exclude=True)
 

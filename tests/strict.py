@@ -8,8 +8,12 @@ of (rule, where) pairs; an empty list is a clean bill.
 
 from __future__ import annotations
 
+import html
 import re
+import time
+from datetime import datetime
 from email.utils import parsedate_to_datetime
+from html.entities import name2codepoint
 from urllib.parse import urlsplit
 
 from lxml import etree
@@ -17,9 +21,30 @@ from lxml import etree
 ATOM = "http://www.w3.org/2005/Atom"
 ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
 MEDIA = "http://search.yahoo.com/mrss/"
-KNOWN_NS = {ATOM, ITUNES, MEDIA, "http://purl.org/dc/elements/1.1/",
-            "http://purl.org/rss/1.0/modules/content/", "http://purl.org/rss/1.0/modules/slash/",
+DC = "http://purl.org/dc/elements/1.1/"
+CONTENT = "http://purl.org/rss/1.0/modules/content/"
+PODCAST = "https://podcastindex.org/namespace/1.0"
+# RFC 6721's namespace is the one the validator does not know (the accepted exception); the
+# Podcasting 2.0 namespace is required by the podcast apps that read podcast:guid.
+KNOWN_NS = {ATOM, ITUNES, MEDIA, DC, CONTENT, PODCAST, "http://purl.org/rss/1.0/modules/slash/",
             "http://purl.org/syndication/thread/1.0", "http://purl.org/atompub/tombstones/1.0"}
+# The validator's list of HTML tag names (validators.HTMLValidator.htmltags), for ContainsHTML.
+HTML_TAGS = set("""a abbr acronym address applet area article aside audio b base basefont bdi
+bdo big blockquote body br button canvas caption center cite code col colgroup command data
+datagrid datalist dd del details dfn dialog dir div dl dt em eventsource fieldset figcaption
+figure font footer form frame frameset h1 h2 h3 h4 h5 h6 head header hgroup hr html i iframe img
+input ins isindex kbd label legend li link m main mark map menu meta meter nav noframes noscript
+object ol optgroup option output p param picture pre progress q rp rt ruby s samp script section
+select slot small source span strike strong style sub summary sup table tbody td template
+textarea tfoot th thead time title tr track tt u ul var xmp plaintext embed comment listing video
+wbr""".split())
+END_TAG = re.compile(r"</(\w+)>")
+ENTITY = re.compile(r"&(#?\w+)")
+EMAIL_IN_NAME = re.compile(r"<([A-Z0-9_\-+.']+)@(([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([A-Z0-9\-]+\.)+))"
+                           r"([A-Z0-9][-A-Z0-9]*)>", re.I)
+HREFS = (re.compile(r"""<a\s+href=(?:"(.*?)"|'(.*?)'|([\w-]+))[\s>]""", re.I),
+         re.compile(r"""<img\s+[^>]*src=(?:"(.*?)"|'(.*?)'|([\w-]+))[\s>]""", re.I))
+ABSOLUTE_REF = re.compile(r"\w+:")
 # Apple's top-level podcast categories (the validator's InvalidItunesCategory list).
 ITUNES_CATEGORIES = {
     "Arts", "Business", "Comedy", "Education", "Fiction", "Government", "History",
@@ -30,7 +55,9 @@ RFC822 = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|
                     r"Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d (GMT|[+-]\d{4})$")
 LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 DURATION = re.compile(r"^(\d+:)?[0-5]?\d:[0-5]\d$|^\d+$")
-MIME = re.compile(r"^[\w.+-]+/[\w.+-]+$")
+# validators.mime_re: type/subtype with optional parameters
+MIME = re.compile(r'[^\s()<>,;:\\"/[\]?=]+/[^\s()<>,;:\\"/[\]?=]+(\s*;\s*[^\s()<>,;:\\"/[\]?=]+='
+                  r'("(\\"|[^"])*"|[^\s()<>,;:\\"/[\]?=]+))*$')
 
 
 def _absolute(url: str | None) -> bool:
@@ -51,6 +78,8 @@ def _rfc822(text: str | None) -> bool:
 def problems(data: bytes, self_url: str) -> list[tuple[str, str]]:
     root = etree.fromstring(data)
     out: list[tuple[str, str]] = []
+    hex_lines = [b"&#x" in line for line in data.split(b"\n")]
+    _text_rules(root, hex_lines, out)
     for el in root.iter():
         ns = etree.QName(el).namespace if isinstance(el.tag, str) else None
         if ns and ns not in KNOWN_NS:
@@ -62,6 +91,59 @@ def problems(data: bytes, self_url: str) -> list[tuple[str, str]]:
     else:
         out.append(("UnknownFormat", root.tag))
     return out
+
+
+# Plain-text elements (the validator's `nonhtml` and `nonemail` classes) and HTML elements
+# (`safeHtml`, with the relative-reference scan), by format.
+RSS_PLAIN = {"title", "description@channel", f"{{{DC}}}creator", "category", f"{{{ITUNES}}}author",
+             f"{{{ITUNES}}}summary", f"{{{ITUNES}}}name", f"{{{MEDIA}}}title", f"{{{MEDIA}}}credit",
+             f"{{{MEDIA}}}description"}
+NAMES = {f"{{{DC}}}creator", f"{{{ATOM}}}name", f"{{{ITUNES}}}name", f"{{{ITUNES}}}author"}
+RSS_HTML = {"description@item", f"{{{CONTENT}}}encoded"}
+
+
+def _implausible(when: datetime) -> bool:
+    """validators.implausible_*: before 1990 or more than ten minutes ahead."""
+    return when.year < 1990 or when.timestamp() > time.time() + 600
+
+
+def _text_rules(root: etree._Element, hex_lines: list[bool], out: list[tuple[str, str]]) -> None:
+    rss = root.tag == "rss"
+    for el in root.iter():
+        if not isinstance(el.tag, str):
+            continue
+        parent = el.getparent()
+        where = f"{el.tag}@{etree.QName(parent).localname if parent is not None else ''}"
+        text = el.text or ""
+        plain = (el.tag in RSS_PLAIN or where in RSS_PLAIN) if rss else (
+            el.tag in (f"{{{ATOM}}}title", f"{{{ATOM}}}name", f"{{{ATOM}}}subtitle")
+            and el.get("type", "text") == "text")
+        if plain and text:
+            tags = [t for t in END_TAG.findall(text) if t.lower() in HTML_TAGS]
+            entities = [v for v in ENTITY.findall(text)
+                        if v in name2codepoint or v == "apos" or not v.isalpha()]
+            if tags or entities:
+                out.append(("ContainsHTML", where))
+            elif rss and re.search(r"&#[x0-9]|<[/a-zA-Z]", text) and not (
+                    el.sourceline and hex_lines[el.sourceline - 1]):
+                out.append(("CharacterData", where))
+        if el.tag in NAMES and EMAIL_IN_NAME.search(text):
+            out.append(("ContainsEmail", where))
+        is_html = (el.tag in RSS_HTML or where in RSS_HTML) if rss else (
+            el.tag in (f"{{{ATOM}}}content", f"{{{ATOM}}}summary") and el.get("type") == "html")
+        if is_html and text:
+            for pattern in HREFS:
+                for groups in pattern.findall(text):
+                    ref = html.unescape(next((g for g in groups if g), "")).strip()
+                    if not ABSOLUTE_REF.match(ref):
+                        out.append(("ContainsRelRef", where))
+        local = etree.QName(el).localname
+        if local in ("pubDate", "lastBuildDate") and _rfc822(text):
+            if _implausible(parsedate_to_datetime(text)):
+                out.append(("ImplausibleDate", where))
+        elif not rss and local in ("updated", "published") and RFC3339.match(text):
+            if _implausible(datetime.fromisoformat(text.replace("Z", "+00:00"))):
+                out.append(("ImplausibleDate", where))
 
 
 def _rss(root: etree._Element, self_url: str, out: list[tuple[str, str]]) -> None:
@@ -102,8 +184,9 @@ def _rss(root: etree._Element, self_url: str, out: list[tuple[str, str]]) -> Non
         if not _rfc822(item.findtext("pubDate")):
             out.append(("InvalidRFC2822Date", f"{where}/pubDate"))
         for enc in item.findall("enclosure"):
+            # url a full URL, length a non-negative integer (zero: unknown), type a MIME type
             if not _absolute(enc.get("url")) or not (enc.get("length") or "").isdigit() \
-                    or int(enc.get("length")) <= 0 or not MIME.match(enc.get("type") or ""):
+                    or not MIME.match(enc.get("type") or ""):
                 out.append(("InvalidEnclosure", where))
         for media in item.findall(f"{{{MEDIA}}}content"):
             if not _absolute(media.get("url")):
@@ -127,8 +210,19 @@ def _itunes(channel: etree._Element, out: list[tuple[str, str]]) -> None:
     if image is None or not re.search(r"\.(jpe?g|png)$", image.get("href") or "", re.IGNORECASE):
         out.append(("ItunesImageMustBeJpgOrPng / MissingItunesElement", "channel/itunes:image"))
     cats = channel.findall(f"{{{ITUNES}}}category")
-    if not cats or any(c.get("text") not in ITUNES_CATEGORIES for c in cats):
+    if not cats:
+        out.append(("MissingItunesElement", "channel/itunes:category"))
+    elif any(c.get("text") not in ITUNES_CATEGORIES for c in cats):
         out.append(("InvalidItunesCategory", "channel"))
+    if channel.find(f"{{{ITUNES}}}explicit") is None:
+        out.append(("MissingItunesElement", "channel/itunes:explicit"))
+    if not channel.findtext("language"):
+        out.append(("MissingItunesElement", "channel/language"))
+    owner = channel.find(f"{{{ITUNES}}}owner")
+    if owner is None:
+        out.append(("MissingItunesEmail", "channel/itunes:owner"))
+    elif not owner.findtext(f"{{{ITUNES}}}email"):
+        out.append(("MissingElement", "itunes:owner/itunes:email"))
     if not channel.findtext(f"{{{ITUNES}}}author"):
         out.append(("MissingItunesElement", "channel/itunes:author"))
     for i, item in enumerate(channel.findall("item")):

@@ -4,7 +4,9 @@ feedparser, a JSON Feed 1.1 schema, the browser stylesheet, and random hostile a
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import uuid
 from collections import Counter
 from datetime import UTC, datetime
 
@@ -16,7 +18,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from feeds.article import Article, ArticleEvent
-from feeds.describe import Site, describe
+from feeds.describe import Podcast, Site, describe
 from feeds.membership import feed_keys
 from feeds.render import render, render_whole, stylesheet_href
 from feeds.validation import validate_event
@@ -25,7 +27,9 @@ from tests.support import FIXTURES, ROOT
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 SITE = Site("Newsroom", "All the news", "https://news.example.org", "en", "http://feeds.test",
-            ("https://hub.example.org/",))
+            ("https://hub.example.org/",),
+            Podcast(owner_name="Audio Desk", owner_email="audio@news.example.org",
+                    image="https://news.example.org/podcast/artwork-3000.jpg"))
 
 
 def _schema() -> etree.RelaxNG:
@@ -120,6 +124,53 @@ def test_the_strict_rules_catch_what_they_claim_to():
     assert strict.problems(feed.rss, "http://elsewhere.test/x.rss")  # self must match
 
 
+def _rules(rss: bytes, key: str = "all", fmt: str = "rss") -> set[str]:
+    return {rule for rule, _ in strict.problems(rss, f"http://feeds.test/feeds/{key}.{fmt}")}
+
+
+def test_the_strict_rules_catch_the_warnings_the_w3c_validator_gave():
+    """Each warning the real validator printed on the old feeds, reproduced on a feed written
+    the old way: markup in a title, an address in a name, a relative link in content, plain
+    `&`/`<` in RSS text without hexadecimal references, an implausible date, a podcast owner
+    without an email."""
+    article = next(a for a in fixture_articles() if a.id == "20230713-0001")
+    old_way = dataclasses.replace(
+        article, title="Breaking: <b>bold</b> & more",
+        authors=(dataclasses.replace(article.authors[0], name="O’Brien <obrien@example.org>"),),
+        body_html='<p><a href="/news/other.html">other</a> <img src="x.png"></p>',
+        published_at=datetime(1985, 1, 1, tzinfo=UTC), updated_at=None)
+    feed = render(describe("all", SITE, [old_way]), [old_way])
+    plain_rss = feed.rss.replace(b"&#x26;", b"&amp;").replace(b"&#x3C;", b"&lt;")
+    rules = _rules(plain_rss)
+    assert {"ContainsHTML", "ContainsEmail", "ContainsRelRef", "ImplausibleDate",
+            "CharacterData"} <= rules, rules
+    assert "CharacterData" not in _rules(feed.rss)  # hexadecimal references: as asked
+    atom = _rules(feed.atom, fmt="atom")
+    assert {"ContainsHTML", "ContainsEmail", "ContainsRelRef", "ImplausibleDate"} <= atom, atom
+    audio = next(a for a in fixture_articles() if a.audio is not None)
+    no_owner = dataclasses.replace(SITE, podcast=Podcast())
+    podcast = render(describe("audio", no_owner, [audio]), [audio]).rss
+    assert "MissingItunesEmail" in _rules(podcast, "audio")
+
+
+def test_what_intake_makes_of_the_old_way_is_clean():
+    """The same article through intake: markup stripped from the title, the address from the
+    name, relative links resolved against the article's URL; dates before 1990 refused."""
+    event = json.loads((FIXTURES / "seed-article-published.json").read_text())
+    event["article"].update(title="Breaking: <b>bold</b> & more",
+                            authors=[{"name": "O’Brien <obrien@example.org>"}],
+                            body_html='<p><a href="/news/other.html">other</a> <img src="x.png"></p>')
+    assert validate_event(event) == []
+    article = ArticleEvent.from_payload("e", event).article
+    assert article.title == "Breaking: bold & more" and article.authors[0].name == "O’Brien"
+    assert 'href="https://news.example.org/news/other.html"' in article.body_html
+    for key in ("all", "author/o-brien"):
+        feed = render(describe(key, SITE, [article]), [article])
+        assert _rules(feed.rss, key) == set() and _rules(feed.atom, key, "atom") == set()
+    event["article"]["published_at"] = "1985-01-01T00:00:00Z"
+    assert [e.field for e in validate_event(event)] == ["article.published_at"]
+
+
 def test_json_feed_has_the_same_items_and_is_valid_json_feed_1_1():
     articles = fixture_articles()
     for key, feed in every_feed(articles):
@@ -186,8 +237,17 @@ def test_podcast_feed_has_itunes_tags():
     channel = etree.fromstring(feed.rss).find("channel")
     assert channel.find(f"{itunes}explicit").text == "false"  # validators want true/false
     assert channel.find(f"{itunes}category").get("text") == "News"
-    assert channel.find(f"{itunes}image").get("href") == audio.image.url
+    assert channel.find(f"{itunes}image").get("href") == SITE.podcast.image  # square artwork
     assert channel.find(f"{itunes}author").text == "Newsroom"
+    owner = channel.find(f"{itunes}owner")
+    assert owner.findtext(f"{itunes}email") == "audio@news.example.org"
+    assert owner.findtext(f"{itunes}name") == "Audio Desk"
+    podcast = "{https://podcastindex.org/namespace/1.0}"
+    guid = channel.findtext(f"{podcast}guid")
+    assert guid == str(uuid.uuid5(uuid.UUID("ead4c236-bf58-58c6-a2c6-a6b28d128cb6"),
+                                  "feeds.test/feeds/audio.rss"))
+    assert channel.find(f"{podcast}locked").text == "yes"
+    assert channel.findtext("language") == "en"
     entry = parsed.entries[0]
     assert entry.itunes_duration == "00:30:20"
     assert entry.enclosures[0]["length"] == str(audio.audio.length)

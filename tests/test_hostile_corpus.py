@@ -23,12 +23,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from feeds.article import ArticleEvent
-from feeds.describe import Site, describe, item_id
+from feeds.article import ArticleEvent, format_time
+from feeds.describe import Podcast, Site, describe, item_id
 from feeds.membership import feed_keys, is_feed_key
 from feeds.render import render, render_whole
 from feeds.share import facebook_payload, googleplus_payload, share_links, tweet_text
 from feeds.validation import validate_event
+from tests import strict
 from tests.support import load_fixture, wait_for
 
 MAX_VERSION = 2**53 - 1
@@ -47,13 +48,13 @@ ints = st.integers(0, 10**6)
 numbers = st.one_of(ints, ints, st.integers(-5, 2**64),
                     st.floats(allow_nan=False, allow_infinity=False),
                     st.sampled_from([0, 1, 1.0, 3600.0, 1e300, True, None, "7"]))
-good_dates = st.datetimes(min_value=datetime(1900, 1, 2), max_value=datetime(2199, 12, 30),
+good_dates = st.datetimes(min_value=datetime(1990, 1, 2), max_value=datetime(2025, 12, 30),
                           timezones=st.just(UTC)).map(lambda d: d.isoformat())
 dates = st.one_of(
     good_dates, good_dates,
     st.sampled_from(["2023-07-15T09:00:00-05:00", "0001-01-01T00:00:00Z",
                      "9999-12-31T23:59:59-01:00", "2023-02-30T00:00:00Z", "2023-07-15T09:00:00",
-                     "1899-12-31T23:59:59Z", "2199-12-30T00:00:00+14:00", "yesterday", ""]))
+                     "1989-12-31T23:59:59Z", "2199-12-30T00:00:00+14:00", "yesterday", ""]))
 good_urls = st.lists(st.sampled_from(list("az09-._~!$&'()*+,;=:@/?#[]%<>\"\u00e9\u5317")),
                      max_size=30).map(lambda p: "https://news.example.org/" + "".join(p))
 urls = st.one_of(
@@ -158,7 +159,7 @@ def test_hostile_batches_never_stop_the_feeds_and_always_retract(service, batch)
     canary["id"] = f"canary-{n}"
     canary["article"].update(id=f"canary-{n}", title=f"Canary {n}", version=1,
                              url=f"https://news.example.org/canary-{n}", tags=["Canary"],
-                             published_at="2199-01-01T00:00:00Z",
+                             published_at=format_time(datetime.now(UTC)),
                              share={"networks": []})
     assert service.send(canary).status_code == 202
     service.event_done(canary["id"])
@@ -190,7 +191,8 @@ def test_hostile_batches_never_stop_the_feeds_and_always_retract(service, batch)
 @given(event=hostile_event())
 def test_whatever_intake_accepts_renders_in_every_format_and_every_network(event):
     """The pure half, many more examples: an event `validate_event` accepts becomes an article
-    that every writer and every share payload takes, with no item left out."""
+    that every writer and every share payload takes, with no item left out, and whose feeds the
+    W3C validator's rules find nothing in."""
 
 
     if validate_event(event):
@@ -200,14 +202,19 @@ def test_whatever_intake_accepts_renders_in_every_format_and_every_network(event
         return
     article = parsed.article
     site = Site(title="T", description="D", url="https://news.example.org", language="en",
-                public_url="http://feeds.test", hubs=())
+                public_url="http://feeds.test", hubs=(),
+                podcast=Podcast(owner_name="Audio", owner_email="audio@news.example.org",
+                                image="https://news.example.org/artwork.png"))
     for key in feed_keys(article):
         assert is_feed_key(key), key
         rendered = render(describe(key, site, [article]), [article], [])
         assert rendered.skipped == ()
         assert rendered.bodies() == render_whole(describe(key, site, [article]), [article]).bodies()
         for fmt in ("rss", "atom"):
-            etree.fromstring(getattr(rendered, fmt))  # well-formed XML
+            data = getattr(rendered, fmt)
+            etree.fromstring(data)  # well-formed XML
+            found = strict.problems(data, f"http://feeds.test/feeds/{key}.{fmt}")
+            assert found == [], (key, fmt, found)  # the W3C validator's rules: nothing
         assert json.loads(rendered.json)["items"][0]["id"] == item_id(article.id)
     assert tweet_text(article) and facebook_payload(article) and share_links(article)
     googleplus_payload(article, "public")

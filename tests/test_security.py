@@ -14,6 +14,7 @@ import stat
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 
 import feedparser
 import pytest
@@ -22,7 +23,7 @@ from starlette.testclient import TestClient
 
 from api.app import create_app
 from feeds import share
-from feeds.article import Article, ArticleEvent
+from feeds.article import Article, ArticleEvent, format_time
 from syndicate.logs import PlainFormatter, RedactSecrets, register_secrets
 from tests.fakes import FakeFacebook
 from tests.support import (
@@ -67,7 +68,7 @@ def canary(service, n: int) -> dict:
     """A fresh article in `all`, its section, tag and author feeds, sent after the damage."""
     event = seed(id=f"canary-{n}", url=f"https://news.example.org/canary-{n}",
                  title=f"Canary {n}", version=1, tags=["Canary"],
-                 published_at="2030-01-01T00:00:00Z")
+                 published_at=format_time(datetime.now(UTC)))
     event["id"] = f"evt-canary-{n}"
     event["article"].pop("updated_at", None)
     assert service.send(event).status_code == 202

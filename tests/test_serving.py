@@ -11,6 +11,7 @@ import pytest
 
 from feeds.describe import item_id
 from tests.support import load_fixture, publish
+from worker.store import keys
 
 
 def test_content_types_etag_and_last_modified(service):
@@ -46,14 +47,27 @@ def test_a_change_gives_a_new_etag_and_an_unchanged_render_keeps_it(service):
     assert service.feed("all", "atom").headers["etag"] == after
 
 
-def test_head_has_headers_and_no_body(service):
+ENCODINGS = [{"Accept-Encoding": "identity"}, {"Accept-Encoding": "gzip"},
+             {"Accept-Encoding": "br;q=1, gzip;q=0.8"}, {"Accept-Encoding": "gzip;q=0"}]
+
+
+def test_head_carries_exactly_the_headers_of_get(service):
+    """For every feed, format and encoding (and an empty feed that was never rendered)."""
     publish(service, "seed-article-published")
-    r = service.client.head("/feeds/all.atom")
-    assert r.status_code == 200
-    full = service.client.get("/feeds/all.atom", headers={"Accept-Encoding": "identity"})
-    assert r.headers["etag"] == full.headers["etag"]
-    assert r.headers["content-length"] == str(len(full.content))
-    assert r.content == b""
+    service.redis.delete(keys.meta_key("audio"))  # as on a fresh install
+    for key in ("all", "tag/nato", "section/news/lithuania", "audio"):
+        for fmt in ("rss", "atom", "json"):
+            for headers in ENCODINGS:
+                head = service.client.head(f"/feeds/{key}.{fmt}", headers=headers)
+                with service.client.stream("GET", f"/feeds/{key}.{fmt}", headers=headers) as get:
+                    raw = b"".join(get.iter_raw())
+                    get_headers = dict(get.headers)
+                assert head.status_code == get.status_code == 200
+                drop = {"date"}
+                assert ({k: v for k, v in head.headers.items() if k not in drop}
+                        == {k: v for k, v in get_headers.items() if k not in drop}), (key, fmt, headers)
+                assert head.content == b"" and int(get_headers["content-length"]) == len(raw)
+                assert get_headers["vary"] == "Accept-Encoding"
 
 
 IDENTITY = {"Accept-Encoding": "identity"}
@@ -107,7 +121,7 @@ def test_websub_link_header_has_hub_and_one_self(service, fakes):
 
 
 @pytest.mark.parametrize("path", [
-    "/feeds/no-such-feed.rss", "/feeds/all.xml", "/feeds/all", "/feeds/../all.rss",
+    "/feeds/no-such-feed.rss", "/feeds/all.xml", "/feeds/../all.rss", "/feeds/tag/never-used",
     "/feeds/tag/..%2Fall.rss", "/feeds/tag%2Fnato.rss", "/feeds/tag/NATO.rss",
     "/feeds/" + "a" * 10_000 + ".rss", "/feeds/all%00.rss", "/feeds/tag/never-used.atom",
 ])

@@ -191,6 +191,7 @@ class Check:
     name: str
     ok: bool | None  # None: off, nothing to check
     detail: str
+    warning: bool = False  # a failure that does not fail `check`
 
 
 def check(rt: Runtime) -> list[Check]:
@@ -202,6 +203,10 @@ def check(rt: Runtime) -> list[Check]:
         out.append(Check("redis", None, "SYNDICATE_REDIS_URL not set: `syndicate run` embeds one"))
     else:
         out += _check_redis_and_broker(rt)
+    out.append(Check("podcast owner", True, f"{settings.podcast_owner_email}")
+               if settings.podcast_owner_email else Check(
+                   "podcast owner", False, "SYNDICATE_PODCAST_OWNER_EMAIL not set: the audio feed "
+                   "lacks itunes:owner (podcast directories want it)", warning=True))
     out.append(Check("webhook secret", True, "set") if settings.webhook_secret else Check(
         "webhook secret", None, "not set: `syndicate run` creates one, `syndicate api` refuses"))
     for network in NETWORKS:

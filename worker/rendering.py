@@ -40,7 +40,8 @@ def render_and_save(rt: Runtime, feed_key: str) -> RenderOutcome:
         feed_key, settings.feed_size, settings.deleted_entry_days * 86400)
     started = time.perf_counter()
     try:
-        rendered = render(describe(feed_key, rt.site, articles), articles, deleted)
+        desc = describe(feed_key, rt.site, articles)
+        rendered = render(desc, articles, deleted)
     except Exception as exc:  # noqa: BLE001 - whatever it is, it is this feed's alone
         reason = f"{type(exc).__name__}: {exc}"[:300]
         failures = store.feeds.failed(feed_key, version, reason)
@@ -58,7 +59,8 @@ def render_and_save(rt: Runtime, feed_key: str) -> RenderOutcome:
         log.warning("article %s left out of %s: %s", article_id, feed_key, reason,
                     extra={"feed": feed_key, "article_id": article_id})
     items = len(articles) - len(rendered.skipped)
-    changed = store.feeds.save(feed_key, version, rendered.bodies(), items, skipped)
+    changed = store.feeds.save(feed_key, version, rendered.bodies(), items, skipped,
+                               title=desc.title)
     store.feeds.count_render(elapsed)
     return RenderOutcome(feed_key, changed, items, elapsed)
 

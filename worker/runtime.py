@@ -16,7 +16,7 @@ from functools import cached_property
 import redis
 from redis.asyncio import Redis as AsyncRedis
 
-from feeds.describe import Site
+from feeds.describe import Podcast, Site
 from syndicate.config import Settings, public_hub_url
 from syndicate.logs import register_secrets
 from worker.social import NETWORKS, channels_for
@@ -71,7 +71,11 @@ class Runtime:
         return Site(title=s.site_title or "", description=s.site_description or "",
                     url=s.site_url, language=s.site_language or "en",
                     public_url=s.public_url or "http://127.0.0.1:8000",
-                    hubs=tuple(public_hub_url(h) for h in s.websub_hubs))
+                    hubs=tuple(public_hub_url(h) for h in s.websub_hubs),
+                    podcast=Podcast(owner_name=s.podcast_owner_name or s.site_title,
+                                    owner_email=s.podcast_owner_email, image=s.podcast_image,
+                                    category=s.podcast_category or "News",
+                                    explicit=s.podcast_explicit))
 
 
 _current: Runtime | None = None

@@ -56,7 +56,7 @@ def changed_in(pipe: Any, feed_keys: list[str] | tuple[str, ...], mark_dirty: bo
 
 # Compare-and-publish a render. KEYS: meta hash, version counter, dirty set, dead letters, then
 # one body key per format. ARGV: version, feed key, rendered_at, items, Last-Modified, n, then per
-# format its name, ETag and bytes, then the skipped items (JSON). Returns -1 (a newer render
+# format its name, ETag and bytes, then the skipped items (JSON) and the feed's title. Returns -1 (a newer render
 # won), 0 (same bytes) or 1 (changed). The feed leaves the dirty set only if no change arrived
 # since the render read it.
 _SAVE = """
@@ -73,7 +73,8 @@ for i = 0, n - 1 do
   end
 end
 redis.call('HSET', KEYS[1], 'rendered_version', ARGV[1], 'rendered_at', ARGV[3],
-           'items', ARGV[4], 'render_failures', 0, 'skipped', ARGV[7 + n * 3])
+           'items', ARGV[4], 'render_failures', 0, 'skipped', ARGV[7 + n * 3],
+           'title', ARGV[8 + n * 3])
 redis.call('HDEL', KEYS[1], 'render_error')
 redis.call('ZREM', KEYS[4], 'render:' .. ARGV[2])
 if changed == 1 then
@@ -110,7 +111,7 @@ class Feeds:
         self._failed = client.register_script(_FAILED)
 
     def save(self, feed_key: str, version: int, bodies: dict[str, bytes], item_count: int,
-             skipped: tuple[tuple[str, str], ...] = ()) -> bool:
+             skipped: tuple[tuple[str, str], ...] = (), title: str = "") -> bool:
         """Publish rendered bytes unless a newer render got there first (one atomic script).
         True when the bytes changed (which is what hubs get pinged for)."""
         fmts = list(bodies)
@@ -119,6 +120,7 @@ class Feeds:
         for fmt in fmts:
             args += [fmt, etag_of(bodies[fmt]), bodies[fmt]]
         args.append(json.dumps([list(s) for s in skipped]))
+        args.append(title)
         result = self._save(keys=[meta_key(feed_key), version_key(feed_key), DIRTY, dead.DEAD,
                                   *(body_key(feed_key, fmt) for fmt in fmts)], args=args)
         return result == 1
@@ -170,6 +172,17 @@ class Feeds:
                                                "pinged_hub": hub})
         dead.remove_in(pipe, dead.ping_letter(feed_key, hub))
         pipe.execute()
+
+    def listing(self, feed_keys: list[str]) -> dict[str, tuple[str, int]]:
+        """(title, item count) of each rendered feed: the index page and the OPML."""
+        pipe = self._r.pipeline(transaction=False)
+        for key in feed_keys:
+            pipe.hmget(meta_key(key), "title", "items")
+        out = {}
+        for key, (title, items) in zip(feed_keys, pipe.execute()):
+            if items is not None:
+                out[key] = ((title or key.encode()).decode(), int(items))
+        return out
 
     def status(self, feed_keys: list[str]) -> dict[str, dict[str, str]]:
         """rendered_at, pinged_at and item count per feed (the status page's timeline)."""

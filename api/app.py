@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+import time
+from typing import Any
+
 from cachetools import LRUCache
 from standardwebhooks.webhooks import Webhook
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -14,6 +19,40 @@ from api.metrics import Metrics
 from api.openapi import OPENAPI
 from syndicate.config import Settings
 from worker.runtime import Runtime, configure
+
+access_log = logging.getLogger("syndicate.access")
+
+
+class AccessLog:
+    """One line per request on the `syndicate.access` logger (JSON with `--log-json`):
+    method, path, status, duration and client. Pure ASGI, so the feed path pays one log call."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+
+        async def record(message: Any) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record)
+        finally:
+            ms = (time.perf_counter() - started) * 1000
+            client = (scope.get("client") or ("", 0))[0]
+            path = scope.get("path", "")
+            access_log.info("%s %s %s %.1f ms %s", scope.get("method"), path, status or 500, ms,
+                            client, extra={"method": scope.get("method"), "path": path,
+                                           "status": status or 500,
+                                           "duration_ms": round(ms, 2), "client": client})
 
 
 @auth.operator_only()
@@ -28,6 +67,7 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> Starlette:
     admin_token = settings.require_admin_token()
     rt = rt or configure(settings)
     app = Starlette(
+        middleware=[Middleware(AccessLog)] if settings.access_log else [],
         routes=[
             Route("/", page.home, methods=["GET"]),
             Route("/login", auth.login_form, methods=["GET"]),
@@ -35,6 +75,8 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> Starlette:
             Route("/logout", auth.logout, methods=["POST", "GET"]),
             Route("/login.js", auth.login_script, methods=["GET"]),
             Route("/status/articles/{article_id:path}", page.article_page, methods=["GET"]),
+            Route("/status/retry", page.retry, methods=["POST"]),
+            Route("/local-time.js", page.local_time_script, methods=["GET"]),
             Route("/events", intake.post_event, methods=["POST"]),
             Route("/events/{event_id:path}", status.get_event, methods=["GET"]),
             Route("/articles/{article_id:path}/share-links", status.share_links, methods=["GET"]),

@@ -60,6 +60,13 @@ class OperatorAuth:
     def session_cookie(self) -> str:
         return self._cookies.dumps("operator")
 
+    def csrf_token(self) -> str:
+        """The hidden field of the page's forms: only someone who can read the page has it."""
+        return hmac.new(self._token, b"syndicate csrf", hashlib.sha256).hexdigest()
+
+    def csrf_matches(self, candidate: str) -> bool:
+        return hmac.compare_digest(candidate.encode(), self.csrf_token().encode())
+
 
 def operator_only(html: bool = False) -> Callable[[Handler], Handler]:
     """Decorate a handler: it runs only for the operator; others get 401 (a login page for

@@ -22,6 +22,12 @@ h2{font-size:1.05rem;margin:1.2rem 0 .4rem}
 table{width:100%;border-collapse:collapse;background:#fff;font-size:.92rem}
 td,th{text-align:left;padding:.35rem .4rem;border-bottom:1px solid #eee;vertical-align:top}
 th{font-weight:600;color:#555}.wrap{overflow-x:auto}a{color:#0b57d0}
+td{overflow-wrap:break-word}.hint{display:block;color:#444;margin-top:.2rem}
+button{white-space:nowrap}
+@media (max-width:600px){#dead tr:first-child{display:none}#dead tr,#dead td{display:block}
+#dead td{border:0;padding:.15rem .4rem}#dead tr{border-bottom:1px solid #ddd;padding:.4rem 0}}
+.note{background:#fff7d6;border:1px solid #e6c200;border-radius:8px;padding:.5rem .7rem}
+form.retry{display:inline}nav a{margin-right:.6rem}
 small{color:#666}input{font:inherit;width:100%;box-sizing:border-box;padding:.5rem;
 margin:.3rem 0 .8rem}button{font:inherit;padding:.5rem 1rem}
 .items{list-style:none;padding:0}.items li{background:#fff;border:1px solid #ddd;
@@ -44,10 +50,29 @@ def _clock(epoch: float) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(epoch))
 
 
+def _iso(epoch: float | str | None) -> str:
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(epoch or 0)))
+    except ValueError:
+        return ""
+
+
+def _ago(epoch: float | str | None) -> str:
+    """How long ago, in words an editor reads at a glance."""
+    try:
+        seconds = max(time.time() - float(epoch or 0), 0)
+    except ValueError:
+        return ""
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{int(seconds // size)} {unit} ago"
+    return "just now"
+
+
 TEMPLATES = Environment(loader=PackageLoader("api", "templates"),
                         autoescape=select_autoescape(default=True), trim_blocks=True,
                         lstrip_blocks=True)
-TEMPLATES.filters.update(when=_when, clock=_clock,
+TEMPLATES.filters.update(when=_when, clock=_clock, iso=_iso, ago=_ago,
                          urlencode_all=lambda value: quote(str(value), safe=""))
 
 

@@ -10,22 +10,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs, quote
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from api.auth import operator_only
 from api.html import render_page
 from feeds.article import parse_time
-from worker.ops import overview
+from worker.ops import overview, replay
 from worker.runtime import Runtime
+from worker.social import NETWORKS
 
 
 @operator_only(html=True)
 async def home(request: Request) -> HTMLResponse:
+    """The overview; `?show=failed` keeps only what failed, `?network=NAME` one network."""
     rt: Runtime = request.app.state.runtime
     data = await run_in_threadpool(overview, rt)
+    show = request.query_params.get("show", "")
+    network = request.query_params.get("network", "")
+    if show == "failed":
+        data["events"] = [e for e in data["events"] if e["status"] == "failed"]
+    if network in NETWORKS:
+        data["channels"] = [c for c in data["channels"] if c["network"] == network]
+        data["dead_letters"] = [d for d in data["dead_letters"] if d.get("network") == network]
     waiting = sum(n for n in data["queues"].values() if n is not None)
     cards = [
         ("workers", len(data["workers"]), "ok" if data["workers"] else "bad"),
@@ -35,8 +45,27 @@ async def home(request: Request) -> HTMLResponse:
         ("feeds to render", data["feeds_to_render"], "ok" if data["feeds_to_render"] < 50 else "bad"),
         ("dead letters", len(data["dead_letters"]), "bad" if data["dead_letters"] else "ok"),
     ]
-    return render_page("status.html", title="syndicate status", refresh=15, site_title=rt.site.title,
-                  cards=cards, **data)
+    return render_page("status.html", title="syndicate status", refresh=30,
+                       site_title=rt.site.title, cards=cards, show=show, network=network,
+                       networks=NETWORKS, csrf=request.app.state.auth.csrf_token(),
+                       retried=request.query_params.get("retried", ""), **data)
+
+
+@operator_only(html=True)
+async def retry(request: Request) -> Response:
+    """The Retry button of a dead letter: POST, operator only, with the page's CSRF token
+    (and the session cookie is SameSite=Strict, so no other site can send it)."""
+    rt: Runtime = request.app.state.runtime
+    form = parse_qs((await request.body())[:4096].decode("utf-8", "replace"))
+    token = (form.get("csrf") or [""])[0]
+    if not request.app.state.auth.csrf_matches(token):
+        return render_page("status.html", status_code=403, title="syndicate status",
+                           site_title=rt.site.title, cards=[], channels=[], dead_letters=[],
+                           events=[], queues={}, workers=[], networks=NETWORKS,
+                           error="This form is stale or not ours: reload the page and try again.")
+    name = (form.get("name") or [""])[0]
+    done = await run_in_threadpool(replay, rt, name)
+    return RedirectResponse(f"/?retried={quote(name if done else '')}", status_code=303)
 
 
 @dataclass(frozen=True)
@@ -64,13 +93,15 @@ def _timeline(rt: Runtime, article_id: str) -> tuple[dict[str, Any] | None, list
             steps.append((received, Step(f"received {entry['type']}", note=entry["event"])))
         steps.append((parse_time(entry["at"]).timestamp(),
                       Step(f"applied {entry['type']}", note=entry["event"])))
-    for key, meta in rt.store.feeds.status(record.get("feeds", [])).items():
-        if meta["rendered_at"]:
-            steps.append((float(meta["rendered_at"]),
-                          Step("feed ", href=f"/feeds/{key}", label=key, after=" rendered",
-                               note=f"({meta['items']} items)")))
-        if meta["pinged_at"]:
-            steps.append((float(meta["pinged_at"]), Step(f"hubs pinged for {key}")))
+    # When the article went live in each feed (its first render there, not the latest one),
+    # and what each hub answered for that feed.
+    for key, when in rt.store.articles.first_rendered(article_id).items():
+        if key in record.get("feeds", []):
+            steps.append((when, Step("in feed ", href=f"/feeds/{key}", label=key)))
+            for hub, answer in rt.store.feeds.hub_answers(key).items():
+                steps.append((float(answer["at"]),
+                              Step(f"hub {hub} answered {answer['answer']} for {key}",
+                                   error="" if answer["ok"] else "will retry")))
     for network, entry in rt.store.outbox.entries(article_id).items():
         at = entry.get("deleted_at") or entry.get("sent_at") or entry.get("last_attempt_at") \
             or entry.get("created_at") or 0
@@ -94,3 +125,15 @@ async def article_page(request: Request) -> HTMLResponse:
     title = record.get("title") or doc.get("title") or article_id
     return render_page("article.html", title=title, record=record, article_id=article_id,
                   url=record.get("url") or doc.get("url"), steps=steps)
+
+
+LOCAL_TIME = (b"// Times in the reader's own zone; the page shows UTC without this.\n"
+              b"document.querySelectorAll('time[datetime]').forEach(function (t) {\n"
+              b"  var d = new Date(t.getAttribute('datetime'));\n"
+              b"  if (!isNaN(d)) { t.title = t.textContent; t.textContent = d.toLocaleString(); }\n"
+              b"});\n")
+
+
+async def local_time_script(request: Request) -> Response:
+    return Response(LOCAL_TIME, media_type="text/javascript; charset=utf-8",
+                    headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 from typing import Any
 
 import httptools
@@ -153,5 +154,8 @@ def config(app: Any, settings: Settings, host: str, port: int) -> uvicorn.Config
         limit_concurrency=settings.max_connections)
 
 
-def serve(app: Any, settings: Settings, host: str, port: int) -> None:
-    Server(config(app, settings, host, port)).run()
+def serve(app: Any, settings: Settings, host: str, port: int,
+          listener: socket.socket | None = None) -> None:
+    """Serve until SIGINT/SIGTERM; on `listener` if given (bound by the caller beforehand)."""
+    server = Server(config(app, settings, host, port))
+    server.run(sockets=[listener] if listener is not None else None)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from html import escape
+from typing import Any
 
 import redis
 from prometheus_client import generate_latest
@@ -33,7 +35,33 @@ async def get_event(request: Request) -> Response:
         return problem(404, "no such event", event_id)
     out = {"event_id": event_id, **{k: record[k] for k in EVENT_FIELDS if record.get(k)}}
     out["result"] = json.loads(record["result"]) if record.get("result") else None
-    return JSONResponse(out)
+    return JSONResponse(typed(out))
+
+
+# The JSON API speaks ISO 8601 times and numbers as numbers (Redis keeps strings and epochs).
+TIME_FIELDS = {"received_at", "finished_at", "created_at", "updated_at", "sent_at",
+               "last_attempt_at", "next_attempt_at", "deleted_at", "replayed_at", "refreshed_at"}
+INT_FIELDS = {"attempts", "delete_attempts", "in_flight", "delete_requested"}
+
+
+def iso(epoch: str | float) -> str | None:
+    try:
+        return datetime.fromtimestamp(float(epoch), UTC).isoformat(timespec="milliseconds") \
+            .replace("+00:00", "Z")
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def typed(record: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        if key in TIME_FIELDS and isinstance(value, str | float | int):
+            out[key] = iso(value) if value != "" else None
+        elif key in INT_FIELDS and isinstance(value, str):
+            out[key] = int(value) if value.lstrip("-").isdigit() else value
+        else:
+            out[key] = value
+    return out
 
 
 @operator_only()
@@ -57,7 +85,8 @@ async def get_article(request: Request) -> Response:
             for k in feeds
         ],
         "timeline": record.get("timeline", []),
-        "shares": await run_in_threadpool(rt.store.outbox.entries, article_id),
+        "shares": {network: typed(entry) for network, entry in
+                   (await run_in_threadpool(rt.store.outbox.entries, article_id)).items()},
     }
     return JSONResponse(out)
 

@@ -1,1 +1,8 @@
-"""syndicate: command line, configuration and the embedded Redis."""
+"""syndicate: command line, configuration, logging and the embedded Redis."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("syndicate")
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0.0.0+unknown"

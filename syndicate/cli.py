@@ -7,9 +7,12 @@ User mistakes end in one line on stderr and a non-zero exit, never a traceback.
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import secrets
+import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -24,17 +27,18 @@ from standardwebhooks.webhooks import Webhook
 from api.app import create_app
 from api.server import serve
 from feeds.membership import is_feed_key
+from syndicate import __version__
 from syndicate.config import ConfigError, Settings, child_environment
 from syndicate.embedded_redis import EmbeddedRedis
 from syndicate.logs import setup
 from syndicate.process import Supervised, background_child
 from worker import enqueue
-from worker.ops import BackfillReport, backfill_line, dead_letters, overview
+from worker.ops import BackfillReport, backfill_line, dead_letters, effective_config, overview
 from worker.ops import check as run_checks
 from worker.ops import replay as replay_all
 from worker.rendering import rebuild as rebuild_feeds
 from worker.runtime import configure
-from worker.social import enabled_networks, network_settings
+from worker.social import REGISTRY, enabled_networks, network_settings
 
 _options = {"log_json": False}
 # Where `run` leaves what it decided (embedded Redis URL, public URL) for the operator commands.
@@ -85,19 +89,31 @@ def _with_admin_token(settings: Settings) -> tuple[Settings, bool]:
     return settings.with_(admin_token=token), created
 
 
-def _serve(settings: Settings, host: str, port: int) -> None:
-
-    serve(create_app(settings), settings, host, port)
+def _serve(settings: Settings, host: str, port: int, listener: socket.socket | None = None) -> None:
+    serve(create_app(settings), settings, host, port, listener)
 
 
 def _worker_command(extra: list[str]) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "worker", "worker", *extra]
 
 
-@click.group()
+@click.group(epilog="""\b
+Examples:
+  syndicate run                      # everything, on an embedded Redis in ./var
+  syndicate send event.json          # sign and POST one CMS event
+  syndicate status                   # queues, workers, channels, dead letters
+  syndicate check                    # prove Redis, the broker, each network and hub work
+  syndicate init > .env              # a .env with fresh secrets and every setting
+
+\b
+Reads SYNDICATE_* variables (README "Configuration"): SYNDICATE_REDIS_URL,
+SYNDICATE_BROKER_URL, SYNDICATE_DATA_DIR, SYNDICATE_WEBHOOK_SECRET, SYNDICATE_ADMIN_TOKEN,
+SYNDICATE_PUBLIC_URL, SYNDICATE_SITE_*, SYNDICATE_FEED_SIZE, SYNDICATE_WEBSUB_HUBS, and each
+network's (SYNDICATE_TWITTER_*, SYNDICATE_FACEBOOK_*, SYNDICATE_GOOGLEPLUS_*).""")
+@click.version_option(__version__, prog_name="syndicate")
 @click.option("--log-json", is_flag=True, help="log JSON lines (with event and article ids)")
 def main(log_json: bool) -> None:
-    """syndicate: CMS events in; RSS, Atom, WebSub pings and social posts out."""
+    """syndicate: CMS events in; RSS, Atom, JSON feeds, WebSub pings and social posts out."""
     _options["log_json"] = log_json
 
 
@@ -107,13 +123,21 @@ def main(log_json: bool) -> None:
 @click.option("--concurrency", default=2, show_default=True, type=click.IntRange(1, 64),
               help="worker processes")
 def run(host: str, port: int, concurrency: int) -> None:
-    """Everything on one machine: embedded Redis (unless SYNDICATE_REDIS_URL), API and worker."""
+    """Everything on one machine: embedded Redis (unless SYNDICATE_REDIS_URL), API and worker.
 
+    \b
+    One service per data directory: a second `run` on the same one says where the first is
+    and exits 1. The worker's and Redis's own output goes to DATA_DIR/worker.log and
+    DATA_DIR/redis/redis.log; this terminal gets one line per fact.
+    """
     settings = _settings()
     _setup_logging(settings)
     _private_data_dir(settings.data_dir)
+    lock = _lock_data_dir(settings.data_dir)  # before anything else: a second run touches nothing
+    listener = _bind(host, port)  # every bind is checked before anything starts
     embedded = None
     worker = None
+    worker_log = None
     try:
         if settings.redis_url is None:
             embedded = EmbeddedRedis(settings.data_dir / "redis")
@@ -132,21 +156,26 @@ def run(host: str, port: int, concurrency: int) -> None:
         settings, token_created = _with_admin_token(settings)
         if settings.public_url is None:
             settings = settings.with_(public_url=f"http://{host}:{port}")
-        # So `syndicate status|rebuild|backfill|replay` in another terminal find this service.
-        (settings.data_dir / RUN_FILE).write_text(json.dumps(  # owner-only: umask above
-            {"redis_url": settings.redis_url, "public_url": settings.public_url}))
+        # So `syndicate status|rebuild|backfill|replay|check` in another terminal find this
+        # service, and see its configuration rather than their own shell's.
+        (settings.data_dir / RUN_FILE).write_text(json.dumps(
+            {"redis_url": settings.redis_url, "public_url": settings.public_url,
+             "pid": os.getpid()}))
+        rt = configure(settings)
+        rt.store.workers.publish_config(effective_config(settings))
+        worker_log = open(settings.data_dir / "worker.log", "ab")
         worker = Supervised(
             _worker_command(["--loglevel=INFO", f"--concurrency={concurrency}",
                              "--hostname=syndicate-run@%h", "--without-gossip", "--without-mingle"]),
-            env=child_environment(settings),
+            env=child_environment(settings), stdout=worker_log, stderr=subprocess.STDOUT,
             preexec_fn=background_child,
         ).start()
         _wait_for_worker(settings, worker)
         click.echo(f"syndicate: Redis    {_redacted(settings.redis_url or '')}"
                    f"{' (embedded, data in ' + str(embedded.data_dir) + ')' if embedded else ''}")
         click.echo(f"syndicate: API      http://{host}:{port}/  (status page; events: POST /events)")
-        click.echo(f"syndicate: feeds    {settings.public_url}/feeds/all.rss, "
-                   f"{settings.public_url}/feeds/all.atom, {settings.public_url}/feeds.opml")
+        click.echo(f"syndicate: feeds    {settings.public_url}/feeds/ (all.rss, all.atom, "
+                   f"all.json; feeds.opml)")
         click.echo(f"syndicate: secret   {secret_line}")
         if token_created:
             click.echo(f"syndicate: login    http://{host}:{port}/login#token="
@@ -159,14 +188,51 @@ def run(host: str, port: int, concurrency: int) -> None:
             click.echo(f"syndicate: login    http://{host}:{port}/login  (token in "
                        f"{settings.data_dir / 'admin-token'})")
         click.echo(f"syndicate: sharing  {', '.join(enabled_networks(settings)) or 'off'}")
+        click.echo(f"syndicate: logs     {settings.data_dir / 'worker.log'}")
         click.echo("syndicate: Ctrl-C stops everything")
-        _serve(settings, host, port)
+        _serve(settings, host, port, listener)
     finally:
         if worker is not None:
             worker.stop(timeout=20)
         if embedded is not None:
             embedded.stop()
-        (settings.data_dir / RUN_FILE).unlink(missing_ok=True)
+        if worker_log is not None:
+            worker_log.close()
+        (settings.data_dir / RUN_FILE).unlink(missing_ok=True)  # ours: we hold the lock
+        lock.close()
+
+
+def _lock_data_dir(data_dir: Path):
+    """An exclusive lock on DATA_DIR/run.lock for as long as this `run` lives; a second `run`
+    says where the first one is and exits 1 without touching anything."""
+    handle = open(data_dir / "run.lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        where = ""
+        try:
+            decided = json.loads((data_dir / RUN_FILE).read_text())
+            where = f" (pid {decided.get('pid')}, {decided.get('public_url')})"
+        except (OSError, ValueError):
+            pass
+        raise click.ClickException(f"already running{where} with data in {data_dir}; stop it "
+                                   "or use another SYNDICATE_DATA_DIR") from None
+    return handle
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The API's listening socket, bound now so a port in use is one line and exit 1."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}; pass "
+                                   "--port or stop what uses it") from None
+    sock.listen(2048)
+    return sock
 
 
 def _redacted(url: str) -> str:
@@ -235,31 +301,55 @@ def worker(ctx: click.Context) -> None:
               help="the API's base URL (default: the running `syndicate run`, else :8000)")
 @click.option("--id", "event_id", default=None, help="webhook-id (default: the file's id field)")
 def send(event_file, url: str, event_id: str | None) -> None:
-    """Sign EVENT_FILE with SYNDICATE_WEBHOOK_SECRET (or ./var/webhook-secret) and POST it."""
+    """Sign EVENT_FILE with SYNDICATE_WEBHOOK_SECRET (or DATA_DIR/webhook-secret) and POST it.
 
-
+    \b
+    Example:
+      syndicate send tests/fixtures/events/seed-article-published.json
+      syndicate send event.json --url https://feeds.example.org --id evt-123
+    """
     settings = _with_running_service(_settings())
     url = url or settings.public_url or "http://127.0.0.1:8000"
     secret = settings.webhook_secret
     if secret is None:
         path = settings.data_dir / "webhook-secret"
         if not path.exists():
-            raise click.ClickException("no SYNDICATE_WEBHOOK_SECRET and no " + str(path))
+            raise click.ClickException(
+                f"no webhook secret: set SYNDICATE_WEBHOOK_SECRET, or run this where `syndicate "
+                f"run` keeps its data ({path} does not exist)")
         secret = path.read_text().strip()
     body = event_file.read()
     try:
-        event_id = event_id or json.loads(body)["id"]
-    except (ValueError, KeyError, TypeError):
-        raise click.ClickException("the file has no id field; pass --id") from None
+        text = body.decode("utf-8")
+        payload = json.loads(text)
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{event_file.name} is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise click.ClickException(f"{event_file.name} is not valid JSON: {exc.msg} at line "
+                                   f"{exc.lineno}, column {exc.colno}") from None
+    event_id = event_id or (payload.get("id") if isinstance(payload, dict) else None)
+    if not isinstance(event_id, str) or not event_id:
+        raise click.ClickException(f"{event_file.name} has no \"id\" field: add one, or pass "
+                                   "--id EVENT_ID") from None
     now = datetime.now(UTC)
     headers = {"content-type": "application/json", "webhook-id": event_id,
                "webhook-timestamp": str(int(now.timestamp())),
-               "webhook-signature": Webhook(secret).sign(event_id, now, body.decode())}
+               "webhook-signature": Webhook(secret).sign(event_id, now, text)}
     try:
         r = requests.post(url.rstrip("/") + "/events", data=body, headers=headers, timeout=10)
-    except requests.RequestException as exc:
-        raise click.ClickException(f"could not reach {url}: {type(exc).__name__}") from None
+    except requests.RequestException:
+        raise click.ClickException(f"no service at {url}: is `syndicate run` running? (or pass "
+                                   "--url)") from None
+    if r.status_code == 401:
+        raise click.ClickException(
+            "the signature does not match the service's secret: check that "
+            "SYNDICATE_WEBHOOK_SECRET here is the service's (or unset it to use "
+            f"{settings.data_dir / 'webhook-secret'})")
     click.echo(f"{r.status_code} {r.text.strip()}")
+    if r.status_code == 422:
+        errors = r.json().get("errors", [])
+        for error in errors[:10]:
+            click.echo(f"  {error['field']}: {error['message']}", err=True)
     if r.status_code >= 300:
         raise SystemExit(1)
 
@@ -316,6 +406,54 @@ def backfill(archive) -> None:
         click.echo(f"  line {number}: {reason}", err=True)
     if report.rejected:
         raise SystemExit(1)
+
+
+@main.command()
+@click.argument("path", default=".env", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="overwrite an existing file")
+def init(path: Path, force: bool) -> None:
+    """Write PATH (.env) with fresh secrets and every setting, commented (for compose's
+    `env_file`, or `set -a; . ./.env; set +a`). `-` prints it instead."""
+    text = env_template()
+    if str(path) == "-":
+        click.echo(text, nl=False)
+        return
+    if path.exists() and not force:
+        raise click.ClickException(f"{path} exists: pass --force to replace it")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    click.echo(f"wrote {path} (owner-only): fresh SYNDICATE_WEBHOOK_SECRET and "
+               "SYNDICATE_ADMIN_TOKEN; fill in SYNDICATE_PUBLIC_URL and the networks you use")
+
+
+def env_template() -> str:
+    """Every setting with its default and meaning, secrets freshly made."""
+    lines = ["# syndicate settings (README \"Configuration\"). Uncomment what you change.", ""]
+    fresh = {"SYNDICATE_WEBHOOK_SECRET": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
+             "SYNDICATE_ADMIN_TOKEN": secrets.token_urlsafe(32),
+             "FLOWER_BASIC_AUTH": "admin:" + secrets.token_urlsafe(18)}
+    for name, value in fresh.items():
+        lines.append(f"{name}={value}")
+    lines += ["SYNDICATE_PUBLIC_URL=https://feeds.example.org", ""]
+    models = [("service", Settings)] + [(name, cls.settings_class)
+                                        for name, cls in REGISTRY.items()]
+    for title, model in models:
+        lines.append(f"# {title}")
+        for field in model.model_fields.values():
+            alias = field.validation_alias
+            if not isinstance(alias, str) or alias in fresh or alias == "SYNDICATE_PUBLIC_URL":
+                continue
+            default = field.default
+            shown = "" if default in (None, (), False) else (
+                ",".join(default) if isinstance(default, tuple) else str(default))
+            if isinstance(default, bool) and default:
+                shown = "1"
+            elif isinstance(default, float) and default.is_integer():
+                shown = str(int(default))
+            lines.append(f"# {alias}={shown}")
+        lines.append("")
+    return "\n".join(lines)
 
 
 @main.command()

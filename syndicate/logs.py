@@ -14,7 +14,8 @@ import re
 import time
 from typing import Any
 
-CONTEXT_FIELDS = ("event_id", "article_id", "network", "feed", "hub")
+CONTEXT_FIELDS = ("event_id", "article_id", "network", "feed", "hub", "trace_id", "method", "path",
+                  "status", "duration_ms", "client")
 # Standard Webhooks secrets, bearer tokens, access_token parameters and OAuth 1.0a signatures.
 _SECRETS = (
     (re.compile(r"whsec_[A-Za-z0-9+/=]+"), "whsec_<redacted>"),

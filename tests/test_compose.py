@@ -64,3 +64,24 @@ def test_compose_keeps_flower_and_the_operator_surface_behind_credentials():
     for limit in ("SYNDICATE_MAX_HEADER_BYTES", "SYNDICATE_HEADER_TIMEOUT",
                   "SYNDICATE_IDLE_TIMEOUT", "SYNDICATE_MAX_CONNECTIONS"):
         assert limit in env
+
+
+def test_the_deploy_kit_reads_env_binds_loopback_checks_workers_and_pins_dependencies():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    for name in ("api", "worker"):
+        assert services[name]["env_file"] == [{"path": ".env", "required": False}]
+        assert "healthcheck" in services[name]
+    assert services["worker"]["healthcheck"]["test"] == ["CMD", "python", "-m", "worker.healthcheck"]
+    assert services["api"]["ports"] == ["127.0.0.1:8000:8000"]
+    dockerfile = (ROOT / "Dockerfile").read_text().splitlines()
+    steps = [line.split()[0] for line in dockerfile if line and not line.startswith((" ", "#"))]
+    lock = next(i for i, line in enumerate(dockerfile) if "requirements.lock" in line and "RUN" in line)
+    first_source = next(i for i, line in enumerate(dockerfile) if line.startswith("COPY feeds"))
+    assert lock < first_source  # dependencies are a layer of their own, before the source
+    assert "USER" in steps and "HEALTHCHECK" in steps
+    pins = [line for line in (ROOT / "requirements.lock").read_text().splitlines()
+            if line and not line.startswith(("#", " "))]
+    assert pins and all("==" in line for line in pins)
+    assert any(line.startswith("celery==") for line in pins)
+    assert (ROOT / "deploy" / "Caddyfile").exists()

@@ -29,7 +29,7 @@ def test_sigkill_between_sending_and_recording_leaves_exactly_one_post(service, 
     wait_for(lambda: len(fakes.facebook.posts) == 1, what="the post to land")
     kill_worker_tree(worker)
     entry = service.client.get("/articles/20230713-0001").json()["shares"]["facebook"]
-    assert entry["state"] == "pending" and entry["in_flight"] == "1"
+    assert entry["state"] == "pending" and entry["in_flight"] == 1
     worker.start()
     state = wait_states(service, {"facebook": "sent", "twitter": "sent"}, timeout=60)
     assert len(fakes.facebook.posts) == 1

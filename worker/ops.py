@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
@@ -16,12 +17,13 @@ import requests
 
 from feeds.article import ArticleEvent
 from feeds.validation import validate_event
-from syndicate.config import public_hub_url
+from syndicate import __version__
+from syndicate.config import Settings, public_hub_url
 from worker import enqueue
 from worker.celery_app import QUEUES, app
 from worker.http import RemoteSession
 from worker.runtime import Runtime
-from worker.social import NETWORKS, REGISTRY
+from worker.social import NETWORKS, REGISTRY, enabled_networks
 from worker.social.errors import DeliveryError
 
 log = logging.getLogger("syndicate.ops")
@@ -91,7 +93,11 @@ def dead_letters(rt: Runtime, limit: int = 100) -> list[dict[str, Any]]:
             entry = rt.store.outbox.entry(letter.article_id, letter.network)
             item.update(network=letter.network,
                         error=entry.get("last_error") or entry.get("reason", ""))
+        item["hint"] = hint(item)
         out.append(item)
+    titles = rt.store.articles.titles([i["article_id"] for i in out if i.get("article_id")])
+    for item in out:
+        item["title"] = titles.get(item.get("article_id", ""), "")
     return out
 
 
@@ -145,28 +151,89 @@ def queue_depths(rt: Runtime) -> dict[str, int | None]:
 
 def recent_events(rt: Runtime, limit: int = 20) -> list[dict[str, Any]]:
     out = []
-    for event_id, record in rt.store.events.summaries(rt.store.events.recent_ids(limit)).items():
+    summaries = rt.store.events.summaries(rt.store.events.recent_ids(limit))
+    titles = rt.store.articles.titles(list({r["article_id"] for r in summaries.values()}))
+    for event_id, record in summaries.items():
         result = json.loads(record["result"]) if record["result"] else {}
         out.append({"event_id": event_id, "type": record["type"],
-                    "article_id": record["article_id"], "status": record["status"],
+                    "article_id": record["article_id"],
+                    "title": titles.get(record["article_id"], ""), "status": record["status"],
                     "received_at": float(record["received_at"] or 0),
                     "outcome": result.get("outcome", ""), "error": record["error"]})
     return out
+
+
+CREDENTIAL_WORDS = ("TOKEN", "SECRET", "KEY", "PASSWORD", "PAGE_ID")
+REFUSED = ("401", "code 190", "invalid oauth", "unauthorized", "expired", "invalid credentials",
+           "autherror", "invalid token")
+
+
+def hint(item: dict[str, Any]) -> str:
+    """What an editor or the on-call engineer does next about one dead letter."""
+    error = (item.get("error") or "").lower()
+    kind = item["kind"]
+    if kind == "event":
+        return ("The event could not be applied: fix it in the CMS and send it again, or press "
+                "Retry once the cause is fixed.")
+    if kind == "render":
+        return "The feed failed to render (the reason says why); press Retry once it is fixed."
+    if kind == "ping":
+        return "The hub kept refusing: check SYNDICATE_WEBSUB_HUBS and the hub, then press Retry."
+    cls = REGISTRY.get(item.get("network", ""))
+    name = cls.__name__ if cls else item.get("network", "the network")
+    if "uncertain attempt" in error:
+        return f"Look on {name} for a post of this article and delete it by hand if there is one."
+    if any(word in error for word in REFUSED):
+        variables = [f.validation_alias for f in cls.settings_class.model_fields.values()
+                     if isinstance(f.validation_alias, str)
+                     and any(w in f.validation_alias for w in CREDENTIAL_WORDS)] if cls else []
+        return (f"{name} token expired or was revoked: set {' / '.join(variables) or 'its token'}"
+                f", restart the service and press Retry.")
+    if "could not check for an earlier post" in error:
+        return f"Look on {name} for a post of this article; if there is none, press Retry."
+    if "403" in error or "permission" in error or "forbidden" in error:
+        return (f"{name} refused the post (permission or content): check the account, then "
+                f"press Retry.")
+    if "gave up" in error:
+        return f"{name} kept failing (down or rate-limited): press Retry once it is back."
+    return "Press Retry once the cause is fixed."
 
 
 def channel_health(rt: Runtime, dead: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per network: on or off, deliveries by state, entries still open, the latest failure
     (from `dead`, the dead letters the caller has read)."""
     totals = rt.store.counters.totals()
+    service = rt.store.workers.config()  # the running service's channels, not this shell's
+    enabled = set(service["networks"]) if service else set(rt.channels)
     open_entries = rt.store.outbox.open_per_network()
     out = []
     for network in NETWORKS:
         failure = next((d for d in dead if d.get("network") == network), None)
-        out.append({"network": network, "enabled": network in rt.channels,
+        out.append({"network": network, "enabled": network in enabled,
                     "deliveries": dict(totals.deliveries.get(network, {})),
                     "open": open_entries.get(network, 0),
                     "retries": totals.retries.get(network, 0), "last_failure": failure})
     return out
+
+
+def effective_config(settings: Settings) -> dict[str, Any]:
+    """The settings a service runs with, secrets reduced to set/unset: what it publishes at
+    start for `status` and `check` to read (a shell's environment may differ)."""
+    return {
+        "version": __version__,
+        "started_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "public_url": settings.public_url,
+        "site": {"url": settings.site_url, "title": settings.site_title,
+                 "language": settings.site_language},
+        "feed_size": settings.feed_size,
+        "hubs": [public_hub_url(h) for h in settings.websub_hubs],
+        "networks": list(enabled_networks(settings)),
+        "webhook_secret": "set" if settings.webhook_secret else "unset",
+        "admin_token": "set" if settings.admin_token else "unset",
+        "broker": (settings.broker or "").split(":", 1)[0],
+        "podcast_owner_email": "set" if settings.podcast_owner_email else "unset",
+        "event_retention_days": settings.event_retention_days,
+    }
 
 
 def overview(rt: Runtime) -> dict[str, Any]:
@@ -182,6 +249,7 @@ def overview(rt: Runtime) -> dict[str, Any]:
         "feeds_to_render": rt.store.feeds.dirty_count(),
         "articles": rt.store.articles.count(),
         "hubs": list(rt.site.hubs),
+        "service": rt.store.workers.config(),
     }
 
 
@@ -196,23 +264,38 @@ class Check:
 
 def check(rt: Runtime) -> list[Check]:
     """Prove each configured piece works: Redis, the broker, each network with a cheap
-    authenticated call, each hub; say what is off."""
+    authenticated call, each hub; say what is off. Where a running service published its
+    configuration, that is what is checked against (not this shell's environment)."""
     settings = rt.settings
     out: list[Check] = []
+    service = None
     if settings.redis_url is None:
-        out.append(Check("redis", None, "SYNDICATE_REDIS_URL not set: `syndicate run` embeds one"))
+        out.append(Check("redis", False, "no Redis: set SYNDICATE_REDIS_URL, or start "
+                                         "`syndicate run` in this directory"))
     else:
         out += _check_redis_and_broker(rt)
-    out.append(Check("podcast owner", True, f"{settings.podcast_owner_email}")
-               if settings.podcast_owner_email else Check(
-                   "podcast owner", False, "SYNDICATE_PODCAST_OWNER_EMAIL not set: the audio feed "
-                   "lacks itunes:owner (podcast directories want it)", warning=True))
-    out.append(Check("webhook secret", True, "set") if settings.webhook_secret else Check(
+        if out[0].ok:
+            service = rt.store.workers.config()
+    if service:
+        out.append(Check("service", True, f"running {service['version']} since "
+                                          f"{service['started_at']} at {service['public_url']}"))
+    secret_set = settings.webhook_secret or (service and service["webhook_secret"] == "set")
+    out.append(Check("webhook secret", True, "set") if secret_set else Check(
         "webhook secret", None, "not set: `syndicate run` creates one, `syndicate api` refuses"))
+    owner_set = settings.podcast_owner_email or (
+        service and service["podcast_owner_email"] == "set")
+    out.append(Check("podcast owner", True, "set") if owner_set else Check(
+        "podcast owner", False, "SYNDICATE_PODCAST_OWNER_EMAIL not set: the audio feed lacks "
+        "itunes:owner (podcast directories want it)", warning=True))
     for network in NETWORKS:
         channel = rt.channels.get(network)
         if channel is None:
-            out.append(Check(network, None, "off (no credentials)"))
+            running = service and network in service["networks"]
+            out.append(Check(network, None if not running else False,
+                             "off (no credentials)" if not running else
+                             "on in the running service, but its credentials are not in this "
+                             "shell's environment: run `check` with the service's settings",
+                             warning=True))
             continue
         try:
             out.append(Check(network, True, channel.health_check()))
@@ -222,6 +305,8 @@ def check(rt: Runtime) -> list[Check]:
         out.append(Check("websub", None, "off (SYNDICATE_WEBSUB_HUBS not set)"))
     for hub in settings.websub_hubs:
         out.append(_check_hub(rt, hub))
+    if not any(c.ok for c in out if c.name in ("redis", "broker")):
+        out.append(Check("reachable", False, "nothing configured could be reached"))
     return out
 
 

@@ -62,6 +62,9 @@ def render_and_save(rt: Runtime, feed_key: str) -> RenderOutcome:
     changed = store.feeds.save(feed_key, version, rendered.bodies(), items, skipped,
                                title=desc.title)
     store.feeds.count_render(elapsed)
+    left_out = {article_id for article_id, _ in skipped}
+    store.articles.mark_rendered(feed_key, [a.id for a in articles if a.id not in left_out],
+                                 time.time())
     return RenderOutcome(feed_key, changed, items, elapsed)
 
 

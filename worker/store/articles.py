@@ -36,6 +36,11 @@ def article_key(article_id: str) -> str:
     return f"{PREFIX}article:{article_id}"
 
 
+def rendered_key(article_id: str) -> str:
+    """hash feed key -> when the article first appeared in that feed's rendered bytes."""
+    return f"{PREFIX}article:{article_id}:rendered"
+
+
 def items_key(feed_key: str) -> str:
     """zset article id -> published_at (epoch s): the feed's membership, newest highest."""
     return f"{PREFIX}feed:{feed_key}:items"
@@ -131,6 +136,25 @@ class Articles:
 
     def count(self) -> int:
         return int(self._r.zcard(ARTICLES))
+
+    def titles(self, article_ids: list[str]) -> dict[str, str]:
+        """Headlines by article id (what the status page shows instead of ids)."""
+        pipe = self._r.pipeline(transaction=False)
+        for article_id in article_ids:
+            pipe.hget(article_key(article_id), "title")
+        return {a: t.decode() for a, t in zip(article_ids, pipe.execute()) if t}
+
+    def mark_rendered(self, feed_key: str, article_ids: list[str], when: float) -> None:
+        """Remember when each article first went live in this feed (kept if already set)."""
+        if not article_ids:
+            return
+        pipe = self._r.pipeline(transaction=False)
+        for article_id in article_ids:
+            pipe.hsetnx(rendered_key(article_id), feed_key, f"{when:.3f}")
+        pipe.execute()
+
+    def first_rendered(self, article_id: str) -> dict[str, float]:
+        return {k.decode(): float(v) for k, v in self._r.hgetall(rendered_key(article_id)).items()}
 
     def feed_count(self) -> int:
         return int(self._r.scard(FEEDS))
@@ -286,7 +310,7 @@ class Articles:
                         pipe.zrem(items_key(feed), article_id)
                     feed_state.changed_in(pipe, feeds)
                     events.remove_in(pipe, event_ids, article_id)
-                    pipe.delete(key)
+                    pipe.delete(key, rendered_key(article_id))
                     tombstone = {k: stored[k] for k in ("version", "time", "first_published_at")
                                  if stored.get(k)}
                     pipe.hset(key, mapping={**tombstone, "state": "purged", "feeds": "[]",

@@ -166,12 +166,20 @@ class Feeds:
         return {k.decode(): v.decode() for k, v in self._r.hgetall(meta_key(feed_key)).items()
                 if not k.startswith(b"etag:")}
 
-    def pinged(self, feed_key: str, hub: str) -> None:
+    def pinged(self, feed_key: str, hub: str, answer: str, ok: bool) -> None:
+        """A hub's answer to a ping (e.g. "HTTP 204"), kept per hub on the feed."""
         pipe = self._r.pipeline()
-        pipe.hset(meta_key(feed_key), mapping={"pinged_at": f"{time.time():.3f}",
-                                               "pinged_hub": hub})
-        dead.remove_in(pipe, dead.ping_letter(feed_key, hub))
+        now = f"{time.time():.3f}"
+        pipe.hset(meta_key(feed_key), f"hub:{hub}", json.dumps({"at": now, "answer": answer,
+                                                                 "ok": ok}))
+        if ok:
+            pipe.hset(meta_key(feed_key), mapping={"pinged_at": now, "pinged_hub": hub})
+            dead.remove_in(pipe, dead.ping_letter(feed_key, hub))
         pipe.execute()
+
+    def hub_answers(self, feed_key: str) -> dict[str, dict[str, Any]]:
+        raw = self._r.hgetall(meta_key(feed_key))
+        return {k.decode()[4:]: json.loads(v) for k, v in raw.items() if k.startswith(b"hub:")}
 
     def listing(self, feed_keys: list[str]) -> dict[str, tuple[str, int]]:
         """(title, item count) of each rendered feed: the index page and the OPML."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 from worker.store._prefix import PREFIX, Client
 
 WORKERS = f"{PREFIX}workers"  # zset worker hostname -> last heartbeat (epoch s)
+SERVICE = f"{PREFIX}service"  # string: JSON, the running service's effective, non-secret settings
 
 
 class Workers:
@@ -15,6 +17,14 @@ class Workers:
 
     def heartbeat(self, hostname: str) -> None:
         self._r.zadd(WORKERS, {hostname: time.time()})
+
+    def publish_config(self, config: dict) -> None:
+        """What the service runs with (no secrets), for `status` and `check` in other shells."""
+        self._r.set(SERVICE, json.dumps(config, sort_keys=True))
+
+    def config(self) -> dict | None:
+        raw = self._r.get(SERVICE)
+        return json.loads(raw) if raw else None
 
     def live(self, within_s: float = 15) -> list[str]:
         now = time.time()

@@ -1,0 +1,246 @@
+"""Issue #14 as observed, through the real commands: one service per data dir, binds checked
+first, a quiet start, `check` and `status` that prove something and read the service's own
+configuration, `send` errors with a next step, `--version`, and the newcomer's tour in headless
+Chromium (start, send, see the headline, retry a failure from the page, stop)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.browser import Browser
+from tests.fakes import FakeServers
+from tests.support import (
+    ADMIN_TOKEN,
+    FIXTURES,
+    OPERATOR,
+    ROOT,
+    SECRET,
+    free_port,
+    run_cli,
+    wait_for,
+)
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture
+def own_fakes():
+    servers = FakeServers()
+    servers.start()
+    yield servers
+    servers.stop()
+
+
+class Run:
+    """`syndicate run` on a data dir of its own, output captured."""
+
+    def __init__(self, tmp: Path, extra: dict[str, str] | None = None, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.data = tmp / "data"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
+        self.env.update(SYNDICATE_DATA_DIR=str(self.data), SYNDICATE_WEBHOOK_SECRET=SECRET,
+                        SYNDICATE_ADMIN_TOKEN=ADMIN_TOKEN, **(extra or {}))
+        self.proc = subprocess.Popen([sys.executable, "-m", "syndicate.cli", "run", "--port",
+                                      str(self.port)], env=self.env, cwd=ROOT,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def wait_up(self) -> None:
+        def up() -> bool:
+            assert self.proc.poll() is None, self.proc.communicate()
+            try:
+                return requests.get(self.base + "/readyz", timeout=5).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_for(up, 90, "syndicate run")
+
+    def stop(self) -> tuple[str, str]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.communicate(timeout=40)
+
+    def cli(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "syndicate.cli", *args],
+                              env={**self.env, **(env or {})}, cwd=ROOT, capture_output=True,
+                              text=True, timeout=120)
+
+
+def test_a_second_run_on_the_same_data_dir_touches_nothing(tmp_path):
+    first = Run(tmp_path)
+    try:
+        first.wait_up()
+        run_json = (first.data / "run.json").read_text()
+        second = Run(tmp_path)
+        out, err = second.proc.communicate(timeout=60)
+        assert second.proc.returncode == 1
+        assert err.strip().count("\n") == 0 and "already running" in err
+        assert f"pid {first.proc.pid}" in err and first.base in err
+        assert "secret" not in out and out == ""  # no banner, nothing started
+        assert (first.data / "run.json").read_text() == run_json  # still there, still first's
+        assert first.cli("status").returncode == 0  # the first is still found
+    finally:
+        out, err = first.stop()
+    assert first.proc.returncode == 0
+    assert not (first.data / "run.json").exists()  # the owner removes it
+
+
+def test_a_port_in_use_is_one_line_before_anything_starts(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        run = Run(tmp_path, port=taken.getsockname()[1])
+        out, err = run.proc.communicate(timeout=60)
+    assert run.proc.returncode == 1
+    assert err.strip().count("\n") == 0 and "cannot listen on" in err and "--port" in err
+    assert not (run.data / "redis").exists()  # Redis was never started
+
+
+def test_start_is_one_line_per_fact_and_stop_is_quiet(tmp_path):
+    run = Run(tmp_path)
+    try:
+        run.wait_up()
+    finally:
+        out, err = run.stop()
+    lines = out.strip().splitlines()
+    assert all(line.startswith("syndicate: ") for line in lines), out
+    assert "celery" not in out.lower() and "SecurityWarning" not in out + err
+    assert "scheduler tick failed" not in out + err and "Traceback" not in out + err
+    assert "celery@" in (run.data / "worker.log").read_text() or \
+        "ready" in (run.data / "worker.log").read_text()
+
+
+def test_check_proves_each_piece_and_reads_the_running_service(tmp_path, own_fakes):
+    run = Run(tmp_path, own_fakes.environment())
+    try:
+        run.wait_up()
+        ok = run.cli("check")
+        assert ok.returncode == 0, ok.stdout
+        lines = {line.split(":", 1)[0].split()[-1]: line for line in ok.stdout.splitlines()}
+        assert "authenticated as @newsroom" in lines["twitter"]
+        assert "Page token for Test Page" in lines["facebook"]
+        assert lines["service"].startswith("ok")
+        assert lines["secret"].startswith("ok")  # the service's, though this shell has none?
+        bare = {k: v for k, v in run.env.items() if not k.startswith("SYNDICATE_")}
+        bare["SYNDICATE_DATA_DIR"] = run.env["SYNDICATE_DATA_DIR"]
+        shell = subprocess.run([sys.executable, "-m", "syndicate.cli", "check"], env=bare,
+                               cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert "webhook secret: set" in shell.stdout  # not "not set": the service has one
+        assert "on in the running service" in shell.stdout  # networks: the service's view
+        status = json.loads(subprocess.run(
+            [sys.executable, "-m", "syndicate.cli", "status", "--json"], env=bare, cwd=ROOT,
+            capture_output=True, text=True, timeout=120).stdout)
+        assert {c["network"]: c["enabled"] for c in status["channels"]} == {
+            "facebook": True, "googleplus": True, "twitter": True}
+        wrong = run.cli("check", env={"SYNDICATE_TWITTER_BEARER_TOKEN": "not-the-token"})
+        assert wrong.returncode == 1 and "FAIL  twitter:" in wrong.stdout
+    finally:
+        run.stop()
+
+
+def test_check_without_any_redis_fails(tmp_path, settings_env):
+    result = run_cli(settings_env, "check", env={"SYNDICATE_REDIS_URL": None,
+                                                 "SYNDICATE_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 1 and "FAIL  redis: no Redis" in result.stdout
+
+
+def test_send_says_what_is_wrong_and_what_to_do(tmp_path, settings_env):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"type": "article.published",\n  "article": {"id": "x",}\n}')
+    r = run_cli(settings_env, "send", str(bad))
+    assert r.returncode == 1 and "is not valid JSON" in r.stderr and "line 2, column" in r.stderr
+    seed = str(FIXTURES / "seed-article-published.json")
+    nobody = run_cli(settings_env, "send", seed, "--url", f"http://127.0.0.1:{free_port()}")
+    assert nobody.returncode == 1 and "is `syndicate run` running?" in nobody.stderr
+    assert "Traceback" not in r.stderr + nobody.stderr
+
+
+def test_send_with_the_wrong_secret_explains(tmp_path):
+    run = Run(tmp_path)
+    try:
+        run.wait_up()
+        other = "whsec_" + "b3RoZXItc2VjcmV0LTAxMjM0NTY3ODlhYmNkZWZnaGlq"
+        r = run.cli("send", str(FIXTURES / "seed-article-published.json"),
+                    env={"SYNDICATE_WEBHOOK_SECRET": other})
+        assert r.returncode == 1 and "does not match the service's secret" in r.stderr
+    finally:
+        run.stop()
+
+
+def test_version_and_help_with_examples(settings_env):
+    version = run_cli(settings_env, "--version")
+    assert version.returncode == 0 and version.stdout.startswith("syndicate, version ")
+    help_ = run_cli(settings_env, "--help").stdout
+    assert "Examples:" in help_ and "SYNDICATE_REDIS_URL" in help_
+
+
+def test_init_writes_an_owner_only_env_with_fresh_secrets(tmp_path, settings_env):
+    path = tmp_path / ".env"
+    assert run_cli(settings_env, "init", str(path)).returncode == 0
+    text = path.read_text()
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    values = dict(line.split("=", 1) for line in text.splitlines() if line and line[0] != "#")
+    assert values["SYNDICATE_WEBHOOK_SECRET"].startswith("whsec_")
+    assert len(values["SYNDICATE_ADMIN_TOKEN"]) >= 24
+    assert "# SYNDICATE_FEED_SIZE=50" in text and "# SYNDICATE_FACEBOOK_PAGE_ID=" in text
+    again = run_cli(settings_env, "init", str(path))
+    assert again.returncode == 1 and "--force" in again.stderr
+    other = tmp_path / "other.env"
+    run_cli(settings_env, "init", str(other))
+    assert other.read_text() != text  # fresh each time
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt install chromium)")
+def test_the_newcomers_tour_in_headless_chromium(tmp_path, own_fakes):
+    """The README's tour: start, send, see the headline on the status page, retry a failure
+    from the page, stop; at phone and desktop width, nothing cut off."""
+    fakes = own_fakes
+    run = Run(tmp_path, fakes.environment())
+    browser = None
+    try:
+        run.wait_up()
+        fakes.twitter.fail_next(("answer", 401, {}, {"title": "Unauthorized", "status": 401,
+                                                     "detail": "Unauthorized"}))
+        sent = run.cli("send", str(FIXTURES / "seed-article-published.json"))
+        assert sent.returncode == 0 and sent.stdout.startswith("202 "), sent.stderr
+
+        def dead() -> list:
+            return requests.get(run.base + "/articles/20230713-0001", headers=OPERATOR,
+                                timeout=5).json().get("shares", {}).get("twitter", {}).get("state")
+
+        wait_for(lambda: dead() == "failed", 30, "the refused tweet")
+        browser = Browser(CHROMIUM, tmp_path / "profile", 390, 844)
+        browser.goto(f"{run.base}/login?next=/#token={ADMIN_TOKEN}")
+        title = json.loads((FIXTURES / "seed-article-published.json").read_text())["article"]["title"]
+        assert title in browser.text("#events")
+        assert "token expired" in browser.text("#dead")
+        for width in (390, 1280):
+            browser.set_size(width, 900)
+            assert browser.overflowing() == [], width
+            browser.screenshot(tmp_path / f"status-{width}.png")
+        browser.set_size(390, 844)
+        browser.click("form.retry button")
+        assert "Retrying delivery:20230713-0001:twitter" in browser.text("#retried")
+        wait_for(lambda: dead() == "sent", 30, "the tweet after Retry")
+        assert len(fakes.twitter.posts) == 1
+        browser.goto(run.base + "/")
+        assert "Nothing failed." in browser.evaluate("document.body.innerText")
+        browser.goto(f"{run.base}/status/articles/20230713-0001")
+        assert title in browser.text("h1") and "twitter: sent" in browser.text("#timeline")
+        assert browser.overflowing() == []
+    finally:
+        if browser is not None:
+            browser.close()
+        out, err = run.stop()
+    assert run.proc.returncode == 0 and "Traceback" not in err
+    assert (tmp_path / "status-390.png").read_bytes()[:4] == b"\x89PNG"

@@ -27,7 +27,8 @@ button{white-space:nowrap}
 @media (max-width:600px){#dead tr:first-child{display:none}#dead tr,#dead td{display:block}
 #dead td{border:0;padding:.15rem .4rem}#dead tr{border-bottom:1px solid #ddd;padding:.4rem 0}}
 .note{background:#fff7d6;border:1px solid #e6c200;border-radius:8px;padding:.5rem .7rem}
-form.retry{display:inline}nav a{margin-right:.6rem}
+form.retry{display:inline}nav a{margin-right:.6rem;display:inline-block}
+main>p small,nav{overflow-wrap:anywhere}
 small{color:#666}input{font:inherit;width:100%;box-sizing:border-box;padding:.5rem;
 margin:.3rem 0 .8rem}button{font:inherit;padding:.5rem 1rem}
 .items{list-style:none;padding:0}.items li{background:#fff;border:1px solid #ddd;

@@ -20,7 +20,7 @@ from starlette.responses import JSONResponse
 
 from api.errors import problem
 from feeds.validation import LIMITS, depth_exceeds, validate_event
-from worker import enqueue
+from worker import enqueue, trace
 from worker.runtime import Runtime
 
 log = logging.getLogger("syndicate.api")
@@ -104,7 +104,8 @@ async def _post_event(request: Request) -> JSONResponse:
              "errors": [e.as_dict() for e in errors]},
             status_code=422,
         )
-    return await run_in_threadpool(_enqueue, rt, metrics, event_id, payload, text)
+    traceparent = trace.accept(request.headers.get("traceparent"))
+    return await run_in_threadpool(_enqueue, rt, metrics, event_id, payload, text, traceparent)
 
 
 def _type_of(payload: Any) -> str:
@@ -112,10 +113,12 @@ def _type_of(payload: Any) -> str:
     return kind if kind in ("article.published", "article.updated", "article.unpublished") else "unknown"
 
 
-def _enqueue(rt: Runtime, metrics: Any, event_id: str, payload: dict, text: str) -> JSONResponse:
+def _enqueue(rt: Runtime, metrics: Any, event_id: str, payload: dict, text: str,
+             traceparent: str) -> JSONResponse:
     kind = payload["type"]
     try:
-        fresh = rt.store.events.accept(event_id, kind, payload["article"]["id"], text)
+        fresh = rt.store.events.accept(event_id, kind, payload["article"]["id"], text,
+                                       traceparent)
     except redis.RedisError as exc:
         log.warning("event %s refused, Redis unavailable: %s", event_id, exc)
         return problem(503, "store unavailable", "Redis is unreachable; retry later")
@@ -133,6 +136,8 @@ def _enqueue(rt: Runtime, metrics: Any, event_id: str, payload: dict, text: str)
         return problem(503, "queue unavailable", "the broker is unreachable; retry later")
     metrics.events.labels(type=kind, outcome="accepted").inc()
     log.info("event %s accepted (%s %s)", event_id, kind, payload["article"]["id"],
-             extra={"event_id": event_id, "article_id": payload["article"]["id"]})
-    return JSONResponse({"event_id": event_id, "status": "queued"}, status_code=202)
+             extra={"event_id": event_id, "article_id": payload["article"]["id"],
+                    "trace_id": trace.trace_id(traceparent)})
+    return JSONResponse({"event_id": event_id, "status": "queued"}, status_code=202,
+                        headers={"traceparent": traceparent})
 

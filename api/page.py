@@ -45,7 +45,7 @@ async def home(request: Request) -> HTMLResponse:
         ("feeds to render", data["feeds_to_render"], "ok" if data["feeds_to_render"] < 50 else "bad"),
         ("dead letters", len(data["dead_letters"]), "bad" if data["dead_letters"] else "ok"),
     ]
-    return render_page("status.html", title="syndicate status", refresh=30,
+    return render_page("status.html", title="syndicate status", refresh=30, local_times=True,
                        site_title=rt.site.title, cards=cards, show=show, network=network,
                        networks=NETWORKS, csrf=request.app.state.auth.csrf_token(),
                        retried=request.query_params.get("retried", ""), **data)
@@ -124,6 +124,7 @@ async def article_page(request: Request) -> HTMLResponse:
     doc = record.get("doc") or {}
     title = record.get("title") or doc.get("title") or article_id
     return render_page("article.html", title=title, record=record, article_id=article_id,
+                       local_times=True,
                   url=record.get("url") or doc.get("url"), steps=steps)
 
 

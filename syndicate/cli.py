@@ -222,7 +222,8 @@ def _lock_data_dir(data_dir: Path):
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    """The API's listening socket, bound now so a port in use is one line and exit 1."""
+    """The API's socket, bound now so a port in use is one line and exit 1. It listens only
+    when the server starts (uvicorn calls listen), so nobody connects to a half-started run."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -231,7 +232,6 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.close()
         raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}; pass "
                                    "--port or stop what uses it") from None
-    sock.listen(2048)
     return sock
 
 

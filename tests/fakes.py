@@ -301,6 +301,80 @@ class FakeGooglePlus(Fake):
         return 404, {}, {"error": {"code": 404, "message": "Not Found"}}
 
 
+class FakeMastodon(Fake):
+    """A Mastodon instance (social_apis_next checklist): statuses with Idempotency-Key kept an
+    hour per account (the clock is a knob), the instance's limit, ISO rate-limit resets."""
+
+    TOKEN = "mastodon-token"
+    ACCOUNT = "14715"
+
+    def reset_state(self) -> None:
+        self.statuses: dict[str, dict[str, Any]] = {}
+        self.keys: dict[str, tuple[str, float]] = {}  # Idempotency-Key -> (status id, stored at)
+        self.max_characters = 500
+        self.clock_offset = 0.0  # seconds added to "now" (to age the keys)
+        self.next_id = 103254962155278888
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reset_state()
+
+    def limits(self) -> dict[str, str]:
+        return {"x-ratelimit-limit": "300", "x-ratelimit-remaining": "299",
+                "x-ratelimit-reset": "2026-12-01T15:00:00.000000Z"}
+
+    def respond(self, rec: Recorded) -> tuple[int, dict[str, str], Any]:
+        import regex
+
+        path = urlsplit(rec.path).path
+        if path == "/api/v2/instance":
+            return 200, {}, {"domain": "mastodon.test", "version": "4.5.0", "configuration": {
+                "statuses": {"max_characters": self.max_characters, "max_media_attachments": 4,
+                             "characters_reserved_per_url": 23}}}
+        if rec.headers.get("authorization") != f"Bearer {self.TOKEN}":
+            return 401, {}, {"error": "The access token is invalid"}
+        if path == "/api/v1/accounts/verify_credentials":
+            return 200, {}, {"id": self.ACCOUNT, "username": "news", "acct": "news"}
+        if rec.method == "POST" and path == "/api/v1/statuses":
+            form = {k: v[0] for k, v in rec.form.items()}
+            key = rec.headers.get("idempotency-key")
+            now = time.time() + self.clock_offset
+            if key and key in self.keys and now - self.keys[key][1] < 3600:
+                original = self.statuses.get(self.keys[key][0])
+                return (200, self.limits(), original) if original else (
+                    404, {}, {"error": "Record not found"})
+            text = form.get("status", "")
+            if not text.strip():
+                return 422, {}, {"error": "Validation failed: Text can't be blank"}
+            urls = regex.findall(r"https?://\S+", text)
+            count = len(regex.findall(r"\X", regex.sub(r"https?://\S+", "", text))) + 23 * len(urls)
+            if count > self.max_characters:
+                return 422, {}, {"error": f"Validation failed: Text character limit of "
+                                          f"{self.max_characters} exceeded"}
+            self.next_id += 1
+            status_id = str(self.next_id)
+            links = "".join(f' <a href="{u}">{u}</a>' for u in urls)
+            status = {"id": status_id, "created_at": "2026-12-01T12:00:00.000Z",
+                      "url": f"{self.url}/@news/{status_id}", "uri": f"{self.url}/users/news/statuses/{status_id}",
+                      "content": f"<p>{text}{links}</p>", "text": text,
+                      "visibility": form.get("visibility", "public"),
+                      "language": form.get("language"), "spoiler_text": "", "edited_at": None,
+                      "card": None, "account": {"id": self.ACCOUNT, "acct": "news"}}
+            self.statuses[status_id] = status
+            if key:
+                self.keys[key] = (status_id, now)
+            return 200, self.limits(), status
+        if rec.method == "DELETE" and path.startswith("/api/v1/statuses/"):
+            status = self.statuses.pop(path.rsplit("/", 1)[1], None)
+            return (200, {}, status) if status else (404, {}, {"error": "Record not found"})
+        if rec.method == "GET" and path == f"/api/v1/accounts/{self.ACCOUNT}/statuses":
+            return 200, {}, list(reversed(list(self.statuses.values())))[:40]
+        return 404, {}, {"error": "Record not found"}
+
+    def environment(self) -> dict[str, str]:
+        return {"SYNDICATE_MASTODON_URL": self.url, "SYNDICATE_MASTODON_TOKEN": self.TOKEN}
+
+
 class FakeServers:
     def __init__(self) -> None:
         self.hub = FakeHub()

@@ -7,6 +7,7 @@ import base64
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -238,3 +239,38 @@ def send(service, name: str, mutate=None) -> dict:
     assert service.send(event).status_code == 202
     service.event_done(event["id"])
     return event
+
+
+class Run:
+    """`syndicate run` on a data dir of its own, output captured."""
+
+    def __init__(self, tmp: Path, extra: dict[str, str] | None = None, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.data = tmp / "data"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
+        self.env.update(SYNDICATE_DATA_DIR=str(self.data), SYNDICATE_WEBHOOK_SECRET=SECRET,
+                        SYNDICATE_ADMIN_TOKEN=ADMIN_TOKEN, **(extra or {}))
+        self.proc = subprocess.Popen([sys.executable, "-m", "syndicate.cli", "run", "--port",
+                                      str(self.port)], env=self.env, cwd=ROOT,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def wait_up(self) -> None:
+        def up() -> bool:
+            assert self.proc.poll() is None, self.proc.communicate()
+            try:
+                return requests.get(self.base + "/readyz", timeout=5).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_for(up, 90, "syndicate run")
+
+    def stop(self) -> tuple[str, str]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.communicate(timeout=40)
+
+    def cli(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "syndicate.cli", *args],
+                              env={**self.env, **(env or {})}, cwd=ROOT, capture_output=True,
+                              text=True, timeout=120)

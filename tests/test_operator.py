@@ -6,13 +6,10 @@ Chromium (start, send, see the headline, retry a failure from the page, stop).""
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import requests
@@ -24,11 +21,19 @@ from tests.support import (
     FIXTURES,
     OPERATOR,
     ROOT,
-    SECRET,
+    SEED_ID,
+    Run,
+    api_process,
     free_port,
+    load_fixture,
+    publish,
     run_cli,
+    send,
+    signed_headers,
     wait_for,
+    wait_states,
 )
+from worker.store import keys
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -39,41 +44,6 @@ def own_fakes():
     servers.start()
     yield servers
     servers.stop()
-
-
-class Run:
-    """`syndicate run` on a data dir of its own, output captured."""
-
-    def __init__(self, tmp: Path, extra: dict[str, str] | None = None, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.data = tmp / "data"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
-        self.env.update(SYNDICATE_DATA_DIR=str(self.data), SYNDICATE_WEBHOOK_SECRET=SECRET,
-                        SYNDICATE_ADMIN_TOKEN=ADMIN_TOKEN, **(extra or {}))
-        self.proc = subprocess.Popen([sys.executable, "-m", "syndicate.cli", "run", "--port",
-                                      str(self.port)], env=self.env, cwd=ROOT,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-    def wait_up(self) -> None:
-        def up() -> bool:
-            assert self.proc.poll() is None, self.proc.communicate()
-            try:
-                return requests.get(self.base + "/readyz", timeout=5).status_code == 200
-            except requests.RequestException:
-                return False
-
-        wait_for(up, 90, "syndicate run")
-
-    def stop(self) -> tuple[str, str]:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.communicate(timeout=40)
-
-    def cli(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "syndicate.cli", *args],
-                              env={**self.env, **(env or {})}, cwd=ROOT, capture_output=True,
-                              text=True, timeout=120)
 
 
 def test_a_second_run_on_the_same_data_dir_touches_nothing(tmp_path):
@@ -141,7 +111,8 @@ def test_check_proves_each_piece_and_reads_the_running_service(tmp_path, own_fak
             [sys.executable, "-m", "syndicate.cli", "status", "--json"], env=bare, cwd=ROOT,
             capture_output=True, text=True, timeout=120).stdout)
         assert {c["network"]: c["enabled"] for c in status["channels"]} == {
-            "facebook": True, "googleplus": True, "twitter": True}
+            "facebook": True, "googleplus": True, "twitter": True, "mastodon": False,
+            "bluesky": False}
         wrong = run.cli("check", env={"SYNDICATE_TWITTER_BEARER_TOKEN": "not-the-token"})
         assert wrong.returncode == 1 and "FAIL  twitter:" in wrong.stdout
     finally:
@@ -244,3 +215,79 @@ def test_the_newcomers_tour_in_headless_chromium(tmp_path, own_fakes):
         out, err = run.stop()
     assert run.proc.returncode == 0 and "Traceback" not in err
     assert (tmp_path / "status-390.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_replayed_failure_that_fails_again_stays_a_dead_letter(service, settings_env, fakes):
+    refused = ("answer", 401, {}, {"title": "Unauthorized", "status": 401, "detail": "Unauthorized"})
+    fakes.twitter.fail_path("POST", "/2/tweets", refused, times=2)
+    send(service, "seed-article-published")
+    wait_states(service, {"twitter": "failed"})
+    name = f"delivery:{SEED_ID}:twitter"
+    assert run_cli(settings_env, "replay").returncode == 0
+    assert service.redis.zscore(keys.DEAD, name) is not None  # listed while it is retried
+    wait_for(lambda: len(fakes.twitter.received("POST")) == 2, 20, "the replayed attempt")
+    service.idle()
+    assert service.redis.zscore(keys.DEAD, name) is not None  # failed again: still there
+    assert "Unauthorized" in run_cli(settings_env, "replay", "--list").stdout
+    assert run_cli(settings_env, "replay").returncode == 0
+    wait_states(service, {"twitter": "sent"})
+    assert service.redis.zscore(keys.DEAD, name) is None  # left only when it worked
+
+
+def test_a_hub_answering_5xx_fails_check(settings_env, fakes):
+    fakes.hub.fail_path("POST", "/", ("answer", 501, {}, b"not implemented"))
+    result = run_cli(settings_env, "check")
+    assert result.returncode == 1 and "answers HTTP 501: it will not take pings" in result.stdout
+    fakes.reset()
+
+
+def test_the_json_api_speaks_iso_times_and_numbers(service):
+    seed = publish(service, "seed-article-published")
+    event = service.client.get(f"/events/{seed['id']}").json()
+    assert event["received_at"].endswith("Z") and "T" in event["received_at"]
+    assert isinstance(event["attempts"], int)
+    shares = service.client.get(f"/articles/{SEED_ID}").json()["shares"]
+    assert all(isinstance(s["attempts"], int) and s["created_at"].endswith("Z")
+               for s in shares.values())
+
+
+def test_a_trace_runs_from_intake_to_the_posts_and_the_logs(service, fakes, worker):
+    seed = load_fixture("seed-article-published")
+    incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    body = json.dumps(seed).encode()
+    r = service.client.post("/events", content=body,
+                            headers={**signed_headers(seed["id"], body), "traceparent": incoming})
+    assert r.headers["traceparent"].startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-")
+    wait_states(service, {"twitter": "sent", "facebook": "sent", "googleplus": "sent"})
+    for fake in (fakes.twitter, fakes.facebook, fakes.googleplus):
+        sent = fake.received("POST")[-1].headers.get("traceparent", "")
+        assert sent.startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-"), sent
+        assert sent != incoming  # a span of its own
+    lines = [json.loads(line) for line in worker.log_path.read_text().splitlines()
+             if line.startswith("{")]
+    assert any(line.get("trace_id") == "4bf92f3577b34da6a3ce929d0e0e4736"
+               and line.get("network") == "twitter" for line in lines)
+
+
+def test_the_access_log_has_a_line_per_request(settings, tmp_path):
+    log = tmp_path / "api.log"
+    with api_process(settings, log_path=log, cli_args=("--log-json",)) as base:
+        requests.get(base + "/feeds/all.rss", timeout=5)
+        requests.get(base + "/metrics", timeout=5)  # no token: 401
+
+        def lines() -> list[dict]:
+            return [json.loads(x) for x in log.read_text().splitlines() if x.startswith("{")
+                    and json.loads(x).get("logger") == "syndicate.access"]
+
+        found = wait_for(lambda: len(lines()) >= 2 and lines(), 10, "access lines")
+    by_path = {line["path"]: line for line in found}
+    assert by_path["/feeds/all.rss"]["status"] == 200 and by_path["/metrics"]["status"] == 401
+    assert by_path["/feeds/all.rss"]["method"] == "GET" and "duration_ms" in by_path["/metrics"]
+
+
+def test_the_timeline_keeps_when_an_article_first_went_live_in_each_feed(service, settings_env):
+    publish(service, "seed-article-published")
+    first = service.redis.hgetall(keys.rendered_key(SEED_ID))
+    assert b"tag/nato" in first
+    assert run_cli(settings_env, "rebuild").returncode == 0
+    assert service.redis.hgetall(keys.rendered_key(SEED_ID)) == first  # not the rebuild's time

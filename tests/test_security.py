@@ -33,6 +33,7 @@ from tests.support import (
     api_process,
     free_port,
     load_fixture,
+    publish,
     run_cli,
     signed_headers,
     wait_for,
@@ -499,3 +500,19 @@ def _answers(port: int) -> bool:
         return requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
     except requests.ConnectionError:
         return False
+
+
+def test_the_inline_style_of_each_page_is_the_one_the_csp_allows(service):
+    """A style the CSP does not allow is dropped by browsers: the page would lose its layout."""
+    import base64
+    import hashlib
+    import re as re_
+
+    publish(service, "seed-article-published")
+    for client, path in ((service.client, "/"), (service.client, f"/status/articles/{SEED_ID}"),
+                         (service.anonymous, "/login"), (service.anonymous, "/feeds/tag/nato"),
+                         (service.anonymous, "/feeds/")):
+        r = client.get(path)
+        style = re_.search(r"<style>(.*?)</style>", r.text, re_.S).group(1)
+        digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in r.headers["content-security-policy"], path

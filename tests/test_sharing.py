@@ -42,7 +42,7 @@ def test_first_publish_posts_once_per_network_with_the_right_payloads(service, f
     assert attachment["displayName"] == article["title"]
     assert attachment["image"]["url"] == article["image"]["url"]
     assert activity["access"]["items"][0]["type"] == "domain"
-    assert all(s["attempts"] == 1 for s in state.values())
+    assert all(state[n]["attempts"] == 1 for n in ("twitter", "facebook", "googleplus"))
 
 
 def test_update_posts_nothing_and_refreshes_the_facebook_preview(service, fakes):

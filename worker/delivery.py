@@ -14,12 +14,14 @@ States: pending -> sent -> deleted, or failed, or skipped.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any
 
 from feeds.article import Article
 from feeds.share import payload_hash
+from worker import trace
 from worker.retry import DELETE, DELIVERY, LONGEST_WAIT_S, REFRESH, Retry
 from worker.runtime import Runtime
 from worker.social import NETWORKS
@@ -65,9 +67,11 @@ class Delivery:
         if not self.outbox.lock(self.article_id, self.network, ttl):
             return "busy"  # another worker holds it; its outcome decides
         try:
+            entry = self.outbox.entry(self.article_id, self.network)
+            # Every call to the network carries the event's trace, as a new span.
+            self.channel.session.headers["traceparent"] = trace.child(entry.get("traceparent", ""))
             if action == "refresh":
                 return self._refresh(attempt)
-            entry = self.outbox.entry(self.article_id, self.network)
             state = entry.get("state")
             if state == "pending":
                 return self._post(entry)
@@ -80,9 +84,11 @@ class Delivery:
 
     # ----------------------------------------------------------------------------------------
     def _context(self) -> dict[str, str]:
-        """Log fields: the article, the network and the event that asked for the post."""
-        event_id = self.outbox.entry(self.article_id, self.network).get("event_id", "")
-        return {"article_id": self.article_id, "network": self.network, "event_id": event_id}
+        """Log fields: the article, the network, the event that asked for the post, its trace."""
+        entry = self.outbox.entry(self.article_id, self.network)
+        return {"article_id": self.article_id, "network": self.network,
+                "event_id": entry.get("event_id", ""),
+                "trace_id": trace.trace_id(entry.get("traceparent"))}
 
     def _article(self) -> Article:
         article = self.store.articles.article(self.article_id)
@@ -153,9 +159,13 @@ class Delivery:
                 return self._unknown_after_retraction(f"{self.network} cannot be searched")
             attempts += 1
         article = self._article()
-        payload = self.channel.payload(article)
+        if self.channel.stable_payload and entry.get("payload"):
+            payload = json.loads(entry["payload"])  # exactly the bytes of the first attempt
+        else:
+            payload = self.channel.payload(article)
+        extra: dict[str, Any] = {"payload": json.dumps(payload)} if self.channel.stable_payload else {}
         self._update(incr=not ambiguous, in_flight=1, payload_hash=payload_hash(payload),
-                     last_attempt_at=f"{time.time():.3f}")
+                     last_attempt_at=f"{time.time():.3f}", **extra)
         try:
             remote_id = self.channel.post(payload)
         except DuplicateError as exc:
@@ -182,8 +192,10 @@ class Delivery:
     def _sent(self, entry: dict[str, str], remote_id: str, note: str) -> str:
         delete_next = entry.get("delete_requested") == "1" or self.outbox.entry(
             self.article_id, self.network).get("delete_requested") == "1"
-        self._update(listing="open" if delete_next else "close", state="sent", remote_id=remote_id, in_flight=0,
-                     note=note, sent_at=f"{time.time():.3f}", last_error="")
+        url = self.channel.remote_url(remote_id) if self.channel and remote_id else ""
+        self._update(listing="open" if delete_next else "close", state="sent", remote_id=remote_id,
+                     remote_url=url, in_flight=0, note=note, sent_at=f"{time.time():.3f}",
+                     last_error="")
         log.info("%s post for %s sent (%s)", self.network, self.article_id,
                  remote_id or "id unknown", extra=self._context())
         if delete_next:

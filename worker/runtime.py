@@ -59,7 +59,9 @@ class Runtime:
     @cached_property
     def channels(self) -> dict[str, Channel]:
         """The enabled networks, by name."""
-        return channels_for(self.settings)
+        # Their shared state lives in Redis; without one (`check` with nothing to reach) none.
+        state = self.store.channel_state if self.settings.redis_url else None
+        return channels_for(self.settings, state)
 
     @cached_property
     def hub_sessions(self) -> dict:

@@ -15,7 +15,7 @@ import redis
 from celery.exceptions import SoftTimeLimitExceeded
 
 from feeds.article import ArticleEvent
-from worker import enqueue, websub
+from worker import enqueue, trace, websub
 from worker.celery_app import app
 from worker.delivery import Delivery, outbox_plan
 from worker.retry import EVENT
@@ -46,7 +46,7 @@ def process_event(event_id: str) -> str:
     try:
         event = ArticleEvent.from_payload(event_id, json.loads(record["body"]))
         plan = outbox_plan(rt, event.article) if event.article is not None else {}
-        applied = rt.store.articles.apply(event, plan)  # marks the touched feeds dirty: the
+        applied = rt.store.articles.apply(event, plan, traceparent=record.get("traceparent", ""))  # marks the touched feeds dirty: the
         _share_follow_ups(rt, event, applied)      # renderer (worker.scheduler) takes it from there
     except TRANSIENT as exc:
         reason = f"{type(exc).__name__}: {exc}"
@@ -75,7 +75,8 @@ def process_event(event_id: str) -> str:
         return "done"
     events.finish(event_id, "done", applied.as_dict())
     log.info("event %s %s article %s: %s", event_id, event.type, event.article_id,
-             applied.outcome, extra={"event_id": event_id, "article_id": event.article_id})
+             applied.outcome, extra={"event_id": event_id, "article_id": event.article_id,
+                                     "trace_id": trace.trace_id(record.get("traceparent"))})
     return applied.outcome
 
 

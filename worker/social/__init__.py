@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -64,6 +65,7 @@ def share_links(settings: Settings, article: Article) -> dict[str, str]:
     return links
 
 
-def channels_for(settings: Settings) -> dict[str, Channel]:
-    return {name: REGISTRY[name](config, settings.http_timeout)
+def channels_for(settings: Settings, state: Any = None) -> dict[str, Channel]:
+    """The enabled networks; `state(name)` gives each its shared state (the store's)."""
+    return {name: REGISTRY[name](config, settings.http_timeout, state(name) if state else None)
             for name, config in network_settings(settings).items() if config.enabled}

@@ -36,10 +36,14 @@ class Channel:
     can_delete: ClassVar[bool] = True
     can_find: ClassVar[bool] = False  # True: `find_existing` can see the account's posts
     refreshes_on_update: ClassVar[bool] = False  # True: an update calls `refresh`
+    # True: the payload is made once, stored with the intent before the first call, and every
+    # attempt sends exactly those bytes (Bluesky's record key and createdAt must not change).
+    stable_payload: ClassVar[bool] = False
 
-    def __init__(self, config: Any, timeout_s: float) -> None:
+    def __init__(self, config: Any, timeout_s: float, state: Any = None) -> None:
         self.config = config
         self.session = RemoteSession(timeout_s)
+        self.state = state  # worker.store.channels.ChannelState: the network's shared state
 
     def payload(self, article: Article) -> dict[str, Any]:
         raise NotImplementedError
@@ -47,6 +51,10 @@ class Channel:
     def post(self, payload: dict[str, Any]) -> str:
         """Create the post; return its remote id."""
         raise NotImplementedError
+
+    def remote_url(self, remote_id: str) -> str:
+        """The post's public web address, where the network's answer gives one."""
+        return ""
 
     def delete(self, remote_id: str) -> None:
         raise PermanentError(f"{self.name} has no delete")

@@ -44,8 +44,8 @@ class Facebook(Channel):
     refreshes_on_update = True
     can_find = True
 
-    def __init__(self, config: FacebookSettings, timeout_s: float) -> None:
-        super().__init__(config, timeout_s)
+    def __init__(self, config: FacebookSettings, timeout_s: float, state: Any = None) -> None:
+        super().__init__(config, timeout_s, state)
         self.base = config.graph_url
         self.page_id = config.page_id
         # The Page token travels in a header or a POST body, never in a URL (which errors and

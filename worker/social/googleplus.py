@@ -39,8 +39,8 @@ class GooglePlus(Channel):
     can_delete = False
     can_find = True
 
-    def __init__(self, config: GooglePlusSettings, timeout_s: float) -> None:
-        super().__init__(config, timeout_s)
+    def __init__(self, config: GooglePlusSettings, timeout_s: float, state: Any = None) -> None:
+        super().__init__(config, timeout_s, state)
         self.base = config.api_url
         self.audience = config.audience
         self.session.headers["Authorization"] = f"Bearer {config.token}"

@@ -45,8 +45,8 @@ class Twitter(Channel):
     name = "twitter"
     settings_class = TwitterSettings
 
-    def __init__(self, config: TwitterSettings, timeout_s: float) -> None:
-        super().__init__(config, timeout_s)
+    def __init__(self, config: TwitterSettings, timeout_s: float, state: Any = None) -> None:
+        super().__init__(config, timeout_s, state)
         self.base = config.api_url
         if config.bearer_token:
             self.session.headers["Authorization"] = f"Bearer {config.bearer_token}"

@@ -12,6 +12,7 @@ this package talks to Redis.
 | dead.py | dead letters: units of work out of retries |
 | workers.py | worker heartbeats |
 | counters.py | counters for metrics and the status page |
+| channels.py | each network's own state (sessions, account ids), shared by the workers |
 
 Every state change that must be all-or-nothing is one MULTI/EXEC (with WATCH where it reads
 first) or one Lua script, so a crash between two writes never leaves half a change.
@@ -23,6 +24,7 @@ from __future__ import annotations
 import redis
 
 from worker.store.articles import Applied, Articles
+from worker.store.channels import ChannelState
 from worker.store.counters import Counters
 from worker.store.dead import DeadLetters
 from worker.store.events import Events
@@ -46,6 +48,9 @@ class Store:
         self.outbox = Outbox(client, networks, self.counters)
         self.feeds = Feeds(client)
         self.articles = Articles(client, networks, feed_size, self.feeds)
+
+    def channel_state(self, network: str) -> ChannelState:
+        return ChannelState(self._r, network)
 
     def ping(self) -> bool:
         return bool(self._r.ping())

@@ -208,7 +208,7 @@ class Articles:
 
     # Changing -----------------------------------------------------------------------------
     def apply(self, event: ArticleEvent, outbox_plan: dict[str, tuple[str, str]] | None = None,
-              defer_render: bool = False) -> Applied:
+              defer_render: bool = False, traceparent: str = "") -> Applied:
         """Apply one event to its article and to the membership of every feed it is in.
 
         The rules are feeds.lifecycle's; the read and the writes are one optimistic transaction
@@ -230,7 +230,7 @@ class Articles:
                     posts = (outbox.states_in(pipe, event.article_id, self.networks)
                              if change.retracted else {})
                     self._write(pipe, key, raw, event, change, outbox_plan or {}, posts,
-                                defer_render)
+                                defer_render, traceparent)
                     return Applied("applied", change.state, list(change.touched),
                                    first_publish=change.first_publish,
                                    unpublished=change.retracted)
@@ -239,7 +239,7 @@ class Articles:
 
     def _write(self, pipe: Any, key: str, raw: dict[str, str], event: ArticleEvent,
                change: Change, plan: dict[str, tuple[str, str]], posts: dict[str, str],
-               defer_render: bool) -> None:
+               defer_render: bool, traceparent: str = "") -> None:
         now = time.time()
         timeline = json.loads(raw.get("timeline", "[]"))[-(TIMELINE_KEPT - 1):]
         timeline.append({"at": format_time(datetime.now(UTC)), "event": event.event_id,
@@ -264,7 +264,7 @@ class Articles:
                 # commit cannot lose a post, and no later event can add a second one.
                 for network, (state, reason) in plan.items():
                     outbox.intend_in(pipe, event.article_id, network, state, reason,
-                                     event.event_id, now)
+                                     event.event_id, now, traceparent)
             self._join(keys=[k for feed in change.feeds
                              for k in (items_key(feed), deleted_key(feed))],
                        args=[event.article_id, article.published_at.timestamp(),

@@ -2,7 +2,8 @@
 ones. A record (body included) expires after the retention period; so does the dedup of its id.
 
 hash `syn:event:<id>`: status (queued|processing|done|failed), type, article_id, body (the JSON
-as received), received_at, finished_at, attempts, result (JSON: what the event changed), error.
+as received), received_at, finished_at, attempts, result (JSON: what the event changed), error,
+traceparent (W3C trace context, worker/trace.py).
 """
 
 from __future__ import annotations
@@ -32,11 +33,11 @@ def article_events_key(article_id: str) -> str:
 
 
 # KEYS: event hash, recent, unfinished, the article's events. ARGV: type, article id, body, now,
-# event id, recent kept, retention (s).
+# event id, recent kept, retention (s), traceparent.
 _ACCEPT = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'queued', 'type', ARGV[1], 'article_id', ARGV[2],
-           'body', ARGV[3], 'received_at', ARGV[4], 'attempts', 0)
+           'body', ARGV[3], 'received_at', ARGV[4], 'attempts', 0, 'traceparent', ARGV[8])
 redis.call('EXPIRE', KEYS[1], ARGV[7])
 redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5])
 redis.call('ZADD', KEYS[3], ARGV[4], ARGV[5])
@@ -54,12 +55,13 @@ class Events:
         self.retention_s = retention_s
         self._accept = client.register_script(_ACCEPT)
 
-    def accept(self, event_id: str, event_type: str, article_id: str, body: str) -> bool:
+    def accept(self, event_id: str, event_type: str, article_id: str, body: str,
+               traceparent: str = "") -> bool:
         """Record a new event as queued; False if this event id was seen within the retention."""
         return bool(self._accept(
             keys=[event_key(event_id), RECENT, UNFINISHED, article_events_key(article_id)],
             args=[event_type, article_id, body, f"{time.time():.6f}", event_id, RECENT_KEPT,
-                  self.retention_s]))
+                  self.retention_s, traceparent]))
 
     def forget(self, event_id: str) -> None:
         """Undo `accept` when the task could not be queued: the CMS will send it again."""

@@ -12,6 +12,7 @@ from worker.store.articles import (
                                    items_key,
                                    rendered_key,
 )
+from worker.store.channels import state_key
 from worker.store.counters import COUNTERS
 from worker.store.dead import DEAD, REPLAYED
 from worker.store.events import RECENT, UNFINISHED, article_events_key, event_key
@@ -23,4 +24,4 @@ from worker.store.workers import SERVICE, WORKERS
 __all__ = ["ARTICLES", "AUDIT", "COUNTERS", "DEAD", "DIRTY", "FEEDS", "OPEN", "PREFIX", "RECENT",
            "REPLAYED", "SCHEDULE", "SERVICE", "UNFINISHED", "WORKERS", "article_events_key", "article_key",
            "body_key", "deleted_key", "entry_key", "event_key", "items_key", "lock_key",
-           "meta_key", "render_lock_key", "rendered_key", "version_key"]
+           "meta_key", "render_lock_key", "rendered_key", "state_key", "version_key"]

@@ -3,7 +3,8 @@
 
 hash `syn:outbox:<article>:<network>`: state (pending|sent|deleted|failed|skipped), reason,
 remote_id, attempts, in_flight (1 while an attempt may have reached the network),
-delete_requested, delete_attempts, last_error, payload_hash, event_id, created_at, updated_at,
+delete_requested, delete_attempts, last_error, payload_hash, payload (networks whose every attempt
+sends the same bytes), remote_url, traceparent, event_id, created_at, updated_at,
 sent_at, deleted_at, next_attempt_at, note. The open list holds the entries with work left (a
 post not yet made, a delete requested): the sweeper's list.
 """
@@ -46,11 +47,11 @@ def open_in(pipe: Any, article_id: str, network: str, now: float) -> None:
 
 
 def intend_in(pipe: Any, article_id: str, network: str, state: str, reason: str,
-              event_id: str, now: float) -> None:
+              event_id: str, now: float, traceparent: str = "") -> None:
     """The intent to share, written in the same transaction as the first publish."""
     pipe.hset(entry_key(article_id, network), mapping={
         "state": state, "reason": reason, "attempts": 0, "created_at": f"{now:.3f}",
-        "event_id": event_id})
+        "event_id": event_id, "traceparent": traceparent})
     if state == "pending":
         open_in(pipe, article_id, network, now)
 

@@ -32,8 +32,9 @@ def _fits(text: str) -> bool:
     return result.valid and result.weightedLength <= TWEET_LIMIT
 
 
-def _longest(count: int, fits: Callable[[int], bool]) -> int:
-    """The largest n in [0, count] with fits(n), for a monotone `fits` (binary search)."""
+def longest(count: int, fits: Callable[[int], bool]) -> int:
+    """The largest n in [0, count] with fits(n), for a monotone `fits` (binary search): how
+    every network's text is cut to its limit."""
     low, high = 0, count
     while low < high:
         mid = (low + high + 1) // 2
@@ -56,12 +57,12 @@ def _cut(text: str, tail: str) -> str:
     def trimmed(n: int) -> str:
         return " ".join(words[:n]).rstrip(" ,;:-–—")
 
-    kept = _longest(len(words), lambda n: _fits(trimmed(n) + ELLIPSIS + tail))
+    kept = longest(len(words), lambda n: _fits(trimmed(n) + ELLIPSIS + tail))
     if kept:
         return trimmed(kept) + ELLIPSIS
     # A single word longer than the budget (e.g. unbroken CJK): cut by characters.
     chars = list(text)
-    kept = _longest(len(chars), lambda n: _fits("".join(chars[:n]) + ELLIPSIS + tail))
+    kept = longest(len(chars), lambda n: _fits("".join(chars[:n]) + ELLIPSIS + tail))
     return "".join(chars[:kept]) + ELLIPSIS if kept else ""
 
 
@@ -76,7 +77,7 @@ def tweet_text(article: Article) -> str:
 
     n = len(hashtags)
     if not _fits(text[:1] + ELLIPSIS + tail(n)):
-        n = _longest(n, lambda k: _fits(text[:1] + ELLIPSIS + tail(k)))
+        n = longest(n, lambda k: _fits(text[:1] + ELLIPSIS + tail(k)))
     return (_cut(text, tail(n)) + tail(n)).strip()
 
 

@@ -28,6 +28,7 @@ import requests
 from pydantic import Field
 
 from feeds.article import Article
+from feeds.share import longest
 from feeds.text import html_to_text
 from syndicate.config import Text, Url
 from worker.social.base import Channel, NetworkSettings, json_body, seconds_until
@@ -83,14 +84,8 @@ def post_text(article: Article) -> tuple[str, list[str]]:
     if fits(text + tail(n)):
         return text + tail(n), tags[:n]
     clusters = regex.findall(r"\X", text)
-    low, high = 0, len(clusters)
-    while low < high:  # the longest prefix that fits
-        mid = (low + high + 1) // 2
-        if fits("".join(clusters[:mid]).rstrip() + ELLIPSIS + tail(n)):
-            low = mid
-        else:
-            high = mid - 1
-    return "".join(clusters[:low]).rstrip() + ELLIPSIS + tail(n), tags[:n]
+    kept = longest(len(clusters), lambda k: fits("".join(clusters[:k]).rstrip() + ELLIPSIS + tail(n)))
+    return "".join(clusters[:kept]).rstrip() + ELLIPSIS + tail(n), tags[:n]
 
 
 def facets(text: str, url: str, tags: list[str]) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ import requests
 from pydantic import Field
 
 from feeds.article import Article
+from feeds.share import longest
 from syndicate.config import Text, Url
 from worker.social.base import Channel, NetworkSettings, json_body
 from worker.social.errors import PermanentError, RetryableError
@@ -68,24 +69,12 @@ def status_text(article: Article, limit: int, per_url: int = URL_WEIGHT) -> str:
     if fits(text + tail(n)):
         return text + tail(n)
     words = text.split(" ")
-    low, high = 0, len(words)
-    while low < high:
-        mid = (low + high + 1) // 2
-        if fits(" ".join(words[:mid]) + ELLIPSIS + tail(n)):
-            low = mid
-        else:
-            high = mid - 1
-    if low:
-        return " ".join(words[:low]) + ELLIPSIS + tail(n)
-    clusters = regex.findall(r"\X", text)
-    low, high = 0, len(clusters)
-    while low < high:
-        mid = (low + high + 1) // 2
-        if fits("".join(clusters[:mid]) + ELLIPSIS + tail(n)):
-            low = mid
-        else:
-            high = mid - 1
-    return "".join(clusters[:low]) + ELLIPSIS + tail(n)
+    kept = longest(len(words), lambda k: fits(" ".join(words[:k]) + ELLIPSIS + tail(n)))
+    if kept:
+        return " ".join(words[:kept]) + ELLIPSIS + tail(n)
+    clusters = regex.findall(r"\X", text)  # one long word: cut between graphemes
+    kept = longest(len(clusters), lambda k: fits("".join(clusters[:k]) + ELLIPSIS + tail(n)))
+    return "".join(clusters[:kept]) + ELLIPSIS + tail(n)
 
 
 class Mastodon(Channel):

@@ -142,6 +142,7 @@ class Settings(BaseModel):
     idle_timeout: float = _setting(5.0, "IDLE_TIMEOUT", ge=1, le=300)
     max_connections: int = _setting(1_000, "MAX_CONNECTIONS", ge=1, le=100_000)
     access_log: bool = _setting(True, "ACCESS_LOG")
+    export_dir: Path | None = _setting(None, "EXPORT_DIR")  # static copies for nginx or a CDN
     # the audio feed as podcast apps see it (`check` warns while the owner's email is missing)
     podcast_owner_name: Text = _setting(None, "PODCAST_OWNER_NAME")
     podcast_owner_email: Annotated[str | None, BeforeValidator(_blank_is_none),

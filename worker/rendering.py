@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from feeds.describe import describe
 from feeds.render import render
-from worker import enqueue
+from worker import enqueue, export
 from worker.retry import RENDER
 from worker.runtime import Runtime
 from worker.store.dead import render_letter
@@ -61,6 +61,9 @@ def render_and_save(rt: Runtime, feed_key: str) -> RenderOutcome:
     items = len(articles) - len(rendered.skipped)
     changed = store.feeds.save(feed_key, version, rendered.bodies(), items, skipped,
                                title=desc.title)
+    export_dir = settings.export_dir
+    if export_dir is not None and (changed or export.missing(export_dir, feed_key)):
+        export.write(export_dir, feed_key, rendered.bodies())  # before any hub hears of it
     store.feeds.count_render(elapsed)
     left_out = {article_id for article_id, _ in skipped}
     store.articles.mark_rendered(feed_key, [a.id for a in articles if a.id not in left_out],

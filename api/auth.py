@@ -28,8 +28,10 @@ from starlette.responses import RedirectResponse, Response
 from api.errors import problem
 from api.headers import security_headers
 from api.html import render_page
+from api.intake import BodyTooLarge, read_limited
 
 COOKIE = "syndicate_session"
+FORM_LIMIT = 4096  # the login and Retry forms are tiny
 SESSION_S = 12 * 3600
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -111,7 +113,10 @@ async def login_form(request: Request) -> Response:
 async def login(request: Request) -> Response:
     auth: OperatorAuth = request.app.state.auth
     next_path = _safe_next(request.query_params.get("next", "/"))
-    body = (await request.body())[:4096]
+    try:  # bounded in size and time like every body we read (api.intake)
+        body = await read_limited(request, FORM_LIMIT, request.app.state.runtime.settings.body_timeout)
+    except (BodyTooLarge, TimeoutError):
+        return _login_page(next_path, failed=True, status=400)
 
     token = (parse_qs(body.decode("utf-8", "replace")).get("token") or [""])[0]
     if not auth.token_matches(token):

@@ -16,8 +16,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from api.auth import operator_only
+from api.auth import FORM_LIMIT, operator_only
 from api.html import render_page
+from api.intake import BodyTooLarge, read_limited
 from feeds.article import parse_time
 from worker.ops import overview, replay
 from worker.runtime import Runtime
@@ -56,7 +57,11 @@ async def retry(request: Request) -> Response:
     """The Retry button of a dead letter: POST, operator only, with the page's CSRF token
     (and the session cookie is SameSite=Strict, so no other site can send it)."""
     rt: Runtime = request.app.state.runtime
-    form = parse_qs((await request.body())[:4096].decode("utf-8", "replace"))
+    try:
+        raw = await read_limited(request, FORM_LIMIT, rt.settings.body_timeout)
+    except (BodyTooLarge, TimeoutError):
+        raw = b""  # no valid token in it: refused below
+    form = parse_qs(raw.decode("utf-8", "replace"))
     token = (form.get("csrf") or [""])[0]
     if not request.app.state.auth.csrf_matches(token):
         return render_page("status.html", status_code=403, title="syndicate status",

@@ -229,6 +229,10 @@ def semantic_errors(payload: dict[str, Any]) -> list[FieldError]:
     """The checks beyond the schema, on a schema-valid event (see LIMITS)."""
     out: list[FieldError] = []
     article = payload["article"]
+    event_id = payload.get("id")  # `backfill` uses it as the event id
+    if isinstance(event_id, str) and (len(event_id) > 200 or _UNSAFE_ID.search(event_id)):
+        out.append(FieldError("id", "must be 1 to 200 characters without spaces or control "
+                                    "characters"))
     if _UNSAFE_ID.search(article["id"]):
         out.append(FieldError("article.id", "must not contain spaces, control, bidi or invisible characters"))
     _check_time(payload.get("occurred_at"), "occurred_at", out, plausible=False)

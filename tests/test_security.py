@@ -516,3 +516,13 @@ def test_the_inline_style_of_each_page_is_the_one_the_csp_allows(service):
         style = re_.search(r"<style>(.*?)</style>", r.text, re_.S).group(1)
         digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
         assert f"'sha256-{digest}'" in r.headers["content-security-policy"], path
+
+
+def test_the_login_and_retry_forms_read_bounded_bodies(service):
+    huge = b"token=" + b"a" * 2_000_000
+    r = service.anonymous.post("/login", content=huge,
+                               headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 400
+    r = service.client.post("/status/retry", content=huge,
+                            headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 403  # no valid token in an oversized form

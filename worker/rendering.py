@@ -65,9 +65,10 @@ def render_and_save(rt: Runtime, feed_key: str) -> RenderOutcome:
     if export_dir is not None and (changed or export.missing(export_dir, feed_key)):
         export.write(export_dir, feed_key, rendered.bodies())  # before any hub hears of it
     store.feeds.count_render(elapsed)
-    left_out = {article_id for article_id, _ in skipped}
-    store.articles.mark_rendered(feed_key, [a.id for a in articles if a.id not in left_out],
-                                 time.time())
+    if changed:  # an unchanged render put nobody new in the feed
+        left_out = {article_id for article_id, _ in skipped}
+        store.articles.mark_rendered(feed_key, [a.id for a in articles if a.id not in left_out],
+                                     time.time())
     return RenderOutcome(feed_key, changed, items, elapsed)
 
 

@@ -186,10 +186,11 @@ class Bluesky(Channel):
         if image is None or not site or urlsplit(image.url).hostname != site:
             return None
         try:
-            r = self.session.get(image.url, stream=True)
-            kind = r.headers.get("content-type", "").split(";")[0].strip()
-            data = r.raw.read(THUMB_MAX_BYTES + 1, decode_content=True) if r.status_code == 200 else b""
-        except requests.RequestException:
+            with self.session.get(image.url, stream=True) as r:
+                kind = r.headers.get("content-type", "").split(";")[0].strip()
+                data = (r.raw.read(THUMB_MAX_BYTES + 1, decode_content=True)
+                        if r.status_code == 200 else b"")
+        except (requests.RequestException, OSError):
             return None
         if not kind.startswith("image/") or not data or len(data) > THUMB_MAX_BYTES:
             return None

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import regex
 import requests
+from cachetools import LRUCache
 from pydantic import Field
 
 from feeds.article import Article
@@ -87,7 +88,7 @@ class Mastodon(Channel):
         self.base = config.url or ""
         self.session.headers["Authorization"] = f"Bearer {config.token}"
         self._instance: tuple[float, int, int] | None = None  # (fetched at, limit, per URL)
-        self._urls: dict[str, str] = {}
+        self._urls: LRUCache[str, str] = LRUCache(maxsize=1000)  # status id -> its web URL
 
     # The instance's limits, asked once an hour.
     def limits(self) -> tuple[int, int]:
@@ -154,7 +155,12 @@ class Mastodon(Channel):
         r = self.call(lambda: self.session.get(
             f"{self.base}/api/v1/accounts/{account}/statuses",
             params={"limit": "40", "exclude_replies": "true", "exclude_reblogs": "true"}))
-        statuses = r.json() if r.status_code == 200 else self.classify(r)
+        self.classify(r)
+        try:
+            statuses = r.json()
+        except ValueError:
+            raise RetryableError(f"statuses answer is not JSON: {r.text[:200]}",
+                                 ambiguous=False) from None
         for status in statuses if isinstance(statuses, list) else []:
             content = str((status or {}).get("content") or "")
             card = (status or {}).get("card") or {}

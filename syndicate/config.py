@@ -28,6 +28,8 @@ from pydantic import (
     field_validator,
 )
 
+from syndicate.connections import parse_sentinel
+
 MIN_SECRET_BYTES = 24
 PREFIX = "SYNDICATE_"
 
@@ -51,6 +53,8 @@ def _broker_url(value: str | None) -> str | None:
     if scheme not in ("redis", "rediss", "unix", "amqp", "amqps", "pyamqp", "redis+socket",
                       "sentinel"):
         raise ValueError(f"has an unsupported scheme {scheme!r}")
+    if scheme == "sentinel":
+        parse_sentinel(value)  # says what is malformed, at start-up
     return value
 
 
@@ -134,6 +138,8 @@ class Settings(BaseModel):
     deleted_entry_days: int = _setting(7, "DELETED_ENTRY_DAYS", ge=0, le=365)
     http_timeout: float = _setting(10.0, "HTTP_TIMEOUT", ge=1, le=120)
     retry_base_ms: int = _setting(2000, "RETRY_BASE_MS", ge=10, le=600_000)
+    # The shortest time between two renders of one feed (changes meanwhile are rendered together).
+    render_interval_ms: int = _setting(50, "RENDER_INTERVAL_MS", ge=0, le=60_000)
     log_json: bool = _setting(False, "LOG_JSON")
     body_timeout: float = _setting(10.0, "BODY_TIMEOUT", ge=1, le=300)
     event_retention_days: int = _setting(30, "EVENT_RETENTION_DAYS", ge=1, le=3650)

@@ -16,7 +16,7 @@ from starlette.testclient import TestClient
 
 from syndicate.config import Settings
 from syndicate.embedded_redis import EmbeddedRedis
-from tests.fakes import FakeServers
+from tests.fakes import FakeMastodon, FakeServers
 from tests.support import (
     ADMIN_TOKEN,
     OPERATOR,
@@ -120,3 +120,12 @@ def service(settings: Settings, worker: WorkerProcess, clean_redis: redis.Redis,
     with TestClient(app, base_url=PUBLIC_URL, headers=OPERATOR) as client, \
             TestClient(app, base_url=PUBLIC_URL) as anonymous:
         yield Service(client, clean_redis, anonymous)
+
+
+@pytest.fixture
+def mastodon() -> Any:
+    """A Mastodon instance of the test's own (tests.fakes.FakeMastodon)."""
+    fake = FakeMastodon()
+    fake.start()
+    yield fake
+    fake.stop()

@@ -274,3 +274,51 @@ class Run:
         return subprocess.run([sys.executable, "-m", "syndicate.cli", *args],
                               env={**self.env, **(env or {})}, cwd=ROOT, capture_output=True,
                               text=True, timeout=120)
+
+
+def post_event(base: str, event: dict, retry_for: float = 0) -> int:
+    """POST a signed event to a real API like a CMS: refused (503) or unanswered, it tries again
+    until `retry_for` seconds are over. The last status (0: no answer)."""
+    body = json.dumps(event).encode()
+    deadline = time.monotonic() + retry_for
+    while True:
+        try:
+            status = requests.post(base + "/events", data=body, timeout=5,
+                                   headers=signed_headers(event["id"], body)).status_code
+        except requests.RequestException:
+            status = 0
+        if status in (200, 202) or time.monotonic() >= deadline:
+            return status
+        time.sleep(0.2)
+
+
+def event_status(base: str, event_id: str) -> str | None:
+    try:
+        r = requests.get(f"{base}/events/{event_id}", timeout=5, headers=OPERATOR)
+    except requests.RequestException:
+        return None
+    return r.json()["status"] if r.status_code == 200 else None
+
+
+RABBITMQ = "amqp://guest:guest@127.0.0.1:5672//"
+
+
+def rabbitmq_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5672), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def purge_rabbitmq(broker: str = RABBITMQ) -> None:
+    """Empty syndicate's queues on the machine's RabbitMQ (a test starts and ends clean)."""
+    import kombu  # only the RabbitMQ tests need it
+
+    with kombu.Connection(broker) as conn:
+        channel = conn.channel()
+        for queue in ("events", "deliveries", "pings"):
+            try:
+                channel.queue_purge(queue)
+            except Exception:  # noqa: BLE001 - a queue not declared yet
+                channel = conn.channel()

@@ -24,10 +24,15 @@ from syndicate.embedded_redis import EmbeddedRedis
 from syndicate.process import Supervised
 from tests.support import (
     OPERATOR,
+    RABBITMQ,
     ROOT,
     api_process,
+    event_status,
     free_port,
     load_fixture,
+    post_event,
+    purge_rabbitmq,
+    rabbitmq_up,
     run_cli,
     signed_headers,
     wait_for,
@@ -43,23 +48,6 @@ def _burst_event(n: int, tag: str) -> dict:
                             tags=[tag])
     event["article"]["share"]["networks"] = []
     return event
-
-
-def _post(base: str, event: dict) -> int:
-    body = json.dumps(event).encode()
-    try:
-        return requests.post(base + "/events", data=body, timeout=5,
-                             headers=signed_headers(event["id"], body)).status_code
-    except requests.RequestException:
-        return 0
-
-
-def _status(base: str, event_id: str) -> str | None:
-    try:
-        r = requests.get(f"{base}/events/{event_id}", timeout=5, headers=OPERATOR)
-    except requests.RequestException:
-        return None
-    return r.json()["status"] if r.status_code == 200 else None
 
 
 @pytest.fixture
@@ -98,17 +86,17 @@ def test_redis_killed_and_restarted_mid_burst_loses_no_accepted_event(
                     own_redis.proc.wait()
                 if n == 40:
                     own_redis.start()  # same port, same append-only file
-                answers[event["id"]] = _post(base, event)
+                answers[event["id"]] = post_event(base, event)
             accepted = [e for e in events if answers[e["id"]] == 202]
             refused = [e for e in events if answers[e["id"]] != 202]
             assert len(accepted) >= 40 and refused, answers  # the outage was felt, and answered
             assert all(answers[e["id"]] in (0, 503) for e in refused)
             for event in accepted:  # every 202 is applied, though Redis died after some of them
-                wait_for(lambda: _status(base, event["id"]) == "done", timeout=90,
+                wait_for(lambda: event_status(base, event["id"]) == "done", timeout=90,
                          what=f"{event['id']} done")
             for event in refused:  # the CMS retries what was refused; then all of it is there
-                assert wait_for(lambda: _post(base, event) in (200, 202), what="retry accepted")
-                wait_for(lambda: _status(base, event["id"]) == "done", timeout=60,
+                assert wait_for(lambda: post_event(base, event) in (200, 202), what="retry accepted")
+                wait_for(lambda: event_status(base, event["id"]) == "done", timeout=60,
                          what=f"{event['id']} done")
             r = redis.Redis.from_url(own_redis.url)
             members = r.zrange(keys.items_key("tag/restart"), 0, -1)
@@ -118,35 +106,19 @@ def test_redis_killed_and_restarted_mid_burst_loses_no_accepted_event(
         worker.stop()
 
 
-def _rabbitmq_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 5672), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
-@pytest.mark.skipif(not _rabbitmq_up(), reason="no RabbitMQ on 127.0.0.1:5672")
+@pytest.mark.skipif(not rabbitmq_up(), reason="no RabbitMQ on 127.0.0.1:5672")
 def test_the_pipeline_on_rabbitmq(own_redis, settings, settings_env, tmp_path):
-    broker = "amqp://guest:guest@127.0.0.1:5672//"
-    import kombu
-
-    with kombu.Connection(broker) as conn:  # start from empty queues
-        channel = conn.channel()
-        for queue in ("events", "renders", "deliveries", "pings"):
-            try:
-                channel.queue_purge(queue)
-            except Exception:
-                channel = conn.channel()
+    broker = RABBITMQ
+    purge_rabbitmq(broker)  # start from empty queues
     env, worker = _own_service(settings_env, own_redis.url, tmp_path,
                                SYNDICATE_BROKER_URL=broker)
     try:
         with api_process(settings, env) as base:
             assert requests.get(base + "/readyz", timeout=10, headers=OPERATOR).json()["ready"] is True
             events = [_burst_event(n, "amqp") for n in range(10)]
-            assert [_post(base, e) for e in events] == [202] * 10
+            assert [post_event(base, e) for e in events] == [202] * 10
             for event in events:
-                wait_for(lambda: _status(base, event["id"]) == "done", timeout=60,
+                wait_for(lambda: event_status(base, event["id"]) == "done", timeout=60,
                          what=f"{event['id']} done")
             wait_for(lambda: _entries(base, "tag/amqp") == 10, what="all ten items in the feed")
         status = json.loads(run_cli(env, "status", "--json").stdout)

@@ -8,21 +8,12 @@ import pytest
 
 from feeds.article import ArticleEvent
 from syndicate.config import Settings
-from tests.fakes import FakeMastodon
 from tests.support import load_fixture
 from worker.delivery import Delivery
 from worker.runtime import Runtime
 from worker.social.mastodon import status_text, weight
 
 SEED = "20230713-0001"
-
-
-@pytest.fixture
-def mastodon():
-    fake = FakeMastodon()
-    fake.start()
-    yield fake
-    fake.stop()
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from celery.signals import setup_logging
 from kombu import Exchange, Queue
 
 from syndicate.config import Settings
+from syndicate.connections import celery_broker
 from syndicate.logs import setup
 from worker.runtime import Runtime, current, install
 
@@ -36,7 +37,7 @@ def _configuration() -> dict:
         settings = current().settings
     except RuntimeError:
         settings = install(Runtime(Settings.from_env())).settings
-    broker = settings.broker or settings.require_redis()
+    broker, transport = celery_broker(settings.broker or settings.require_redis())
     vt = settings.visibility_timeout
     return dict(
         broker_url=broker,
@@ -53,6 +54,7 @@ def _configuration() -> dict:
             "visibility_timeout": vt,
             "unacked_restore_interval": 2,
             "unacked_restore_throttle": 1,
+            **transport,
         },
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0.05,
                                    "interval_step": 0.1, "interval_max": 0.2},

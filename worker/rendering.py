@@ -82,7 +82,7 @@ def render_and_publish(rt: Runtime, feed_key: str) -> RenderOutcome:
     if not outcome.failed:
         log.info("rendered %s (%d items, %.1f ms, %s)", feed_key, outcome.items,
                  outcome.seconds * 1000, "changed" if outcome.changed else "unchanged",
-                 extra={"feed": feed_key})
+                 extra={"feed": feed_key, "duration_ms": round(outcome.seconds * 1000, 3)})
     return outcome
 
 

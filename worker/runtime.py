@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 import redis
-from redis.asyncio import Redis as AsyncRedis
 
 from feeds.describe import Podcast, Site
 from syndicate.config import Settings, public_hub_url
+from syndicate.connections import async_redis_client, redis_client
 from syndicate.logs import register_secrets
 from worker.social import NETWORKS, channels_for
 from worker.social.base import Channel
@@ -37,8 +37,8 @@ class Runtime:
 
     @cached_property
     def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(self.settings.require_redis(), socket_timeout=5,
-                                    socket_connect_timeout=2, health_check_interval=10)
+        return redis_client(self.settings.require_redis(), socket_timeout=5,
+                            socket_connect_timeout=2, health_check_interval=10)
 
     def reader(self) -> FeedReader:
         """The serving path's reader on an asyncio client of the running event loop (the API's
@@ -46,7 +46,7 @@ class Runtime:
         loop = asyncio.get_running_loop()
         reader = self._readers.get(loop)
         if reader is None:
-            reader = FeedReader(AsyncRedis.from_url(
+            reader = FeedReader(async_redis_client(
                 self.settings.require_redis(), socket_timeout=5, socket_connect_timeout=2))
             self._readers[loop] = reader
         return reader

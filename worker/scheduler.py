@@ -6,7 +6,9 @@
   mark feeds dirty (in the same MULTI that changes them); while the renderer works on one feed,
   changes to the others accumulate, so a burst coalesces into as many renders as the renderer has
   time for, the last state is always rendered (a feed leaves the dirty set only if nothing
-  changed since its render read it), and no Celery task is spent per render.
+  changed since its render read it), and no Celery task is spent per render. After a render the
+  feed's lock is held for SYNDICATE_RENDER_INTERVAL_MS (50): a feed that changes with every
+  event (`all`) is rendered at most that often, by whichever worker, however fast events come.
 
 Several workers running them at once is fine: every step claims its work atomically.
 """
@@ -83,12 +85,13 @@ def _render_loop() -> None:
             for key in rt.store.feeds.dirty():
                 if _stop.is_set():
                     break
-                if not rt.store.feeds.claim(key, RENDER_CLAIM_TTL_S):
-                    continue  # another worker is on it
+                token = rt.store.feeds.claim(key, RENDER_CLAIM_TTL_S)
+                if token is None:
+                    continue  # another worker is on it, or it was rendered a moment ago
                 try:
                     rendering.render_and_publish(rt, key)  # records its own failure
                 finally:
-                    rt.store.feeds.release(key)
+                    rt.store.feeds.release(key, token, rt.settings.render_interval_ms)
                 rendered += 1
         except Exception as exc:  # Redis away: the feeds stay dirty and are rendered later
             log.warning("render loop: %s: %s", type(exc).__name__, exc)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import secrets
 import time
 from datetime import UTC, datetime
 from email.utils import format_datetime
@@ -37,7 +38,8 @@ def version_key(feed_key: str) -> str:
 
 
 def render_lock_key(feed_key: str) -> str:
-    """flag (SET NX, with expiry): a worker's renderer is rendering this feed now."""
+    """string (SET NX, with expiry): the token of the renderer rendering this feed now, or
+    holding it for SYNDICATE_RENDER_INTERVAL_MS after its render."""
     return f"{PREFIX}feed:{feed_key}:render-lock"
 
 
@@ -104,10 +106,23 @@ return failures
 """
 
 
+# KEYS: the render lock. ARGV: the claimer's token, hold in ms. Only the claimer lets go.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  if tonumber(ARGV[2]) > 0 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  else
+    redis.call('DEL', KEYS[1])
+  end
+end
+"""
+
+
 class Feeds:
     def __init__(self, client: Client) -> None:
         self._r = client
         self._save = client.register_script(_SAVE)
+        self._release = client.register_script(_RELEASE)
         self._failed = client.register_script(_FAILED)
 
     def save(self, feed_key: str, version: int, bodies: dict[str, bytes], item_count: int,
@@ -151,13 +166,16 @@ class Feeds:
     def dirty_count(self) -> int:
         return int(self._r.scard(DIRTY))
 
-    def claim(self, feed_key: str, ttl_s: int) -> bool:
-        """Take a feed to render; False if another worker's renderer has it (the lock expires
-        after `ttl_s` should that worker die mid-render)."""
-        return bool(self._r.set(render_lock_key(feed_key), 1, nx=True, ex=ttl_s))
+    def claim(self, feed_key: str, ttl_s: int) -> str | None:
+        """Take a feed to render: a token for `release`, or None if another renderer has it or
+        holds it (the lock expires after `ttl_s` should that worker die mid-render)."""
+        token = secrets.token_hex(8)
+        return token if self._r.set(render_lock_key(feed_key), token, nx=True, ex=ttl_s) else None
 
-    def release(self, feed_key: str) -> None:
-        self._r.delete(render_lock_key(feed_key))
+    def release(self, feed_key: str, token: str, hold_ms: int = 0) -> None:
+        """Let the feed go. With `hold_ms`, no renderer takes it again before that: whatever
+        changes meanwhile stays dirty and is rendered together, once, when the hold ends."""
+        self._release(keys=[render_lock_key(feed_key)], args=[token, hold_ms])
 
     def render_error(self, feed_key: str) -> str:
         return (self._r.hget(meta_key(feed_key), "render_error") or b"").decode()

@@ -40,6 +40,7 @@ async def home(request: Request) -> HTMLResponse:
     waiting = sum(n for n in data["queues"].values() if n is not None)
     cards = [
         ("workers", len(data["workers"]), "ok" if data["workers"] else "bad"),
+        ("renderers", len(data["renderers"]), "ok" if data["renderers"] else "bad"),
         ("waiting tasks", waiting, "ok" if waiting < 1000 else "bad"),
         ("articles", data["articles"], "ok"),
         ("feeds", data["feeds"], "ok"),

@@ -1,28 +1,31 @@
-"""`python -m bench`: start syndicate on an embedded Redis, drive signed events at it, and print
-the figures issue #5 asks for, with the two references measured in the same run.
+"""`python -m bench`: start syndicate on an embedded Redis (the API and `--workers` worker
+processes, concurrency 1 each), drive signed events at it, and print the figures of issue #15,
+each beside its goal and beside the reference measured in the same run.
 
 Nothing here is asserted; it prints. Phases:
-  1. burst     N events as fast as 16 client threads can send them: accepted events/s, intake
-               latency, end-to-end throughput (first accept to last event applied and rendered),
-               renders per event.
-  2. steady    R events/s for S seconds: intake latency and publish-to-visible latency (from the
-               202 to the item being in the served bytes of `all` and of its tag feed).
-  3. serving   GET /feeds/all.rss for T seconds, 200s and 304s, from 2 client processes; the
-               same against the render-on-request baseline (bench/baseline.py).
-  4. ceiling   Celery no-op tasks drained by a worker of the same shape (bench/noop.py).
-  5. storage   Redis memory per article, and one event's cost with 1,000 and with many more
-               articles stored.
+  1. ceiling   Celery no-op tasks drained by a worker of the same shape on the same Redis
+               (bench/noop.py): what Celery itself costs per task.
+  2. steps     a steady 50, 200 and 500 events/s for S seconds each (open loop): accepted/s,
+               intake p50/p99, publish-to-visible p50/p99 (from the 202 to the item being in the
+               served bytes of `all` and of its tag feed), how many are visible within 30 s,
+               and the backlog each second.
+  3. burst     N events as fast as 16 connections send them: accepted/s, and events accepted and
+               visible per s (first send to the last render), over the no-op ceiling.
+  4. scaling   a backlog of M queued events drained by 1, 2 and 3 `syndicate worker` processes,
+               the API and Redis fixed.
+  5. serving   GET /feeds/all.rss, 200 and 304: the API; nginx through deploy/nginx.conf over the
+               static export (SYNDICATE_EXPORT_DIR); plain nginx on the same bytes; and the
+               render-on-request baseline (bench/baseline.py). Needs nginx for its two rows.
+  6. storage   Redis memory per article, and one event's cost at two archive sizes.
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import multiprocessing
 import os
-import secrets
-import socket
+import shutil
 import statistics
 import subprocess
 import sys
@@ -30,174 +33,29 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import redis
 import requests
-from standardwebhooks.webhooks import Webhook
 
+from bench import serving as srv
 from bench.events import article_event
+from bench.service import ROOT, Connection, Service, pct, wait_until
 from feeds.article import ArticleEvent
 from feeds.describe import item_id
 from syndicate.config import Settings
 from syndicate.embedded_redis import EmbeddedRedis
-from syndicate.process import background_child, die_with_parent, stop
+from syndicate.process import die_with_parent, stop
 from worker import ops, rendering
 from worker.runtime import Runtime
 from worker.store import keys
 
-ROOT = Path(__file__).resolve().parent.parent
+VISIBLE_WITHIN_S = 30.0
 
 
-# Helpers --------------------------------------------------------------------------------------
-def pct(values: list[float], p: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
-
-def free_port() -> int:
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def peak_rss_mb(pid: int) -> float:
-    """VmHWM: the most resident memory the process ever had (Linux)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
-def children(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def wait_until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"bench: timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-class Service:
-    """syndicate's worker and API as real processes on an embedded Redis."""
-
-    def __init__(self, workdir: Path, concurrency: int) -> None:
-        self.redis_server = EmbeddedRedis(workdir / "redis")
-        self.url = self.redis_server.start()
-        self.secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
-        self.env.update(SYNDICATE_REDIS_URL=self.url, SYNDICATE_WEBHOOK_SECRET=self.secret,
-                        SYNDICATE_PUBLIC_URL=self.base, SYNDICATE_DATA_DIR=str(workdir),
-                        SYNDICATE_FEED_SIZE="50", PYTHONPATH=str(ROOT))
-        self.r = redis.Redis.from_url(self.url)
-        self.logs = open(workdir / "service.log", "ab")
-        # As `syndicate run` does: the worker yields the CPU to intake (syndicate.process).
-        self.worker = self._spawn([sys.executable, "-m", "celery", "-A", "worker", "worker",
-                                   "--loglevel=WARNING", f"--concurrency={concurrency}",
-                                   "--without-gossip", "--without-mingle"], background=True)
-        wait_until(lambda: self.r.zcard(keys.WORKERS) > 0, 60, "the worker")
-        self.api = self._spawn([sys.executable, "-m", "syndicate.cli", "api", "--port",
-                                str(self.port)])
-        wait_until(self._api_up, 30, "the API")
-
-    def _spawn(self, cmd: list[str], background: bool = False) -> subprocess.Popen:
-        return subprocess.Popen(cmd, env=self.env, cwd=ROOT, stdout=self.logs, stderr=self.logs,
-                                preexec_fn=background_child if background else die_with_parent)
-
-    def _api_up(self) -> bool:
-        try:
-            return requests.get(self.base + "/healthz", timeout=1).status_code == 200
-        except requests.RequestException:
-            return False
-
-    def signed(self, event: dict) -> tuple[bytes, dict[str, str]]:
-        body = json.dumps(event).encode()
-        now = datetime.now(UTC)
-        return body, {"content-type": "application/json", "webhook-id": event["id"],
-                      "webhook-timestamp": str(int(now.timestamp())),
-                      "webhook-signature": Webhook(self.secret).sign(event["id"], now,
-                                                                    body.decode())}
-
-    def settled(self) -> bool:
-        pipe = self.r.pipeline()
-        pipe.zcard(keys.UNFINISHED)
-        pipe.scard(keys.DIRTY)
-        unfinished, dirty = pipe.execute()
-        return unfinished == 0 and dirty == 0 and not any(
-            self.r.scan_iter(keys.render_lock_key("*"), count=1000))
-
-    def renders(self) -> float:
-        return float(self.r.hget(keys.COUNTERS, "renders") or 0)
-
-    def peaks(self) -> dict[str, float]:
-        out = {"api": peak_rss_mb(self.api.pid), "worker (main)": peak_rss_mb(self.worker.pid)}
-        for n, child in enumerate(children(self.worker.pid), 1):
-            out[f"worker (child {n})"] = peak_rss_mb(child)
-        assert self.redis_server.proc is not None
-        out["redis-server"] = peak_rss_mb(self.redis_server.proc.pid)
-        return out
-
-    def close(self) -> None:
-        stop(self.api)
-        stop(self.worker)
-        self.redis_server.stop()
-        self.logs.close()
-
-
-class Connection:
-    """A minimal keep-alive HTTP/1.1 client: the bench's own CPU per request stays ~0.05 ms
-    (requests spends ~1 ms), so on a 2-core machine the figures are the service's, not ours."""
-
-    def __init__(self, base: str) -> None:
-
-        parts = urlsplit(base)
-        self.host = parts.hostname or "127.0.0.1"
-        self.sock = socket.create_connection((self.host, parts.port))
-        self.buf = b""
-
-    def request(self, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> tuple[int, bytes]:
-        head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        self.sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n{head}"
-                          f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
-        while b"\r\n\r\n" not in self.buf:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise ConnectionError("closed")
-            self.buf += chunk
-        head_bytes, _, self.buf = self.buf.partition(b"\r\n\r\n")
-        status = int(head_bytes[9:12])
-        length = 0
-        for line in head_bytes.split(b"\r\n"):
-            if line[:15].lower() == b"content-length:":
-                length = int(line[15:])
-        while len(self.buf) < length:
-            self.buf += self.sock.recv(65536)
-        body_out, self.buf = self.buf[:length], self.buf[length:]
-        return status, body_out
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-# Phase 1: burst -------------------------------------------------------------------------------
+# Sending events ---------------------------------------------------------------------------------
 def post_all(svc: Service, events: list[dict], threads: int) -> tuple[list[float], list[float]]:
-    """POST every event; returns (latencies in s, accept times as time.monotonic())."""
+    """POST every event as fast as `threads` connections go: (latencies, accept times)."""
     signed = [svc.signed(e) for e in events]
     local = threading.local()
 
@@ -217,8 +75,129 @@ def post_all(svc: Service, events: list[dict], threads: int) -> tuple[list[float
     return [r[0] for r in results], [r[1] for r in results]
 
 
-def burst(svc: Service, count: int) -> dict:
-    events = [article_event(n) for n in range(count)]
+class Watcher:
+    """Polls the served bytes (the stored JSON Feed the API hands out) of `all` and of each
+    event's tag feed, and notes when each item first appears in each; samples the backlog each
+    second. It runs in a process of its own, so parsing feeds never delays the sender's clock
+    (time.monotonic is the same clock in every process)."""
+
+    def __init__(self, svc: Service, events: list[dict]) -> None:
+        self.svc = svc
+        self.tag_feed = [f"tag/{e['article']['tags'][0].lower()}" for e in events]
+        ids = [item_id(e["article"]["id"]) for e in events]
+        self._stop = multiprocessing.Event()
+        self._out: multiprocessing.Queue = multiprocessing.Queue()
+        self._proc = multiprocessing.Process(target=_watch, daemon=True, args=(
+            svc.url, ids, self.tag_feed, self._stop, self._out))
+        self._proc.start()
+        self.seen: dict[tuple[int, str], float] = {}
+        self.backlog: list[tuple[int, int]] = []
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.seen, self.backlog = self._out.get()
+        self._proc.join()
+
+    def visible(self, accepted_at: list[float | None]) -> dict[str, list[float]]:
+        """Seconds from the 202 to the item in `all`, in its tag feed, and in both."""
+        out: dict[str, list[float]] = {"all": [], "tag": [], "both": []}
+        for i, at in enumerate(accepted_at):
+            if at is None:
+                continue
+            times = {kind: self.seen.get((i, kind)) for kind in ("all", "tag")}
+            for kind, when in times.items():
+                if when is not None:
+                    out[kind].append(max(0.0, when - at))
+            if None not in times.values():
+                out["both"].append(max(0.0, max(times.values()) - at))  # type: ignore[type-var]
+        return out
+
+
+def _watch(url: str, ids: list[str], tag_feed: list[str], stop, out) -> None:
+    r = redis.Redis.from_url(url)
+    by_item = {item: i for i, item in enumerate(ids)}
+    feeds = sorted({"all", *tag_feed})
+    etags: dict[str, bytes] = {}
+    seen: dict[tuple[int, str], float] = {}
+    backlog: list[tuple[int, int]] = []
+    next_sample = time.monotonic() + 1
+    while not stop.is_set():
+        pipe = r.pipeline(transaction=False)
+        for key in feeds:
+            pipe.hget(keys.meta_key(key), "etag:json")
+        for key, etag in zip(feeds, pipe.execute()):
+            if etag is None or etags.get(key) == etag:
+                continue
+            etags[key] = etag
+            now = time.monotonic()
+            body = r.get(keys.body_key(key, "json")) or b"{}"
+            kind = "all" if key == "all" else "tag"
+            for item in json.loads(body).get("items", []):
+                i = by_item.get(item["id"])
+                if i is not None and (kind == "all" or tag_feed[i] == key):
+                    seen.setdefault((i, kind), now)
+        if time.monotonic() >= next_sample:
+            next_sample += 1
+            pipe = r.pipeline()
+            pipe.zcard(keys.UNFINISHED)
+            pipe.scard(keys.DIRTY)
+            backlog.append(tuple(pipe.execute()))
+        time.sleep(0.002)
+    out.put((seen, backlog))
+
+
+# Phase 2: steps ---------------------------------------------------------------------------------
+def step(svc: Service, rate: float, seconds: float, first_n: int) -> dict:
+    count = int(rate * seconds)
+    events = [article_event(first_n + i) for i in range(count)]
+    signed = [svc.signed(e) for e in events]
+    watcher = Watcher(svc, events)
+    accepted_at: list[float | None] = [None] * count
+    latencies: list[float] = []
+    refused = 0
+    local = threading.local()
+
+    def send(i: int) -> None:
+        nonlocal refused
+        if not hasattr(local, "c"):
+            local.c = Connection(svc.base)
+        body, headers = signed[i]
+        t0 = time.monotonic()
+        status, _ = local.c.request("POST", "/events", headers, body)
+        if status == 202:
+            accepted_at[i] = time.monotonic()
+            latencies.append(accepted_at[i] - t0)
+        else:
+            refused += 1
+
+    start = time.monotonic()
+    with ThreadPoolExecutor(64) as pool:
+        for i in range(count):  # open loop: events leave on schedule whatever the answers do
+            delay = start + i / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            pool.submit(send, i)
+        offered_s = time.monotonic() - start
+    accepted_times = [a for a in accepted_at if a is not None]
+    accept_s = (max(accepted_times) - start) if accepted_times else float("nan")
+    deadline = time.monotonic() + VISIBLE_WITHIN_S
+    while not svc.settled() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    watcher.stop()
+    visible = watcher.visible(accepted_at)
+    within = sum(v <= VISIBLE_WITHIN_S for v in visible["both"])
+    return {"rate": rate, "offered_per_s": count / offered_s, "events": count,
+            "accepted": len(accepted_times), "refused": refused,
+            "accepted_per_s": len(accepted_times) / accept_s,
+            "intake_p50_ms": pct(latencies, 50) * 1000, "intake_p99_ms": pct(latencies, 99) * 1000,
+            **{f"visible_{k}_p{p}_ms": pct(v, p) * 1000 for k, v in visible.items() for p in (50, 99)},
+            "visible_within": within, "backlog": watcher.backlog}
+
+
+# Phase 3: burst ---------------------------------------------------------------------------------
+def burst(svc: Service, count: int, first_n: int) -> dict:
+    events = [article_event(first_n + n) for n in range(count)]
     renders_before = svc.renders()
     started = time.monotonic()
     latencies, accepted = post_all(svc, events, threads=16)
@@ -231,150 +210,80 @@ def burst(svc: Service, count: int) -> dict:
             "renders_per_event": (svc.renders() - renders_before) / count}
 
 
-# Phase 2: steady rate, publish-to-visible -----------------------------------------------------
-def steady(svc: Service, rate: float, seconds: float, first_n: int) -> dict:
-    count = int(rate * seconds)
-    events = [article_event(first_n + i) for i in range(count)]
-    signed = [svc.signed(e) for e in events]
-    by_item = {item_id(e["article"]["id"]): i for i, e in enumerate(events)}
-    tag_feed = [f"tag/{e['article']['tags'][0].lower()}" for e in events]
-    accepted_at: list[float | None] = [None] * count
-    seen: dict[tuple[int, str], float] = {}
-    stop_watch = threading.Event()
-
-    def watch() -> None:
-        """Poll the served bytes (the stored JSON Feed the API hands out) of every feed involved."""
-        r = redis.Redis.from_url(svc.url)
-        feeds = sorted({"all", *tag_feed})
-        etags: dict[str, bytes] = {}
-        while not stop_watch.is_set():
-            pipe = r.pipeline(transaction=False)
-            for key in feeds:
-                pipe.hget(keys.meta_key(key), "etag:json")
-            for key, etag in zip(feeds, pipe.execute()):
-                if etag is None or etags.get(key) == etag:
-                    continue
-                etags[key] = etag
-                now = time.monotonic()
-                body = r.get(keys.body_key(key, "json")) or b"{}"
-                for item in json.loads(body).get("items", []):
-                    i = by_item.get(item["id"])
-                    if i is not None:
-                        seen.setdefault((i, key), now)
-            time.sleep(0.002)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    latencies: list[float] = []
-    local = threading.local()
-
-    def send(i: int) -> None:
-        if not hasattr(local, "c"):
-            local.c = Connection(svc.base)
-        body, headers = signed[i]
-        t0 = time.monotonic()
-        status, _ = local.c.request("POST", "/events", headers, body)
-        accepted_at[i] = time.monotonic()
-        latencies.append(accepted_at[i] - t0)
-        if status != 202:
-            raise SystemExit(f"bench: event refused: {status}")
-
-    start = time.monotonic()
-    with ThreadPoolExecutor(32) as pool:
-        for i in range(count):  # open loop: events leave on schedule whatever the answers do
-            delay = start + i / rate - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            pool.submit(send, i)
-    sent_s = time.monotonic() - start
-    wait_until(svc.settled, 300, "the steady phase to be applied and rendered")
-    time.sleep(0.3)
-    stop_watch.set()
-    watcher.join()
-    visible = {"all": [], "tag": []}
-    for i, at in enumerate(accepted_at):
-        for kind, key in (("all", "all"), ("tag", tag_feed[i])):
-            when = seen.get((i, key))
-            if at is not None and when is not None:
-                visible[kind].append(max(0.0, when - at))
-    missing = 2 * count - len(visible["all"]) - len(visible["tag"])
-    return {"rate": rate, "achieved_rate": count / sent_s, "events": count,
-            "intake_p50_ms": pct(latencies, 50) * 1000, "intake_p99_ms": pct(latencies, 99) * 1000,
-            "visible_all_p50_ms": pct(visible["all"], 50) * 1000,
-            "visible_all_p99_ms": pct(visible["all"], 99) * 1000,
-            "visible_tag_p50_ms": pct(visible["tag"], 50) * 1000,
-            "visible_tag_p99_ms": pct(visible["tag"], 99) * 1000,
-            "missing": missing}
+# Phase 4: scaling -------------------------------------------------------------------------------
+def scaling(svc: Service, count: int, first_n: int, counts: tuple[int, ...] = (1, 2, 3)) -> dict:
+    """The same backlog drained by k worker processes: events/s from the moment all k workers
+    (and their renderers) start on it to the last render. The API and Redis stay as they are."""
+    svc.stop_workers()
+    out = {}
+    for k in counts:  # one more worker each time, so no idle worker's renderer helps out
+        events = [article_event(first_n + k * count + i) for i in range(count)]
+        post_all(svc, events, threads=16)  # queued: every worker is paused (or none is up)
+        svc.start_workers(k - len(svc.workers), paused=True)
+        first = time.monotonic()
+        svc.resume()  # all k start on the backlog at once
+        wait_until(svc.settled, 600, f"{k} workers to drain the backlog")
+        out[k] = count / (time.monotonic() - first)
+        svc.pause()
+    return out
 
 
-# Phase 3: serving -----------------------------------------------------------------------------
-def _get_loop(base: str, path: str, headers: dict, deadline: float) -> int:
-    conn = Connection(base)
-    done = 0
-    while time.monotonic() < deadline:
-        status, _ = conn.request("GET", path, headers)
-        done += status in (200, 304)
-    conn.close()
-    return done
+# Phase 5: serving -------------------------------------------------------------------------------
+def serving(svc: Service, workdir: Path, seconds: float) -> dict:
+    path = "/feeds/all.rss"
+    out: dict = {}
+    api_body = requests.get(svc.base + path, timeout=5,
+                            headers={"Accept-Encoding": "identity"}).content
 
+    def pair(base: str) -> tuple[float, float, bool]:
+        # The load asks for no encoding, so the ETag to send back is the identity one's.
+        answer = requests.get(base + path, timeout=5, headers={"Accept-Encoding": "identity"})
+        same = answer.content == api_body
+        ok = srv.requests_per_s(base + path, {}, seconds)
+        not_modified = srv.requests_per_s(base + path, {"If-None-Match": answer.headers["etag"]},
+                                          seconds)
+        return ok, not_modified, same
 
-def _load_process(url: str, headers: dict, seconds: float, threads: int, out) -> None:
-
-    parts = urlsplit(url)
-    base = f"{parts.scheme}://{parts.netloc}"
-    deadline = time.monotonic() + seconds
-    with ThreadPoolExecutor(threads) as pool:
-        counts = pool.map(lambda _: _get_loop(base, parts.path, headers, deadline), range(threads))
-        out.put(sum(counts))
-
-
-def requests_per_s(url: str, headers: dict, seconds: float, processes: int = 2,
-                   threads: int = 4) -> float:
-    """Closed-loop load from `processes` client processes with `threads` keep-alive clients each."""
-    queue: multiprocessing.Queue = multiprocessing.Queue()
-    procs = [multiprocessing.Process(target=_load_process, args=(url, headers, seconds, threads,
-                                                                  queue)) for _ in range(processes)]
-    for p in procs:
-        p.start()
-    total = sum(queue.get() for _ in procs)
-    for p in procs:
-        p.join()
-    return total / seconds
-
-
-def serving(svc: Service, seconds: float) -> dict:
-    url = svc.base + "/feeds/all.rss"
-    identity = {"Accept-Encoding": "identity"}
-    etag = requests.get(url, headers=identity, timeout=5).headers["etag"]
-    ok = requests_per_s(url, identity, seconds)
-    not_modified = requests_per_s(url, {**identity, "If-None-Match": etag}, seconds)
-    port = free_port()
+    out["api"] = pair(svc.base)
+    if srv.NGINX:
+        exported = srv.Nginx(workdir / "nginx-export", svc.export_dir, srv.deploy_site()).start()
+        try:
+            out["export"] = pair(exported.url)
+        finally:
+            exported.stop()
+        plain_root = workdir / "plain"
+        (plain_root / "feeds").mkdir(parents=True, exist_ok=True)
+        (plain_root / "feeds" / "all.rss").write_bytes(api_body)
+        os.chmod(plain_root / "feeds" / "all.rss", 0o644)
+        plain = srv.Nginx(workdir / "nginx-plain", plain_root, srv.PLAIN).start()
+        try:
+            out["nginx"] = pair(plain.url)
+        finally:
+            plain.stop()
+    port = srv.free_port()
     baseline = subprocess.Popen([sys.executable, "-m", "bench.baseline", "--port", str(port)],
                                 env=svc.env, cwd=ROOT, preexec_fn=die_with_parent,
                                 stdout=svc.logs, stderr=svc.logs)
     try:
-        base_url = f"http://127.0.0.1:{port}/feeds/all.rss"
+        base_url = f"http://127.0.0.1:{port}"
 
         def up() -> bool:
             try:
-                return requests.get(base_url, timeout=2).status_code == 200
+                return requests.get(base_url + path, timeout=2).status_code == 200
             except requests.RequestException:
                 return False
 
         wait_until(up, 30, "the baseline server")
-        same = requests.get(base_url, timeout=5).content == requests.get(
-            url, headers=identity, timeout=5).content
-        rendered = requests_per_s(base_url, identity, seconds)
+        same = requests.get(base_url + path, timeout=5).content == api_body
+        out["render"] = (srv.requests_per_s(base_url + path, {}, seconds), float("nan"), same)
     finally:
         stop(baseline)
-    return {"get_200_per_s": ok, "get_304_per_s": not_modified,
-            "baseline_render_per_request_per_s": rendered, "baseline_same_bytes": same}
+    return out
 
 
-# Phase 4: the Celery no-op ceiling -----------------------------------------------------------
+# Phase 1: the Celery no-op ceiling --------------------------------------------------------------
 def ceiling(svc: Service, count: int, concurrency: int) -> dict:
-    # bench.noop defines a second Celery app; importing it only in this phase keeps the others
-    # free of it.
+    # bench.noop defines a second Celery app; importing it only here keeps the others free of it.
     from bench.noop import QUEUE, app, noop, noop_broker_url
 
     os.environ["SYNDICATE_REDIS_URL"] = svc.url  # bench.noop's app reads the service settings
@@ -401,10 +310,9 @@ def ceiling(svc: Service, count: int, concurrency: int) -> dict:
     return {"tasks": count, "publish_per_s": publish_per_s, "drain_per_s": count / drained_s}
 
 
-# Phase 5: storage and flat cost ---------------------------------------------------------------
+# Phase 6: storage and flat cost -----------------------------------------------------------------
 def storage(workdir: Path, sizes: list[int]) -> dict:
     """On a Redis of its own: memory per article, and one event's cost at each archive size."""
-
     server = EmbeddedRedis(workdir / "storage-redis")
     url = server.start()
     try:
@@ -422,10 +330,10 @@ def storage(workdir: Path, sizes: list[int]) -> dict:
             loaded = size
             costs = []
             for k in range(20):
-                event = article_event(50_000_000 + size * 100 + k)
+                event = article_event(size + 1_000_000 + k)
                 t0 = time.perf_counter()
                 applied = rt.store.articles.apply(ArticleEvent.from_payload(event["id"], event), {},
-                                               defer_render=True)
+                                                  defer_render=True)
                 for key in applied.touched_feeds:
                     rendering.render_and_save(rt, key)
                 costs.append(time.perf_counter() - t0)
@@ -438,79 +346,155 @@ def storage(workdir: Path, sizes: list[int]) -> dict:
         server.stop()
 
 
-# Report ---------------------------------------------------------------------------------------
+# Report -----------------------------------------------------------------------------------------
+def _ms(value: float) -> str:
+    return "  n/a" if value != value else (f"{value:5.0f}" if value >= 10 else f"{value:5.1f}")
+
+
+def print_step(s: dict) -> None:
+    print(f"\nsteady {s['rate']:.0f} events/s for {s['events'] / s['rate']:.0f} s "
+          f"(offered {s['offered_per_s']:.0f}/s, {s['events']} events)", flush=True)
+    print(f"  accepted              {s['accepted']:6d}   ({s['accepted_per_s']:.0f}/s; "
+          f"{s['refused']} refused)")
+    print(f"  intake latency        p50 {_ms(s['intake_p50_ms'])} ms   p99 {_ms(s['intake_p99_ms'])} ms")
+    for kind, label in (("all", "in `all`"), ("tag", "in its tag feed"), ("both", "in both")):
+        print(f"  visible {label:<15} p50 {_ms(s[f'visible_{kind}_p50_ms'])} ms   "
+              f"p99 {_ms(s[f'visible_{kind}_p99_ms'])} ms")
+    print(f"  visible within {VISIBLE_WITHIN_S:.0f} s    {s['visible_within']} of {s['accepted']}")
+    series = " ".join(f"{u}/{d}" for u, d in s["backlog"][:40])
+    print(f"  backlog each second   {series or '(drained within a second)'}"
+          "   (events not yet applied / feeds waiting for a render)")
+
+
+def table(steps: dict, b: dict, c: dict, v: dict, scale: dict) -> None:
+    def row(figure: str, now: str, goal: str, met: bool | None) -> None:
+        verdict = "" if met is None else ("met" if met else "MISSED")
+        print(f"  {figure:<44} {now:<44} {goal:<26} {verdict}")
+
+    print("\nissue #15 figures (each against its reference from this run)")
+    row("figure", "now", "goal", None)
+    for rate, goal in ((50, 200), (200, 500)):
+        s = steps.get(rate)
+        if s:
+            row(f"publish->visible at a steady {rate} events/s",
+                f"p50 {s['visible_both_p50_ms']:.0f} ms, p99 {s['visible_both_p99_ms']:.0f} ms",
+                f"p99 <= {goal} ms", s["visible_both_p99_ms"] <= goal)
+    s = steps.get(500)
+    if s:
+        row("at 500 events/s offered",
+            f"{s['accepted_per_s']:.0f} accepted/s, intake p50 {s['intake_p50_ms']:.0f} ms, "
+            f"{s['visible_within']} of {s['events']} visible in {VISIBLE_WITHIN_S:.0f} s",
+            "all accepted, all visible", s["accepted"] == s["events"] == s["visible_within"])
+    ratio = b["end_to_end_per_s"] / c["drain_per_s"]
+    row("accepted and visible per s / Celery no-op",
+        f"{ratio:.2f} ({b['end_to_end_per_s']:.0f} events/s / {c['drain_per_s']:.0f} tasks/s)",
+        ">= 0.5", ratio >= 0.5)
+    api, render = v["api"], v["render"]
+    if "nginx" in v:
+        nginx, export = v["nginx"], v["export"]
+        for i, name in ((0, "full feed GET"), (1, "304")):
+            row(f"{name} / nginx on the same bytes",
+                f"API {api[i] / nginx[i]:.2f}, static export {export[i] / nginx[i]:.2f}",
+                ">= 0.9 with static export", export[i] / nginx[i] >= 0.9)
+    else:
+        row("full feed GET and 304 / nginx", "not measured: nginx is not installed",
+            ">= 0.9 with static export", None)
+    row("full feed GET / render-on-request", f"{api[0] / render[0]:.0f}x", ">= 20x",
+        api[0] / render[0] >= 20)
+    if scale:
+        counts = sorted(scale)
+        rising = all(scale[a] < scale[b] for a, b in zip(counts, counts[1:os.cpu_count() or 1]))
+        row(f"scaling {'/'.join(map(str, counts))} worker processes",
+            " / ".join(f"{scale[k]:.0f}" for k in counts) + " events/s",
+            f"rising up to {os.cpu_count()} (cores)", rising)
+
+
+_T0 = time.monotonic()
+
+
+def _phase(name: str) -> None:
+    print(f"  [{time.monotonic() - _T0:5.1f} s] {name}", file=sys.stderr, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", type=int, default=2,
+                        help="worker processes (concurrency 1 each) for every phase but scaling")
+    parser.add_argument("--rates", default="50,200,500", help="events/s of the steady steps")
+    parser.add_argument("--seconds", type=float, default=10, help="length of each step")
     parser.add_argument("--burst", type=int, default=3000, help="events in the burst phase")
-    parser.add_argument("--rate", type=float, default=200, help="events/s in the steady phase")
-    parser.add_argument("--seconds", type=float, default=15, help="length of the steady phase")
-    parser.add_argument("--low-rate", type=float, default=40,
-                        help="events/s of a second steady phase, below the worker's capacity")
+    parser.add_argument("--scale-events", type=int, default=1500,
+                        help="backlog drained by 1, 2 and 3 workers")
     parser.add_argument("--serve-seconds", type=float, default=5)
     parser.add_argument("--noop", type=int, default=5000, help="tasks for the Celery ceiling")
     parser.add_argument("--sizes", default="1000,100000",
                         help="archive sizes for the flat-cost run (100,000 takes ~4 min to load)")
-    parser.add_argument("--concurrency", type=int, default=2, help="worker processes")
-    parser.add_argument("--quick", action="store_true", help="small numbers, for a smoke run")
+    parser.add_argument("--quick", action="store_true", help="small numbers, under a minute")
     args = parser.parse_args()
     if args.quick:
-        args.burst, args.seconds, args.serve_seconds, args.noop, args.sizes = (
-            300, 3, 1, 500, "200,600")
-        args.low_rate = 20
+        args.seconds, args.burst, args.scale_events, args.serve_seconds, args.noop, args.sizes = (
+            1, 200, 150, 1, 300, "100,300")
     workdir = Path(tempfile.mkdtemp(prefix="syndicate-bench-"))
+    os.chmod(workdir, 0o755)  # nginx's workers read the export below it
     print(f"syndicate bench: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
-          f"worker concurrency {args.concurrency}, logs in {workdir}", flush=True)
-    svc = Service(workdir, args.concurrency)
+          f"{args.workers} worker processes, logs in {workdir}", flush=True)
+    svc = Service(workdir, args.workers)
     try:
-        b = burst(svc, args.burst)
-        print(f"\nburst of {b['events']} events (16 client threads)", flush=True)
-        print(f"  accepted              {b['accepted_per_s']:8.0f} events/s   (goal >= 500)")
-        print(f"  intake latency        p50 {b['intake_p50_ms']:6.1f} ms   p99 {b['intake_p99_ms']:6.1f} ms")
-        print(f"  end to end            {b['end_to_end_per_s']:8.0f} events/s applied and rendered")
-        print(f"  renders per event     {b['renders_per_event']:8.3f}   (each event touches ~7 feeds)")
-        steady_runs = [steady(svc, args.rate, args.seconds, first_n=10_000_000)]
-        wait_until(svc.settled, 900, "the backlog to drain")
-        steady_runs.append(steady(svc, args.low_rate, args.seconds, first_n=20_000_000))
-        for s in steady_runs:
-            print(f"\nsteady {s['rate']:.0f} events/s for {args.seconds:.0f} s "
-                  f"(achieved {s['achieved_rate']:.0f}/s, {s['events']} events)", flush=True)
-            print(f"  intake latency        p50 {s['intake_p50_ms']:6.1f} ms   p99 {s['intake_p99_ms']:6.1f} ms")
-            print(f"  visible in `all`      p50 {s['visible_all_p50_ms']:6.1f} ms   p99 {s['visible_all_p99_ms']:6.1f} ms"
-                  + ("   (goal p99 <= 500)" if s is steady_runs[0] else ""))
-            print(f"  visible in its tag    p50 {s['visible_tag_p50_ms']:6.1f} ms   p99 {s['visible_tag_p99_ms']:6.1f} ms")
-            if s["missing"]:
-                print(f"  ({s['missing']} appearances never seen: items pushed out of a 50-item "
-                      "feed by newer ones before any render showed them, when rendering lags)")
-        v = serving(svc, args.serve_seconds)
-        print("\nserving GET /feeds/all.rss (50 items; 2 client processes x 4 keep-alive connections)", flush=True)
-        print(f"  200                   {v['get_200_per_s']:8.0f} req/s")
-        print(f"  304                   {v['get_304_per_s']:8.0f} req/s")
-        print(f"  render per request    {v['baseline_render_per_request_per_s']:8.0f} req/s   "
-              f"(bench/baseline.py; same bytes: {v['baseline_same_bytes']})")
-        peaks = svc.peaks()
-        c = ceiling(svc, args.noop, args.concurrency)
-        print(f"\nCelery no-op ceiling ({c['tasks']} tasks, same Redis, concurrency {args.concurrency})", flush=True)
+        _phase("ceiling")
+        c = ceiling(svc, args.noop, args.workers)
+        print(f"\nCelery no-op ceiling ({c['tasks']} tasks, same Redis, concurrency "
+              f"{args.workers})", flush=True)
         print(f"  publish               {c['publish_per_s']:8.0f} tasks/s")
         print(f"  drain                 {c['drain_per_s']:8.0f} tasks/s")
+        _phase("steps")
+        steps = {}
+        for k, rate in enumerate(float(r) for r in args.rates.split(",")):
+            steps[int(rate)] = s = step(svc, rate, args.seconds, first_n=1_000_000 + k * 100_000)
+            print_step(s)
+            wait_until(svc.settled, 900, "the backlog to drain")
+        _phase("burst")
+        b = burst(svc, args.burst, first_n=1_500_000)
+        print(f"\nburst of {b['events']} events (16 connections)", flush=True)
+        print(f"  accepted              {b['accepted_per_s']:8.0f} events/s   (goal >= 500)")
+        print(f"  intake latency        p50 {_ms(b['intake_p50_ms'])} ms   p99 {_ms(b['intake_p99_ms'])} ms")
+        print(f"  accepted and visible  {b['end_to_end_per_s']:8.0f} events/s (first send to last render)")
+        print(f"  renders per event     {b['renders_per_event']:8.3f}   (each event touches ~7 feeds)")
+        _phase("serving")
+        v = serving(svc, workdir, args.serve_seconds)
+        print(f"\nserving GET /feeds/all.rss (50 items; {srv.client_name()})", flush=True)
+        names = {"api": "syndicate API", "export": "nginx, deploy/nginx.conf over the export",
+                 "nginx": "plain nginx, same bytes", "render": "render per request (baseline)"}
+        for key, (ok, nm, same) in v.items():
+            print(f"  {names[key]:<42} 200 {ok:8.0f} req/s   304 "
+                  f"{'     n/a' if nm != nm else f'{nm:8.0f}'} req/s   same bytes: {same}")
+        if not srv.NGINX:
+            print("  (nginx is not installed: `apt-get install nginx` for the static rows)")
+        peaks = svc.peaks()
+        _phase("scaling")
+        scale = scaling(svc, args.scale_events, first_n=1_600_000)
+        print(f"\nscaling: {args.scale_events} queued events drained by k worker processes "
+              "(API and Redis fixed)", flush=True)
+        for k, per_s in scale.items():
+            print(f"  {k} worker{'s' if k > 1 else ' '}             {per_s:8.0f} events/s   "
+                  f"({per_s / scale[1]:.2f}x one worker)")
     finally:
         svc.close()
     print("\npeak memory (VmHWM)")
     for name, mb in peaks.items():
         print(f"  {name:<21} {mb:8.1f} MB")
     sizes = [int(x) for x in args.sizes.split(",")]
+    _phase("storage")
     st = storage(workdir, sizes)
     print("\nstorage and flat cost (one new event applied and its feeds rendered, median of 20)")
     for size, row in st["sizes"].items():
         print(f"  {size:>7} articles      {row['bytes_per_article']:8.0f} B/article in Redis   "
               f"event cost {row['event_cost_ms']:6.1f} ms ({row['feeds_touched']} feeds)")
-    print("\nratios")
-    print(f"  end-to-end / Celery no-op ceiling     {b['end_to_end_per_s'] / c['drain_per_s']:6.2f}   (goal >= 0.5)")
-    print(f"  serving 200 / render per request      {v['get_200_per_s'] / v['baseline_render_per_request_per_s']:6.1f}   (goal >= 20)")
-    print(f"  serving 304 / render per request      {v['get_304_per_s'] / v['baseline_render_per_request_per_s']:6.1f}")
     first, last = sizes[0], sizes[-1]
     print(f"  event cost at {last} / at {first} articles "
           f"{st['sizes'][last]['event_cost_ms'] / st['sizes'][first]['event_cost_ms']:6.2f}   (flat: ~1)")
+    table(steps, b, c, v, scale)
+    shutil.rmtree(workdir / "export", ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -532,6 +532,7 @@ def status(as_json: bool) -> None:
     click.echo("queues     " + ", ".join(f"{q} {n if n is not None else '?'}"
                                         for q, n in data["queues"].items()))
     click.echo(f"workers    {', '.join(data['workers']) or 'none alive'}")
+    click.echo(f"renderers  {len(data['renderers']) or 'none alive'}")
     click.echo(f"articles   {data['articles']} in {data['feeds']} feeds "
                f"({data['feeds_to_render']} waiting to be rendered)")
     for ch in data["channels"]:

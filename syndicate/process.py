@@ -68,7 +68,7 @@ class Supervised:
 
     def start(self) -> Supervised:
 
-        self.proc = subprocess.Popen(self.cmd, **self._popen_args)  # type: ignore[arg-type]
+        self.proc = subprocess.Popen(self.cmd, **self._popen_args)  # type: ignore[call-overload]
         self._watcher = threading.Thread(target=self._watch, name=f"supervise-{self.name}",
                                          daemon=True)
         self._watcher.start()
@@ -88,7 +88,7 @@ class Supervised:
                 return
             log.warning("%s exited with status %s; starting it again", self.name, code)
             self.restarts += 1
-            self.proc = subprocess.Popen(self.cmd, **self._popen_args)  # type: ignore[arg-type]
+            self.proc = subprocess.Popen(self.cmd, **self._popen_args)  # type: ignore[call-overload]
             delay = min(delay * 2, 30.0)
 
     def stop(self, timeout: float = 15) -> None:

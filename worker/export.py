@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gzip
 import os
-import tempfile
 from pathlib import Path
 
 SUFFIX = {"rss": ".rss", "atom": ".atom", "json": ".json"}
@@ -22,15 +21,21 @@ def path_of(export_dir: Path, feed_key: str, fmt: str) -> Path:
 
 
 def _atomic_write(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    # A temporary name no other process uses (renderers of several workers may share the
+    # folder), in the same directory, so the rename is atomic.
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    except FileNotFoundError:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.chmod(tmp, 0o644)  # the web server reads them
+            os.fchmod(f.fileno(), 0o644)  # the web server reads them, whatever the umask
         os.replace(tmp, target)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
@@ -39,7 +44,7 @@ def write(export_dir: Path, feed_key: str, bodies: dict[str, bytes]) -> None:
         target = path_of(export_dir, feed_key, fmt)
         _atomic_write(target, body)
         _atomic_write(target.with_name(target.name + ".gz"),
-                      gzip.compress(body, compresslevel=9, mtime=0))
+                      gzip.compress(body, compresslevel=6, mtime=0))
 
 
 def missing(export_dir: Path, feed_key: str) -> bool:

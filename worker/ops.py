@@ -242,6 +242,7 @@ def overview(rt: Runtime) -> dict[str, Any]:
     return {
         "queues": queue_depths(rt),
         "workers": rt.store.workers.live(),
+        "renderers": rt.store.workers.live_renderers(),
         "events": recent_events(rt),
         "channels": channel_health(rt, dead),
         "dead_letters": dead,

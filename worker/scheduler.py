@@ -1,14 +1,9 @@
-"""Two loops in each worker's main process.
+"""What each worker's main process runs beside Celery's consumer.
 
-- The scheduler: heartbeat, due retries from the Redis schedule, and recovery of work whose
-  message was lost (an accepted event never finished, an outbox entry nobody touched).
-- The renderer: renders every dirty feed, one after another, as long as any is dirty. Events only
-  mark feeds dirty (in the same MULTI that changes them); while the renderer works on one feed,
-  changes to the others accumulate, so a burst coalesces into as many renders as the renderer has
-  time for, the last state is always rendered (a feed leaves the dirty set only if nothing
-  changed since its render read it), and no Celery task is spent per render. After a render the
-  feed's lock is held for SYNDICATE_RENDER_INTERVAL_MS (50): a feed that changes with every
-  event (`all`) is rendered at most that often, by whichever worker, however fast events come.
+- The scheduler (a thread): heartbeat, due retries from the Redis schedule, and recovery of work
+  whose message was lost (an accepted event never finished, an outbox entry nobody touched).
+- The renderer (a child process, worker.renderer): started when the worker is ready, started
+  again should it exit, stopped with the worker.
 
 Several workers running them at once is fine: every step claims its work atomically.
 """
@@ -16,12 +11,15 @@ Several workers running them at once is fine: every step claims its work atomica
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import threading
 import time
 
 from celery.signals import worker_ready, worker_shutdown
 
-from worker import enqueue, rendering
+from syndicate.process import die_with_parent, stop
+from worker import enqueue
 from worker.runtime import Runtime, current
 
 log = logging.getLogger("syndicate.scheduler")
@@ -29,8 +27,6 @@ log = logging.getLogger("syndicate.scheduler")
 TICK_S = 0.25  # how soon a due retry is sent
 HEARTBEAT_S = 1.0
 SWEEP_S = 5.0
-RENDER_IDLE_S = 0.01  # how often an idle renderer looks for dirty feeds
-RENDER_CLAIM_TTL_S = 30  # another worker's renderer skips a feed this one is rendering
 
 _stop = threading.Event()
 
@@ -43,6 +39,7 @@ def _loop(hostname: str) -> None:
             if time.monotonic() - last_beat >= HEARTBEAT_S:
                 last_beat = time.monotonic()
                 rt.store.workers.heartbeat(hostname)
+                _renderer.ensure()
             for task, args in rt.store.schedule.claim_due():
                 _run_due(rt, task, args)
             now = time.monotonic()
@@ -77,37 +74,41 @@ def _run_due(rt: Runtime, task: str | None, args: list) -> None:
         log.warning("unknown scheduled task %r dropped", task)
 
 
-def _render_loop() -> None:
-    while not _stop.is_set():
-        rendered = 0
-        try:
-            rt = current()
-            for key in rt.store.feeds.dirty():
-                if _stop.is_set():
-                    break
-                token = rt.store.feeds.claim(key, RENDER_CLAIM_TTL_S)
-                if token is None:
-                    continue  # another worker is on it, or it was rendered a moment ago
-                try:
-                    rendering.render_and_publish(rt, key)  # records its own failure
-                finally:
-                    rt.store.feeds.release(key, token, rt.settings.render_interval_ms)
-                rendered += 1
-        except Exception as exc:  # Redis away: the feeds stay dirty and are rendered later
-            log.warning("render loop: %s: %s", type(exc).__name__, exc)
-            _stop.wait(1)
-        if not rendered:
-            _stop.wait(RENDER_IDLE_S)
+class _Renderer:
+    """The renderer process of this worker (worker.renderer), kept running."""
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+
+    def ensure(self) -> None:
+        with self._lock:
+            if _stop.is_set() or (self.proc is not None and self.proc.poll() is None):
+                return
+            if self.proc is not None:
+                log.warning("renderer exited (%s); starting it again", self.proc.returncode)
+            # Its output goes where the worker's goes; it gets SIGTERM if the worker dies.
+            self.proc = subprocess.Popen([sys.executable, "-m", "worker.renderer"],
+                                         preexec_fn=die_with_parent)
+
+    def stop(self) -> None:
+        with self._lock:
+            stop(self.proc, 10)
+            self.proc = None
+
+
+_renderer = _Renderer()
 
 
 @worker_ready.connect
 def _start(sender: object = None, **_: object) -> None:
     hostname = getattr(sender, "hostname", "worker")
     _stop.clear()
+    _renderer.ensure()
     threading.Thread(target=_loop, args=(hostname,), name="syndicate-scheduler", daemon=True).start()
-    threading.Thread(target=_render_loop, name="syndicate-renderer", daemon=True).start()
 
 
 @worker_shutdown.connect
 def _shutdown(**_: object) -> None:
     _stop.set()
+    _renderer.stop()

@@ -62,6 +62,31 @@ return 1
 """
 
 
+# Everything a render reads, in one round trip (one reply to parse, not one per article).
+# KEYS: the feed's version counter, its items, its retractions. ARGV: limit, retractions older
+# than this (epoch s) are dropped, the article key prefix. Returns {version, ids, docs, deleted
+# (id, score, ...)}; a doc that is gone comes back false. Article keys are derived here, so this
+# needs a single Redis (standalone or Sentinel), never Redis Cluster.
+_FOR_RENDER = """
+local ids = redis.call('ZREVRANGE', KEYS[2], 0, tonumber(ARGV[1]) - 1)
+local docs = {}
+for i, id in ipairs(ids) do
+  docs[i] = redis.call('HGET', ARGV[3] .. id, 'doc')
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[2])
+local deleted = redis.call('ZREVRANGE', KEYS[3], 0, 99, 'WITHSCORES')
+return {redis.call('GET', KEYS[1]) or '0', ids, docs, deleted}
+"""
+
+# First time in a feed's bytes, per article: ARGV: feed key, when, the rendered-key prefix, then
+# the article ids. HSETNX keeps the first.
+_MARK_RENDERED = """
+for i = 4, #ARGV do
+  redis.call('HSETNX', ARGV[3] .. ARGV[i] .. ':rendered', ARGV[1], ARGV[2])
+end
+"""
+
+
 @dataclass
 class Applied:
     """What one event did to the store."""
@@ -107,6 +132,8 @@ class Articles:
         # article, not fifty (and the same objects let feeds.render find its cached items).
         self._parsed: LRUCache[bytes, Article] = LRUCache(PARSED_CACHE_SIZE)
         self._join = client.register_script(_JOIN)
+        self._for_render = client.register_script(_FOR_RENDER)
+        self._mark_rendered = client.register_script(_MARK_RENDERED)
 
     # Reading ------------------------------------------------------------------------------
     def get(self, article_id: str) -> dict[str, Any] | None:
@@ -146,12 +173,8 @@ class Articles:
 
     def mark_rendered(self, feed_key: str, article_ids: list[str], when: float) -> None:
         """Remember when each article first went live in this feed (kept if already set)."""
-        if not article_ids:
-            return
-        pipe = self._r.pipeline(transaction=False)
-        for article_id in article_ids:
-            pipe.hsetnx(rendered_key(article_id), feed_key, f"{when:.3f}")
-        pipe.execute()
+        if article_ids:
+            self._mark_rendered(args=[feed_key, f"{when:.3f}", article_key(""), *article_ids])
 
     def first_rendered(self, article_id: str) -> dict[str, float]:
         return {k.decode(): float(v) for k, v in self._r.hgetall(rendered_key(article_id)).items()}
@@ -179,31 +202,24 @@ class Articles:
         return article
 
     def for_render(self, feed_key: str, limit: int, window_s: float) -> ForRender:
-        """Everything a render reads, in two round trips: the feed's version first, then the
-        newest `limit` articles and the retractions within the window (a change after the
-        version was read leaves the feed dirty, so it is rendered again). A stored article that
-        cannot be read is left out and named in `unreadable`."""
-        dkey = deleted_key(feed_key)
-        pipe = self._r.pipeline(transaction=False)
-        pipe.get(feed_state.version_key(feed_key))
-        pipe.zrevrange(items_key(feed_key), 0, limit - 1)
-        pipe.zremrangebyscore(dkey, "-inf", time.time() - window_s)
-        pipe.zrevrange(dkey, 0, 99, withscores=True)
-        version, ids, _, rows = pipe.execute()
+        """Everything a render reads, in one round trip: the feed's version, the newest `limit`
+        articles and the retractions within the window (a change after the script ran leaves
+        the feed dirty, so it is rendered again). A stored article that cannot be read is left
+        out and named in `unreadable`."""
+        version, ids, docs, rows = self._for_render(
+            keys=[feed_state.version_key(feed_key), items_key(feed_key), deleted_key(feed_key)],
+            args=[limit, f"{time.time() - window_s:.3f}", article_key("")])
         articles: list[Article] = []
         unreadable: list[tuple[str, str]] = []
-        if ids:
-            pipe = self._r.pipeline(transaction=False)
-            for article_id in ids:
-                pipe.hget(article_key(article_id.decode()), "doc")
-            for article_id, doc in zip(ids, pipe.execute()):
-                if not doc:
-                    continue
-                try:
-                    articles.append(self._parse(doc))
-                except (ValueError, TypeError) as exc:  # a stored doc we cannot read
-                    unreadable.append((article_id.decode(), f"unreadable: {exc}"[:300]))
-        deleted = [(a.decode(), datetime.fromtimestamp(s, UTC)) for a, s in rows]
+        for article_id, doc in zip(ids, docs):
+            if not doc:
+                continue
+            try:
+                articles.append(self._parse(doc))
+            except (ValueError, TypeError) as exc:  # a stored doc we cannot read
+                unreadable.append((article_id.decode(), f"unreadable: {exc}"[:300]))
+        deleted = [(rows[i].decode(), datetime.fromtimestamp(float(rows[i + 1]), UTC))
+                   for i in range(0, len(rows), 2)]
         return ForRender(int(version or 0), articles, deleted, unreadable)
 
     # Changing -----------------------------------------------------------------------------

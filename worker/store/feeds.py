@@ -106,6 +106,18 @@ return failures
 """
 
 
+# KEYS: the dirty set. ARGV: render-lock key prefix and suffix, token, ttl (s). Locks the
+# first dirty feed no renderer has or holds and returns its key (false if there is none): a
+# renderer's whole search in one round trip.
+_CLAIM_NEXT = """
+for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if redis.call('SET', ARGV[1] .. key .. ARGV[2], ARGV[3], 'NX', 'EX', ARGV[4]) then
+    return key
+  end
+end
+return false
+"""
+
 # KEYS: the render lock. ARGV: the claimer's token, hold in ms. Only the claimer lets go.
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -123,6 +135,7 @@ class Feeds:
         self._r = client
         self._save = client.register_script(_SAVE)
         self._release = client.register_script(_RELEASE)
+        self._claim_next = client.register_script(_CLAIM_NEXT)
         self._failed = client.register_script(_FAILED)
 
     def save(self, feed_key: str, version: int, bodies: dict[str, bytes], item_count: int,
@@ -166,11 +179,13 @@ class Feeds:
     def dirty_count(self) -> int:
         return int(self._r.scard(DIRTY))
 
-    def claim(self, feed_key: str, ttl_s: int) -> str | None:
-        """Take a feed to render: a token for `release`, or None if another renderer has it or
-        holds it (the lock expires after `ttl_s` should that worker die mid-render)."""
+    def claim_next(self, ttl_s: int) -> tuple[str, str] | None:
+        """Take the first dirty feed no renderer has or holds: (feed key, token for `release`),
+        or None. The lock expires after `ttl_s` should that renderer die mid-render."""
         token = secrets.token_hex(8)
-        return token if self._r.set(render_lock_key(feed_key), token, nx=True, ex=ttl_s) else None
+        prefix, _, suffix = render_lock_key("\0").partition("\0")
+        key = self._claim_next(keys=[DIRTY], args=[prefix, suffix, token, ttl_s])
+        return (key.decode(), token) if key else None
 
     def release(self, feed_key: str, token: str, hold_ms: int = 0) -> None:
         """Let the feed go. With `hold_ms`, no renderer takes it again before that: whatever

@@ -19,9 +19,9 @@ from worker.store.events import RECENT, UNFINISHED, article_events_key, event_ke
 from worker.store.feeds import DIRTY, body_key, meta_key, render_lock_key, version_key
 from worker.store.outbox import OPEN, entry_key, lock_key
 from worker.store.schedule import SCHEDULE
-from worker.store.workers import SERVICE, WORKERS
+from worker.store.workers import RENDERERS, SERVICE, WORKERS
 
-__all__ = ["ARTICLES", "AUDIT", "COUNTERS", "DEAD", "DIRTY", "FEEDS", "OPEN", "PREFIX", "RECENT",
+__all__ = ["ARTICLES", "AUDIT", "COUNTERS", "DEAD", "DIRTY", "FEEDS", "OPEN", "PREFIX", "RECENT", "RENDERERS",
            "REPLAYED", "SCHEDULE", "SERVICE", "UNFINISHED", "WORKERS", "article_events_key", "article_key",
            "body_key", "deleted_key", "entry_key", "event_key", "items_key", "lock_key",
            "meta_key", "render_lock_key", "rendered_key", "state_key", "version_key"]

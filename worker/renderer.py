@@ -1,0 +1,80 @@
+"""The renderer: a process of its own beside each worker (`python -m worker.renderer`), started
+and stopped by the worker (worker.scheduler), that renders every dirty feed as long as any is.
+
+Events only mark feeds dirty (in the same MULTI that changes them). While the renderer works on
+one feed, changes to the others accumulate, so a burst coalesces into as many renders as there is
+time for; the last state is always rendered (a feed leaves the dirty set only if nothing changed
+since its render read it); and no Celery task is spent per render. After a render the feed's
+lock is held for SYNDICATE_RENDER_INTERVAL_MS: a feed that changes with every event (`all`) is
+rendered at most that often, by whichever worker's renderer, however fast events come.
+
+Why a process and not a thread of the worker: a thread shares the worker's interpreter lock with
+Celery's consumer, so renders slowed message dispatch and `--concurrency` added no render
+capacity. As a process it runs on its own core, and each worker added brings one more.
+Several renderers at once are fine: each render claims its feed atomically.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+
+from syndicate.config import Settings
+from syndicate.logs import setup
+from worker import rendering
+from worker.runtime import Runtime
+
+log = logging.getLogger("syndicate.render")
+
+IDLE_S = 0.01  # how often an idle renderer looks for dirty feeds
+CLAIM_TTL_S = 30  # another renderer skips a feed this one is rendering (should this one die)
+
+
+HEARTBEAT_S = 1.0
+
+
+def run(rt: Runtime, stop: threading.Event) -> None:
+    name = f"{socket.gethostname()}:{os.getpid()}"
+    last_beat = 0.0
+    while not stop.is_set():
+        try:
+            if time.monotonic() - last_beat >= HEARTBEAT_S:
+                rt.store.workers.renderer_heartbeat(name)  # `status` lists the live ones
+                last_beat = time.monotonic()
+            claimed = rt.store.feeds.claim_next(CLAIM_TTL_S)
+            if claimed is None:  # nothing dirty, or every dirty feed is being or was just rendered
+                stop.wait(IDLE_S)
+                continue
+            key, token = claimed
+            try:
+                rendering.render_and_publish(rt, key)  # records its own failure
+            finally:
+                rt.store.feeds.release(key, token, rt.settings.render_interval_ms)
+        except Exception as exc:  # Redis away: the feeds stay dirty and are rendered later
+            log.warning("render loop: %s: %s", type(exc).__name__, exc)
+            stop.wait(1)
+
+
+def main() -> None:
+    settings = Settings.from_env()
+    setup(settings.log_json)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    parent = os.getppid()
+
+    def orphaned() -> None:  # the worker went away without a word (SIGKILL): so do we
+        while not stop.wait(1):
+            if os.getppid() != parent:
+                stop.set()
+
+    threading.Thread(target=orphaned, daemon=True).start()
+    run(Runtime(settings), stop)
+
+
+if __name__ == "__main__":
+    main()

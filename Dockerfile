@@ -10,7 +10,9 @@ COPY feeds ./feeds
 COPY worker ./worker
 COPY api ./api
 COPY syndicate ./syndicate
-RUN pip install --no-cache-dir --no-deps . && mkdir -p /app/var && chown syndicate /app/var
+# /export: the static export's volume (compose's feeds-export), writable by the workers.
+RUN pip install --no-cache-dir --no-deps . && mkdir -p /app/var /export \
+    && chown syndicate /app/var /export
 USER syndicate
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --retries=5 \

@@ -71,17 +71,19 @@ def _load_process(url: str, headers: dict, seconds: float, threads: int, out) ->
 
 
 class Nginx:
-    """An nginx of the bench's own on a free port. `site` is the server block: deploy/nginx.conf
-    (the static export, as compose runs it) or a plain one (nginx's defaults on a folder)."""
+    """An nginx of its own on a free port. `site` is the server block: deploy/nginx.conf (the
+    static export, as compose runs it) or a plain one (nginx's defaults on a folder); `api` is
+    where it proxies what is not exported (none: 404)."""
 
-    def __init__(self, workdir: Path, root: Path, site: str) -> None:
+    def __init__(self, workdir: Path, root: Path, site: str, api: str | None = None) -> None:
         self.workdir = workdir
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         workdir.mkdir(parents=True, exist_ok=True)
         server = re.sub(r"listen\s+[^;]+;", f"listen 127.0.0.1:{self.port};", site)
         server = re.sub(r"\n\s*root\s+[^;]+;", f"\n    root {root};", server, count=1)
-        server = re.sub(r"proxy_pass\s+[^;]+;", "return 404;", server)  # no API behind it here
+        server = re.sub(r"proxy_pass\s+[^;]+;",  # to the given API, or none behind it
+                        f"proxy_pass {api};" if api else "return 404;", server)
         user = "user root root;\n" if os.geteuid() == 0 else ""
         temp = "".join(f"    {name}_temp_path {workdir}/{name};\n"
                        for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))

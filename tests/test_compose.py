@@ -85,3 +85,24 @@ def test_the_deploy_kit_reads_env_binds_loopback_checks_workers_and_pins_depende
     assert pins and all("==" in line for line in pins)
     assert any(line.startswith("celery==") for line in pins)
     assert (ROOT / "deploy" / "Caddyfile").exists()
+
+
+def test_compose_scales_workers_and_serves_the_static_export_through_nginx():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    services = compose["services"]
+    worker = services["worker"]
+    # --scale worker=N: nothing in a worker is per-container (no name, port or own volume).
+    assert not {"container_name", "ports", "hostname"} & set(worker)
+    nginx = services["nginx"]
+    assert nginx["profiles"] == ["static"]
+    assert "./deploy/nginx.conf:/etc/nginx/conf.d/default.conf:ro" in nginx["volumes"]
+    assert "feeds-export:/srv/syndicate-export:ro" in nginx["volumes"]
+    assert "feeds-export:/export" in worker["volumes"] and "feeds-export" in compose["volumes"]
+    assert worker["environment"]["SYNDICATE_EXPORT_DIR"] == "${SYNDICATE_EXPORT_DIR:-}"
+    assert all(port.startswith("127.0.0.1:") for port in nginx["ports"])
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    for directive in ("gzip_static on;", "etag on;", "root /srv/syndicate-export;",
+                      "proxy_pass http://api:8000;", "listen 8080;"):
+        assert directive in conf, directive
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "chown syndicate /app/var /export" in dockerfile

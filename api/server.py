@@ -15,8 +15,11 @@ Request bodies have their own limits in api.intake (size 413, time 408).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
 import socket
+from collections.abc import Callable
 from typing import Any
 
 import httptools
@@ -24,6 +27,7 @@ import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from syndicate.config import Settings
+from syndicate.process import die_with_parent
 
 
 def _answer(transport: asyncio.Transport, status: str, text: str) -> None:
@@ -159,3 +163,43 @@ def serve(app: Any, settings: Settings, host: str, port: int,
     """Serve until SIGINT/SIGTERM; on `listener` if given (bound by the caller beforehand)."""
     server = Server(config(app, settings, host, port))
     server.run(sockets=[listener] if listener is not None else None)
+
+
+def serve_processes(make_app: Callable[[], Any], settings: Settings, host: str, port: int,
+                    listener: socket.socket, processes: int) -> int:
+    """`processes` servers sharing one listening socket (the kernel hands each new connection to
+    one of them), so intake and serving use more than one core. Each child builds its own app
+    and runtime after the fork. The parent only waits: SIGTERM or SIGINT stops them all, and if
+    one exits by itself the others are stopped too and its status is returned, for the
+    supervisor (compose's `restart:`) to start the whole API again."""
+    children: list[int] = []
+    for _ in range(processes):
+        pid = os.fork()
+        if pid == 0:  # the child: serve until told to stop
+            code = 1
+            try:
+                die_with_parent()
+                serve(make_app(), settings, host, port, listener)
+                code = 0
+            finally:
+                os._exit(code)
+        children.append(pid)
+    stopping = False
+
+    def stop_all(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop_all)
+    signal.signal(signal.SIGINT, stop_all)
+    code, left = 0, set(children)
+    while left:
+        pid, status = os.wait()
+        left.discard(pid)
+        if not stopping:  # one died on its own: take the rest down, report it
+            code = os.waitstatus_to_exitcode(status) or 1
+            stop_all()
+    return code

@@ -25,7 +25,7 @@ import requests
 from standardwebhooks.webhooks import Webhook
 
 from api.app import create_app
-from api.server import serve
+from api.server import serve, serve_processes
 from feeds.membership import is_feed_key
 from syndicate import __version__
 from syndicate.config import ConfigError, Settings, child_environment
@@ -262,7 +262,9 @@ def _wait_for_worker(settings: Settings, worker: Supervised, timeout: float = 90
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-def api(host: str, port: int) -> None:
+@click.option("--processes", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="server processes sharing the port (one per core for more intake)")
+def api(host: str, port: int, processes: int) -> None:
     """The HTTP API alone (production); needs SYNDICATE_REDIS_URL and SYNDICATE_WEBHOOK_SECRET."""
     settings = _settings()
     _setup_logging(settings)
@@ -278,8 +280,15 @@ def api(host: str, port: int) -> None:
                    f"{settings.data_dir / 'admin-token'} (or set SYNDICATE_ADMIN_TOKEN)")
     if settings.public_url is None:
         settings = settings.with_(public_url=f"http://{host}:{port}")
-    click.echo(f"syndicate: API http://{host}:{port}/")
-    _serve(settings, host, port)
+    listener = _bind(host, port)
+    click.echo(f"syndicate: API http://{host}:{port}/"
+               + (f" ({processes} processes)" if processes > 1 else ""))
+    if processes == 1:
+        _serve(settings, host, port, listener)
+        return
+    code = serve_processes(lambda: create_app(settings), settings, host, port, listener, processes)
+    if code:
+        raise SystemExit(code)
 
 
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})

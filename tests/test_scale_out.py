@@ -362,3 +362,54 @@ def test_the_service_on_redis_sentinel_survives_a_failover_of_the_master(
         assert status.returncode == 0, status.stderr
         assert json.loads(status.stdout)["workers"], status.stdout
 
+
+
+# Several API processes ---------------------------------------------------------------------------
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def test_the_api_in_several_processes_shares_its_port_and_stops_as_one(
+        settings_env, worker, clean_redis, tmp_path):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = _env(settings_env)
+
+    def start() -> subprocess.Popen:
+        proc = subprocess.Popen([sys.executable, "-m", "syndicate.cli", "api", "--port", str(port),
+                                 "--processes", "2"], env=env, cwd=ROOT, preexec_fn=die_with_parent,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        def up() -> bool:
+            try:
+                return requests.get(base + "/healthz", timeout=2).status_code == 200
+            except requests.RequestException:
+                return False
+
+        wait_for(lambda: len(_children(proc.pid)) == 2 and up(), 30, "two API processes")
+        return proc
+
+    proc = start()
+    try:
+        events = [_event(n, "processes") for n in range(20)]
+        for event in events:
+            event["article"]["share"]["networks"] = []
+        with ThreadPoolExecutor(8) as pool:
+            assert list(pool.map(lambda e: post_event(base, e), events)) == [202] * 20
+        for event in events:
+            wait_for(lambda: event_status(base, event["id"]) == "done", 30, "done")
+        # One of them dies: the others are stopped and the command exits non-zero, for the
+        # supervisor to start the API again.
+        first, second = _children(proc.pid)
+        os.kill(first, 9)
+        assert proc.wait(15) != 0
+        wait_for(lambda: not Path(f"/proc/{second}").exists(), 10, "the other process gone")
+    finally:
+        stop(proc)
+    proc = start()
+    kids = _children(proc.pid)
+    proc.terminate()  # SIGTERM stops all of them, cleanly
+    assert proc.wait(15) == 0
+    assert not any(Path(f"/proc/{k}").exists() for k in kids)

@@ -10,7 +10,9 @@ rendered at most that often, by whichever worker's renderer, however fast events
 
 Why a process and not a thread of the worker: a thread shares the worker's interpreter lock with
 Celery's consumer, so renders slowed message dispatch and `--concurrency` added no render
-capacity. As a process it runs on its own core, and each worker added brings one more.
+capacity. As a process it runs on its own core, and each worker added brings one more. It runs
+at a lower CPU priority than its worker: when the cores are short, events are applied first and
+the renders wait, which only makes them coalesce more (the last state is rendered either way).
 Several renderers at once are fine: each render claims its feed atomically.
 """
 
@@ -59,9 +61,13 @@ def run(rt: Runtime, stop: threading.Event) -> None:
             stop.wait(1)
 
 
+NICENESS = 5  # below its worker: under load, applying events comes first; renders coalesce
+
+
 def main() -> None:
     settings = Settings.from_env()
     setup(settings.log_json)
+    os.nice(NICENESS)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

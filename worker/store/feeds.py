@@ -106,14 +106,22 @@ return failures
 """
 
 
-# KEYS: the dirty set. ARGV: render-lock key prefix and suffix, token, ttl (s). Locks the
-# first dirty feed no renderer has or holds and returns its key (false if there is none): a
-# renderer's whole search in one round trip.
+# KEYS: the dirty set. ARGV: feed key prefix, render-lock suffix, meta suffix, token, ttl (s).
+# Of the dirty feeds no renderer has or holds, locks the one rendered longest ago (never
+# rendered first) and returns its key, false if there is none: a renderer's whole search in one
+# round trip, and no feed waits behind others that keep changing.
 _CLAIM_NEXT = """
+local best, oldest = nil, nil
 for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  if redis.call('SET', ARGV[1] .. key .. ARGV[2], ARGV[3], 'NX', 'EX', ARGV[4]) then
-    return key
+  if redis.call('EXISTS', ARGV[1] .. key .. ARGV[2]) == 0 then
+    local at = tonumber(redis.call('HGET', ARGV[1] .. key .. ARGV[3], 'rendered_at') or '0')
+    if oldest == nil or at < oldest then
+      best, oldest = key, at
+    end
   end
+end
+if best and redis.call('SET', ARGV[1] .. best .. ARGV[2], ARGV[4], 'NX', 'EX', ARGV[5]) then
+  return best
 end
 return false
 """
@@ -180,11 +188,13 @@ class Feeds:
         return int(self._r.scard(DIRTY))
 
     def claim_next(self, ttl_s: int) -> tuple[str, str] | None:
-        """Take the first dirty feed no renderer has or holds: (feed key, token for `release`),
-        or None. The lock expires after `ttl_s` should that renderer die mid-render."""
+        """Take the dirty feed rendered longest ago that no renderer has or holds: (feed key,
+        token for `release`), or None. The lock expires after `ttl_s` should that renderer die
+        mid-render."""
         token = secrets.token_hex(8)
-        prefix, _, suffix = render_lock_key("\0").partition("\0")
-        key = self._claim_next(keys=[DIRTY], args=[prefix, suffix, token, ttl_s])
+        prefix, _, lock = render_lock_key("\0").partition("\0")
+        meta = meta_key("\0").partition("\0")[2]
+        key = self._claim_next(keys=[DIRTY], args=[prefix, lock, meta, token, ttl_s])
         return (key.decode(), token) if key else None
 
     def release(self, feed_key: str, token: str, hold_ms: int = 0) -> None:

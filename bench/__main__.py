@@ -432,6 +432,8 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=2,
                         help="worker processes (concurrency 1 each) for every phase but scaling")
+    parser.add_argument("--api-processes", type=int, default=1,
+                        help="`syndicate api --processes N` (a lever: intake on more cores)")
     parser.add_argument("--rates", default="50,200,500", help="events/s of the steady steps")
     parser.add_argument("--seconds", type=float, default=10, help="length of each step")
     parser.add_argument("--burst", type=int, default=3000, help="events in the burst phase")
@@ -453,11 +455,12 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="syndicate-bench-"))
     os.chmod(workdir, 0o755)  # nginx's workers read the export below it
     print(f"syndicate bench: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
-          f"{args.workers} worker processes, logs in {workdir}", flush=True)
+          f"{args.workers} worker processes, {args.api_processes} API process(es), "
+          f"settings {args.set or 'default'}, logs in {workdir}", flush=True)
     settings = dict(item.split("=", 1) for item in args.set)
     if any(not k.startswith("SYNDICATE_") for k in settings):
         parser.error("--set takes SYNDICATE_NAME=VALUE")
-    svc = Service(workdir, args.workers, **settings)
+    svc = Service(workdir, args.workers, args.api_processes, **settings)
     only = set(args.only.split(","))
     c: dict = {}
     steps: dict = {}

@@ -50,6 +50,13 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 def wait_until(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -62,7 +69,8 @@ class Service:
     """syndicate's API and workers as real processes on an embedded Redis, exporting every
     render to `workdir/export` (SYNDICATE_EXPORT_DIR) for the static-serving phase."""
 
-    def __init__(self, workdir: Path, workers: int, **settings: str) -> None:
+    def __init__(self, workdir: Path, workers: int, api_processes: int = 1,
+                 **settings: str) -> None:
         self.workdir = workdir
         self.redis_server = EmbeddedRedis(workdir / "redis")
         self.url = self.redis_server.start()
@@ -80,7 +88,7 @@ class Service:
         self.workers: list[subprocess.Popen] = []
         self.start_workers(workers)
         self.api = self._spawn([sys.executable, "-m", "syndicate.cli", "api", "--port",
-                                str(self.port)])
+                                str(self.port), "--processes", str(api_processes)])
         wait_until(self._api_up, 30, "the API")
 
     def _spawn(self, cmd: list[str], background: bool = False) -> subprocess.Popen:
@@ -160,6 +168,8 @@ class Service:
 
     def peaks(self) -> dict[str, float]:
         out = {"api": peak_rss_mb(self.api.pid)}
+        for n, pid in enumerate(_children(self.api.pid), 1):
+            out[f"api process {n}"] = peak_rss_mb(pid)
         for n, proc in enumerate(self.workers):
             out[f"worker {n}"] = peak_rss_mb(proc.pid)
         assert self.redis_server.proc is not None

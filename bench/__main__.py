@@ -159,11 +159,18 @@ def step(svc: Service, rate: float, seconds: float, first_n: int) -> dict:
 
     def send(i: int) -> None:
         nonlocal refused
-        if not hasattr(local, "c"):
-            local.c = Connection(svc.base)
         body, headers = signed[i]
         t0 = time.monotonic()
-        status, _ = local.c.request("POST", "/events", headers, body)
+        for _ in range(2):  # a keep-alive connection the server closed while idle: a new one
+            if not hasattr(local, "c"):
+                local.c = Connection(svc.base)
+            try:
+                status, _ = local.c.request("POST", "/events", headers, body)
+                break
+            except OSError:
+                del local.c
+        else:
+            status = 0
         if status == 202:
             accepted_at[i] = time.monotonic()
             latencies.append(accepted_at[i] - t0)

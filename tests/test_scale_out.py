@@ -8,8 +8,10 @@ import contextlib
 import copy
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -413,3 +415,24 @@ def test_the_api_in_several_processes_shares_its_port_and_stops_as_one(
     proc.terminate()  # SIGTERM stops all of them, cleanly
     assert proc.wait(15) == 0
     assert not any(Path(f"/proc/{k}").exists() for k in kids)
+
+
+def test_the_worker_healthcheck_wants_the_worker_and_its_renderer(settings_env, tmp_path):
+    server = EmbeddedRedis(tmp_path / "redis", port=free_port())
+    url = server.start()
+    env = _env(settings_env, SYNDICATE_REDIS_URL=url)
+
+    def healthcheck() -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "worker.healthcheck"], env=env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=30)
+
+    try:
+        r = redis.Redis.from_url(url)
+        assert "no heartbeat from a worker" in healthcheck().stderr
+        r.zadd(keys.WORKERS, {f"w0@{socket.gethostname()}": time.time()})
+        answer = healthcheck()  # a worker whose renderer is not running is not healthy
+        assert answer.returncode == 1 and "no heartbeat from a renderer" in answer.stderr
+        with _workers(env, 1, tmp_path):
+            wait_for(lambda: healthcheck().returncode == 0, 60, "a healthy worker")
+    finally:
+        server.stop()

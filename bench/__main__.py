@@ -458,7 +458,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.burst, args.scale_events, args.serve_seconds, args.noop, args.sizes = (
-            1, 200, 150, 1, 300, "100,300")
+            1, 200, 100, 1, 200, "100,200")
     workdir = Path(tempfile.mkdtemp(prefix="syndicate-bench-"))
     os.chmod(workdir, 0o755)  # nginx's workers read the export below it
     print(f"syndicate bench: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "

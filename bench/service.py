@@ -86,9 +86,9 @@ class Service:
         self.r = redis.Redis.from_url(self.url)
         self.logs = open(workdir / "service.log", "ab")  # noqa: SIM115 (closed in close())
         self.workers: list[subprocess.Popen] = []
-        self.start_workers(workers)
         self.api = self._spawn([sys.executable, "-m", "syndicate.cli", "api", "--port",
                                 str(self.port), "--processes", str(api_processes)])
+        self.start_workers(workers)  # while the API starts
         wait_until(self._api_up, 30, "the API")
 
     def _spawn(self, cmd: list[str], background: bool = False) -> subprocess.Popen:

@@ -368,10 +368,14 @@ def test_the_service_on_redis_sentinel_survives_a_failover_of_the_master(
 
 # Several API processes ---------------------------------------------------------------------------
 def _children(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
+    """Children of every thread of `pid` (a child started by a thread is listed under it)."""
+    out = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return out
 
 
 def test_the_api_in_several_processes_shares_its_port_and_stops_as_one(
@@ -434,5 +438,37 @@ def test_the_worker_healthcheck_wants_the_worker_and_its_renderer(settings_env, 
         assert answer.returncode == 1 and "no heartbeat from a renderer" in answer.stderr
         with _workers(env, 1, tmp_path):
             wait_for(lambda: healthcheck().returncode == 0, 60, "a healthy worker")
+    finally:
+        server.stop()
+
+
+def _renderers_of(pid: int) -> list[int]:
+    out = []
+    for child in _children(pid):
+        try:
+            if b"worker.renderer" in Path(f"/proc/{child}/cmdline").read_bytes():
+                out.append(child)
+        except OSError:
+            pass
+    return out
+
+
+def test_a_killed_renderer_is_started_again_and_its_feeds_are_rendered(
+        settings, settings_env, tmp_path):
+    server = EmbeddedRedis(tmp_path / "redis", port=free_port())
+    url = server.start()
+    env = _env(settings_env, SYNDICATE_REDIS_URL=url)
+    try:
+        with _workers(env, 1, tmp_path) as (procs, _), \
+                api_process(Settings.from_env(env), env) as base:
+            first = wait_for(lambda: _renderers_of(procs[0].pid), 60, "the renderer")
+            os.kill(first[0], 9)  # SIGKILL, mid-whatever
+            again = wait_for(lambda: [p for p in _renderers_of(procs[0].pid) if p not in first],
+                             30, "a new renderer")
+            assert again and procs[0].poll() is None
+            event = _event(1, "renderer")
+            event["article"]["share"]["networks"] = []
+            assert post_event(base, event) == 202
+            wait_for(lambda: _entries(base, "tag/renderer"), 30, "the feed rendered")
     finally:
         server.stop()

@@ -34,9 +34,8 @@ log = logging.getLogger("syndicate.render")
 
 IDLE_S = 0.01  # how often an idle renderer looks for dirty feeds
 CLAIM_TTL_S = 30  # another renderer skips a feed this one is rendering (should this one die)
-
-
 HEARTBEAT_S = 1.0
+NICENESS = 5  # below its worker: under load, applying events comes first; renders coalesce
 
 
 def run(rt: Runtime, stop: threading.Event) -> None:
@@ -59,9 +58,6 @@ def run(rt: Runtime, stop: threading.Event) -> None:
         except Exception as exc:  # Redis away: the feeds stay dirty and are rendered later
             log.warning("render loop: %s: %s", type(exc).__name__, exc)
             stop.wait(1)
-
-
-NICENESS = 5  # below its worker: under load, applying events comes first; renders coalesce
 
 
 def main() -> None:

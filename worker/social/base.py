@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, ClassVar
 
 import requests
@@ -93,8 +94,16 @@ def json_body(response: requests.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {}
 
 
-def seconds_until(epoch: str | None, now: float | None = None) -> float | None:
-    try:
-        return max(float(epoch) - (now or time.time()), 0.0) + 1.0 if epoch else None
-    except ValueError:
+def seconds_until(reset: str | None, now: float | None = None) -> float | None:
+    """Seconds until a rate-limit reset, plus one: epoch seconds (X, Bluesky) or an ISO 8601
+    time (Mastodon's `X-RateLimit-Reset`); None if absent or unreadable."""
+    if not reset:
         return None
+    try:
+        when = float(reset)
+    except ValueError:
+        try:
+            when = datetime.fromisoformat(reset.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return None
+    return max(when - (now or time.time()), 0.0) + 1.0

@@ -12,7 +12,6 @@ already gone). Rate limits: `X-RateLimit-Reset` is an ISO 8601 time.
 from __future__ import annotations
 
 import time
-from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -24,7 +23,7 @@ from pydantic import Field
 from feeds.article import Article
 from feeds.share import longest
 from syndicate.config import Text, Url
-from worker.social.base import Channel, NetworkSettings, json_body
+from worker.social.base import Channel, NetworkSettings, json_body, seconds_until
 from worker.social.errors import PermanentError, RetryableError
 
 DEFAULT_LIMIT = 500
@@ -188,21 +187,10 @@ class Mastodon(Channel):
             return body
         reason = f"HTTP {r.status_code}: {body.get('error') or r.text[:200]}"
         if r.status_code == 429:
-            raise RetryableError(reason, ambiguous=False, wait_s=_until(r.headers.get(
+            raise RetryableError(reason, ambiguous=False, wait_s=seconds_until(r.headers.get(
                 "x-ratelimit-reset")))
         if r.status_code >= 500:
             # 503 is also a concurrent same-key request still running: the same key again
             # later is safe either way.
             raise RetryableError(reason, ambiguous=True)
         raise PermanentError(reason)
-
-
-def _until(reset: str | None) -> float | None:
-    """Seconds until an ISO 8601 `X-RateLimit-Reset`, plus one."""
-    if not reset:
-        return None
-    try:
-        when = datetime.fromisoformat(reset.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return max(when.timestamp() - time.time(), 0.0) + 1.0

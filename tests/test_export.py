@@ -14,7 +14,7 @@ import requests
 
 from bench import serving as srv
 from tests.fakes import FakeHub
-from tests.support import FIXTURES, Run, free_port, load_fixture, wait_for
+from tests.support import FIXTURES, Run, free_port, load_fixture, publish, wait_for
 
 
 def test_renders_are_exported_atomically_with_their_gzip(tmp_path):
@@ -122,3 +122,28 @@ def test_nginx_serves_the_export_through_deploy_nginx_conf_and_hubs_fetch_the_ne
         run.stop()
         nginx.stop()
         hub.stop()
+
+
+def test_an_export_that_cannot_be_written_fails_that_feed_alone_and_is_counted(
+        service, settings, tmp_path):
+    """A feed whose files cannot be written (here its folder is a file) is a failed render of
+    that feed: counted, retried through the schedule, nothing published (so the retry exports
+    and pings); the other feeds export as usual."""
+    from worker import rendering
+    from worker.runtime import Runtime
+    from worker.store import keys
+
+    publish(service, "seed-article-published")
+    export = tmp_path / "export"
+    (export / "feeds").mkdir(parents=True)
+    (export / "feeds" / "tag").write_text("not a folder")
+    rt = Runtime(settings.with_(export_dir=export))
+    etag_before = service.redis.hget(keys.meta_key("tag/nato"), "etag:atom")
+    for attempt in (1, 2):
+        outcome = rendering.render_and_save(rt, "tag/nato")
+        assert outcome.failed.startswith("export: NotADirectoryError"), outcome
+        assert rt.store.feeds.meta("tag/nato")["render_failures"] == str(attempt)
+    assert service.redis.zcount(keys.SCHEDULE, "-inf", "+inf") >= 1  # its retry is scheduled
+    assert service.redis.hget(keys.meta_key("tag/nato"), "etag:atom") == etag_before
+    assert not rendering.render_and_save(rt, "all").failed
+    assert (export / "feeds" / "all.atom").exists()

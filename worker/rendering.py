@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from feeds.describe import describe
 from feeds.render import render
@@ -19,6 +20,7 @@ from worker import enqueue, export
 from worker.retry import RENDER
 from worker.runtime import Runtime
 from worker.store.dead import render_letter
+from worker.store.feeds import etag_of
 
 log = logging.getLogger("syndicate.render")
 
@@ -43,33 +45,53 @@ def render_and_save(rt: Runtime, feed_key: str) -> RenderOutcome:
         desc = describe(feed_key, rt.site, articles)
         rendered = render(desc, articles, deleted)
     except Exception as exc:  # noqa: BLE001 - whatever it is, it is this feed's alone
-        reason = f"{type(exc).__name__}: {exc}"[:300]
-        failures = store.feeds.failed(feed_key, version, reason)
-        if RENDER.gives_up(failures):
-            store.dead.add(render_letter(feed_key))
-        else:
-            store.schedule.add("render", [feed_key],
-                           RENDER.backoff_s(failures, settings.retry_base_s))
-        log.warning("render of %s failed (%d): %s", feed_key, failures, reason,
-                    extra={"feed": feed_key})
-        return RenderOutcome(feed_key, False, 0, time.perf_counter() - started, failed=reason)
+        return _failed(rt, feed_key, version, f"{type(exc).__name__}: {exc}", started)
     elapsed = time.perf_counter() - started
     skipped = (*unreadable, *rendered.skipped)
     for article_id, reason in skipped:
         log.warning("article %s left out of %s: %s", article_id, feed_key, reason,
                     extra={"feed": feed_key, "article_id": article_id})
-    items = len(articles) - len(rendered.skipped)
-    changed = store.feeds.save(feed_key, version, rendered.bodies(), items, skipped,
-                               title=desc.title)
+    bodies = rendered.bodies()
     export_dir = settings.export_dir
-    if export_dir is not None and (changed or export.missing(export_dir, feed_key)):
-        export.write(export_dir, feed_key, rendered.bodies())  # before any hub hears of it
+    if export_dir is not None and _export_needed(rt, export_dir, feed_key, bodies):
+        # Before the bytes are published, so before any hub hears of them. A write that fails
+        # is this feed's render failing: counted, retried with backoff, dead-lettered in the
+        # end; nothing was published, so the retry exports and pings.
+        try:
+            export.write(export_dir, feed_key, bodies)
+        except OSError as exc:
+            return _failed(rt, feed_key, version, f"export: {type(exc).__name__}: {exc}", started)
+    items = len(articles) - len(rendered.skipped)
+    changed = store.feeds.save(feed_key, version, bodies, items, skipped, title=desc.title)
     store.feeds.count_render(elapsed)
     if changed:  # an unchanged render put nobody new in the feed
         left_out = {article_id for article_id, _ in skipped}
         store.articles.mark_rendered(feed_key, [a.id for a in articles if a.id not in left_out],
                                      time.time())
     return RenderOutcome(feed_key, changed, items, elapsed)
+
+
+def _export_needed(rt: Runtime, export_dir: Path, feed_key: str, bodies: dict[str, bytes]) -> bool:
+    """New bytes (their ETags differ from the published ones), or files missing."""
+    fmts = list(bodies)
+    published = rt.store.feeds.etags(feed_key, fmts)
+    return (published != [etag_of(bodies[fmt]) for fmt in fmts]
+            or export.missing(export_dir, feed_key))
+
+
+def _failed(rt: Runtime, feed_key: str, version: int, reason: str,
+            started: float) -> RenderOutcome:
+    """Record a failed render, schedule its retry (or dead-letter it), and say so."""
+    store, settings = rt.store, rt.settings
+    reason = reason[:300]
+    failures = store.feeds.failed(feed_key, version, reason)
+    if RENDER.gives_up(failures):
+        store.dead.add(render_letter(feed_key))
+    else:
+        store.schedule.add("render", [feed_key], RENDER.backoff_s(failures, settings.retry_base_s))
+    log.warning("render of %s failed (%d): %s", feed_key, failures, reason,
+                extra={"feed": feed_key})
+    return RenderOutcome(feed_key, False, 0, time.perf_counter() - started, failed=reason)
 
 
 def render_and_publish(rt: Runtime, feed_key: str) -> RenderOutcome:

@@ -205,6 +205,11 @@ class Feeds:
     def render_error(self, feed_key: str) -> str:
         return (self._r.hget(meta_key(feed_key), "render_error") or b"").decode()
 
+    def etags(self, feed_key: str, fmts: list[str]) -> list[str | None]:
+        """The published ETag of each format (None: not rendered yet)."""
+        raw = self._r.hmget(meta_key(feed_key), [f"etag:{fmt}" for fmt in fmts])
+        return [v.decode() if v is not None else None for v in raw]
+
     def meta(self, feed_key: str) -> dict[str, str]:
         return {k.decode(): v.decode() for k, v in self._r.hgetall(meta_key(feed_key)).items()
                 if not k.startswith(b"etag:")}

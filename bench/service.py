@@ -50,11 +50,15 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
+def children(pid: int) -> list[int]:
+    """Children of every thread of `pid` (a child started by a thread is listed under it)."""
+    out = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            out += [int(p) for p in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return out
 
 
 def wait_until(predicate, timeout: float, what: str) -> None:
@@ -168,7 +172,7 @@ class Service:
 
     def peaks(self) -> dict[str, float]:
         out = {"api": peak_rss_mb(self.api.pid)}
-        for n, pid in enumerate(_children(self.api.pid), 1):
+        for n, pid in enumerate(children(self.api.pid), 1):
             out[f"api process {n}"] = peak_rss_mb(pid)
         for n, proc in enumerate(self.workers):
             out[f"worker {n}"] = peak_rss_mb(proc.pid)

@@ -127,6 +127,11 @@ def _q(value: str) -> str:
     return quote(value, safe="")
 
 
+def intent_text(article: Article) -> str:
+    """The text of a compose-intent link: the share message (or the title) and the URL."""
+    return f"{article.share.message or article.title} {article.url}"
+
+
 def share_links(article: Article) -> dict[str, str]:
     """Share-intent links for the article page's google plus, facebook and twitter buttons."""
     text = article.share.message or article.title

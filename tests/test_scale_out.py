@@ -22,6 +22,7 @@ import pytest
 import redis
 import requests
 
+from bench.service import children
 from syndicate.config import ConfigError, Settings
 from syndicate.connections import celery_broker, parse_sentinel
 from syndicate.embedded_redis import EmbeddedRedis, redis_server_binary
@@ -367,17 +368,6 @@ def test_the_service_on_redis_sentinel_survives_a_failover_of_the_master(
 
 
 # Several API processes ---------------------------------------------------------------------------
-def _children(pid: int) -> list[int]:
-    """Children of every thread of `pid` (a child started by a thread is listed under it)."""
-    out = []
-    for task in Path(f"/proc/{pid}/task").glob("*"):
-        try:
-            out += [int(p) for p in (task / "children").read_text().split()]
-        except OSError:
-            pass
-    return out
-
-
 def test_the_api_in_several_processes_shares_its_port_and_stops_as_one(
         settings_env, worker, clean_redis, tmp_path):
     port = free_port()
@@ -394,7 +384,7 @@ def test_the_api_in_several_processes_shares_its_port_and_stops_as_one(
             except requests.RequestException:
                 return False
 
-        wait_for(lambda: len(_children(proc.pid)) == 2 and up(), 30, "two API processes")
+        wait_for(lambda: len(children(proc.pid)) == 2 and up(), 30, "two API processes")
         return proc
 
     proc = start()
@@ -408,14 +398,14 @@ def test_the_api_in_several_processes_shares_its_port_and_stops_as_one(
             wait_for(lambda: event_status(base, event["id"]) == "done", 30, "done")
         # One of them dies: the others are stopped and the command exits non-zero, for the
         # supervisor to start the API again.
-        first, second = _children(proc.pid)
+        first, second = children(proc.pid)
         os.kill(first, 9)
         assert proc.wait(15) != 0
         wait_for(lambda: not Path(f"/proc/{second}").exists(), 10, "the other process gone")
     finally:
         stop(proc)
     proc = start()
-    kids = _children(proc.pid)
+    kids = children(proc.pid)
     proc.terminate()  # SIGTERM stops all of them, cleanly
     assert proc.wait(15) == 0
     assert not any(Path(f"/proc/{k}").exists() for k in kids)
@@ -444,7 +434,7 @@ def test_the_worker_healthcheck_wants_the_worker_and_its_renderer(settings_env, 
 
 def _renderers_of(pid: int) -> list[int]:
     out = []
-    for child in _children(pid):
+    for child in children(pid):
         try:
             if b"worker.renderer" in Path(f"/proc/{child}/cmdline").read_bytes():
                 out.append(child)

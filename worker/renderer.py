@@ -35,6 +35,7 @@ log = logging.getLogger("syndicate.render")
 IDLE_S = 0.01  # how often an idle renderer looks for dirty feeds
 CLAIM_TTL_S = 30  # another renderer skips a feed this one is rendering (should this one die)
 HEARTBEAT_S = 1.0
+FAILED_HOLD_MS = 5000
 NICENESS = 5  # below its worker: under load, applying events comes first; renders coalesce
 
 
@@ -51,10 +52,14 @@ def run(rt: Runtime, stop: threading.Event) -> None:
                 stop.wait(IDLE_S)
                 continue
             key, token = claimed
+            hold = rt.settings.render_interval_ms
             try:
                 rendering.render_and_publish(rt, key)  # records its own failure
+            except Exception:
+                hold = max(hold, FAILED_HOLD_MS)  # what raised past it: the other feeds go first
+                raise
             finally:
-                rt.store.feeds.release(key, token, rt.settings.render_interval_ms)
+                rt.store.feeds.release(key, token, hold)
         except Exception as exc:  # Redis away: the feeds stay dirty and are rendered later
             log.warning("render loop: %s: %s", type(exc).__name__, exc)
             stop.wait(1)

@@ -28,7 +28,7 @@ import requests
 from pydantic import Field
 
 from feeds.article import Article
-from feeds.share import longest
+from feeds.share import intent_text, longest
 from feeds.text import html_to_text
 from syndicate.config import Text, Url
 from worker.social.base import Channel, NetworkSettings, json_body, seconds_until
@@ -239,7 +239,7 @@ class Bluesky(Channel):
 
     @classmethod
     def share_link(cls, config: Any, article: Article) -> str | None:
-        text = f"{article.share.message or article.title} {article.url}"
+        text = intent_text(article)
         return f"https://bsky.app/intent/compose?text={quote(text, safe='')}"
 
     def health_check(self) -> str:

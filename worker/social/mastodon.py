@@ -21,7 +21,7 @@ from cachetools import LRUCache
 from pydantic import Field
 
 from feeds.article import Article
-from feeds.share import longest
+from feeds.share import intent_text, longest
 from syndicate.config import Text, Url
 from worker.social.base import Channel, NetworkSettings, json_body, seconds_until
 from worker.social.errors import PermanentError, RetryableError
@@ -171,7 +171,7 @@ class Mastodon(Channel):
     def share_link(cls, config: Any, article: Article) -> str | None:
         if not config.url:
             return None
-        text = f"{article.share.message or article.title} {article.url}"
+        text = intent_text(article)
         return f"{config.url}/share?text={quote(text, safe='')}"
 
     def health_check(self) -> str:

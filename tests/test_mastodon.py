@@ -44,6 +44,12 @@ def test_posts_once_with_an_idempotency_key_within_the_instance_limit(rt, mastod
     assert entry["remote_url"] == mastodon.statuses[entry["remote_id"]]["url"]
 
 
+@pytest.mark.parametrize("answered", [-5, 3, 10**12, "many", True])
+def test_an_implausible_instance_limit_falls_back_to_the_documented_one(rt, mastodon, answered):
+    mastodon.max_characters = answered  # a careless or hostile instance
+    assert rt.channels["mastodon"].limits() == (500, 23)
+
+
 def test_a_repeat_with_the_same_key_returns_the_original_status(rt, mastodon):
     channel = rt.channels["mastodon"]
     article = rt.store.articles.article(SEED)

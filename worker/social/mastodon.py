@@ -97,8 +97,12 @@ class Mastodon(Channel):
         try:
             r = self.session.get(f"{self.base}/api/v2/instance")
             statuses = ((json_body(r).get("configuration") or {}).get("statuses") or {})
-            limit = int(statuses.get("max_characters") or DEFAULT_LIMIT)
-            per_url = int(statuses.get("characters_reserved_per_url") or URL_WEIGHT)
+            if isinstance(statuses, dict):
+                # A remote answer: only plausible numbers count, else the documented defaults
+                # (a limit too small for the URL could never be posted).
+                limit = _plausible(statuses.get("max_characters"), DEFAULT_LIMIT, 100, 100_000)
+                per_url = _plausible(statuses.get("characters_reserved_per_url"), URL_WEIGHT,
+                                     1, 100)
         except (requests.RequestException, ValueError, TypeError):
             pass  # the documented defaults
         self._instance = (time.monotonic(), limit, per_url)
@@ -194,3 +198,14 @@ class Mastodon(Channel):
             # later is safe either way.
             raise RetryableError(reason, ambiguous=True)
         raise PermanentError(reason)
+
+
+def _plausible(value: Any, default: int, low: int, high: int) -> int:
+    """An integer from a remote answer within [low, high]; otherwise `default`."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        return default
+    return number if low <= number <= high else default

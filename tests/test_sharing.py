@@ -135,6 +135,19 @@ def test_server_error_is_retried_with_backoff(service, fakes):
     assert state["twitter"]["attempts"] == 2 and len(fakes.twitter.posts) == 1
 
 
+def test_an_implausible_post_id_in_the_answer_is_kept_as_unknown(service, fakes):
+    """A remote answer is validated like any input: a 5,000-character "id" with a newline is
+    not stored, logged or shown; the post counts as sent, once, with its id unknown."""
+    fakes.googleplus.fail_next(("answer", 200, {}, {"kind": "plus#activity",
+                                                    "id": "z\n" + "9" * 5000}))
+    send(service, "seed-article-published")
+    state = wait_states(service, {"googleplus": "sent"})
+    assert state["googleplus"].get("remote_id", "") == ""
+    assert "implausible" in state["googleplus"]["note"]
+    service.idle()
+    assert len(fakes.googleplus.received("POST", "/plusDomains/v1/people/me/activities")) == 1
+
+
 def test_bad_credentials_fail_at_once_with_the_reason(service, fakes):
     fakes.twitter.fail_next(("answer", 401, {}, {"title": "Unauthorized", "type": "about:blank",
                                                  "status": 401, "detail": "Unauthorized"}))

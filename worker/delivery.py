@@ -192,7 +192,13 @@ class Delivery:
     def _sent(self, entry: dict[str, str], remote_id: str, note: str) -> str:
         delete_next = entry.get("delete_requested") == "1" or self.outbox.entry(
             self.article_id, self.network).get("delete_requested") == "1"
+        if not _plausible_id(remote_id):  # a remote answer: kept only if it looks like an id
+            log.warning("%s answered an implausible post id for %s; kept as unknown",
+                        self.network, self.article_id, extra=self._context())
+            remote_id, note = "", note or "the network answered an implausible post id"
         url = self.channel.remote_url(remote_id) if self.channel and remote_id else ""
+        if not _plausible_url(url):
+            url = ""
         self._update(listing="open" if delete_next else "close", state="sent", remote_id=remote_id,
                      remote_url=url, in_flight=0, note=note, sent_at=f"{time.time():.3f}",
                      last_error="")
@@ -244,3 +250,16 @@ class Delivery:
             return "failed"
         self._update(listing="keep", refreshed_at=f"{time.time():.3f}")
         return "refreshed"
+
+
+MAX_REMOTE_ID = 512  # the longest real ones (Bluesky at-URIs) are ~100 characters
+MAX_REMOTE_URL = 2048
+
+
+def _plausible_id(remote_id: str) -> bool:
+    return len(remote_id) <= MAX_REMOTE_ID and remote_id.isprintable() and " " not in remote_id
+
+
+def _plausible_url(url: str) -> bool:
+    return (len(url) <= MAX_REMOTE_URL and url.startswith(("https://", "http://"))
+            and url.isprintable() and " " not in url) if url else True

@@ -19,6 +19,7 @@ from api.metrics import Metrics
 from api.openapi import OPENAPI
 from syndicate.config import Settings
 from worker.runtime import Runtime, configure
+from worker.store.sessions import Sessions
 
 access_log = logging.getLogger("syndicate.access")
 
@@ -67,12 +68,13 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> Starlette:
     admin_token = settings.require_admin_token()
     rt = rt or configure(settings)
     app = Starlette(
-        middleware=[Middleware(AccessLog)] if settings.access_log else [],
+        middleware=[*([Middleware(AccessLog)] if settings.access_log else []),
+                    Middleware(auth.SessionCheck)],
         routes=[
             Route("/", page.home, methods=["GET"]),
             Route("/login", auth.login_form, methods=["GET"]),
             Route("/login", auth.login, methods=["POST"]),
-            Route("/logout", auth.logout, methods=["POST", "GET"]),
+            Route("/logout", auth.logout, methods=["POST"]),
             Route("/login.js", auth.login_script, methods=["GET"]),
             Route("/status/articles/{article_id:path}", page.article_page, methods=["GET"]),
             Route("/status/retry", page.retry, methods=["POST"]),
@@ -94,6 +96,9 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> Starlette:
     app.state.webhook = Webhook(secret)
     app.state.auth = auth.OperatorAuth(admin_token)
     app.state.metrics = Metrics()
-    app.state.body_cache = serving.BodyCache()
-    app.state.empty_feeds = LRUCache(maxsize=300)  # (key, format) -> bytes of a feed with no items
+    app.state.sessions = Sessions(rt.redis)
+    app.state.body_cache = serving.BodyCache(settings.body_cache_mb * 2**20)
+    # (key, format) -> bytes of a feed with no items, bounded in bytes like the body cache
+    app.state.empty_feeds = LRUCache(maxsize=serving.EMPTY_FEEDS_BYTES, getsizeof=len)
+    app.state.catalogue = serving.Catalogue(rt)
     return app

@@ -10,6 +10,8 @@ one client could hold megabytes or a connection forever. `LimitedProtocol` adds 
 - an idle keep-alive connection closes after `SYNDICATE_IDLE_TIMEOUT` (uvicorn's own timer);
 - at most `SYNDICATE_MAX_CONNECTIONS` connections and tasks at once; more are answered 503.
 Request bodies have their own limits in api.intake (size 413, time 408).
+`X-Forwarded-For` and `X-Forwarded-Proto` are believed only from SYNDICATE_TRUSTED_PROXIES
+(addresses or CIDR networks; default loopback).
 """
 
 from __future__ import annotations
@@ -155,7 +157,10 @@ def config(app: Any, settings: Settings, host: str, port: int) -> uvicorn.Config
     return uvicorn.Config(
         app, host=host, port=port, log_level="warning", access_log=False, lifespan="off",
         http=protocol_for(settings), timeout_keep_alive=int(settings.idle_timeout),
-        limit_concurrency=settings.max_connections)
+        limit_concurrency=settings.max_connections,
+        # X-Forwarded-For/-Proto believed from these peers only (the client address the login
+        # limits count, and https for the session cookie's Secure flag)
+        proxy_headers=True, forwarded_allow_ips=list(settings.trusted_proxies))
 
 
 def serve(app: Any, settings: Settings, host: str, port: int,

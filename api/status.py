@@ -9,6 +9,8 @@ from typing import Any
 
 import redis
 from prometheus_client import generate_latest
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -18,6 +20,7 @@ from api.errors import problem
 from feeds.article import Article
 from feeds.describe import Site, describe, feed_url
 from feeds.membership import ALL, AUDIO, feed_keys
+from syndicate.connections import redis_client
 from worker.celery_app import app as celery_app
 from worker.ops import queue_depths
 from worker.runtime import Runtime
@@ -91,7 +94,32 @@ async def get_article(request: Request) -> Response:
     return JSONResponse(out)
 
 
+LIVENESS_TIMEOUT_S = 1.0
+
+
+def _redis_answers(app: Any) -> bool:
+    """A PING on a client of its own with short timeouts (a hung Redis is a failed check, not
+    a hung one); in a worker thread, off the event loop."""
+    client = getattr(app.state, "liveness_redis", None)
+    if client is None:
+        # one retry, at once: a connection left over from before a Redis restart is not an
+        # outage; a hung Redis fails the check in about 2 s (compose waits 3 s)
+        client = redis_client(app.state.runtime.settings.require_redis(),
+                              socket_timeout=LIVENESS_TIMEOUT_S,
+                              socket_connect_timeout=LIVENESS_TIMEOUT_S,
+                              retry=Retry(NoBackoff(), 1))
+        app.state.liveness_redis = client
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
 async def healthz(request: Request) -> Response:
+    """Liveness: 503 while Redis, without which nothing is served (no intake, no feeds), does
+    not answer. Public, so no details: the operator's are at /readyz."""
+    if not await run_in_threadpool(_redis_answers, request.app):
+        return JSONResponse({"status": "unavailable"}, status_code=503)
     return JSONResponse({"status": "ok"})
 
 

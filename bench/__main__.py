@@ -321,7 +321,7 @@ def ceiling(svc: Service, count: int, concurrency: int) -> dict:
 # Phase 6: storage and flat cost -----------------------------------------------------------------
 def storage(workdir: Path, sizes: list[int]) -> dict:
     """On a Redis of its own: memory per article, and one event's cost at each archive size."""
-    server = EmbeddedRedis(workdir / "storage-redis")
+    server = EmbeddedRedis(workdir / "storage-redis", port=srv.free_port())
     url = server.start()
     try:
         rt = Runtime(Settings(redis_url=url, feed_size=50))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from feeds.article import Article
-from feeds.membership import ALL, AUDIO
+from feeds.membership import ALL, AUDIO, feed_slug
 
 # Item ids derive from the article id alone: moving the site or an article's URL keeps them.
 _ITEM_NAMESPACE = uuid.UUID("5b0c1a4e-6f1d-4f0e-9a57-2f1b0e0d5a11")
@@ -109,14 +109,14 @@ def _subject_name(kind: str, rest: str, articles: list[Article]) -> str:
     for article in articles:
         if kind == "section":
             trail = article.sections[: len(slugs)]
-            if [s.slug for s in trail] == slugs:
+            if [feed_slug(s) for s in trail] == slugs:
                 return " > ".join(s.name for s in trail)
         elif kind == "tag":
             for tag in article.tags:
-                if tag.slug == rest:
+                if feed_slug(tag) == rest:
                     return tag.name
         elif kind == "author":
             for author in article.authors:
-                if author.slug == rest:
+                if feed_slug(author) == rest:
                     return author.name
     return rest.replace("/", " > ") or kind

@@ -6,6 +6,8 @@ carries out the `Change` in one transaction, worker/store/articles.py).
   out of the feeds it left; its first publish ever is the one that is shared.
 - An unpublish of a published article takes it out of every feed, announces the retraction
   (RFC 6721) and asks every network that has (or will have) a post to delete it.
+- A purged article (a takedown) stays purged: no event brings it back, whatever its version,
+  until an operator un-purges it (`syndicate unpurge`, audited); then its next event applies.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from feeds.ordering import supersedes
 class Stored:
     """What the store holds of an article, as the rules need it."""
 
-    state: str | None = None  # published | unpublished | purged
+    state: str | None = None  # published | unpublished | purged | unpurged
     version: int | None = None
     time: datetime | None = None
     feeds: tuple[str, ...] = ()
@@ -35,7 +37,7 @@ class Stored:
 
 @dataclass(frozen=True)
 class Change:
-    outcome: str  # applied | stale | duplicate
+    outcome: str  # applied | stale | duplicate | purged
     state: str | None = None  # the article's state after the event
     feeds: tuple[str, ...] = ()  # its feeds after the event
     leave: tuple[str, ...] = ()  # feeds it leaves
@@ -45,6 +47,12 @@ class Change:
 
 
 def decide(stored: Stored | None, event: ArticleEvent) -> Change:
+    if stored is not None and stored.state == "purged":
+        return Change("purged", state="purged")
+    if stored is not None and stored.state == "unpurged":
+        # An operator let it back: the next event applies, whatever its version; it was
+        # shared once already and is not shared again.
+        stored = Stored(first_published_at=stored.first_published_at)
     if stored is not None and stored.state is not None:
         if not supersedes(event.version, event.updated_at, event.publishes,
                           stored.version, stored.time, stored.published):

@@ -7,12 +7,14 @@ articles, never from the clock), so an unchanged feed keeps its ETag and pings n
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from cachetools import LRUCache
 from feedgen.feed import FeedGenerator
+from lxml import etree
 
 from feeds.article import Article
 from feeds.describe import FeedDescription, Podcast, feed_id, item_id
@@ -32,6 +34,7 @@ class RenderedFeed:
     json: bytes
     updated: datetime  # newest change among the feed's own items (and retractions)
     skipped: tuple[tuple[str, str], ...] = ()  # (article id, reason) of items that failed to write
+    written: tuple[str, ...] = ()  # the ids of the articles whose items are in the bytes
 
     def bodies(self) -> dict[str, bytes]:
         return {"rss": self.rss, "atom": self.atom, "json": self.json}
@@ -132,6 +135,10 @@ def render_whole(
 # until the article changes: a burst that touches `all`, two sections, three tags and an author
 # writes the new item once, not seven times, and the other 49 items of each feed not at all.
 FRAGMENT_CACHE_SIZE = 5_000
+# The items of one feed, in each format, stop at this many bytes (the newest item is always
+# written): with bodies capped (feeds.reader.BODY_MAX_BYTES), a feed of long reads stays a few
+# MB at most, in Redis, the export and every reader's download.
+FEED_ITEMS_MAX_BYTES = 1024 * 1024
 _FRAGMENTS: LRUCache[tuple, tuple[bytes, bytes, str]] = LRUCache(FRAGMENT_CACHE_SIZE)
 _MARKERS = {"rss": (b"<item>", b"</item>"), "atom": (b"<entry>", b"</entry>")}
 
@@ -172,13 +179,21 @@ def render(
     deleted = deleted or []
     # One article that cannot be written loses its own item, never the feed: the others
     # (and the retraction of that one) must still reach readers.
-    fragments, kept, skipped = [], [], []
+    fragments: list[tuple[bytes, bytes, str]] = []
+    kept: list[Article] = []
+    skipped: list[tuple[str, str]] = []
+    size = 0
     for article in articles:
         try:
-            fragments.append(_fragment(article, desc))
-            kept.append(article)
+            fragment = _fragment(article, desc)
         except Exception as exc:  # noqa: BLE001 - any writer failure is the item's alone
             skipped.append((article.id, f"{type(exc).__name__}: {exc}"[:300]))
+            continue
+        size += max(len(fragment[0]), len(fragment[1]), len(fragment[2]))
+        if kept and size > FEED_ITEMS_MAX_BYTES:
+            break  # older items wait below the budget line; nothing is lost from the store
+        fragments.append(fragment)
+        kept.append(article)
     articles = kept
     updated = _updated(articles, deleted)
     fg = _generator(desc, articles, deleted, updated)
@@ -190,7 +205,26 @@ def render(
         out[fmt] = _with_stylesheet(shell[:at] + items + shell[at:], desc.key)
     json_body = render_json(desc, articles, [f[2] for f in fragments])
     return RenderedFeed(rss=out["rss"], atom=out["atom"], json=json_body, updated=updated,
-                        skipped=tuple(skipped))
+                        skipped=tuple(skipped), written=tuple(a.id for a in articles))
+
+
+_ATOM = "{http://www.w3.org/2005/Atom}"
+_SAFE_XML = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
+
+
+def item_ids(fmt: str, body: bytes) -> set[str]:
+    """The ids of the items in one rendered feed, read back as a reader would (what a takedown
+    checks); retractions (RFC 6721 deleted entries) are not items. Unreadable bytes give an
+    empty set."""
+    try:
+        if fmt == "json":
+            return {str(item.get("id")) for item in json.loads(body).get("items", [])}
+        root = etree.fromstring(body, _SAFE_XML)
+    except (ValueError, etree.XMLSyntaxError, AttributeError):
+        return set()
+    if fmt == "atom":
+        return {e.text or "" for e in root.iterfind(f"{_ATOM}entry/{_ATOM}id")}
+    return {e.text or "" for e in root.iterfind("channel/item/guid")}
 
 
 def _categories(article: Article, desc: FeedDescription) -> list[tuple[str, str, str]]:

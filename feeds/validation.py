@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 import fastjsonschema
 from jsonschema import Draft202012Validator, FormatChecker
+from urllib3.util import Url, parse_url
 
 from feeds.text import clean_line
 
@@ -166,18 +167,42 @@ def depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+def parse_outside_url(value: str, schemes: tuple[str, ...] = ("http", "https")) -> Url:
+    """An http(s) URL that came from outside, parsed by urllib3's `parse_url` (the parser
+    requests fetches with, so what is checked is what would be fetched); a ValueError says
+    what is wrong. Refused: a backslash anywhere (`http://127.0.0.1\\@site/` is host
+    127.0.0.1 to urllib3 and browsers but `site` to urllib.parse), credentials (`user:pass@`),
+    spaces and control characters, no host. intake (`_check_url`) and worker.outbound both use
+    it, so a URL accepted at intake is judged the same way when it is fetched."""
+    if len(value) > LIMITS["url"]:
+        raise ValueError(f"is longer than {LIMITS['url']} characters")
+    scheme = value.partition(":")[0].lower() if ":" in value else ""
+    if scheme not in schemes:
+        raise ValueError(f"must be an {' or '.join(schemes)} URL")
+    if "\\" in value:
+        raise ValueError("must not contain a backslash")
+    if _UNSAFE_ID.search(value):
+        raise ValueError("must not contain spaces or control characters")
+    if scheme == "mailto":
+        return Url(scheme="mailto", path=value[len("mailto:"):])
+    try:
+        parts = parse_url(value)
+    except (ValueError, UnicodeError):  # LocationParseError is a ValueError
+        raise ValueError("is not a valid URL (host or port)") from None
+    if parts.auth is not None:
+        raise ValueError("must not contain a user name or password")
+    if not parts.host:
+        raise ValueError("must name a host")
+    return parts
+
+
 def _check_url(value: Any, field: str, out: list[FieldError], schemes: tuple[str, ...] = ("http", "https")) -> None:
     if not isinstance(value, str):
         return
-    parts = urlsplit(value)
-    if len(value) > LIMITS["url"]:
-        out.append(FieldError(field, f"is longer than {LIMITS['url']} characters"))
-    elif parts.scheme.lower() not in schemes:
-        out.append(FieldError(field, f"must be an {' or '.join(schemes)} URL"))
-    elif parts.scheme.lower() != "mailto" and not parts.hostname:
-        out.append(FieldError(field, "must name a host"))
-    elif _UNSAFE_ID.search(value):
-        out.append(FieldError(field, "must not contain spaces or control characters"))
+    try:
+        parse_outside_url(value, schemes)
+    except ValueError as exc:
+        out.append(FieldError(field, str(exc)))
 
 
 def _check_time(value: Any, field: str, out: list[FieldError], plausible: bool = True) -> None:

@@ -29,16 +29,17 @@ from api.server import serve, serve_processes
 from feeds.membership import is_feed_key
 from syndicate import __version__
 from syndicate.config import ConfigError, Settings, child_environment
+from syndicate.connections import with_password
 from syndicate.embedded_redis import EmbeddedRedis
 from syndicate.logs import setup
 from syndicate.process import Supervised, background_child
-from worker import enqueue
+from worker import enqueue, rendering, takedown
 from worker.ops import BackfillReport, backfill_line, dead_letters, effective_config, overview
 from worker.ops import check as run_checks
 from worker.ops import replay as replay_all
-from worker.rendering import rebuild as rebuild_feeds
 from worker.runtime import configure
 from worker.social import REGISTRY, enabled_networks, network_settings
+from worker.store.takedowns import ENDED
 
 _options = {"log_json": False}
 # Where `run` leaves what it decided (embedded Redis URL, public URL) for the operator commands.
@@ -140,9 +141,11 @@ def run(host: str, port: int, concurrency: int) -> None:
     worker_log = None
     try:
         if settings.redis_url is None:
+            # A unix socket in the owner-only data dir, with a password; started again if it
+            # exits (syndicate/embedded_redis.py).
             embedded = EmbeddedRedis(settings.data_dir / "redis")
             try:
-                settings = settings.with_(redis_url=embedded.start())
+                settings = settings.with_(redis_url=embedded.start(supervise=True))
             except (RuntimeError, OSError) as exc:
                 raise click.ClickException(f"could not start the embedded Redis: {exc}") from None
         secret_line = "from SYNDICATE_WEBHOOK_SECRET"
@@ -158,9 +161,13 @@ def run(host: str, port: int, concurrency: int) -> None:
             settings = settings.with_(public_url=f"http://{host}:{port}")
         # So `syndicate status|rebuild|backfill|replay|check` in another terminal find this
         # service, and see its configuration rather than their own shell's.
-        (settings.data_dir / RUN_FILE).write_text(json.dumps(
-            {"redis_url": settings.redis_url, "public_url": settings.public_url,
-             "pid": os.getpid()}))
+        # The embedded Redis's password stays in its own file: the run file names it.
+        decided = {"redis_url": settings.redis_url, "public_url": settings.public_url,
+                   "pid": os.getpid()}
+        if embedded is not None:
+            decided.update(redis_url=embedded.public_url,
+                           redis_password_file=str(embedded.password_file))
+        (settings.data_dir / RUN_FILE).write_text(json.dumps(decided))
         rt = configure(settings)
         rt.store.workers.publish_config(effective_config(settings))
         worker_log = open(settings.data_dir / "worker.log", "ab")
@@ -171,7 +178,8 @@ def run(host: str, port: int, concurrency: int) -> None:
             preexec_fn=background_child,
         ).start()
         _wait_for_worker(settings, worker)
-        click.echo(f"syndicate: Redis    {_redacted(settings.redis_url or '')}"
+        click.echo(f"syndicate: Redis    "
+                   f"{embedded.public_url if embedded else _redacted(settings.redis_url or '')}"
                    f"{' (embedded, data in ' + str(embedded.data_dir) + ')' if embedded else ''}")
         click.echo(f"syndicate: API      http://{host}:{port}/  (status page; events: POST /events)")
         click.echo(f"syndicate: feeds    {settings.public_url}/feeds/ (all.rss, all.atom, "
@@ -369,6 +377,9 @@ def _with_running_service(settings: Settings) -> Settings:
     if settings.redis_url is not None or not path.exists():
         return settings
     decided = json.loads(path.read_text())
+    if decided.get("redis_password_file"):  # the embedded Redis's (see `run`)
+        decided["redis_url"] = with_password(
+            decided["redis_url"], Path(decided["redis_password_file"]).read_text().strip())
     return settings.with_(redis_url=decided["redis_url"],
                           public_url=settings.public_url or decided["public_url"])
 
@@ -398,6 +409,7 @@ def backfill(archive) -> None:
     """Import ARCHIVE (JSON lines, one event each): no posts, each feed rendered once at the end."""
 
     rt = _ops_runtime()
+    _renderers_running(rt)  # before anything is imported: a refused command changes nothing
     lines = archive.readlines()
     report = BackfillReport()
     with click.progressbar(enumerate(lines, 1), length=len(lines), label="importing",
@@ -405,9 +417,7 @@ def backfill(archive) -> None:
         for number, line in bar:
             backfill_line(rt, number, line, report)
     feeds = sorted(report.feeds)
-    with click.progressbar(rebuild_feeds(rt, feeds), length=len(feeds), label="rendering",
-                           show_pos=True, file=sys.stderr) as bar:
-        changed = sum(outcome.changed for outcome in bar)
+    changed = _render_by_workers(rt, feeds)
     click.echo(f"backfill: {report.applied} applied, {report.unchanged} already current, "
                f"{len(report.rejected)} rejected; {len(feeds)} feeds rendered ({changed} changed); "
                "nothing shared")
@@ -415,6 +425,33 @@ def backfill(archive) -> None:
         click.echo(f"  line {number}: {reason}", err=True)
     if report.rejected:
         raise SystemExit(1)
+
+
+def _renderers_running(rt) -> None:
+    if not rt.store.workers.live_renderers():
+        raise click.ClickException("no worker is running: start the service (`syndicate run`, "
+                                   "or `syndicate worker`) and try again; nothing was changed")
+
+
+def _render_by_workers(rt, feeds: list[str]) -> int:
+    """Have the service's renderers render these feeds (with the service's configuration, not
+    this shell's), showing progress; returns how many changed. A feed whose render failed is
+    named; the command then exits 1."""
+    before = {key: rt.store.feeds.etags(key, ["atom"])[0] for key in feeds}
+    failed: list[tuple[str, str]] = []
+    try:
+        with click.progressbar(rendering.by_workers(rt, feeds), length=len(feeds),
+                               label="rendering", show_pos=True, file=sys.stderr) as bar:
+            for key, error in bar:
+                if error:
+                    failed.append((key, error))
+    except (rendering.NoRenderer, TimeoutError) as exc:
+        raise click.ClickException(f"{exc}; the feeds are marked and will be rendered") from None
+    for key, error in failed[:20]:
+        click.echo(f"  {key}: render failed: {error}", err=True)
+    if failed:
+        raise click.ClickException(f"{len(failed)} feeds failed to render (retried with backoff)")
+    return sum(rt.store.feeds.etags(key, ["atom"])[0] != etag for key, etag in before.items())
 
 
 @main.command()
@@ -468,32 +505,68 @@ def env_template() -> str:
 @main.command()
 @click.argument("article_id")
 @click.option("--yes", is_flag=True, help="do not ask for confirmation")
-def purge(article_id: str, yes: bool) -> None:
-    """Remove everything of ARTICLE_ID (a legal takedown), leaving an audit record.
+@click.option("--wait", default=180, show_default=True, type=click.IntRange(0, 3600),
+              help="seconds to wait for the takedown to finish (0: queue it and return)")
+def purge(article_id: str, yes: bool, wait: int) -> None:
+    """Take ARTICLE_ID down for good (a legal takedown), leaving an audit record.
 
-    Its text, title, URL and events (bodies included) leave the store, it leaves every feed
-    (re-rendered now), and posts of it still up are deleted where the network allows.
+    \b
+    The service's workers carry it out with the service's own configuration: its text, title,
+    URL, events and the words kept for networks leave Redis; it leaves every feed it was ever
+    in (re-rendered, exported, hubs told), a feed it leaves empty is removed (bytes and files),
+    posts of it are deleted where the network allows (the others are named), Redis's
+    append-only file is rewritten, and every copy is checked. No later event brings it back
+    until `syndicate unpurge`. Exits 0 only when every check passed.
     """
 
     rt = _ops_runtime()
+    state = rt.store.articles.state(article_id)
+    if state is None:
+        raise click.ClickException(f"no such article: {article_id}")
     if not yes:
         click.confirm(f"Remove every trace of article {article_id!r}?", abort=True)
-    record = rt.store.articles.purge(article_id)
-    if record is None:
-        raise click.ClickException(f"no such article: {article_id}")
-    for network in record["posts_to_delete"]:
-        enqueue.deliver(article_id, network, "delete")
-    for _ in rebuild_feeds(rt, record["feeds"]):
-        pass
-    click.echo(f"purged {article_id}: {record['events_removed']} events removed, "
-               f"{len(record['feeds'])} feeds re-rendered, posts to delete: "
-               f"{', '.join(record['posts_to_delete']) or 'none'}; audit record kept")
+    rt.store.takedowns.request(article_id)
+    enqueue.takedown(article_id)
+    if not rt.store.workers.live():
+        click.echo("takedown queued: no worker is running; it is carried out when one starts "
+                   f"(`syndicate purge {article_id}` again shows nothing new, "
+                   "`syndicate status` shows the workers)", err=True)
+        raise SystemExit(1)
+    deadline = time.monotonic() + wait
+    record = rt.store.takedowns.get(article_id)
+    while record.get("state") not in ENDED and time.monotonic() < deadline:
+        time.sleep(0.2)
+        record = rt.store.takedowns.get(article_id)
+    for line in takedown.summary(record):
+        click.echo(f"  {line}")
+    if record.get("state") == "done":
+        click.echo(f"purged {article_id}: every copy checked; audit record kept")
+        return
+    if record.get("state") not in ENDED:
+        click.echo(f"takedown of {article_id} still under way: see `syndicate status`", err=True)
+    else:
+        click.echo(f"takedown of {article_id} incomplete: see the lines above", err=True)
+    raise SystemExit(1)
+
+
+@main.command()
+@click.argument("article_id")
+@click.option("--reason", required=True, help="why (kept in the audit record)")
+def unpurge(article_id: str, reason: str) -> None:
+    """Let the CMS publish a purged article again: its next event applies (it is not shared
+    again). Audited."""
+
+    rt = _ops_runtime()
+    if not rt.store.articles.unpurge(article_id, reason[:500]):
+        raise click.ClickException(f"{article_id} is not purged")
+    click.echo(f"unpurged {article_id}: the CMS's next event for it applies; audit record kept")
 
 
 @main.command()
 @click.option("--feed", "feed_key", default=None, help="one feed key (default: every feed)")
 def rebuild(feed_key: str | None) -> None:
-    """Re-render feeds from the stored articles; hubs hear of those that changed."""
+    """Have the service's renderers render feeds again from the stored articles (with the
+    service's configuration); hubs hear of those that changed."""
 
     rt = _ops_runtime()
     if feed_key is not None:
@@ -502,9 +575,7 @@ def rebuild(feed_key: str | None) -> None:
         feeds = [feed_key]
     else:
         feeds = rt.store.articles.all_feeds()
-    with click.progressbar(rebuild_feeds(rt, feeds), length=len(feeds), label="rendering",
-                           show_pos=True, file=sys.stderr) as bar:
-        changed = sum(outcome.changed for outcome in bar)
+    changed = _render_by_workers(rt, feeds)
     click.echo(f"rebuild: {len(feeds)} feeds rendered, {changed} changed")
 
 

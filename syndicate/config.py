@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -73,6 +74,36 @@ def _hubs(value: Any) -> Any:
     return value
 
 
+def weakness(value: str | bytes, min_distinct: int) -> str | None:
+    """Why `value` (a token, or a secret's key bytes) cannot have come from a random generator:
+    too few distinct characters, a short pattern repeated (`abcdefgh` three times), or mostly a
+    run (`aaaa`, `abcd...`). None when none of these holds."""
+    seq: list[int] = list(value.encode() if isinstance(value, str) else value)
+    if len(set(seq)) < min_distinct:
+        return f"is not random (fewer than {min_distinct} distinct characters)"
+    for period in range(1, len(seq) // 2 + 1):
+        if all(seq[i] == seq[i + period] for i in range(len(seq) - period)):
+            return "is not random (a short pattern repeated)"
+    steps = sum(abs(a - b) <= 1 for a, b in zip(seq, seq[1:]))
+    if steps * 4 > 3 * (len(seq) - 1):
+        return "is not random (mostly a run of neighbouring characters)"
+    return None
+
+
+def _trusted_proxies(value: Any) -> Any:
+    """Comma-separated IP addresses or networks whose X-Forwarded-For/-Proto are believed."""
+    if isinstance(value, str):
+        value = [p.strip() for p in value.split(",") if p.strip()]
+    if isinstance(value, (list, tuple)):
+        for proxy in value:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"must be IP addresses or networks (CIDR), got {proxy!r}") from None
+        return tuple(value)
+    return value
+
+
 def _webhook_secret(secret: str | None) -> str | None:
     if secret is None:
         return None
@@ -85,8 +116,9 @@ def _webhook_secret(secret: str | None) -> str | None:
     if len(key) < MIN_SECRET_BYTES:
         raise ValueError(f"must decode to at least {MIN_SECRET_BYTES} bytes (make one with "
                          "`syndicate run`, or 32 random bytes in base64)")
-    if len(set(key)) < 8:
-        raise ValueError("is not random (too few distinct bytes)")
+    reason = weakness(key, 16)
+    if reason:
+        raise ValueError(reason)
     return secret
 
 
@@ -102,6 +134,10 @@ def _admin_token(token: str | None) -> str | None:
         raise ValueError(f"must be at least {MIN_SECRET_BYTES} random printable characters "
                          "without spaces (e.g. `python -c 'import secrets; "
                          "print(secrets.token_urlsafe(32))'`)")
+    reason = token and weakness(token, 10)
+    if reason:
+        raise ValueError(f"{reason}: make one with `python -c 'import secrets; "
+                         "print(secrets.token_urlsafe(32))'`")
     return token
 
 
@@ -137,6 +173,9 @@ class Settings(BaseModel):
     visibility_timeout: int = _setting(60, "VISIBILITY_TIMEOUT", ge=5, le=86400)
     deleted_entry_days: int = _setting(7, "DELETED_ENTRY_DAYS", ge=0, le=365)
     http_timeout: float = _setting(10.0, "HTTP_TIMEOUT", ge=1, le=120)
+    # on: outside-supplied URLs may resolve to loopback/private addresses (worker/outbound.py):
+    # for tests on one machine, never in production
+    allow_private_addresses: bool = _setting(False, "ALLOW_PRIVATE_ADDRESSES")
     retry_base_ms: int = _setting(2000, "RETRY_BASE_MS", ge=10, le=600_000)
     # The shortest time between two renders of one feed (changes meanwhile are rendered together).
     render_interval_ms: int = _setting(50, "RENDER_INTERVAL_MS", ge=0, le=60_000)
@@ -159,6 +198,11 @@ class Settings(BaseModel):
         _setting(None, "PODCAST_IMAGE")
     podcast_category: Text = _setting("News", "PODCAST_CATEGORY")
     podcast_explicit: bool = _setting(False, "PODCAST_EXPLICIT")
+    # Reverse proxies whose X-Forwarded-For/-Proto the API believes (IPs or CIDR networks).
+    trusted_proxies: Annotated[tuple[str, ...], BeforeValidator(_trusted_proxies)] = \
+        _setting(("127.0.0.1", "::1"), "TRUSTED_PROXIES")
+    # The API's in-memory copies of feed bytes (and their gzip), in MB.
+    body_cache_mb: int = _setting(64, "BODY_CACHE_MB", ge=1, le=65_536)
     # Every SYNDICATE_* variable as given: what each network module reads its settings from.
     environ: Mapping[str, str] = Field(default_factory=dict, repr=False, exclude=True)
 

@@ -1,6 +1,10 @@
 """Redis clients from one URL: `redis://`, `rediss://`, `unix://`, or `sentinel://` for a Redis
 watched by Redis Sentinel.
 
+A unix socket (what `syndicate run`'s embedded Redis listens on) with a password and a database:
+
+    unix://[[USER]:PASSWORD@]/path/to/redis.sock[?db=N]
+
 A Sentinel URL lists the sentinels and names the master they monitor:
 
     sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/MASTER_NAME[/DB]
@@ -17,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import redis
 import redis.asyncio
@@ -99,7 +103,12 @@ def celery_broker(url: str) -> tuple[str, dict[str, Any]]:
     """Kombu's spelling of a broker URL, and the transport options it needs besides.
 
     Kombu's Sentinel transport takes one `sentinel://` URL per sentinel, joined with `;`, and the
-    master's name as the `master_name` transport option; every other URL passes unchanged."""
+    master's name as the `master_name` transport option. A `unix://` socket is kombu's
+    `redis+socket://` (the database as `virtual_host`); every other URL passes unchanged."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        db = (parse_qs(parts.query).get("db") or ["0"])[0]
+        return f"redis+socket://{parts.netloc}{parts.path}?virtual_host={db}", {}
     if not is_sentinel(url):
         return url, {}
     address = parse_sentinel(url)
@@ -109,3 +118,11 @@ def celery_broker(url: str) -> tuple[str, dict[str, Any]]:
     hosts = ";".join(f"{SCHEME}://{auth}{host}:{port}/{address.db}"
                      for host, port in address.sentinels)
     return hosts, {"master_name": address.master}
+
+
+def with_password(url: str, password: str) -> str:
+    """`url` with `password` in it (a URL written down without one, e.g. `run`'s run file)."""
+    parts = urlsplit(url)
+    user = parts.netloc.rpartition("@")[0].partition(":")[0]
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{user}:{quote(password, safe='')}@{host}").geturl()

@@ -24,6 +24,7 @@ from tests.support import (
     SECRET,
     Service,
     WorkerProcess,
+    free_port,
     wait_for,
 )
 from worker.store import keys
@@ -35,7 +36,9 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
     if external:
         yield external
         return
-    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    # TCP on loopback (the tests' own option; `syndicate run` uses a unix socket with a password,
+    # tests/test_embedded_redis.py)
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"), port=free_port())
     url = server.start()
     yield url
     server.stop()

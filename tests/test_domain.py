@@ -65,11 +65,17 @@ def test_an_unpublish_retracts_only_what_was_published():
     assert again.outcome == "applied" and not again.retracted and again.touched == ()
 
 
-def test_a_purged_tombstone_keeps_a_late_copy_out_and_unshared():
+def test_a_purged_tombstone_is_final_whatever_the_version():
     tombstone = Stored("purged", 1, T0, (), first_published_at="x")
-    assert decide(tombstone, event(version=1)).outcome in ("stale", "duplicate")
-    newer = decide(tombstone, event(version=2))
-    assert newer.outcome == "applied" and not newer.first_publish
+    for version in (1, 2, 10**6):
+        change = decide(tombstone, event(version=version))
+        assert change.outcome == "purged" and change.state == "purged" and not change.touched
+
+
+def test_an_unpurged_article_applies_the_next_event_and_is_not_shared_again():
+    unpurged = Stored("unpurged", 7, T0, (), first_published_at="x")  # what unpurge keeps
+    change = decide(unpurged, event(version=1))
+    assert change.outcome == "applied" and not change.first_publish
 
 
 @pytest.mark.parametrize("incoming, stored, expected", [

@@ -126,24 +126,53 @@ def test_nginx_serves_the_export_through_deploy_nginx_conf_and_hubs_fetch_the_ne
 
 def test_an_export_that_cannot_be_written_fails_that_feed_alone_and_is_counted(
         service, settings, tmp_path):
-    """A feed whose files cannot be written (here its folder is a file) is a failed render of
-    that feed: counted, retried through the schedule, nothing published (so the retry exports
-    and pings); the other feeds export as usual."""
+    """A feed whose files cannot be written (here its folder is a file) is a failed export of
+    that feed: counted, retried through the schedule, dead-lettered in the end with its reason;
+    its bytes are still published (the export never holds the store back), the hubs are not
+    told until the files are there, and the other feeds export as usual."""
     from worker import rendering
+    from worker.retry import RENDER
     from worker.runtime import Runtime
     from worker.store import keys
+    from worker.store.dead import render_letter
 
     publish(service, "seed-article-published")
     export = tmp_path / "export"
     (export / "feeds").mkdir(parents=True)
     (export / "feeds" / "tag").write_text("not a folder")
     rt = Runtime(settings.with_(export_dir=export))
-    etag_before = service.redis.hget(keys.meta_key("tag/nato"), "etag:atom")
-    for attempt in (1, 2):
+    for attempt in range(1, RENDER.max_attempts + 1):
         outcome = rendering.render_and_save(rt, "tag/nato")
-        assert outcome.failed.startswith("export: NotADirectoryError"), outcome
-        assert rt.store.feeds.meta("tag/nato")["render_failures"] == str(attempt)
-    assert service.redis.zcount(keys.SCHEDULE, "-inf", "+inf") >= 1  # its retry is scheduled
-    assert service.redis.hget(keys.meta_key("tag/nato"), "etag:atom") == etag_before
+        assert not outcome.failed and not outcome.announce, outcome
+        assert rt.store.exports.error("tag/nato").startswith("export: NotADirectoryError")
+        if attempt == 1:
+            assert service.redis.zcount(keys.SCHEDULE, "-inf", "+inf") >= 1  # retry scheduled
+    assert rt.store.dead.contains(render_letter("tag/nato"))
+    assert service.redis.hget(keys.meta_key("tag/nato"), "etag:atom")  # published all the same
     assert not rendering.render_and_save(rt, "all").failed
     assert (export / "feeds" / "all.atom").exists()
+
+
+def test_a_link_planted_in_the_export_folder_is_replaced_not_followed(service, settings,
+                                                                       tmp_path):
+    """Someone who can write to the export folder plants links at the temporary names and at
+    the target: nothing outside the folder is written or has its mode changed."""
+    from worker import rendering
+    from worker.runtime import Runtime
+
+    publish(service, "seed-article-published")
+    export = tmp_path / "export"
+    victim = tmp_path / "victim"
+    victim.write_text("do not touch")
+    victim.chmod(0o600)
+    folder = export / "feeds" / "tag"
+    folder.mkdir(parents=True)
+    for pid_guess in range(os.getpid() - 50, os.getpid() + 50):  # the old predictable names
+        (folder / f".nato.atom.{pid_guess}.tmp").symlink_to(victim)
+    (folder / "nato.atom").symlink_to(victim)
+    rt = Runtime(settings.with_(export_dir=export))
+    outcome = rendering.render_and_save(rt, "tag/nato")
+    assert not outcome.failed and outcome.announce
+    assert victim.read_text() == "do not touch" and (victim.stat().st_mode & 0o777) == 0o600
+    target = folder / "nato.atom"
+    assert not target.is_symlink() and b"<feed" in target.read_bytes()

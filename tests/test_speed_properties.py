@@ -15,6 +15,7 @@ from feeds.describe import describe
 from feeds.membership import feed_keys
 from feeds.render import render
 from syndicate.embedded_redis import EmbeddedRedis
+from tests.support import free_port
 from worker import rendering
 from worker.runtime import Runtime
 from worker.store import keys
@@ -71,7 +72,7 @@ def _cost_of_one_event(r: redis.Redis, rt: Runtime, n: int) -> tuple[int, int]:
 
 
 def test_an_events_cost_is_flat_however_many_articles_are_stored(settings, tmp_path):
-    server = EmbeddedRedis(tmp_path / "redis")
+    server = EmbeddedRedis(tmp_path / "redis", port=free_port())  # TCP: no AUTH to count
     server.start()
     try:
         rt = Runtime(settings.with_(redis_url=server.url, broker_url=None, feed_size=10,

@@ -73,3 +73,38 @@ def test_unpublish_pings_and_announces_the_deleted_entry(service, fakes):
     root = etree.fromstring(service.feed("tag/nato", "atom").content)
     deleted = root.findall("{http://purl.org/atompub/tombstones/1.0}deleted-entry")
     assert [d.get("ref") for d in deleted] == [item_id("20230713-0001")]
+
+
+def test_hub_credentials_never_travel_on_the_broker(service, settings, fakes):
+    """A hub URL with `user:password@`: the ping sends them as basic auth, but the messages put
+    on the broker, the scheduled retry and the dead letter carry only the public URL."""
+    from celery.signals import before_task_publish
+
+    from worker import enqueue, websub
+    from worker.runtime import Runtime
+    from worker.store import keys
+
+    secret_hub = fakes.hub.url.replace("http://", "http://hubuser:hub-s3cret@") + "/"
+    rt = Runtime(settings.with_(websub_hubs=(secret_hub,)))
+    published: list[str] = []
+
+    def capture(body=None, **_):
+        published.append(repr(body))
+
+    before_task_publish.connect(capture)
+    try:
+        enqueue.ping("tag/nato", secret_hub)
+    finally:
+        before_task_publish.disconnect(capture)
+    assert published and "hub-s3cret" not in "".join(published)
+    assert fakes.hub.url in "".join(published)
+
+    fakes.hub.fail_next(("answer", 503, {"content-type": "text/plain"}, b"down"))
+    public = fakes.hub.url + "/"
+    assert websub.ping(rt, "tag/nato", public, 1) is False  # failed: a retry is scheduled
+    assert fakes.hub.received("POST")[0].headers.get("authorization", "").startswith("Basic ")
+    scheduled = b"".join(service.redis.zrange(keys.SCHEDULE, 0, -1))
+    assert b"tag/nato" in scheduled and b"hub-s3cret" not in scheduled
+    dump = b"".join(v for key in service.redis.scan_iter(keys.PREFIX + "*")
+                    if service.redis.type(key) == b"hash" for v in service.redis.hvals(key))
+    assert b"hub-s3cret" not in dump

@@ -68,6 +68,7 @@ def _configuration() -> dict:
             "worker.tasks.process_event": {"queue": "events", "routing_key": "events"},
             "worker.tasks.deliver": {"queue": "deliveries", "routing_key": "deliveries"},
             "worker.tasks.ping_hubs": {"queue": "pings", "routing_key": "pings"},
+            "worker.tasks.takedown": {"queue": "events", "routing_key": "events"},
         },
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,

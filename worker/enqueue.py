@@ -7,11 +7,13 @@ the Redis schedule (`Store.schedule`), which the scheduler loop drains into thes
 
 from __future__ import annotations
 
+from syndicate.config import public_hub_url
 from worker.celery_app import app
 
 PROCESS_EVENT = "worker.tasks.process_event"
 DELIVER = "worker.tasks.deliver"
 PING = "worker.tasks.ping_hubs"
+TAKEDOWN = "worker.tasks.takedown"
 
 
 def process_event(event_id: str) -> None:
@@ -23,4 +25,10 @@ def deliver(article_id: str, network: str, action: str = "post", attempt: int = 
 
 
 def ping(feed_key: str, hub: str, attempt: int = 1) -> None:
-    app.send_task(PING, (feed_key, hub, attempt))
+    """`hub` is a configured hub URL or its public form: only the public form (no credentials)
+    goes on the broker; the task finds the configured URL again."""
+    app.send_task(PING, (feed_key, public_hub_url(hub), attempt))
+
+
+def takedown(article_id: str) -> None:
+    app.send_task(TAKEDOWN, (article_id,))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import tempfile
 from pathlib import Path
 
 SUFFIX = {"rss": ".rss", "atom": ".atom", "json": ".json"}
@@ -21,21 +22,20 @@ def path_of(export_dir: Path, feed_key: str, fmt: str) -> Path:
 
 
 def _atomic_write(target: Path, data: bytes) -> None:
-    # A temporary name no other process uses (renderers of several workers may share the
-    # folder), in the same directory, so the rename is atomic.
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    # A fresh temporary name (O_CREAT | O_EXCL, so never a file or link someone planted), in the
+    # same directory, so the rename is atomic; renderers of several workers may share the folder.
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except FileNotFoundError:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            os.fchmod(f.fileno(), 0o644)  # the web server reads them, whatever the umask
-        os.replace(tmp, target)
+            os.fchmod(f.fileno(), 0o644)  # our own new file: the web server reads it
+        os.replace(tmp, target)  # replaces a link planted at `target`, never writes through it
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        os.unlink(tmp)
         raise
 
 
@@ -49,3 +49,11 @@ def write(export_dir: Path, feed_key: str, bodies: dict[str, bytes]) -> None:
 
 def missing(export_dir: Path, feed_key: str) -> bool:
     return not all(path_of(export_dir, feed_key, fmt).exists() for fmt in SUFFIX)
+
+
+def remove(export_dir: Path, feed_key: str) -> None:
+    """A feed that is no longer a feed (a takedown left it empty): its files go."""
+    for fmt in SUFFIX:
+        target = path_of(export_dir, feed_key, fmt)
+        target.unlink(missing_ok=True)
+        target.with_name(target.name + ".gz").unlink(missing_ok=True)

@@ -25,6 +25,7 @@ from worker.http import RemoteSession
 from worker.runtime import Runtime
 from worker.social import NETWORKS, REGISTRY, enabled_networks
 from worker.social.errors import DeliveryError
+from worker.websub import configured_hub
 
 log = logging.getLogger("syndicate.ops")
 
@@ -85,7 +86,8 @@ def dead_letters(rt: Runtime, limit: int = 100) -> list[dict[str, Any]]:
             item.update(event_id=letter.event_id, article_id=record.get("article_id", ""),
                         error=record.get("error", ""))
         elif letter.kind == "render":
-            item.update(feed=letter.feed, error=rt.store.feeds.render_error(letter.feed))
+            item.update(feed=letter.feed, error=rt.store.feeds.render_error(letter.feed)
+                        or rt.store.exports.error(letter.feed))
         elif letter.kind == "ping":
             item.update(feed=letter.feed, hub=letter.hub,
                         error="the hub kept refusing or was unreachable")
@@ -117,10 +119,9 @@ def replay(rt: Runtime, only: str | None = None) -> list[dict[str, Any]]:
             rt.store.feeds.retry(item["feed"])
             item["replayed"] = True
         elif kind == "ping":
-            hubs = [h for h in rt.settings.websub_hubs if public_hub_url(h) == item["hub"]]
-            for hub in hubs:
-                enqueue.ping(item["feed"], hub)
-            item["replayed"] = bool(hubs)
+            if configured_hub(rt, item["hub"]) is not None:
+                enqueue.ping(item["feed"], item["hub"])
+                item["replayed"] = True
         else:
             action = rt.store.outbox.reopen(item["article_id"], item["network"])
             if action:

@@ -14,6 +14,12 @@ capacity. As a process it runs on its own core, and each worker added brings one
 at a lower CPU priority than its worker: when the cores are short, events are applied first and
 the renders wait, which only makes them coalesce more (the last state is rendered either way).
 Several renderers at once are fine: each render claims its feed atomically.
+
+Which feed next (worker.store.feeds `claim_next`, one script of O(log n) steps however many feeds
+are dirty): the due one with the lowest due time less its priority's bounded head start, so
+`all`, then the sections, then feeds read recently go ahead of the long tail of new tags and
+authors, which is still rendered oldest first and never waits behind a priority feed that
+became dirty more than that head start later.
 """
 
 from __future__ import annotations
@@ -35,18 +41,23 @@ log = logging.getLogger("syndicate.render")
 IDLE_S = 0.01  # how often an idle renderer looks for dirty feeds
 CLAIM_TTL_S = 30  # another renderer skips a feed this one is rendering (should this one die)
 HEARTBEAT_S = 1.0
+REQUEUE_S = 1.0  # how often a renderer takes a step through the dirty set for unqueued feeds
 FAILED_HOLD_MS = 5000
 NICENESS = 5  # below its worker: under load, applying events comes first; renders coalesce
 
 
 def run(rt: Runtime, stop: threading.Event) -> None:
     name = f"{socket.gethostname()}:{os.getpid()}"
-    last_beat = 0.0
+    last_beat = last_requeue = 0.0
+    cursor = 0
     while not stop.is_set():
         try:
             if time.monotonic() - last_beat >= HEARTBEAT_S:
                 rt.store.workers.renderer_heartbeat(name)  # `status` lists the live ones
                 last_beat = time.monotonic()
+            if time.monotonic() - last_requeue >= REQUEUE_S:  # a feed put in the set by hand
+                cursor = rt.store.feeds.requeue(cursor)
+                last_requeue = time.monotonic()
             claimed = rt.store.feeds.claim_next(CLAIM_TTL_S)
             if claimed is None:  # nothing dirty, or every dirty feed is being or was just rendered
                 stop.wait(IDLE_S)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from feeds.render import render
 from worker import enqueue, export
 from worker.retry import RENDER
 from worker.runtime import Runtime
+from worker.store.articles import STANDING_FEEDS
 from worker.store.dead import render_letter
 from worker.store.feeds import etag_of
 
@@ -32,15 +33,18 @@ class RenderOutcome:
     items: int
     seconds: float
     failed: str = ""  # the reason, when the render raised
+    announce: bool = False  # the hubs are told: new bytes published (and exported, if so set)
 
 
 def render_and_save(rt: Runtime, feed_key: str) -> RenderOutcome:
-    """Render one feed and publish the bytes; a failure is recorded, scheduled for a retry with
-    backoff (or dead-lettered), and returned, not raised."""
+    """Render one feed, publish the bytes, then export them; a failure is recorded, scheduled
+    for a retry with backoff (or dead-lettered), and returned, not raised."""
     store, settings = rt.store, rt.settings
     version, articles, deleted, unreadable = store.articles.for_render(
         feed_key, settings.feed_size, settings.deleted_entry_days * 86400)
     started = time.perf_counter()
+    if not articles and not unreadable and _no_longer_a_feed(rt, feed_key):
+        return _remove(rt, feed_key, version, started)
     try:
         desc = describe(feed_key, rt.site, articles)
         rendered = render(desc, articles, deleted)
@@ -52,53 +56,85 @@ def render_and_save(rt: Runtime, feed_key: str) -> RenderOutcome:
         log.warning("article %s left out of %s: %s", article_id, feed_key, reason,
                     extra={"feed": feed_key, "article_id": article_id})
     bodies = rendered.bodies()
-    export_dir = settings.export_dir
-    if export_dir is not None and _export_needed(rt, export_dir, feed_key, bodies):
-        # Before the bytes are published, so before any hub hears of them. A write that fails
-        # is this feed's render failing: counted, retried with backoff, dead-lettered in the
-        # end; nothing was published, so the retry exports and pings.
-        try:
-            export.write(export_dir, feed_key, bodies)
-        except OSError as exc:
-            return _failed(rt, feed_key, version, f"export: {type(exc).__name__}: {exc}", started)
-    items = len(articles) - len(rendered.skipped)
-    changed = store.feeds.save(feed_key, version, bodies, items, skipped, title=desc.title)
+    # Published first: what the API serves (a retraction above all) never waits on a disk.
+    changed = store.feeds.save(feed_key, version, bodies, len(rendered.written), skipped,
+                               title=desc.title)
     store.feeds.count_render(elapsed)
     if changed:  # an unchanged render put nobody new in the feed
-        left_out = {article_id for article_id, _ in skipped}
-        store.articles.mark_rendered(feed_key, [a.id for a in articles if a.id not in left_out],
-                                     time.time())
-    return RenderOutcome(feed_key, changed, items, elapsed)
+        store.articles.mark_rendered(feed_key, list(rendered.written), time.time())
+    announce = changed
+    if settings.export_dir is not None:
+        # The files follow; the hubs are told only once they are in place (a hub fetches on
+        # the ping, possibly from the export). A write that fails is retried on its own.
+        announce = _export(rt, settings.export_dir, feed_key, bodies)
+    return RenderOutcome(feed_key, changed, len(rendered.written), elapsed, announce=announce)
 
 
-def _export_needed(rt: Runtime, export_dir: Path, feed_key: str, bodies: dict[str, bytes]) -> bool:
-    """New bytes (their ETags differ from the published ones), or files missing."""
-    fmts = list(bodies)
-    published = rt.store.feeds.etags(feed_key, fmts)
-    return (published != [etag_of(bodies[fmt]) for fmt in fmts]
-            or export.missing(export_dir, feed_key))
+def _export(rt: Runtime, export_dir: Path, feed_key: str, bodies: dict[str, bytes]) -> bool:
+    """Write the feed's files if they are not these bytes yet; True if they were written.
+    A failure is the export's alone: recorded, retried with the RENDER backoff (the retry's
+    render finds the same bytes published and writes them), dead-lettered in the end."""
+    etags = {fmt: etag_of(body) for fmt, body in bodies.items()}
+    if (rt.store.exports.etags(feed_key, list(etags)) == list(etags.values())
+            and not export.missing(export_dir, feed_key)):
+        return False
+    try:
+        export.write(export_dir, feed_key, bodies)
+    except OSError as exc:
+        reason = f"export: {type(exc).__name__}: {exc}"
+        failures = rt.store.exports.failed(feed_key, reason)
+        _retry_or_give_up(rt, feed_key, failures)
+        log.warning("export of %s failed (%d): %s", feed_key, failures, reason,
+                    extra={"feed": feed_key})
+        return False
+    rt.store.exports.written(feed_key, etags)
+    return True
+
+
+def _no_longer_a_feed(rt: Runtime, feed_key: str) -> bool:
+    return feed_key not in STANDING_FEEDS and not rt.store.articles.is_feed(feed_key)
+
+
+def _remove(rt: Runtime, feed_key: str, version: int, started: float) -> RenderOutcome:
+    """A feed a takedown left empty: its bytes and files go (its very name may be the
+    person's), and the hubs are told (they find it gone)."""
+    if not rt.store.feeds.drop(feed_key, version):
+        return RenderOutcome(feed_key, False, 0, time.perf_counter() - started)  # changed again
+    if rt.settings.export_dir is not None:
+        try:
+            export.remove(rt.settings.export_dir, feed_key)
+        except OSError as exc:
+            return _failed(rt, feed_key, version, f"export: {type(exc).__name__}: {exc}",
+                           started)
+    rt.store.exports.forget(feed_key)
+    log.info("feed %s removed: no article left in it", feed_key, extra={"feed": feed_key})
+    return RenderOutcome(feed_key, True, 0, time.perf_counter() - started, announce=True)
 
 
 def _failed(rt: Runtime, feed_key: str, version: int, reason: str,
             started: float) -> RenderOutcome:
     """Record a failed render, schedule its retry (or dead-letter it), and say so."""
-    store, settings = rt.store, rt.settings
     reason = reason[:300]
-    failures = store.feeds.failed(feed_key, version, reason)
-    if RENDER.gives_up(failures):
-        store.dead.add(render_letter(feed_key))
-    else:
-        store.schedule.add("render", [feed_key], RENDER.backoff_s(failures, settings.retry_base_s))
+    failures = rt.store.feeds.failed(feed_key, version, reason)
+    _retry_or_give_up(rt, feed_key, failures)
     log.warning("render of %s failed (%d): %s", feed_key, failures, reason,
                 extra={"feed": feed_key})
     return RenderOutcome(feed_key, False, 0, time.perf_counter() - started, failed=reason)
+
+
+def _retry_or_give_up(rt: Runtime, feed_key: str, failures: int) -> None:
+    if RENDER.gives_up(failures):
+        rt.store.dead.add(render_letter(feed_key))
+    else:
+        rt.store.schedule.add("render", [feed_key],
+                              RENDER.backoff_s(failures, rt.settings.retry_base_s))
 
 
 def render_and_publish(rt: Runtime, feed_key: str) -> RenderOutcome:
     """`render_and_save`, then a ping to every hub if the bytes changed: what the renderer
     loop and `syndicate rebuild` each do for one feed."""
     outcome = render_and_save(rt, feed_key)
-    if outcome.changed:
+    if outcome.announce:
         for hub in rt.settings.websub_hubs:
             enqueue.ping(feed_key, hub)
     if not outcome.failed:
@@ -108,7 +144,35 @@ def render_and_publish(rt: Runtime, feed_key: str) -> RenderOutcome:
     return outcome
 
 
-def rebuild(rt: Runtime, feed_keys: Iterable[str]) -> Iterator[RenderOutcome]:
-    """Re-render each feed once; hubs hear about those whose bytes changed."""
-    for key in feed_keys:
-        yield render_and_publish(rt, key)
+class NoRenderer(RuntimeError):
+    """No worker's renderer is running: feeds can be marked, not rendered."""
+
+
+def by_workers(rt: Runtime, feed_keys: list[str], timeout_s: float = 600.0
+               ) -> Iterator[tuple[str, str]]:
+    """Have the service's renderers render these feeds once more, and yield (key, error) as
+    each is done ("" when it rendered). What an operator command does instead of rendering
+    itself: the renderers use the service's own configuration (titles, links, feed size, the
+    export, the hubs), whatever the operator's shell holds, and renders of one feed stay one
+    at a time. Raises NoRenderer, or TimeoutError with the number of feeds still waiting."""
+    if not feed_keys:
+        return
+    if not rt.store.workers.live_renderers():
+        raise NoRenderer("no renderer is running: start the service (`syndicate run` or "
+                         "`syndicate worker`) first")
+    touched_at = time.time()
+    pending = rt.store.feeds.touch(feed_keys)  # bumps versions, marks them for the renderers
+    deadline = time.monotonic() + timeout_s
+    while pending:
+        done = rt.store.feeds.renders_since(list(pending), touched_at)
+        for key, (version, error) in done.items():
+            if version is not None and version >= pending[key]:
+                del pending[key]
+                yield key, ""
+            elif error:
+                del pending[key]
+                yield key, error
+        if pending:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(pending)} feeds not rendered yet")
+            time.sleep(0.05 if len(pending) < 100 else 0.25)

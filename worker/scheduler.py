@@ -70,6 +70,8 @@ def _run_due(rt: Runtime, task: str | None, args: list) -> None:
         enqueue.process_event(*args)
     elif task == "render":
         rt.store.feeds.mark_dirty(*args)
+    elif task == "takedown":
+        enqueue.takedown(*args)
     else:
         log.warning("unknown scheduled task %r dropped", task)
 

@@ -16,6 +16,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from feeds.article import ArticleEvent
 from worker import enqueue, trace, websub
+from worker import takedown as takedowns
 from worker.celery_app import app
 from worker.delivery import Delivery, outbox_plan
 from worker.retry import EVENT
@@ -106,3 +107,20 @@ def deliver(article_id: str, network: str, action: str = "post", attempt: int = 
 @app.task(name="worker.tasks.ping_hubs")
 def ping_hubs(feed_key: str, hub: str, attempt: int = 1) -> bool:
     return websub.ping(current(), feed_key, hub, attempt)
+
+
+@app.task(name="worker.tasks.takedown")
+def takedown(article_id: str) -> str:
+    """One step of a takedown (`syndicate purge`); see worker.takedown. A step that fails
+    (Redis away) is tried again through the schedule; the takedown's deadline still holds."""
+    rt = current()
+    try:
+        return takedowns.step(rt, article_id)
+    except Exception as exc:  # noqa: BLE001 - the takedown must go on, whatever happened
+        log.warning("takedown of %s: %s: %s; trying again", article_id, type(exc).__name__, exc,
+                    extra={"article_id": article_id})
+        try:
+            rt.store.schedule.add("takedown", [article_id], 1.0)
+        except redis.RedisError:
+            pass  # nothing to schedule with: `syndicate purge` again starts it over
+        return "retry"

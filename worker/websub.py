@@ -22,13 +22,24 @@ from worker.store.dead import ping_letter
 log = logging.getLogger("syndicate.websub")
 
 
-def ping(rt: Runtime, feed_key: str, hub: str, attempt: int) -> bool:
+def configured_hub(rt: Runtime, shown: str) -> str | None:
+    """The configured hub URL (credentials and all) whose public form is `shown`."""
+    return next((h for h in rt.settings.websub_hubs if public_hub_url(h) == shown), None)
+
+
+def ping(rt: Runtime, feed_key: str, shown: str, attempt: int) -> bool:
     """Ping one hub about every format of one feed; schedule a retry on failure.
 
-    `hub` is the configured URL: credentials in it (`https://user:pass@hub/`) become HTTP basic
-    auth for the ping, and are never advertised, logged or stored (`public_hub_url`)."""
+    `shown` is the hub's public URL: messages on the broker, the schedule and dead letters
+    carry only that; credentials in the configured URL (`https://user:pass@hub/`) are looked up
+    here, become HTTP basic auth for the ping, and are never advertised, logged or stored. A hub
+    no longer configured is not pinged."""
+    hub = configured_hub(rt, shown)
+    if hub is None:
+        log.warning("hub %s is no longer configured: ping of %s dropped", shown, feed_key,
+                    extra={"feed": feed_key, "hub": shown})
+        return False
     session = rt.hub_sessions.setdefault(hub, RemoteSession(rt.settings.http_timeout))
-    shown = public_hub_url(hub)
     failed = False
     answers = []
     for fmt in FORMATS:
@@ -50,6 +61,6 @@ def ping(rt: Runtime, feed_key: str, hub: str, attempt: int) -> bool:
     if failed and PING.gives_up(attempt):
         rt.store.dead.add(ping_letter(feed_key, shown))
     elif failed:
-        rt.store.schedule.add("ping", [feed_key, hub, attempt + 1],
+        rt.store.schedule.add("ping", [feed_key, shown, attempt + 1],
                               PING.backoff_s(attempt, rt.settings.retry_base_s))
     return not failed

@@ -21,7 +21,7 @@ import random
 import time
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 import regex
 import requests
@@ -31,6 +31,7 @@ from feeds.article import Article
 from feeds.share import intent_text, longest
 from feeds.text import html_to_text
 from syndicate.config import Text, Url
+from worker import outbound
 from worker.social.base import Channel, NetworkSettings, json_body, seconds_until
 from worker.social.errors import PermanentError, RetryableError
 
@@ -46,6 +47,7 @@ class BlueskySettings(NetworkSettings):
     app_password: Text = Field(None, validation_alias="SYNDICATE_BLUESKY_APP_PASSWORD", repr=False)
     pds: Url = Field("https://bsky.social", validation_alias="SYNDICATE_BLUESKY_PDS")
     site_url: Text = Field(None, validation_alias="SYNDICATE_SITE_URL")  # thumbnails from here only
+    allow_private_addresses: bool = Field(False, validation_alias="SYNDICATE_ALLOW_PRIVATE_ADDRESSES")
 
     @property
     def enabled(self) -> bool:
@@ -180,19 +182,21 @@ class Bluesky(Channel):
         return {"rkey": make_tid(), "record": record}
 
     def _thumb(self, article: Article) -> dict[str, Any] | None:
-        """The lead image as a blob, only from the site's own host (never an arbitrary URL)."""
+        """The lead image as a blob, only from the site's own origin (scheme, host and port, as
+        urllib3 parses them), fetched through worker.outbound: one resolution, a public
+        address only, no redirect, at most THUMB_MAX_BYTES."""
         image = article.image
-        site = urlsplit(self.config.site_url or "").hostname
-        if image is None or not site or urlsplit(image.url).hostname != site:
+        site = self.config.site_url
+        if image is None or not site or not outbound.same_origin(image.url, site):
             return None
         try:
-            with self.session.get(image.url, stream=True) as r:
-                kind = r.headers.get("content-type", "").split(";")[0].strip()
-                data = (r.raw.read(THUMB_MAX_BYTES + 1, decode_content=True)
-                        if r.status_code == 200 else b"")
-        except (requests.RequestException, OSError):
+            got = outbound.fetch(image.url, allow_private=self.config.allow_private_addresses,
+                                 max_bytes=THUMB_MAX_BYTES, timeout=self.session.timeout[1],
+                                 headers={"Accept": "image/*"})
+        except requests.RequestException:  # refused, too large, too slow, unreachable
             return None
-        if not kind.startswith("image/") or not data or len(data) > THUMB_MAX_BYTES:
+        kind, data = got.media_type, got.content if got.status_code == 200 else b""
+        if not kind.startswith("image/") or not data:
             return None
         up = self._authed("POST", "com.atproto.repo.uploadBlob", data=data,
                           headers={"Content-Type": kind})

@@ -7,12 +7,14 @@ this package talks to Redis.
 | events.py | accepted events: status, body (until the retention ends), the sweeper's list |
 | articles.py | articles, feed membership, retractions, purges and their audit record |
 | feeds.py | rendered feeds: bytes, ETags, versions, the dirty set, render locks and failures |
+| exports.py | the static export per feed: the ETags on disk, its failures |
 | outbox.py | the social outbox: one entry per article and network, locks, the open list |
 | schedule.py | delayed work (retries, rate-limit waits), drained by the scheduler loop |
 | dead.py | dead letters: units of work out of retries |
 | workers.py | worker heartbeats |
 | counters.py | counters for metrics and the status page |
 | channels.py | each network's own state (sessions, account ids), shared by the workers |
+| takedowns.py | takedowns under way and done (what `syndicate purge` waits on) |
 
 Every state change that must be all-or-nothing is one MULTI/EXEC (with WATCH where it reads
 first) or one Lua script, so a crash between two writes never leaves half a change.
@@ -28,9 +30,11 @@ from worker.store.channels import ChannelState
 from worker.store.counters import Counters
 from worker.store.dead import DeadLetters
 from worker.store.events import Events
+from worker.store.exports import Exports
 from worker.store.feeds import Feeds
 from worker.store.outbox import Outbox
 from worker.store.schedule import Schedule
+from worker.store.takedowns import Takedowns
 from worker.store.workers import Workers
 
 __all__ = ["Applied", "Store"]
@@ -48,6 +52,8 @@ class Store:
         self.outbox = Outbox(client, networks, self.counters)
         self.feeds = Feeds(client)
         self.articles = Articles(client, networks, feed_size, self.feeds)
+        self.takedowns = Takedowns(client)
+        self.exports = Exports(client)
 
     def channel_state(self, network: str) -> ChannelState:
         return ChannelState(self._r, network)
@@ -55,6 +61,25 @@ class Store:
     def ping(self) -> bool:
         return bool(self._r.ping())
 
+    def rewrite_log(self) -> str:
+        """Rewrite Redis's append-only file (BGREWRITEAOF), so what a takedown removed is no
+        longer in the log on disk: `started`, `busy` (a rewrite or save under way: ask again),
+        or why it cannot be (an external Redis that does not allow it)."""
+        try:
+            self._r.bgrewriteaof()
+            return "started"
+        except redis.ResponseError as exc:
+            text = str(exc)
+            if "in progress" in text or "already" in text:
+                return "busy"
+            return f"not allowed: {text[:120]}"
+
+    def log_rewrite_running(self) -> bool:
+        info = self._r.info("persistence")
+        return bool(info.get("aof_rewrite_in_progress") or info.get("aof_rewrite_scheduled"))
+
     def persistence(self) -> str:
-        """Redis's `appendonly` setting (what `check` reports)."""
-        return str(self._r.config_get("appendonly").get("appendonly", "?"))
+        """Redis's `appendonly` setting (what `check` reports), from INFO: the embedded Redis
+        has no CONFIG command, and an ACL user need not have it."""
+        enabled = self._r.info("persistence").get("aof_enabled")
+        return {0: "no", 1: "yes"}.get(int(enabled), "?") if enabled is not None else "?"

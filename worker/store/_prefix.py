@@ -4,6 +4,21 @@ from typing import Any
 
 PREFIX = "syn:"
 
+
+def part(value: str) -> str:
+    """An id as one part of a key: `:` (the separator) and `%` are percent-encoded, so an
+    article id ending in `:events` or `:rendered` can never name another article's keys. Ids
+    without either character (nearly all) are written as they are."""
+    return value.replace("%", "%25").replace(":", "%3A")
+
+
+# The same in Lua, for scripts that build keys from ids they read.
+LUA_PART = """
+local function part(s)
+  return (string.gsub(string.gsub(s, '%%', '%%25'), ':', '%%3A'))
+end
+"""
+
 # redis-py annotates every reply as a union (bytes | str | list | ...) whatever the client's
 # `decode_responses`; ours is off, so replies are bytes, and the repositories hold the client as
 # `Client` (Any) rather than narrowing each reply by hand.

@@ -22,7 +22,7 @@ from feeds.article import Article, ArticleEvent, format_time, parse_time
 from feeds.lifecycle import Change, Stored, decide
 from worker.store import events, outbox
 from worker.store import feeds as feed_state
-from worker.store._prefix import PREFIX, Client
+from worker.store._prefix import LUA_PART, PREFIX, Client, part
 
 ARTICLES = f"{PREFIX}articles"  # zset article id -> last change (epoch s)
 FEEDS = f"{PREFIX}feeds"  # set of every feed key that ever had an item
@@ -30,15 +30,16 @@ AUDIT = f"{PREFIX}audit"  # list of JSON records, newest first: purges
 AUDIT_KEPT = 10_000
 TIMELINE_KEPT = 50
 PARSED_CACHE_SIZE = 5_000
+STANDING_FEEDS = ("all", "audio")  # feeds that exist even when empty
 
 
 def article_key(article_id: str) -> str:
-    return f"{PREFIX}article:{article_id}"
+    return f"{PREFIX}article:{part(article_id)}"
 
 
 def rendered_key(article_id: str) -> str:
     """hash feed key -> when the article first appeared in that feed's rendered bytes."""
-    return f"{PREFIX}article:{article_id}:rendered"
+    return f"{PREFIX}article:{part(article_id)}:rendered"
 
 
 def items_key(feed_key: str) -> str:
@@ -67,11 +68,11 @@ return 1
 # than this (epoch s) are dropped, the article key prefix. Returns {version, ids, docs, deleted
 # (id, score, ...)}; a doc that is gone comes back false. Article keys are derived here, so this
 # needs a single Redis (standalone or Sentinel), never Redis Cluster.
-_FOR_RENDER = """
+_FOR_RENDER = LUA_PART + """
 local ids = redis.call('ZREVRANGE', KEYS[2], 0, tonumber(ARGV[1]) - 1)
 local docs = {}
 for i, id in ipairs(ids) do
-  docs[i] = redis.call('HGET', ARGV[3] .. id, 'doc')
+  docs[i] = redis.call('HGET', ARGV[3] .. part(id), 'doc')
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[2])
 local deleted = redis.call('ZREVRANGE', KEYS[3], 0, 99, 'WITHSCORES')
@@ -80,9 +81,9 @@ return {redis.call('GET', KEYS[1]) or '0', ids, docs, deleted}
 
 # First time in a feed's bytes, per article: ARGV: feed key, when, the rendered-key prefix, then
 # the article ids. HSETNX keeps the first.
-_MARK_RENDERED = """
+_MARK_RENDERED = LUA_PART + """
 for i = 4, #ARGV do
-  redis.call('HSETNX', ARGV[3] .. ARGV[i] .. ':rendered', ARGV[1], ARGV[2])
+  redis.call('HSETNX', ARGV[3] .. part(ARGV[i]) .. ':rendered', ARGV[1], ARGV[2])
 end
 """
 
@@ -300,32 +301,47 @@ class Articles:
         feed_state.changed_in(pipe, change.touched, mark_dirty=not defer_render)
         pipe.execute()
 
-    def purge(self, article_id: str) -> dict[str, Any] | None:
+    def purge(self, article_id: str, networks: tuple[str, ...] | None = None
+              ) -> dict[str, Any] | None:
         """Remove everything of an article (a legal takedown): its text, title and URL, its
-        events and their bodies, its items in every feed (marked for rendering); posts still up
-        are marked for deletion. A tombstone (state, version, times) stays so that no late event
-        brings it back or shares it again, and an audit record says what was removed.
-        None if the article is unknown."""
+        events and their bodies, the words kept for the networks, its items in every feed it was
+        ever in (marked for rendering); a feed it leaves empty is no longer a feed (its name may
+        be the person's: the renderer removes its bytes and files). Posts still up are marked
+        for deletion. A tombstone (state `purged`, version, times) stays, so that no event
+        brings it back or shares it again (until `unpurge`), and an audit record says what was
+        removed. None if the article is unknown; a second purge removes what is left."""
+        networks = self.networks if networks is None else networks
         key = article_key(article_id)
         index = events.article_events_key(article_id)
         with self._r.pipeline() as pipe:
             while True:
                 try:
-                    pipe.watch(key, index)
+                    pipe.watch(key, index, rendered_key(article_id))
                     stored = {k.decode(): v.decode() for k, v in pipe.hgetall(key).items()}
                     if not stored:
                         pipe.unwatch()
                         return None
                     event_ids = [e.decode() for e in pipe.zrange(index, 0, -1)]
-                    feeds = json.loads(stored.get("feeds") or "[]")
-                    states = outbox.states_in(pipe, article_id, self.networks)
+                    feeds = list(dict.fromkeys(
+                        json.loads(stored.get("feeds") or "[]")
+                        + sorted(k.decode() for k in pipe.hkeys(rendered_key(article_id)))))
+                    pipe.watch(*(items_key(feed) for feed in feeds))
+                    emptied = [feed for feed in feeds if feed not in STANDING_FEEDS
+                               and not set(pipe.zrange(items_key(feed), 0, 1)) - {
+                                   article_id.encode()}]
+                    states = outbox.states_in(pipe, article_id, networks)
                     deletes = [n for n, s in states.items() if s in ("pending", "sent")]
                     now = time.time()
                     pipe.multi()
                     for feed in feeds:
                         pipe.zrem(items_key(feed), article_id)
+                    for feed in emptied:
+                        pipe.delete(deleted_key(feed))
+                    if emptied:
+                        pipe.srem(FEEDS, *emptied)
                     feed_state.changed_in(pipe, feeds)
                     events.remove_in(pipe, event_ids, article_id)
+                    outbox.scrub_in(pipe, article_id, networks)
                     pipe.delete(key, rendered_key(article_id))
                     tombstone = {k: stored[k] for k in ("version", "time", "first_published_at")
                                  if stored.get(k)}
@@ -334,12 +350,35 @@ class Articles:
                     for network in deletes:
                         outbox.request_delete_in(pipe, article_id, network, now)
                     record = {"action": "purge", "article_id": article_id, "at": now,
-                              "was": stored.get("state"), "feeds": feeds,
+                              "was": stored.get("state"), "feeds": feeds, "removed_feeds": emptied,
                               "events_removed": len(event_ids), "posts_to_delete": deletes}
                     pipe.lpush(AUDIT, json.dumps(record))
                     pipe.ltrim(AUDIT, 0, AUDIT_KEPT - 1)
                     pipe.execute()
                     return record
+                except redis.WatchError:
+                    continue
+
+    def unpurge(self, article_id: str, reason: str) -> bool:
+        """Let the CMS publish a purged article again (an operator's decision, audited): the
+        tombstone becomes `unpurged`, so the next event from the CMS applies whatever its
+        version; it is not shared again (its first publish is kept). False if the article is
+        not purged."""
+        key = article_key(article_id)
+        with self._r.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    if pipe.hget(key, "state") != b"purged":
+                        pipe.unwatch()
+                        return False
+                    pipe.multi()
+                    pipe.hset(key, "state", "unpurged")
+                    pipe.lpush(AUDIT, json.dumps({"action": "unpurge", "article_id": article_id,
+                                                  "at": time.time(), "reason": reason}))
+                    pipe.ltrim(AUDIT, 0, AUDIT_KEPT - 1)
+                    pipe.execute()
+                    return True
                 except redis.WatchError:
                     continue
 

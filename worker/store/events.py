@@ -14,7 +14,7 @@ from typing import Any
 
 from syndicate.logs import mask
 from worker.store import dead, schedule
-from worker.store._prefix import PREFIX, Client
+from worker.store._prefix import PREFIX, Client, part
 
 RECENT = f"{PREFIX}events:recent"  # zset event id -> accepted at, trimmed to RECENT_KEPT
 UNFINISHED = f"{PREFIX}events:unfinished"  # zset event id -> accepted (or due) at
@@ -29,7 +29,7 @@ def event_key(event_id: str) -> str:
 
 def article_events_key(article_id: str) -> str:
     """zset event id -> accepted at: one article's events (what `purge` removes)."""
-    return f"{PREFIX}article:{article_id}:events"
+    return f"{PREFIX}article:{part(article_id)}:events"
 
 
 # KEYS: event hash, recent, unfinished, the article's events. ARGV: type, article id, body, now,

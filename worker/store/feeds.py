@@ -1,5 +1,12 @@
 """Rendered feeds: the bytes of each format, their ETags, the version a render saw, the dirty
-set the renderers drain, render locks and render failures.
+set and the render queue the renderers drain, render locks and render failures.
+
+The render queue: four sorted sets of feed keys (one per priority: `all`, sections, feeds read
+recently, the rest), each scored by when the feed may next be rendered (ms, Redis's clock): when
+it became dirty, or when its hold or its renderer's lease ends. A renderer claims the feed whose
+score minus its priority's head start (`HEAD_START_MS`) is lowest among the due ones: four
+O(log n) lookups in one script, however many feeds are dirty. A head start is bounded, so a
+feed of the long tail waits behind a priority feed that became dirty at most that much later.
 
 hash `syn:feed:<key>:meta`: etag:<fmt>, size:<fmt>, last_modified (HTTP date), rendered_version,
 rendered_at, items, renders, skipped (JSON: items left out, with reasons), render_failures,
@@ -16,11 +23,23 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
+from redis.commands.core import Script
+from redis.exceptions import RedisError
+
 from syndicate.logs import mask
 from worker.store import counters, dead
 from worker.store._prefix import PREFIX, Client
 
 DIRTY = f"{PREFIX}feeds:dirty"  # set of feed keys changed since their last render
+# zsets feed key -> when it may be rendered (epoch ms), by priority: a dirty feed, due then or
+# when its hold ends, or a feed leased to the renderer rendering it. Every dirty feed is in one
+# of them (`requeue` mends one put in DIRTY by hand).
+QUEUES = tuple(f"{PREFIX}feeds:queue:{p}" for p in ("all", "sections", "read", "rest"))
+# How far ahead of the rest each priority's feeds go (ms): `all`, sections, feeds read recently,
+# the rest. Bounded, not absolute: a tail feed dirty this much longer goes first.
+HEAD_START_MS = (120_000, 60_000, 30_000, 0)
+READ_WINDOW_S = 24 * 3600  # a feed read through the API within this has readers
+READ_MARK_EVERY_S = 60.0  # an API process records a feed's reads at most this often
 
 
 def meta_key(feed_key: str) -> str:
@@ -43,8 +62,75 @@ def render_lock_key(feed_key: str) -> str:
     return f"{PREFIX}feed:{feed_key}:render-lock"
 
 
+def read_key(feed_key: str) -> str:
+    """string (with expiry READ_WINDOW_S): present while the feed has readers."""
+    return f"{PREFIX}feed:{feed_key}:read"
+
+
 def etag_of(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+
+
+# Lua: the Redis clock in ms (the same for every renderer, whatever its host's clock says).
+_NOW_MS = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+# Lua: the queue a feed belongs in by its priority (KEYS[2..5] are QUEUES); ARGV[1], ARGV[2]
+# are the feed key prefix and the read-marker suffix.
+_QUEUE_OF = """
+local function queue_of(key)
+  if key == 'all' then return KEYS[2] end
+  if string.sub(key, 1, 8) == 'section/' then return KEYS[3] end
+  if redis.call('EXISTS', ARGV[1] .. key .. ARGV[2]) == 1 then return KEYS[4] end
+  return KEYS[5]
+end
+local function queued(key)
+  for j = 2, 5 do
+    local score = redis.call('ZSCORE', KEYS[j], key)
+    if score then return KEYS[j], tonumber(score) end
+  end
+  return nil, nil
+end
+"""
+
+# Mark feeds dirty. KEYS: the dirty set, then QUEUES. ARGV: feed key prefix, read suffix,
+# render-lock suffix, then the feed keys. A feed not queued is queued from now, or from when its
+# render lock goes (held after a render: the change waits for the hold); one queued stays where
+# it is (a feed being rendered keeps its lease: its release queues it again), except a lease
+# left by a renderer that died, which counts from now.
+_MARK = _NOW_MS + _QUEUE_OF + """
+for i = 4, #ARGV do
+  local key = ARGV[i]
+  local fresh = redis.call('SADD', KEYS[1], key)
+  local queue, score = queued(key)
+  if queue == nil then
+    local held = redis.call('PTTL', ARGV[1] .. key .. ARGV[3])
+    redis.call('ZADD', queue_of(key), now + math.max(held, 0), key)
+  elseif (fresh == 1 and score < now)
+      or (score > now and redis.call('EXISTS', ARGV[1] .. key .. ARGV[3]) == 0) then
+    -- a hold that ended, or a lease whose lock is gone (expired mid-render, or deleted):
+    -- nobody renders it now, so it is due now
+    redis.call('ZADD', queue, now, key)
+  end
+end
+return 0
+"""
+_MARK_SCRIPT = Script(None, _MARK.encode())  # type: ignore[arg-type]  # bytes: no client needed
+
+
+def _lua_parts() -> tuple[str, str, str]:
+    """(feed key prefix, render-lock suffix, read-marker suffix) for the scripts."""
+    prefix, _, lock = render_lock_key("\0").partition("\0")
+    return prefix, lock, read_key("\0").partition("\0")[2]
+
+
+def mark_in(client: Any, feed_keys: list[str] | tuple[str, ...]) -> None:
+    """Mark feeds dirty and queue them (on a client, or a pipeline inside its transaction)."""
+    if feed_keys:
+        prefix, lock, read = _lua_parts()
+        _MARK_SCRIPT(keys=[DIRTY, *QUEUES], args=[prefix, read, lock, *feed_keys], client=client)
 
 
 def changed_in(pipe: Any, feed_keys: list[str] | tuple[str, ...], mark_dirty: bool = True) -> None:
@@ -52,8 +138,8 @@ def changed_in(pipe: Any, feed_keys: list[str] | tuple[str, ...], mark_dirty: bo
     the renderers, unless a backfill renders them itself at the end)."""
     for key in feed_keys:
         pipe.incr(version_key(key))
-    if feed_keys and mark_dirty:
-        pipe.sadd(DIRTY, *feed_keys)
+    if mark_dirty:
+        mark_in(pipe, feed_keys)
 
 
 # Compare-and-publish a render. KEYS: meta hash, version counter, dirty set, dead letters, then
@@ -106,35 +192,76 @@ return failures
 """
 
 
-# KEYS: the dirty set. ARGV: feed key prefix, render-lock suffix, meta suffix, token, ttl (s).
-# Of the dirty feeds no renderer has or holds, locks the one rendered longest ago (never
-# rendered first) and returns its key, false if there is none: a renderer's whole search in one
-# round trip, and no feed waits behind others that keep changing.
-_CLAIM_NEXT = """
-local best, oldest = nil, nil
-for _, key in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  if redis.call('EXISTS', ARGV[1] .. key .. ARGV[2]) == 0 then
-    local at = tonumber(redis.call('HGET', ARGV[1] .. key .. ARGV[3], 'rendered_at') or '0')
-    if oldest == nil or at < oldest then
-      best, oldest = key, at
+# Claim the next feed. KEYS: the dirty set, then QUEUES. ARGV: feed key prefix, render-lock
+# suffix, token, ttl (s), then the head start of each queue (ms). Of the due heads of the four
+# queues, takes the one whose score less its head start is lowest: locks it (SET NX, as before:
+# the lock is what keeps two renders of a feed apart) and leases it in its queue until the lock
+# would expire. A due head that is not dirty (a lease left by a renderer that died after its
+# render was saved) leaves; one whose lock is still there (a lease that ended a moment before
+# its lock, or a lock set by hand) waits for it.
+# Returns the feed key, false if nothing is due.
+_CLAIM_NEXT = _NOW_MS + """
+local ttl_ms = tonumber(ARGV[4]) * 1000
+for _ = 1, 64 do
+  local best, queue, rank = nil, nil, nil
+  for i = 2, 5 do
+    local head = redis.call('ZRANGEBYSCORE', KEYS[i], '-inf', now, 'LIMIT', 0, 1, 'WITHSCORES')
+    if head[1] then
+      local r = tonumber(head[2]) - tonumber(ARGV[3 + i])
+      if rank == nil or r < rank then best, queue, rank = head[1], KEYS[i], r end
     end
   end
-end
-if best and redis.call('SET', ARGV[1] .. best .. ARGV[2], ARGV[4], 'NX', 'EX', ARGV[5]) then
-  return best
+  if best == nil then return false end
+  if redis.call('SISMEMBER', KEYS[1], best) == 0 then
+    redis.call('ZREM', queue, best)
+  else
+    local lock = ARGV[1] .. best .. ARGV[2]
+    if redis.call('SET', lock, ARGV[3], 'NX', 'EX', ARGV[4]) then
+      redis.call('ZADD', queue, now + ttl_ms, best)
+      return best
+    end
+    local left = redis.call('PTTL', lock)
+    redis.call('ZADD', queue, now + (left > 0 and left or ttl_ms), best)
+  end
 end
 return false
 """
 
-# KEYS: the render lock. ARGV: the claimer's token, hold in ms. Only the claimer lets go.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  if tonumber(ARGV[2]) > 0 then
-    redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  else
-    redis.call('DEL', KEYS[1])
-  end
+# Let a feed go. KEYS: the dirty set, QUEUES, then the render lock. ARGV: feed key prefix, read
+# suffix, the claimer's token, hold in ms, the feed key. Only the claimer lets go: the lock is
+# kept for the hold; the feed leaves its lease and, if still dirty (it changed while rendering,
+# or its render failed after a change), is queued again (by its priority now) for when the hold
+# ends. A change during the hold is queued for then by `_MARK`, which reads the lock.
+_RELEASE = _NOW_MS + _QUEUE_OF + """
+if redis.call('GET', KEYS[6]) ~= ARGV[3] then
+  return 0
 end
+local hold = tonumber(ARGV[4])
+if hold > 0 then
+  redis.call('PEXPIRE', KEYS[6], hold)
+else
+  redis.call('DEL', KEYS[6])
+end
+local key = ARGV[5]
+for j = 2, 5 do
+  redis.call('ZREM', KEYS[j], key)
+end
+if redis.call('SISMEMBER', KEYS[1], key) == 1 then
+  redis.call('ZADD', queue_of(key), now + hold, key)
+end
+return 1
+"""
+
+
+# Drop a feed. KEYS: version counter, meta, read marker, the dirty set, QUEUES (4), then the
+# body keys. ARGV: the version its render saw, the feed key. 0 if it changed since.
+_DROP = """
+if tonumber(redis.call('GET', KEYS[1]) or '0') ~= tonumber(ARGV[1]) then return 0 end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('SREM', KEYS[4], ARGV[2])
+for j = 5, 8 do redis.call('ZREM', KEYS[j], ARGV[2]) end
+for j = 9, #KEYS do redis.call('DEL', KEYS[j]) end
+return 1
 """
 
 
@@ -145,6 +272,7 @@ class Feeds:
         self._release = client.register_script(_RELEASE)
         self._claim_next = client.register_script(_CLAIM_NEXT)
         self._failed = client.register_script(_FAILED)
+        self._drop = client.register_script(_DROP)
 
     def save(self, feed_key: str, version: int, bodies: dict[str, bytes], item_count: int,
              skipped: tuple[tuple[str, str], ...] = (), title: str = "") -> bool:
@@ -171,15 +299,31 @@ class Feeds:
         counters.add_in(pipe, counters.RENDER_SECONDS, seconds)
         pipe.execute()
 
-    def mark_dirty(self, feed_key: str) -> None:
-        self._r.sadd(DIRTY, feed_key)
+    def mark_dirty(self, *feed_keys: str) -> None:
+        mark_in(self._r, feed_keys)
 
     def retry(self, feed_key: str) -> None:
         """A fresh set of render attempts (for `replay`)."""
         pipe = self._r.pipeline()
         pipe.hset(meta_key(feed_key), "render_failures", 0)
-        pipe.sadd(DIRTY, feed_key)
+        mark_in(pipe, [feed_key])
         pipe.execute()
+
+    def requeue(self, cursor: int = 0, count: int = 500) -> int:
+        """One step through the dirty set, queueing any feed in it that is in no queue (put in
+        the set by hand, or left by a version before the queues): returns the next cursor (0
+        once the whole set has been seen). The renderers take a step now and then."""
+        cursor, members = self._r.sscan(DIRTY, cursor, count=count)
+        if members:
+            mark_in(self._r, [m.decode() for m in members])
+        return int(cursor)
+
+    def queued(self) -> dict[str, float]:
+        """Every queued feed and when it may be rendered (epoch s): for `status` and the tests."""
+        pipe = self._r.pipeline(transaction=False)
+        for queue in QUEUES:
+            pipe.zrange(queue, 0, -1, withscores=True)
+        return {k.decode(): score / 1000 for rows in pipe.execute() for k, score in rows}
 
     def dirty(self) -> list[str]:
         return [k.decode() for k in self._r.smembers(DIRTY)]
@@ -188,19 +332,22 @@ class Feeds:
         return int(self._r.scard(DIRTY))
 
     def claim_next(self, ttl_s: int) -> tuple[str, str] | None:
-        """Take the dirty feed rendered longest ago that no renderer has or holds: (feed key,
-        token for `release`), or None. The lock expires after `ttl_s` should that renderer die
-        mid-render."""
+        """Take the next dirty feed that no renderer has or holds, by due time less its
+        priority's head start (`all`, sections, feeds with readers, then the rest, oldest
+        first): (feed key, token for `release`), or None. One script of O(log n) steps. The lock
+        expires after `ttl_s` should that renderer die mid-render."""
         token = secrets.token_hex(8)
-        prefix, _, lock = render_lock_key("\0").partition("\0")
-        meta = meta_key("\0").partition("\0")[2]
-        key = self._claim_next(keys=[DIRTY], args=[prefix, lock, meta, token, ttl_s])
+        prefix, lock, _ = _lua_parts()
+        key = self._claim_next(keys=[DIRTY, *QUEUES],
+                               args=[prefix, lock, token, ttl_s, *HEAD_START_MS])
         return (key.decode(), token) if key else None
 
     def release(self, feed_key: str, token: str, hold_ms: int = 0) -> None:
         """Let the feed go. With `hold_ms`, no renderer takes it again before that: whatever
         changes meanwhile stays dirty and is rendered together, once, when the hold ends."""
-        self._release(keys=[render_lock_key(feed_key)], args=[token, hold_ms])
+        prefix, _, read = _lua_parts()
+        self._release(keys=[DIRTY, *QUEUES, render_lock_key(feed_key)],
+                      args=[prefix, read, token, hold_ms, feed_key])
 
     def render_error(self, feed_key: str) -> str:
         return (self._r.hget(meta_key(feed_key), "render_error") or b"").decode()
@@ -251,12 +398,74 @@ class Feeds:
                         "pinged_at": (pinged or b"").decode(), "items": (items or b"").decode()}
         return out
 
+    # Operator commands and takedowns ask the renderers, never render themselves ------------
+    def touch(self, feed_keys: list[str]) -> dict[str, int]:
+        """Bump these feeds' versions and queue them for the renderers (`rebuild`, `backfill`):
+        returns the version each render must reach."""
+        pipe = self._r.pipeline()
+        for key in feed_keys:
+            pipe.incr(version_key(key))
+        mark_in(pipe, feed_keys)
+        return {key: int(v) for key, v in zip(feed_keys, pipe.execute())}
+
+    def versions(self, feed_keys: list[str]) -> dict[str, int]:
+        """Each feed's version now (what a render must reach to include every change so far)."""
+        if not feed_keys:
+            return {}
+        values = self._r.mget([version_key(key) for key in feed_keys])
+        return {key: int(v or 0) for key, v in zip(feed_keys, values)}
+
+    def renders_since(self, feed_keys: list[str], since: float
+                      ) -> dict[str, tuple[int | None, str]]:
+        """Per feed: the version its last saved render saw (None: no bytes), and the reason if
+        a render has failed since `since` (epoch s)."""
+        pipe = self._r.pipeline(transaction=False)
+        for key in feed_keys:
+            pipe.hmget(meta_key(key), "rendered_version", "render_error", "render_failed_at")
+        out: dict[str, tuple[int | None, str]] = {}
+        for key, (version, error, failed_at) in zip(feed_keys, pipe.execute()):
+            recent = error and failed_at and float(failed_at) >= since
+            out[key] = (int(version) if version is not None else None,
+                        error.decode() if recent else "")
+        return out
+
+    def bodies(self, feed_key: str) -> dict[str, bytes]:
+        """The published bytes of every format (none for a feed without them)."""
+        fmts = ("rss", "atom", "json")
+        values = self._r.mget([body_key(feed_key, fmt) for fmt in fmts])
+        return {fmt: v for fmt, v in zip(fmts, values) if v is not None}
+
+    def drop(self, feed_key: str, version: int) -> bool:
+        """A feed that is no longer a feed (a takedown left it empty): its bytes, state and
+        queue entries go, unless it changed since its render read `version` (then it stays
+        queued and is looked at again)."""
+        return bool(self._drop(
+            keys=[version_key(feed_key), meta_key(feed_key), read_key(feed_key), DIRTY, *QUEUES,
+                  *(body_key(feed_key, fmt) for fmt in ("rss", "atom", "json"))],
+            args=[version, feed_key]))
+
 
 class FeedReader:
     """The serving path's reads, on the API's asyncio client: one small read per request."""
 
     def __init__(self, client: Any) -> None:
         self._r = client
+        self._read_marked: dict[str, float] = {}  # feed key -> when this process last marked it
+
+    async def was_read(self, feed_key: str) -> None:
+        """A reader got this feed: for READ_WINDOW_S it has readers, and its renders go ahead of
+        the long tail. One write per feed per READ_MARK_EVERY_S in each process; should it
+        fail, only the mark is lost, never the read."""
+        now = time.monotonic()
+        if now - self._read_marked.get(feed_key, -READ_MARK_EVERY_S) < READ_MARK_EVERY_S:
+            return
+        if len(self._read_marked) >= 10_000:  # bounded, whatever keys are asked for
+            self._read_marked.clear()
+        self._read_marked[feed_key] = now
+        try:
+            await self._r.set(read_key(feed_key), b"1", ex=READ_WINDOW_S)
+        except RedisError:
+            pass
 
     async def meta(self, feed_key: str, fmt: str) -> tuple[str, str, int] | None:
         """(ETag, Last-Modified, size) of one format; None before the feed's first render."""

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from syndicate.logs import mask
 from worker.store import counters, dead
-from worker.store._prefix import PREFIX, Client
+from worker.store._prefix import PREFIX, Client, part
 from worker.store.counters import Counters
 
 OPEN = f"{PREFIX}outbox:open"  # zset member(article, network) -> last touched (epoch s)
@@ -25,11 +25,11 @@ REMOTE_TEXT = ("last_error", "reason", "note")  # scrubbed before they are store
 
 
 def entry_key(article_id: str, network: str) -> str:
-    return f"{PREFIX}outbox:{article_id}:{network}"
+    return f"{PREFIX}outbox:{part(article_id)}:{network}"
 
 
 def lock_key(article_id: str, network: str) -> str:
-    return f"{PREFIX}outbox:{article_id}:{network}:lock"
+    return f"{PREFIX}outbox:{part(article_id)}:{network}:lock"
 
 
 def member(article_id: str, network: str) -> str:
@@ -60,6 +60,13 @@ def request_delete_in(pipe: Any, article_id: str, network: str, now: float) -> N
     """An unpublish (or purge): the post, made or still to be made, must go."""
     pipe.hset(entry_key(article_id, network), "delete_requested", 1)
     open_in(pipe, article_id, network, now)
+
+
+def scrub_in(pipe: Any, article_id: str, networks: tuple[str, ...]) -> None:
+    """A takedown: the words kept for a network (the payload of the first attempt: title,
+    summary, share text) leave the outbox; states and remote ids stay, for the deletes."""
+    for network in networks:
+        pipe.hdel(entry_key(article_id, network), "payload")
 
 
 def states_in(pipe: Any, article_id: str, networks: tuple[str, ...]) -> dict[str, str]:

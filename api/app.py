@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api import auth, intake, page, serving, status
+from api import auth, ghost, hub, intake, page, serving, sitemaps, status
 from api.metrics import Metrics
 from api.openapi import OPENAPI
 from syndicate.config import Settings
@@ -80,11 +80,15 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> Starlette:
             Route("/status/retry", page.retry, methods=["POST"]),
             Route("/local-time.js", page.local_time_script, methods=["GET"]),
             Route("/events", intake.post_event, methods=["POST"]),
+            Route("/hub", hub.post_hub, methods=["POST"]),
+            Route("/integrations/ghost", ghost.post_ghost, methods=["POST"]),
             Route("/events/{event_id:path}", status.get_event, methods=["GET"]),
             Route("/articles/{article_id:path}/share-links", status.share_links, methods=["GET"]),
             Route("/articles/{article_id:path}", status.get_article, methods=["GET"]),
             Route("/feeds.opml", serving.opml, methods=["GET"]),
             Route("/feeds/style.xsl", serving.stylesheet, methods=["GET"]),
+            Route("/feeds/sitemap.xml", sitemaps.feed_pages, methods=["GET", "HEAD"]),
+            Route("/sitemaps/news.xml", sitemaps.news, methods=["GET", "HEAD"]),
             Route("/feeds/{feed:path}", serving.serve_feed, methods=["GET", "HEAD"]),
             Route("/healthz", status.healthz, methods=["GET"]),
             Route("/readyz", status.readyz, methods=["GET"]),

@@ -1,5 +1,6 @@
-"""The operator credential: only feeds, OPML, share links, `POST /events` (signed) and
-`/healthz` are public; everything else needs `SYNDICATE_ADMIN_TOKEN`.
+"""The operator credential: only feeds, OPML, share links, `POST /events` (signed),
+`POST /integrations/ghost` (signed by Ghost, api/ghost.py) and `/healthz` are public; everything
+else needs `SYNDICATE_ADMIN_TOKEN`.
 
 Two ways to present it, checked the same way on loopback as anywhere (a reverse proxy on the
 same host makes every client loopback):

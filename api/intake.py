@@ -3,6 +3,7 @@
 Checks run cheapest-and-most-fundamental first: size (413), media type (415), signature (401),
 JSON (400), schema (422). An event is answered 202 only after it is stored in Redis and its task
 is on the broker; if either fails the record is removed again and the CMS gets a 503 to retry.
+Everything after the signature (`accept`) is shared with `POST /integrations/ghost` (api/ghost.py).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -19,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from api.errors import problem
-from feeds.validation import LIMITS, depth_exceeds, validate_event
+from feeds.validation import LIMITS, FieldError, depth_exceeds, validate_event
 from worker import enqueue, trace
 from worker.runtime import Runtime
 
@@ -54,7 +56,7 @@ async def read_limited(request: Request, limit: int, timeout_s: float) -> bytes:
     return b"".join(chunks)
 
 
-def _is_json(content_type: str) -> bool:
+def is_json(content_type: str) -> bool:
     mime = content_type.split(";", 1)[0].strip().lower()
     return mime == "application/json" or (mime.startswith("application/") and mime.endswith("+json"))
 
@@ -74,7 +76,7 @@ async def _post_event(request: Request) -> JSONResponse:
     except TimeoutError:
         return problem(408, "request timeout",
                        f"the body did not arrive within {rt.settings.body_timeout:g} s")
-    if not _is_json(request.headers.get("content-type", "")):
+    if not is_json(request.headers.get("content-type", "")):
         return problem(415, "unsupported media type", "send Content-Type: application/json")
     event_id = request.headers.get("webhook-id", "")
     try:
@@ -96,16 +98,27 @@ async def _post_event(request: Request) -> JSONResponse:
         return problem(400, "invalid JSON", f"nested deeper than {LIMITS['depth']} levels")
     if depth_exceeds(payload, LIMITS["depth"]):
         return problem(400, "invalid JSON", f"nested deeper than {LIMITS['depth']} levels")
+    return await accept(request, event_id, payload, text)
+
+
+async def accept(request: Request, event_id: str, payload: Any, text: str,
+                 rename: Callable[[list[FieldError]], list[FieldError]] | None = None,
+                 ) -> JSONResponse:
+    """After the signature, for `POST /events` and `POST /integrations/ghost` alike: validate
+    (422, every field named; `rename` names them as the sender does), then record once and
+    enqueue (202, 200 duplicate, 503). `text` is the event as stored for the worker."""
+    metrics = request.app.state.metrics
     errors = validate_event(payload)
     if errors:
         metrics.events.labels(type=_type_of(payload), outcome="invalid").inc()
         return JSONResponse(
             {"title": "event does not match the schema", "status": 422,
-             "errors": [e.as_dict() for e in errors]},
+             "errors": [e.as_dict() for e in (rename(errors) if rename else errors)]},
             status_code=422,
         )
     traceparent = trace.accept(request.headers.get("traceparent"))
-    return await run_in_threadpool(_enqueue, rt, metrics, event_id, payload, text, traceparent)
+    return await run_in_threadpool(_enqueue, request.app.state.runtime, metrics, event_id,
+                                   payload, text, traceparent)
 
 
 def _type_of(payload: Any) -> str:

@@ -42,6 +42,21 @@ class WorkerTotals(Collector):
         yield from (renders, seconds, deliveries, retries)
 
 
+class HubTotals(Collector):
+    """Our own hub's requests, verifications and deliveries by outcome (worker/hub.py), as read
+    from Redis by the last scrape."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily("syndicate_hub", "Our WebSub hub's work, by outcome",
+                                     labels=["outcome"])
+        for outcome, n in sorted(self.counts.items()):
+            family.add_metric([outcome], n)
+        yield family
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -56,5 +71,14 @@ class Metrics:
                                  registry=self.registry)
         self.dead_letters = Gauge("syndicate_dead_letters", "Units of work out of retries",
                                   registry=self.registry)
+        # our own WebSub hub (worker/hub.py): its state at the last scrape
+        self.hub_subscriptions = Gauge("syndicate_hub_subscriptions",
+                                       "Verified subscriptions to our own WebSub hub",
+                                       registry=self.registry)
+        self.hub_failing = Gauge("syndicate_hub_failing_callbacks",
+                                 "Subscriptions whose last delivery failed",
+                                 registry=self.registry)
+        self.hub = HubTotals()
+        self.registry.register(self.hub)
         self.worker = WorkerTotals()
         self.registry.register(self.worker)

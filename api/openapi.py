@@ -53,6 +53,32 @@ OPENAPI: dict = {
                             "$ref": "#/components/schemas/ValidationProblem"}}}},
                 "503": _PROBLEM,
             }}},
+        "/integrations/ghost": {"post": {
+            "summary": "A Ghost custom integration's webhook (post.published, "
+                       "post.published.edited, post.unpublished, post.deleted), signed with "
+                       "X-Ghost-Signature; 404 while SYNDICATE_GHOST_WEBHOOK_SECRET is unset",
+            "parameters": [{"name": "X-Ghost-Signature", "in": "header", "required": True,
+                            "description": "sha256=<hex HMAC-SHA256 of body + t>, t=<ms>",
+                            "schema": {"type": "string"}}],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["post"], "properties": {
+                    "event": {"enum": ["post.published", "post.published.edited",
+                                       "post.unpublished", "post.deleted"]},
+                    "post": {"type": "object", "properties": {
+                        "current": {"type": "object"}, "previous": {"type": "object"}}}}}}}},
+            "responses": {
+                "202": {"description": "queued", "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/Accepted"}}}},
+                "200": {"description": "duplicate of a delivery already accepted", "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}},
+                "400": _PROBLEM, "401": _PROBLEM, "404": _PROBLEM, "408": _PROBLEM,
+                "413": _PROBLEM, "415": _PROBLEM,
+                "422": {"description": "not a post webhook of the four events, or the post does "
+                                       "not make a valid event; fields named as Ghost names them",
+                        "content": {"application/json": {"schema": {
+                            "$ref": "#/components/schemas/ValidationProblem"}}}},
+                "503": _PROBLEM,
+            }}},
         "/events/{event_id}": {"get": {
             "summary": "An event's status and what it changed",
             "parameters": [{"name": "event_id", "in": "path", "required": True,

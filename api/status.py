@@ -157,6 +157,10 @@ def _refresh_gauges(rt: Runtime, metrics) -> None:
     try:
         metrics.dead_letters.set(rt.store.dead.count())
         metrics.worker.totals = rt.store.counters.totals()
+        hub = rt.store.subscriptions.listing(limit=0)
+        metrics.hub_subscriptions.set(hub["subscriptions"])
+        metrics.hub_failing.set(hub["failing"])
+        metrics.hub.counts = hub["counts"]
     except redis.RedisError:
         pass
 

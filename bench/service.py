@@ -91,7 +91,7 @@ class Service:
         self.r = redis.Redis.from_url(self.url)
         self.logs = open(workdir / "service.log", "ab")  # noqa: SIM115 (closed in close())
         self.workers: list[subprocess.Popen] = []
-        self.api = self._spawn([sys.executable, "-m", "syndicate.cli", "api", "--port",
+        self.api = self._spawn([sys.executable, "-m", "cli", "api", "--port",
                                 str(self.port), "--processes", str(api_processes)])
         self.start_workers(workers)  # while the API starts
         wait_until(self._api_up, 30, "the API")
@@ -110,7 +110,7 @@ class Service:
         for _ in range(count):
             n = len(self.workers)
             self.workers.append(self._spawn(
-                [sys.executable, "-m", "syndicate.cli", "worker", "--concurrency=1",
+                [sys.executable, "-m", "cli", "worker", "--concurrency=1",
                  "--loglevel=WARNING", "--without-gossip", "--without-mingle",
                  f"--hostname=bench-{n}@%h", *queues], background=True))
         wait_until(lambda: self.r.zcard(keys.WORKERS) >= len(self.workers)

@@ -28,6 +28,7 @@ class Podcast:
     image: str | None = None  # square artwork, 1400-3000 px
     category: str = "News"
     explicit: bool = False
+    podping: bool = False  # the feed's changes are announced through Podping (podcast:podping)
 
 
 @dataclass(frozen=True)

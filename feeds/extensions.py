@@ -94,6 +94,8 @@ class FeedExtension(BaseExtension):
             _el(parent, ITUNES, "image", href=p["image"])
         _el(parent, ITUNES, "category").set("text", p.get("category") or "News")  # an attribute
         _el(parent, PODCAST, "guid", p.get("guid"))
+        if p.get("podping"):  # its changes are announced: apps need not poll it often
+            _el(parent, PODCAST, "podping", usesPodping="true")
         locked = _el(parent, PODCAST, "locked", "yes")  # no other host may import this feed
         if p.get("owner_email"):
             locked.set("owner", p["owner_email"])

@@ -66,7 +66,7 @@ def _generator(desc: FeedDescription, articles: list[Article],
                                  and a.image.width == a.image.height), None)
         ext.podcast = {"author": desc.author, "summary": desc.subtitle, "image": image,
                        "owner_name": p.owner_name, "owner_email": p.owner_email,
-                       "category": p.category, "explicit": p.explicit,
+                       "category": p.category, "explicit": p.explicit, "podping": p.podping,
                        "guid": podcast_guid(desc.self_urls["rss"])}
     fg.id(feed_id(desc.key))
     fg.title(desc.title)

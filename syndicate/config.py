@@ -141,6 +141,27 @@ def _admin_token(token: str | None) -> str | None:
     return token
 
 
+def _indexnow_key(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"[A-Za-z0-9-]{8,128}", value):
+        raise ValueError("must be 8 to 128 characters of a-z, A-Z, 0-9 and -")
+    return value
+
+
+def _header_token(value: str | None) -> str | None:
+    if value is not None and (not value.isascii() or not value.isprintable() or " " in value
+                              or len(value) > 1_000):
+        raise ValueError("must be printable ASCII without spaces (the whole Authorization value)")
+    return value
+
+
+def _ghost_secret(secret: str | None) -> str | None:
+    """The secret of the Ghost webhooks (Ghost keeps at most 191 characters): as strong as the
+    operator token."""
+    if secret is not None and len(secret) > 191:
+        raise ValueError("must be at most 191 characters (Ghost's limit)")
+    return _admin_token(secret)
+
+
 Text = Annotated[str | None, BeforeValidator(_blank_is_none)]
 Url = Annotated[str, BeforeValidator(_blank_is_none), AfterValidator(checked_url)]
 Broker = Annotated[str | None, BeforeValidator(_blank_is_none), AfterValidator(_broker_url)]
@@ -161,6 +182,10 @@ class Settings(BaseModel):
     data_dir: Path = _setting(Path("./var"), "DATA_DIR")
     webhook_secret: Secret = Field(None, validation_alias="SYNDICATE_WEBHOOK_SECRET", repr=False)
     admin_token: Token = Field(None, validation_alias="SYNDICATE_ADMIN_TOKEN", repr=False)
+    # the secret of the Ghost webhooks POST /integrations/ghost accepts (api/ghost.py); off: 404
+    ghost_webhook_secret: Annotated[str | None, BeforeValidator(_blank_is_none),
+                                    AfterValidator(_ghost_secret)] = \
+        Field(None, validation_alias="SYNDICATE_GHOST_WEBHOOK_SECRET", repr=False)
     public_url: Annotated[str | None, BeforeValidator(_blank_is_none),
                           AfterValidator(lambda v: checked_url(v) if v else None)] = \
         _setting(None, "PUBLIC_URL")
@@ -170,6 +195,10 @@ class Settings(BaseModel):
     site_language: Text = _setting("en", "SITE_LANGUAGE")
     feed_size: int = _setting(50, "FEED_SIZE", ge=1, le=1000)
     websub_hubs: Annotated[tuple[str, ...], BeforeValidator(_hubs)] = _setting((), "WEBSUB_HUBS")
+    # on: {PUBLIC_URL}/hub is our own WebSub hub (api/hub.py, worker/hub.py), within these bounds
+    websub_hub: bool = _setting(False, "WEBSUB_HUB")
+    hub_max_subscriptions: int = _setting(10_000, "HUB_MAX_SUBSCRIPTIONS", ge=1, le=1_000_000)
+    hub_max_per_host: int = _setting(100, "HUB_MAX_PER_HOST", ge=1, le=1_000_000)
     visibility_timeout: int = _setting(60, "VISIBILITY_TIMEOUT", ge=5, le=86400)
     deleted_entry_days: int = _setting(7, "DELETED_ENTRY_DAYS", ge=0, le=365)
     http_timeout: float = _setting(10.0, "HTTP_TIMEOUT", ge=1, le=120)
@@ -203,6 +232,21 @@ class Settings(BaseModel):
         _setting(("127.0.0.1", "::1"), "TRUSTED_PROXIES")
     # The API's in-memory copies of feed bytes (and their gzip), in MB.
     body_cache_mb: int = _setting(64, "BODY_CACHE_MB", ge=1, le=65_536)
+    # Search engines and podcast apps (CONTRACT §9): the news sitemap's publication name
+    # (default the site title), IndexNow (off without a key) and Podping (off without a token).
+    news_publication: Text = _setting(None, "NEWS_PUBLICATION")
+    indexnow_key: Annotated[str | None, BeforeValidator(_blank_is_none),
+                            AfterValidator(_indexnow_key)] = \
+        Field(None, validation_alias="SYNDICATE_INDEXNOW_KEY", repr=False)
+    indexnow_endpoint: Url = _setting("https://api.indexnow.org/indexnow", "INDEXNOW_ENDPOINT")
+    indexnow_key_location: Annotated[str | None, BeforeValidator(_blank_is_none),
+                                     AfterValidator(lambda v: checked_url(v) if v else None)] = \
+        _setting(None, "INDEXNOW_KEY_LOCATION")  # default {SITE_URL}/{key}.txt
+    indexnow_window_ms: int = _setting(2000, "INDEXNOW_WINDOW_MS", ge=0, le=600_000)
+    podping_token: Annotated[str | None, BeforeValidator(_blank_is_none),
+                             AfterValidator(_header_token)] = \
+        Field(None, validation_alias="SYNDICATE_PODPING_TOKEN", repr=False)
+    podping_url: Url = _setting("https://podping.cloud", "PODPING_URL")
     # Every SYNDICATE_* variable as given: what each network module reads its settings from.
     environ: Mapping[str, str] = Field(default_factory=dict, repr=False, exclude=True)
 
@@ -241,7 +285,7 @@ class Settings(BaseModel):
     def secret_values(self) -> list[str]:
         """Every configured secret, for masking (syndicate.logs.register_secrets): the core's,
         passwords in URLs, and any network variable named like a credential."""
-        values = [self.webhook_secret, self.admin_token]
+        values = [self.webhook_secret, self.admin_token, self.ghost_webhook_secret]
         for url in (self.redis_url, self.broker_url, *self.websub_hubs):
             values.append(urlsplit(url).password if url else None)
         values += [v for k, v in self.environ.items()

@@ -65,7 +65,7 @@ def signed_headers(event_id: str, body: bytes, secret: str = SECRET, ts: float |
 
 
 class WorkerProcess:
-    """A real `celery -A worker worker` subprocess that tests may kill and restart."""
+    """A real `celery -A worker.main worker` subprocess that tests may kill and restart."""
 
     def __init__(self, settings: Settings, env: dict[str, str], log_path: Path) -> None:
         self.settings = settings
@@ -80,7 +80,7 @@ class WorkerProcess:
         r.delete(keys.WORKERS)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "worker", "worker", "--loglevel=INFO",
+            [sys.executable, "-m", "celery", "-A", "worker.main", "worker", "--loglevel=INFO",
              f"--concurrency={concurrency}", "--without-gossip", "--without-mingle",
              f"--hostname=test-{time.monotonic_ns()}@%h"],
             env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, preexec_fn=die_with_parent,
@@ -161,7 +161,7 @@ def run_cli(settings_env: dict[str, str], *args: str, env: dict[str, str] | None
     full.update(settings_env)
     full.update(env or {})
     full = {k: v for k, v in full.items() if v is not None}
-    return subprocess.run([sys.executable, "-m", "syndicate.cli", *args], env=full, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "cli", *args], env=full, cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -179,7 +179,7 @@ def api_process(settings: Settings, extra_env: dict[str, str] | None = None,
     port = free_port()
     env = {**child_environment(settings), **(extra_env or {})}
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    proc = subprocess.Popen([sys.executable, "-m", "syndicate.cli", *cli_args, "api", "--port",
+    proc = subprocess.Popen([sys.executable, "-m", "cli", *cli_args, "api", "--port",
                              str(port)],
                             env=env, cwd=ROOT, stdout=log, stderr=log, preexec_fn=die_with_parent)
     base = f"http://127.0.0.1:{port}"
@@ -251,7 +251,7 @@ class Run:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
         self.env.update(SYNDICATE_DATA_DIR=str(self.data), SYNDICATE_WEBHOOK_SECRET=SECRET,
                         SYNDICATE_ADMIN_TOKEN=ADMIN_TOKEN, **(extra or {}))
-        self.proc = subprocess.Popen([sys.executable, "-m", "syndicate.cli", "run", "--port",
+        self.proc = subprocess.Popen([sys.executable, "-m", "cli", "run", "--port",
                                       str(self.port)], env=self.env, cwd=ROOT,
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -271,7 +271,7 @@ class Run:
         return self.proc.communicate(timeout=40)
 
     def cli(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "syndicate.cli", *args],
+        return subprocess.run([sys.executable, "-m", "cli", *args],
                               env={**self.env, **(env or {})}, cwd=ROOT, capture_output=True,
                               text=True, timeout=120)
 

@@ -64,7 +64,7 @@ def _own_service(settings_env: dict[str, str], url: str, tmp_path, **extra: str)
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")},
            **settings_env, "SYNDICATE_REDIS_URL": url, **extra}
     log = open(tmp_path / "worker.log", "ab")  # noqa: SIM115 (closed with the test's tmp dir)
-    worker = Supervised([sys.executable, "-m", "celery", "-A", "worker", "worker",
+    worker = Supervised([sys.executable, "-m", "celery", "-A", "worker.main", "worker",
                          "--loglevel=INFO", "--concurrency=2", "--without-gossip",
                          "--without-mingle"], env=env, cwd=str(ROOT), stdout=log, stderr=log)
     worker.start()

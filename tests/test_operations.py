@@ -1,4 +1,4 @@
-"""The operator commands, run for real (`python -m syndicate.cli ...`) against the session's
+"""The operator commands, run for real (`python -m cli ...`) against the session's
 Redis and worker: backfill, rebuild, replay, status, check; one-line errors, never a traceback."""
 
 from __future__ import annotations

@@ -103,12 +103,12 @@ def test_check_proves_each_piece_and_reads_the_running_service(tmp_path, own_fak
         assert lines["secret"].startswith("ok")  # the service's, though this shell has none?
         bare = {k: v for k, v in run.env.items() if not k.startswith("SYNDICATE_")}
         bare["SYNDICATE_DATA_DIR"] = run.env["SYNDICATE_DATA_DIR"]
-        shell = subprocess.run([sys.executable, "-m", "syndicate.cli", "check"], env=bare,
+        shell = subprocess.run([sys.executable, "-m", "cli", "check"], env=bare,
                                cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert "webhook secret: set" in shell.stdout  # not "not set": the service has one
         assert "on in the running service" in shell.stdout  # networks: the service's view
         status = json.loads(subprocess.run(
-            [sys.executable, "-m", "syndicate.cli", "status", "--json"], env=bare, cwd=ROOT,
+            [sys.executable, "-m", "cli", "status", "--json"], env=bare, cwd=ROOT,
             capture_output=True, text=True, timeout=120).stdout)
         assert {c["network"]: c["enabled"] for c in status["channels"]} == {
             "facebook": True, "googleplus": True, "twitter": True, "mastodon": False,

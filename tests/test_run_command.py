@@ -51,7 +51,7 @@ def test_run_serves_the_seed_and_sigterm_leaves_nothing_behind(tmp_path, own_fak
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
     env.update(SYNDICATE_DATA_DIR=str(tmp_path / "data"), SYNDICATE_WEBHOOK_SECRET=SECRET,
                SYNDICATE_ADMIN_TOKEN=ADMIN_TOKEN, **fakes.environment())
-    proc = subprocess.Popen([sys.executable, "-m", "syndicate.cli", "run", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "cli", "run", "--port", str(port)],
                             env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:

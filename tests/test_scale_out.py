@@ -75,7 +75,7 @@ def _env(settings_env: dict[str, str], **extra: str) -> dict[str, str]:
 
 
 def _worker_command(n: int) -> list[str]:
-    return [sys.executable, "-m", "syndicate.cli", "worker", "--concurrency=1", "--loglevel=INFO",
+    return [sys.executable, "-m", "cli", "worker", "--concurrency=1", "--loglevel=INFO",
             "--without-gossip", "--without-mingle", f"--hostname=w{n}@%h"]
 
 
@@ -375,7 +375,7 @@ def test_the_api_in_several_processes_shares_its_port_and_stops_as_one(
     env = _env(settings_env)
 
     def start() -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-m", "syndicate.cli", "api", "--port", str(port),
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "api", "--port", str(port),
                                  "--processes", "2"], env=env, cwd=ROOT, preexec_fn=die_with_parent,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         def up() -> bool:

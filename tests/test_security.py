@@ -477,7 +477,7 @@ def test_run_keeps_its_data_dir_owner_only_and_prints_a_secret_only_once(tmp_pat
 
     def start_and_stop() -> str:
         port = free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "syndicate.cli", "run", "--port", str(port)],
+        proc = subprocess.Popen([sys.executable, "-m", "cli", "run", "--port", str(port)],
                                 env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         try:
             wait_for(lambda: _answers(port), 90, "syndicate run")

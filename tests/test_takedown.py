@@ -47,7 +47,7 @@ def _second_terminal(data_dir, *args: str) -> subprocess.CompletedProcess:
     """The operator's other shell: only the data directory, none of the service's settings."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
     env["SYNDICATE_DATA_DIR"] = str(data_dir)
-    return subprocess.run([sys.executable, "-m", "syndicate.cli", *args], env=env, cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "cli", *args], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=200)
 
 

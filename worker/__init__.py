@@ -1,9 +1,4 @@
-"""The worker side: Celery app and tasks, the Redis store, outbound HTTP clients.
-
-`celery -A worker worker` finds `app` here.
+"""The worker side: the Redis store, each kind of work, the networks, the renderer, the
+Celery app and tasks. Importing a module here loads nothing else: `celery -A worker.main worker`
+loads the Celery app with its tasks and the scheduler's signals (worker/main.py).
 """
-
-from worker import scheduler as _scheduler  # noqa: F401  (connects the worker signals)
-from worker.celery_app import app
-
-__all__ = ["app"]

@@ -31,7 +31,7 @@ def _logging(**_: object) -> None:
 
 def _configuration() -> dict:
     """Celery's configuration from this process's runtime, built from the environment if no
-    entry point installed one (`celery -A worker worker`). Celery asks for it lazily, when its
+    entry point installed one (`celery -A worker.main worker`). Celery asks for it lazily, when its
     configuration is first read."""
     try:
         settings = current().settings
@@ -69,6 +69,10 @@ def _configuration() -> dict:
             "worker.tasks.deliver": {"queue": "deliveries", "routing_key": "deliveries"},
             "worker.tasks.ping_hubs": {"queue": "pings", "routing_key": "pings"},
             "worker.tasks.takedown": {"queue": "events", "routing_key": "events"},
+            "worker.tasks.indexnow": {"queue": "pings", "routing_key": "pings"},
+            "worker.tasks.podping": {"queue": "pings", "routing_key": "pings"},
+            "worker.tasks.hub_verify": {"queue": "pings", "routing_key": "pings"},
+            "worker.tasks.hub_deliver": {"queue": "pings", "routing_key": "pings"},
         },
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,

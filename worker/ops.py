@@ -1,6 +1,6 @@
 """What the operator commands and the status page do, as functions of a Runtime.
 
-`syndicate backfill|rebuild|replay|status|check` (syndicate/cli.py) and the page at `/`
+`syndicate backfill|rebuild|replay|status|check` (cli/) and the page at `/`
 (api/page.py) are thin shells around these, so the terminal and the browser tell the same story.
 """
 
@@ -19,7 +19,8 @@ from feeds.article import ArticleEvent
 from feeds.validation import validate_event
 from syndicate import __version__
 from syndicate.config import Settings, public_hub_url
-from worker import enqueue
+from worker import enqueue, indexnow, podping
+from worker import hub as own_hub
 from worker.celery_app import QUEUES, app
 from worker.http import RemoteSession
 from worker.runtime import Runtime
@@ -91,6 +92,12 @@ def dead_letters(rt: Runtime, limit: int = 100) -> list[dict[str, Any]]:
         elif letter.kind == "ping":
             item.update(feed=letter.feed, hub=letter.hub,
                         error="the hub kept refusing or was unreachable")
+        elif letter.kind == "indexnow":
+            item.update(batch=letter.batch, error=indexnow.last_error(rt, letter.batch))
+        elif letter.kind == "podping":
+            item.update(feed=letter.feed, error=podping.last_error(rt))
+        elif letter.kind == "hubdelivery":
+            item.update(_hub_letter(rt, letter.subscription))
         else:
             entry = rt.store.outbox.entry(letter.article_id, letter.network)
             item.update(network=letter.network,
@@ -118,10 +125,15 @@ def replay(rt: Runtime, only: str | None = None) -> list[dict[str, Any]]:
         elif kind == "render":
             rt.store.feeds.retry(item["feed"])
             item["replayed"] = True
+        elif kind in ("indexnow", "podping"):
+            item["replayed"] = (indexnow.replay(rt, item["batch"]) if kind == "indexnow"
+                                else podping.replay(rt))
         elif kind == "ping":
             if configured_hub(rt, item["hub"]) is not None:
                 enqueue.ping(item["feed"], item["hub"])
                 item["replayed"] = True
+        elif kind == "hubdelivery":
+            item["replayed"] = own_hub.replay(rt, item["subscription"])
         else:
             action = rt.store.outbox.reopen(item["article_id"], item["network"])
             if action:
@@ -180,6 +192,14 @@ def hint(item: dict[str, Any]) -> str:
         return "The feed failed to render (the reason says why); press Retry once it is fixed."
     if kind == "ping":
         return "The hub kept refusing: check SYNDICATE_WEBSUB_HUBS and the hub, then press Retry."
+    if kind == "indexnow":
+        return ("IndexNow refused or kept failing: check SYNDICATE_INDEXNOW_KEY and its key file "
+                "(`syndicate check`), then press Retry.")
+    if kind == "podping":
+        return "Podping refused or kept failing: check SYNDICATE_PODPING_TOKEN, then press Retry."
+    if kind == "hubdelivery":
+        return ("A subscriber of our hub kept failing: it is retried at the feed's next change; "
+                "press Retry once it answers again (410 from it ends the subscription).")
     cls = REGISTRY.get(item.get("network", ""))
     name = cls.__name__ if cls else item.get("network", "the network")
     if "uncertain attempt" in error:
@@ -228,6 +248,7 @@ def effective_config(settings: Settings) -> dict[str, Any]:
                  "language": settings.site_language},
         "feed_size": settings.feed_size,
         "hubs": [public_hub_url(h) for h in settings.websub_hubs],
+        "websub_hub": "on" if settings.websub_hub else "off",
         "networks": list(enabled_networks(settings)),
         "webhook_secret": "set" if settings.webhook_secret else "unset",
         "admin_token": "set" if settings.admin_token else "unset",
@@ -251,6 +272,7 @@ def overview(rt: Runtime) -> dict[str, Any]:
         "feeds_to_render": rt.store.feeds.dirty_count(),
         "articles": rt.store.articles.count(),
         "hubs": list(rt.site.hubs),
+        "hub": rt.store.subscriptions.listing(),
         "service": rt.store.workers.config(),
     }
 
@@ -305,8 +327,11 @@ def check(rt: Runtime) -> list[Check]:
             out.append(Check(network, False, f"{REGISTRY[network].__name__}: {exc.reason}"))
     if not settings.websub_hubs:
         out.append(Check("websub", None, "off (SYNDICATE_WEBSUB_HUBS not set)"))
+    out.append(_check_own_hub(settings, service))
     for hub in settings.websub_hubs:
         out.append(_check_hub(rt, hub))
+    out.append(Check(*indexnow.check(rt)))
+    out.append(Check(*podping.check(rt), warning=True))
     if not any(c.ok for c in out if c.name in ("redis", "broker")):
         out.append(Check("reachable", False, "nothing configured could be reached"))
     return out
@@ -339,3 +364,21 @@ def _check_hub(rt: Runtime, hub: str) -> Check:
     if r.status_code >= 500:
         return Check(name, False, f"answers HTTP {r.status_code}: it will not take pings")
     return Check(name, True, f"answers (HTTP {r.status_code})")
+
+
+def _hub_letter(rt: Runtime, sid: str) -> dict[str, Any]:
+    """A dead-lettered delivery of our own hub, by host and topic (never the callback URL)."""
+    sub = rt.store.subscriptions.get(sid)
+    if sub is None:
+        return {"subscription": sid, "error": "the subscription has ended"}
+    return {"subscription": sid, "feed": sub.feed, "hub": sub.host,
+            "error": f"{sub.host} kept failing for {sub.topic}: {sub.last_error}"}
+
+
+def _check_own_hub(settings: Settings, service: dict[str, Any] | None) -> Check:
+    """Whether our own hub is on (in the running service, if one published its settings)."""
+    on = service.get("websub_hub") == "on" if service else settings.websub_hub
+    where = settings.public_url or (service or {}).get("public_url") or "PUBLIC_URL"
+    if on:
+        return Check("own hub", True, f"on at {where}/hub (subscribers are pushed each change)")
+    return Check("own hub", None, "off (SYNDICATE_WEBSUB_HUB not on)")

@@ -1,6 +1,7 @@
 """One feed rendered from the stored articles, published, and announced to the hubs.
 
-The renderer loop (worker.scheduler), `syndicate rebuild` and the tests all come here. A render
+The renderer processes (worker.renderer) come here; operator commands (`rebuild`, `backfill`)
+and takedowns ask them through `by_workers` and the render queue, never render themselves. A render
 that raises is recorded on the feed (reason, failures), retried with the RENDER backoff through
 the Redis schedule and, after its last attempt, dead-lettered; it never stops other feeds. An
 item that cannot be written is left out of its feed (and logged), never the feed itself.
@@ -16,7 +17,8 @@ from pathlib import Path
 
 from feeds.describe import describe
 from feeds.render import render
-from worker import enqueue, export
+from worker import enqueue, export, podping
+from worker import hub as own_hub
 from worker.retry import RENDER
 from worker.runtime import Runtime
 from worker.store.articles import STANDING_FEEDS
@@ -46,7 +48,7 @@ def render_and_save(rt: Runtime, feed_key: str) -> RenderOutcome:
     if not articles and not unreadable and _no_longer_a_feed(rt, feed_key):
         return _remove(rt, feed_key, version, started)
     try:
-        desc = describe(feed_key, rt.site, articles)
+        desc = describe(feed_key, podping.site(rt), articles)
         rendered = render(desc, articles, deleted)
     except Exception as exc:  # noqa: BLE001 - whatever it is, it is this feed's alone
         return _failed(rt, feed_key, version, f"{type(exc).__name__}: {exc}", started)
@@ -137,6 +139,9 @@ def render_and_publish(rt: Runtime, feed_key: str) -> RenderOutcome:
     if outcome.announce:
         for hub in rt.settings.websub_hubs:
             enqueue.ping(feed_key, hub)
+        podping.changed(rt, feed_key)  # the audio feed's new bytes, when Podping is on
+        if rt.settings.websub_hub:  # our own hub: the subscribers get these bytes
+            own_hub.distribute(rt, feed_key)
     if not outcome.failed:
         log.info("rendered %s (%d items, %.1f ms, %s)", feed_key, outcome.items,
                  outcome.seconds * 1000, "changed" if outcome.changed else "unchanged",

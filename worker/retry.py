@@ -34,4 +34,8 @@ DELIVERY = Retry(max_attempts=10, cap_s=900.0)  # posts, and the lookups before 
 DELETE = Retry(max_attempts=10, cap_s=900.0)
 REFRESH = Retry(max_attempts=5, cap_s=900.0)
 PING = Retry(max_attempts=8, cap_s=600.0)
+INDEXNOW = Retry(max_attempts=8, cap_s=900.0)  # a batch of URLs: 429 and 5xx, not refusals
+PODPING = Retry(max_attempts=8, cap_s=600.0)  # one notification of the audio feed's change
+HUB_DELIVERY = Retry(max_attempts=12, cap_s=3600.0)  # our hub's POST to a callback, per origin
+HUB_VERIFY = Retry(max_attempts=3, cap_s=60.0)  # a verification GET that got no answer at all
 LONGEST_WAIT_S = 24 * 3600.0  # even a network's own "retry after" is capped

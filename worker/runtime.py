@@ -70,10 +70,12 @@ class Runtime:
     @cached_property
     def site(self) -> Site:
         s = self.settings
+        # our own hub (worker/hub.py), first: it pushes the bytes to subscribers itself
+        own_hub = (f"{s.public_url or 'http://127.0.0.1:8000'}/hub",) if s.websub_hub else ()
         return Site(title=s.site_title or "", description=s.site_description or "",
                     url=s.site_url, language=s.site_language or "en",
                     public_url=s.public_url or "http://127.0.0.1:8000",
-                    hubs=tuple(public_hub_url(h) for h in s.websub_hubs),
+                    hubs=(*own_hub, *(public_hub_url(h) for h in s.websub_hubs)),
                     podcast=Podcast(owner_name=s.podcast_owner_name or s.site_title,
                                     owner_email=s.podcast_owner_email, image=s.podcast_image,
                                     category=s.podcast_category or "News",

@@ -72,6 +72,14 @@ def _run_due(rt: Runtime, task: str | None, args: list) -> None:
         rt.store.feeds.mark_dirty(*args)
     elif task == "takedown":
         enqueue.takedown(*args)
+    elif task == "indexnow":
+        enqueue.indexnow(*args)
+    elif task == "podping":
+        enqueue.podping(*args)
+    elif task == "hubverify":
+        enqueue.hub_verify(*args)
+    elif task == "hubdeliver":
+        enqueue.hub_deliver(*args)
     else:
         log.warning("unknown scheduled task %r dropped", task)
 

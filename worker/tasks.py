@@ -15,7 +15,7 @@ import redis
 from celery.exceptions import SoftTimeLimitExceeded
 
 from feeds.article import ArticleEvent
-from worker import enqueue, trace, websub
+from worker import enqueue, hub, indexnow, podping, trace, websub
 from worker import takedown as takedowns
 from worker.celery_app import app
 from worker.delivery import Delivery, outbox_plan
@@ -49,6 +49,7 @@ def process_event(event_id: str) -> str:
         plan = outbox_plan(rt, event.article) if event.article is not None else {}
         applied = rt.store.articles.apply(event, plan, traceparent=record.get("traceparent", ""))  # marks the touched feeds dirty: the
         _share_follow_ups(rt, event, applied)      # renderer (worker.scheduler) takes it from there
+        indexnow.article_changed(rt, event, applied)  # its URL, when IndexNow is on
     except TRANSIENT as exc:
         reason = f"{type(exc).__name__}: {exc}"
         try:
@@ -124,3 +125,29 @@ def takedown(article_id: str) -> str:
         except redis.RedisError:
             pass  # nothing to schedule with: `syndicate purge` again starts it over
         return "retry"
+
+
+@app.task(name="worker.tasks.hub_verify")
+def hub_verify(sid: str, rid: str, attempt: int = 1) -> str:
+    """Our own hub's verification of intent of one request; see worker.hub."""
+    rt = current()
+    return hub.verify(rt, sid, rid, attempt) if rt.settings.websub_hub else "off"
+
+
+@app.task(name="worker.tasks.hub_deliver")
+def hub_deliver(sid: str) -> str:
+    """Our own hub's delivery of a topic's current bytes to one subscriber; see worker.hub."""
+    rt = current()
+    return hub.deliver(rt, sid) if rt.settings.websub_hub else "off"
+
+
+@app.task(name="worker.tasks.indexnow")
+def indexnow_submit(batch_id: str = "") -> str:
+    """IndexNow: flush the pending URLs into a batch, or submit one batch; see worker.indexnow."""
+    return indexnow.run(current(), batch_id)
+
+
+@app.task(name="worker.tasks.podping")
+def podping_send(attempt: int = 1) -> str:
+    """Podping: announce the audio feed's current bytes once; see worker.podping."""
+    return podping.send(current())

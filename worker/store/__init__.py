@@ -14,7 +14,9 @@ this package talks to Redis.
 | workers.py | worker heartbeats |
 | counters.py | counters for metrics and the status page |
 | channels.py | each network's own state (sessions, account ids), shared by the workers |
+| sessions.py | operator sessions and sign-in failure counters |
 | takedowns.py | takedowns under way and done (what `syndicate purge` waits on) |
+| subscriptions.py | our own WebSub hub: requests to verify, subscriptions and leases, delivery backoff |
 
 Every state change that must be all-or-nothing is one MULTI/EXEC (with WATCH where it reads
 first) or one Lua script, so a crash between two writes never leaves half a change.
@@ -34,6 +36,7 @@ from worker.store.exports import Exports
 from worker.store.feeds import Feeds
 from worker.store.outbox import Outbox
 from worker.store.schedule import Schedule
+from worker.store.subscriptions import Subscriptions
 from worker.store.takedowns import Takedowns
 from worker.store.workers import Workers
 
@@ -54,6 +57,7 @@ class Store:
         self.articles = Articles(client, networks, feed_size, self.feeds)
         self.takedowns = Takedowns(client)
         self.exports = Exports(client)
+        self.subscriptions = Subscriptions(client)
 
     def channel_state(self, network: str) -> ChannelState:
         return ChannelState(self._r, network)

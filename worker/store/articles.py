@@ -20,7 +20,7 @@ from cachetools import LRUCache
 
 from feeds.article import Article, ArticleEvent, format_time, parse_time
 from feeds.lifecycle import Change, Stored, decide
-from worker.store import events, outbox
+from worker.store import events, news, outbox
 from worker.store import feeds as feed_state
 from worker.store._prefix import LUA_PART, PREFIX, Client, part
 
@@ -275,6 +275,8 @@ class Articles:
         if event.article is not None:
             article = event.article
             mapping.update(doc=article.to_json().decode(), url=article.url, title=article.title)
+            news.published_in(pipe, event.article_id, article.published_at, article.url,
+                              article.title, article.language, now)  # first date kept (NX)
             if change.first_publish:
                 mapping["first_published_at"] = format_time(datetime.now(UTC))
                 # Intent to share is recorded with the publish itself: a crash after this
@@ -291,6 +293,7 @@ class Articles:
             # Retraction means gone: the text leaves the store; the audit trail (times, title,
             # URL, deliveries) stays.
             pipe.hdel(key, "doc")
+            news.retracted_in(pipe, event.article_id)
             for feed in change.leave:
                 pipe.zadd(deleted_key(feed), {event.article_id: now})
             for network, state in posts.items():
@@ -342,6 +345,7 @@ class Articles:
                     feed_state.changed_in(pipe, feeds)
                     events.remove_in(pipe, event_ids, article_id)
                     outbox.scrub_in(pipe, article_id, networks)
+                    news.retracted_in(pipe, article_id)
                     pipe.delete(key, rendered_key(article_id))
                     tombstone = {k: stored[k] for k in ("version", "time", "first_published_at")
                                  if stored.get(k)}

@@ -1,6 +1,8 @@
 """Dead letters: units of work that ran out of retries, by name, with when they failed.
 
-Names: `event:<id>`, `delivery:<article>:<network>`, `render:<feed>`, `ping:<feed>:<hub>`. A
+Names: `event:<id>`, `delivery:<article>:<network>`, `render:<feed>`, `ping:<feed>:<hub>`,
+`hubdelivery:<subscription id>` (our own hub's deliveries to a callback), `indexnow:<batch id>`,
+`podping:<feed>`. A
 letter leaves the list when its unit of work next succeeds (each domain removes its own), or is
 recorded again with a new time when it fails again; a replay only marks it.
 """
@@ -34,10 +36,14 @@ def ping_letter(feed_key: str, hub: str) -> str:
     return f"ping:{feed_key}:{hub}"
 
 
+def hub_delivery_letter(sid: str) -> str:
+    return f"hubdelivery:{sid}"
+
+
 @dataclass(frozen=True)
 class Letter:
     name: str
-    kind: str  # event | delivery | render | ping
+    kind: str  # event | delivery | render | ping | hubdelivery | indexnow | podping
     failed_at: float
     event_id: str = ""
     article_id: str = ""
@@ -45,6 +51,8 @@ class Letter:
     feed: str = ""
     hub: str = ""
     replayed_at: float | None = None
+    subscription: str = ""  # hubdelivery: the subscription id
+    batch: str = ""  # indexnow: the batch id (worker/store/indexnow.py)
 
 
 def parse(name: str, failed_at: float = 0.0, replayed_at: float | None = None) -> Letter:
@@ -52,6 +60,12 @@ def parse(name: str, failed_at: float = 0.0, replayed_at: float | None = None) -
     if kind == "event":
         return Letter(name, kind, failed_at, event_id=rest, replayed_at=replayed_at)
     if kind == "render":
+        return Letter(name, kind, failed_at, feed=rest, replayed_at=replayed_at)
+    if kind == "hubdelivery":
+        return Letter(name, kind, failed_at, subscription=rest, replayed_at=replayed_at)
+    if kind == "indexnow":
+        return Letter(name, kind, failed_at, batch=rest, replayed_at=replayed_at)
+    if kind == "podping":
         return Letter(name, kind, failed_at, feed=rest, replayed_at=replayed_at)
     if kind == "ping":  # feed keys hold no ":"; hub URLs do
         feed, _, hub = rest.partition(":")

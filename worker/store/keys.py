@@ -2,6 +2,9 @@
 key is defined by the module of its domain; this only gathers them (hashes: HGETALL; sorted
 sets: ZRANGE ... WITHSCORES)."""
 
+from worker.store import indexnow as _indexnow
+from worker.store import news as _news
+from worker.store import podping as _podping
 from worker.store._prefix import PREFIX
 from worker.store.articles import (
                                    ARTICLES,
@@ -21,6 +24,14 @@ from worker.store.feeds import DIRTY, body_key, meta_key, render_lock_key, versi
 from worker.store.outbox import OPEN, entry_key, lock_key
 from worker.store.schedule import SCHEDULE
 from worker.store.sessions import LOGIN_FAILURES, login_failures_key, session_key
+from worker.store.subscriptions import COUNTS as HUB_COUNTS
+from worker.store.subscriptions import FAILING as HUB_FAILING
+from worker.store.subscriptions import HOSTS as HUB_HOSTS
+from worker.store.subscriptions import INTENTS as HUB_INTENTS
+from worker.store.subscriptions import SUBS as HUB_SUBS
+from worker.store.subscriptions import TOPICS as HUB_TOPICS
+from worker.store.subscriptions import feed_subs_key, host_key, intent_key, sub_key
+from worker.store.subscriptions import lock_key as hub_lock_key
 from worker.store.takedowns import takedown_key
 from worker.store.workers import RENDERERS, SERVICE, WORKERS
 
@@ -29,3 +40,15 @@ __all__ = ["ARTICLES", "AUDIT", "COUNTERS", "DEAD", "DIRTY", "FEEDS", "OPEN", "P
            "body_key", "deleted_key", "entry_key", "event_key", "export_key", "items_key", "lock_key",
            "meta_key", "render_lock_key", "rendered_key", "state_key", "takedown_key", "version_key"]
 __all__ += ["LOGIN_FAILURES", "login_failures_key", "session_key"]
+__all__ += ["HUB_COUNTS", "HUB_FAILING", "HUB_HOSTS", "HUB_INTENTS", "HUB_SUBS", "HUB_TOPICS",
+            "feed_subs_key", "host_key", "hub_lock_key", "intent_key", "sub_key"]
+
+# Search engines and podcast apps (news sitemap, IndexNow, Podping)
+NEWS_PUBLISHED, NEWS_VERSION, news_entry_key = _news.PUBLISHED, _news.VERSION, _news.entry_key
+INDEXNOW_PENDING, INDEXNOW_FLUSH = _indexnow.PENDING, _indexnow.FLUSH
+INDEXNOW_BATCHES, INDEXNOW_STATS = _indexnow.BATCHES, _indexnow.STATS
+indexnow_batch_key, indexnow_batch_lock_key = _indexnow.batch_key, _indexnow.batch_lock_key
+podping_state_key, podping_lock_key = _podping.state_key, _podping.lock_key
+__all__ += ["INDEXNOW_BATCHES", "INDEXNOW_FLUSH", "INDEXNOW_PENDING", "INDEXNOW_STATS",
+            "NEWS_PUBLISHED", "NEWS_VERSION", "indexnow_batch_key", "indexnow_batch_lock_key",
+            "news_entry_key", "podping_lock_key", "podping_state_key"]

@@ -1,0 +1,105 @@
+"""Commands that bring events in: `send` (a CMS in one command) and `backfill` (an archive)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+
+import click
+import requests
+from standardwebhooks.webhooks import Webhook
+
+from cli.common import (
+    ops_runtime,
+    render_by_workers,
+    require_renderers,
+    settings_or_exit,
+    with_running_service,
+)
+from cli.group import main
+from worker.ops import BackfillReport, backfill_line
+
+
+@main.command()
+@click.argument("event_file", type=click.File("rb"))
+@click.option("--url", default=None,
+              help="the API's base URL (default: the running `syndicate run`, else :8000)")
+@click.option("--id", "event_id", default=None, help="webhook-id (default: the file's id field)")
+def send(event_file, url: str, event_id: str | None) -> None:
+    """Sign EVENT_FILE with SYNDICATE_WEBHOOK_SECRET (or DATA_DIR/webhook-secret) and POST it.
+
+    \b
+    Example:
+      syndicate send tests/fixtures/events/seed-article-published.json
+      syndicate send event.json --url https://feeds.example.org --id evt-123
+    """
+    settings = with_running_service(settings_or_exit())
+    url = url or settings.public_url or "http://127.0.0.1:8000"
+    secret = settings.webhook_secret
+    if secret is None:
+        path = settings.data_dir / "webhook-secret"
+        if not path.exists():
+            raise click.ClickException(
+                f"no webhook secret: set SYNDICATE_WEBHOOK_SECRET, or run this where `syndicate "
+                f"run` keeps its data ({path} does not exist)")
+        secret = path.read_text().strip()
+    body = event_file.read()
+    try:
+        text = body.decode("utf-8")
+        payload = json.loads(text)
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{event_file.name} is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise click.ClickException(f"{event_file.name} is not valid JSON: {exc.msg} at line "
+                                   f"{exc.lineno}, column {exc.colno}") from None
+    event_id = event_id or (payload.get("id") if isinstance(payload, dict) else None)
+    if not isinstance(event_id, str) or not event_id:
+        raise click.ClickException(f"{event_file.name} has no \"id\" field: add one, or pass "
+                                   "--id EVENT_ID") from None
+    now = datetime.now(UTC)
+    headers = {"content-type": "application/json", "webhook-id": event_id,
+               "webhook-timestamp": str(int(now.timestamp())),
+               "webhook-signature": Webhook(secret).sign(event_id, now, text)}
+    try:
+        r = requests.post(url.rstrip("/") + "/events", data=body, headers=headers, timeout=10)
+    except requests.RequestException:
+        raise click.ClickException(f"no service at {url}: is `syndicate run` running? (or pass "
+                                   "--url)") from None
+    if r.status_code == 401:
+        raise click.ClickException(
+            "the signature does not match the service's secret: check that "
+            "SYNDICATE_WEBHOOK_SECRET here is the service's (or unset it to use "
+            f"{settings.data_dir / 'webhook-secret'})")
+    click.echo(f"{r.status_code} {r.text.strip()}")
+    if r.status_code == 422:
+        errors = r.json().get("errors", [])
+        for error in errors[:10]:
+            click.echo(f"  {error['field']}: {error['message']}", err=True)
+    if r.status_code >= 300:
+        raise SystemExit(1)
+
+
+
+@main.command()
+@click.argument("archive", type=click.File("r", encoding="utf-8"))
+def backfill(archive) -> None:
+    """Import ARCHIVE (JSON lines, one event each): no posts, each feed rendered once at the end."""
+
+    rt = ops_runtime()
+    require_renderers(rt)  # before anything is imported: a refused command changes nothing
+    lines = archive.readlines()
+    report = BackfillReport()
+    with click.progressbar(enumerate(lines, 1), length=len(lines), label="importing",
+                           show_pos=True, file=sys.stderr) as bar:
+        for number, line in bar:
+            backfill_line(rt, number, line, report)
+    feeds = sorted(report.feeds)
+    changed = render_by_workers(rt, feeds)
+    click.echo(f"backfill: {report.applied} applied, {report.unchanged} already current, "
+               f"{len(report.rejected)} rejected; {len(feeds)} feeds rendered ({changed} changed); "
+               "nothing shared")
+    for number, reason in report.rejected[:20]:
+        click.echo(f"  line {number}: {reason}", err=True)
+    if report.rejected:
+        raise SystemExit(1)

@@ -1,0 +1,228 @@
+"""Operator commands: `init`, `purge`/`unpurge`, `rebuild`, `replay`, `status` and `check`. Each
+acts on the running service and with its configuration, never this shell's."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import time
+from pathlib import Path
+
+import click
+
+from cli.common import (
+    ops_runtime,
+    render_by_workers,
+    settings_or_exit,
+    with_running_service,
+)
+from cli.group import main
+from feeds.membership import is_feed_key
+from syndicate.config import Settings
+from worker import enqueue, takedown
+from worker.ops import check as run_checks
+from worker.ops import dead_letters, overview
+from worker.ops import replay as replay_all
+from worker.runtime import configure
+from worker.social import REGISTRY
+from worker.store.takedowns import ENDED
+
+
+@main.command()
+@click.argument("path", default=".env", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="overwrite an existing file")
+def init(path: Path, force: bool) -> None:
+    """Write PATH (.env) with fresh secrets and every setting, commented (for compose's
+    `env_file`, or `set -a; . ./.env; set +a`). `-` prints it instead."""
+    text = env_template()
+    if str(path) == "-":
+        click.echo(text, nl=False)
+        return
+    if path.exists() and not force:
+        raise click.ClickException(f"{path} exists: pass --force to replace it")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    click.echo(f"wrote {path} (owner-only): fresh SYNDICATE_WEBHOOK_SECRET and "
+               "SYNDICATE_ADMIN_TOKEN; fill in SYNDICATE_PUBLIC_URL and the networks you use")
+
+
+def env_template() -> str:
+    """Every setting with its default and meaning, secrets freshly made."""
+    lines = ["# syndicate settings (README \"Configuration\"). Uncomment what you change.", ""]
+    fresh = {"SYNDICATE_WEBHOOK_SECRET": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
+             "SYNDICATE_ADMIN_TOKEN": secrets.token_urlsafe(32),
+             "FLOWER_BASIC_AUTH": "admin:" + secrets.token_urlsafe(18)}
+    for name, value in fresh.items():
+        lines.append(f"{name}={value}")
+    lines += ["SYNDICATE_PUBLIC_URL=https://feeds.example.org", ""]
+    models = [("service", Settings)] + [(name, cls.settings_class)
+                                        for name, cls in REGISTRY.items()]
+    for title, model in models:
+        lines.append(f"# {title}")
+        for field in model.model_fields.values():
+            alias = field.validation_alias
+            if not isinstance(alias, str) or alias in fresh or alias == "SYNDICATE_PUBLIC_URL":
+                continue
+            default = field.default
+            shown = "" if default in (None, (), False) else (
+                ",".join(default) if isinstance(default, tuple) else str(default))
+            if isinstance(default, bool) and default:
+                shown = "1"
+            elif isinstance(default, float) and default.is_integer():
+                shown = str(int(default))
+            lines.append(f"# {alias}={shown}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.argument("article_id")
+@click.option("--yes", is_flag=True, help="do not ask for confirmation")
+@click.option("--wait", default=180, show_default=True, type=click.IntRange(0, 3600),
+              help="seconds to wait for the takedown to finish (0: queue it and return)")
+def purge(article_id: str, yes: bool, wait: int) -> None:
+    """Take ARTICLE_ID down for good (a legal takedown), leaving an audit record.
+
+    \b
+    The service's workers carry it out with the service's own configuration: its text, title,
+    URL, events and the words kept for networks leave Redis; it leaves every feed it was ever
+    in (re-rendered, exported, hubs told), a feed it leaves empty is removed (bytes and files),
+    posts of it are deleted where the network allows (the others are named), Redis's
+    append-only file is rewritten, and every copy is checked. No later event brings it back
+    until `syndicate unpurge`. Exits 0 only when every check passed.
+    """
+
+    rt = ops_runtime()
+    state = rt.store.articles.state(article_id)
+    if state is None:
+        raise click.ClickException(f"no such article: {article_id}")
+    if not yes:
+        click.confirm(f"Remove every trace of article {article_id!r}?", abort=True)
+    rt.store.takedowns.request(article_id)
+    enqueue.takedown(article_id)
+    if not rt.store.workers.live():
+        click.echo("takedown queued: no worker is running; it is carried out when one starts "
+                   f"(`syndicate purge {article_id}` again shows nothing new, "
+                   "`syndicate status` shows the workers)", err=True)
+        raise SystemExit(1)
+    deadline = time.monotonic() + wait
+    record = rt.store.takedowns.get(article_id)
+    while record.get("state") not in ENDED and time.monotonic() < deadline:
+        time.sleep(0.2)
+        record = rt.store.takedowns.get(article_id)
+    for line in takedown.summary(record):
+        click.echo(f"  {line}")
+    if record.get("state") == "done":
+        click.echo(f"purged {article_id}: every copy checked; audit record kept")
+        return
+    if record.get("state") not in ENDED:
+        click.echo(f"takedown of {article_id} still under way: see `syndicate status`", err=True)
+    else:
+        click.echo(f"takedown of {article_id} incomplete: see the lines above", err=True)
+    raise SystemExit(1)
+
+
+@main.command()
+@click.argument("article_id")
+@click.option("--reason", required=True, help="why (kept in the audit record)")
+def unpurge(article_id: str, reason: str) -> None:
+    """Let the CMS publish a purged article again: its next event applies (it is not shared
+    again). Audited."""
+
+    rt = ops_runtime()
+    if not rt.store.articles.unpurge(article_id, reason[:500]):
+        raise click.ClickException(f"{article_id} is not purged")
+    click.echo(f"unpurged {article_id}: the CMS's next event for it applies; audit record kept")
+
+
+@main.command()
+@click.option("--feed", "feed_key", default=None, help="one feed key (default: every feed)")
+def rebuild(feed_key: str | None) -> None:
+    """Have the service's renderers render feeds again from the stored articles (with the
+    service's configuration); hubs hear of those that changed."""
+
+    rt = ops_runtime()
+    if feed_key is not None:
+        if not is_feed_key(feed_key) or not rt.store.articles.is_feed(feed_key):
+            raise click.ClickException(f"no such feed: {feed_key}")
+        feeds = [feed_key]
+    else:
+        feeds = rt.store.articles.all_feeds()
+    changed = render_by_workers(rt, feeds)
+    click.echo(f"rebuild: {len(feeds)} feeds rendered, {changed} changed")
+
+
+@main.command()
+@click.option("--only", default=None, help="one dead letter, e.g. event:ID or delivery:ARTICLE:NETWORK")
+@click.option("--list", "list_only", is_flag=True, help="list the dead letters, replay nothing")
+def replay(only: str | None, list_only: bool) -> None:
+    """Retry events and deliveries that ran out of retries (a worker picks them up)."""
+
+    rt = ops_runtime()
+    if list_only:
+        letters = dead_letters(rt, limit=1000)
+        for item in letters:
+            click.echo(f"{item['name']}  {item.get('error', '')}")
+        click.echo(f"{len(letters)} dead letters")
+        return
+    done = replay_all(rt, only)
+    for item in done:
+        click.echo(f"replayed {item['name']}")
+    if only is not None and not done:
+        raise click.ClickException(f"no dead letter named {only}")
+    click.echo(f"replay: {len(done)} queued again")
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="print the overview as JSON")
+def status(as_json: bool) -> None:
+    """Queue depth, live workers, recent events, channel health and dead letters."""
+
+    data = overview(ops_runtime())
+    if as_json:
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    click.echo("queues     " + ", ".join(f"{q} {n if n is not None else '?'}"
+                                        for q, n in data["queues"].items()))
+    click.echo(f"workers    {', '.join(data['workers']) or 'none alive'}")
+    click.echo(f"renderers  {len(data['renderers']) or 'none alive'}")
+    click.echo(f"articles   {data['articles']} in {data['feeds']} feeds "
+               f"({data['feeds_to_render']} waiting to be rendered)")
+    for ch in data["channels"]:
+        states = ", ".join(f"{k} {v}" for k, v in sorted(ch["deliveries"].items())) or "nothing yet"
+        line = f"{ch['network']:<11}{'on ' if ch['enabled'] else 'off'}  {states}"
+        if ch["open"]:
+            line += f"; {ch['open']} open"
+        if ch["last_failure"]:
+            line += f"; last failure: {ch['last_failure']['error']}"
+        click.echo(line)
+    click.echo(f"dead       {len(data['dead_letters'])} (syndicate replay --list)")
+    click.echo("recent events:")
+    for ev in data["events"][:10]:
+        when = time.strftime("%H:%M:%S", time.localtime(ev["received_at"]))
+        click.echo(f"  {when} {ev['status']:<10} {ev['type']:<20} {ev['article_id']} "
+                   f"{ev['outcome'] or ev['error']}")
+
+
+@main.command()
+def check() -> None:
+    """Validate the configuration and reach Redis, the broker and every configured remote."""
+
+
+    settings = with_running_service(settings_or_exit())
+    click.echo("ok    configuration: every SYNDICATE_* variable is valid")
+    failed = False
+    for item in run_checks(configure(settings)):
+        mark = "warn" if item.warning and item.ok is False else {
+            True: "ok ", False: "FAIL", None: "off"}[item.ok]
+        click.echo(f"{mark:<5} {item.name}: {item.detail}")
+        failed = failed or (item.ok is False and not item.warning)
+    if failed:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -10,6 +10,7 @@ SYNDICATE_WEBSUB_HUB=on.
 from __future__ import annotations
 
 import ipaddress
+import socket
 from urllib.parse import parse_qs
 
 import redis
@@ -47,13 +48,23 @@ def callback_problem(callback: str, allow_private: bool) -> str | tuple[str, str
     if not allow_private:
         if bare in LOCAL_NAMES or bare.endswith((".localhost", ".local", ".internal")):
             return "hub.callback: must not be a local name"
-        try:
-            address = ipaddress.ip_address(bare)
-        except ValueError:
-            address = None
+        address = _literal_address(bare)
         if address is not None and not outbound.is_public(address):
             return "hub.callback: must not be a loopback, private or link-local address"
     return bare, f"{scheme}://{host}:{port}"
+
+
+def _literal_address(host: str) -> outbound.IPAddress | None:
+    """The address a host written as a number stands for: `::1`, `127.0.0.1`, and the forms
+    the resolver also reads as IPv4 (`127.1`, `0x7f000001`, `2130706433`)."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
 
 
 def _one(form: dict[str, list[str]], name: str) -> str | None:

@@ -245,7 +245,7 @@ def api(host: str, port: int, processes: int) -> None:
         raise SystemExit(code)
 
 
-@main.command(context_settings={"ignore_unknownOPTIONS": True, "allow_extra_args": True})
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.pass_context
 def worker(ctx: click.Context) -> None:
     """A Celery worker alone (production); extra options go to `celery worker`."""

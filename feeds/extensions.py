@@ -19,7 +19,8 @@ from datetime import datetime
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from lxml import etree
 
-from feeds.article import Article, format_time
+from feeds.article import format_time
+from feeds.item import Item
 
 ATOM = "http://www.w3.org/2005/Atom"
 MEDIA = "http://search.yahoo.com/mrss/"
@@ -102,79 +103,80 @@ class FeedExtension(BaseExtension):
 
 
 class EntryExtension(BaseEntryExtension):
-    """Item-level additions, read from the article the renderer attaches.
+    """Item-level additions, read from the neutral item (`feeds.item.Item`) the writer attaches.
 
     feedgen builds Atom with un-namespaced element names under an `xmlns` attribute, so Atom
     elements here are un-namespaced too; `{ATOM}` names would serialize as `ns0:` prefixes.
     """
 
     def __init__(self) -> None:
-        self.article: Article | None = None
+        self.item: Item | None = None
         self.podcast = False
-        self.categories: list[tuple[str, str, str]] = []  # (term, label, scheme)
 
-    def extend_rss(self, item: etree._Element) -> etree._Element:
-        a = self.article
-        assert a is not None
-        for author in a.authors:
-            _el(item, DC, "creator", author.name)
-        for _term, label, scheme in self.categories:
-            _el(item, None, "category", label, domain=scheme)
-        for rel in a.related:  # as in Atom: readers of either format find them
-            _el(item, ATOM, "link", rel="related", href=rel.url, type="text/html",
+    def extend_rss(self, element: etree._Element) -> etree._Element:
+        item = self.item
+        assert item is not None
+        for author in item.authors:
+            _el(element, DC, "creator", author.name)
+        for category in item.categories:
+            _el(element, None, "category", category.label, domain=category.scheme)
+        for rel in item.related:  # as in Atom: readers of either format find them
+            _el(element, ATOM, "link", rel="related", href=rel.url, type="text/html",
                 title=rel.title)
-        if a.comments is not None and a.comments.count is not None:
-            _el(item, SLASH, "comments", str(a.comments.count))
-        if a.audio is not None:
-            _el(item, None, "enclosure", url=a.audio.url, length=str(a.audio.length),
-                type=a.audio.type)
-        self._media(item)
+        if item.comments is not None and item.comments.count is not None:
+            _el(element, SLASH, "comments", str(item.comments.count))
+        if item.enclosure is not None:
+            _el(element, None, "enclosure", url=item.enclosure.url,
+                length=str(item.enclosure.length), type=item.enclosure.type)
+        self._media(element)
         if self.podcast:
-            self._itunes(item)
-        return item
+            self._itunes(element)
+        return element
 
     def extend_atom(self, entry: etree._Element) -> etree._Element:
-        a = self.article
-        assert a is not None
-        for term, label, scheme in self.categories:
-            _el(entry, None, "category", term=term, label=label, scheme=scheme)
-        for rel in a.related:
+        item = self.item
+        assert item is not None
+        for category in item.categories:
+            _el(entry, None, "category", term=category.term, label=category.label,
+                scheme=category.scheme)
+        for rel in item.related:
             _el(entry, None, "link", rel="related", href=rel.url, type="text/html", title=rel.title)
-        if a.comments is not None and a.comments.url:
-            link = _el(entry, None, "link", rel="replies", href=a.comments.url, type="text/html")
-            if a.comments.count is not None:
-                link.set(f"{{{THR}}}count", str(a.comments.count))
-        if a.audio is not None:
-            _el(entry, None, "link", rel="enclosure", href=a.audio.url, type=a.audio.type,
-                length=str(a.audio.length))
+        if item.comments is not None and item.comments.url:
+            link = _el(entry, None, "link", rel="replies", href=item.comments.url, type="text/html")
+            if item.comments.count is not None:
+                link.set(f"{{{THR}}}count", str(item.comments.count))
+        if item.enclosure is not None:
+            _el(entry, None, "link", rel="enclosure", href=item.enclosure.url,
+                type=item.enclosure.type, length=str(item.enclosure.length))
         self._media(entry)
         return entry
 
     def _media(self, parent: etree._Element) -> None:
-        image = self.article.image if self.article else None
+        image = self.item.image if self.item else None
         if image is None:
             return
         content = _el(parent, MEDIA, "content", url=image.url, medium="image", type=image.type,
                       width=image.width, height=image.height, fileSize=image.length)
-        if self.article and self.article.title:
-            _el(content, MEDIA, "title", self.article.title, type="plain")
+        if self.item and self.item.title:
+            _el(content, MEDIA, "title", self.item.title, type="plain")
         if image.caption:
             _el(content, MEDIA, "description", image.caption, type="plain")
         if image.credit:
             _el(content, MEDIA, "credit", image.credit)
 
     def _itunes(self, parent: etree._Element) -> None:
-        a = self.article
-        assert a is not None
-        if a.authors:
-            _el(parent, ITUNES, "author", ", ".join(x.name for x in a.authors))
-        if a.audio is not None and a.audio.duration is not None:
-            _el(parent, ITUNES, "duration", _duration(a.audio.duration))
-        if a.image is not None:
-            _el(parent, ITUNES, "image", href=a.image.url)
+        item = self.item
+        assert item is not None
+        if item.authors:
+            _el(parent, ITUNES, "author", ", ".join(x.name for x in item.authors))
+        audio = item.enclosure
+        if audio is not None and audio.duration is not None:
+            _el(parent, ITUNES, "duration", _duration(audio.duration))
+        if item.image is not None:
+            _el(parent, ITUNES, "image", href=item.image.url)
         _el(parent, ITUNES, "explicit", "false")
         _el(parent, ITUNES, "episodeType", "full")
-        if a.audio is not None and a.audio.season is not None:
-            _el(parent, ITUNES, "season", str(a.audio.season))
-        if a.audio is not None and a.audio.episode is not None:
-            _el(parent, ITUNES, "episode", str(a.audio.episode))
+        if audio is not None and audio.season is not None:
+            _el(parent, ITUNES, "season", str(audio.season))
+        if audio is not None and audio.episode is not None:
+            _el(parent, ITUNES, "episode", str(audio.episode))

@@ -1,4 +1,5 @@
-"""JSON Feed 1.1 writer (https://www.jsonfeed.org/version/1.1/): the same items as RSS and Atom.
+"""JSON Feed 1.1 writer (https://www.jsonfeed.org/version/1.1/): the same items as RSS and Atom
+(`feeds.item.Item`, written here as JSON Feed names them).
 
 feedgen has no JSON Feed writer, and the format is a plain dict, so this one is ours. Fields the
 spec has no name for (image caption and credit, comment count, related links) go under the
@@ -11,57 +12,63 @@ import json
 from typing import Any
 
 from feeds.article import Article, format_time
-from feeds.describe import FeedDescription, item_id
-from feeds.reader import reader_html
+from feeds.describe import FeedDescription
+from feeds.item import Item, item_of
 
 VERSION = "https://jsonfeed.org/version/1.1"
 
 
-def _item(article: Article) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "id": item_id(article.id),
-        "url": article.url,
-        "title": article.title,
-        "date_published": format_time(article.published_at),
-        "date_modified": format_time(article.modified_at),
+def _item(item: Item) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": item.id,
+        "url": item.link,
+        "title": item.title,
+        "date_published": format_time(item.published),
+        "date_modified": format_time(item.updated),
+        "content_html": item.content_html,
     }
-    item["content_html"] = reader_html(article)
-    if article.summary:
-        item["summary"] = article.summary
-    if article.image is not None:
-        item["image"] = article.image.url
-    if article.language:
-        item["language"] = article.language
-    if article.authors:
-        item["authors"] = [{k: v for k, v in (("name", a.name), ("url", a.url)) if v}
-                           for a in article.authors]
-    tags = [s.name for s in article.sections] + [t.name for t in article.tags]
-    if tags:
-        item["tags"] = list(dict.fromkeys(tags))
-    if article.audio is not None:
-        attachment: dict[str, Any] = {"url": article.audio.url, "mime_type": article.audio.type,
-                                      "size_in_bytes": article.audio.length}
-        if article.audio.duration is not None:
-            attachment["duration_in_seconds"] = article.audio.duration
-        item["attachments"] = [attachment]
-    ext: dict[str, Any] = {}
-    if article.image is not None and (article.image.caption or article.image.credit):
-        ext["image"] = {k: v for k, v in (("caption", article.image.caption),
-                                          ("credit", article.image.credit)) if v}
-    if article.comments is not None:
-        ext["comments"] = {k: v for k, v in (("count", article.comments.count),
-                                             ("url", article.comments.url)) if v is not None}
-    if article.related:
-        ext["related"] = [{k: v for k, v in (("url", r.url), ("title", r.title)) if v}
-                          for r in article.related]
+    if item.summary:
+        out["summary"] = item.summary
+    if item.image is not None:
+        out["image"] = item.image.url
+    if item.language:
+        out["language"] = item.language
+    if item.authors:
+        out["authors"] = [{k: v for k, v in (("name", a.name), ("url", a.url)) if v}
+                          for a in item.authors]
+    if item.categories:  # JSON Feed's tags are plain names: the labels, breadcrumb first
+        out["tags"] = list(dict.fromkeys(c.label for c in item.categories))
+    if item.enclosure is not None:
+        audio = item.enclosure
+        attachment: dict[str, Any] = {"url": audio.url, "mime_type": audio.type,
+                                      "size_in_bytes": audio.length}
+        if audio.duration is not None:
+            attachment["duration_in_seconds"] = audio.duration
+        out["attachments"] = [attachment]
+    ext = _extension(item)
     if ext:
-        item["_syndicate"] = ext
-    return item
+        out["_syndicate"] = ext
+    return out
 
 
-def json_item(article: Article) -> str:
+def _extension(item: Item) -> dict[str, Any]:
+    """What JSON Feed has no name for: image caption and credit, comments, related links."""
+    ext: dict[str, Any] = {}
+    if item.image is not None and (item.image.caption or item.image.credit):
+        ext["image"] = {k: v for k, v in (("caption", item.image.caption),
+                                          ("credit", item.image.credit)) if v}
+    if item.comments is not None:
+        ext["comments"] = {k: v for k, v in (("count", item.comments.count),
+                                             ("url", item.comments.url)) if v is not None}
+    if item.related:
+        ext["related"] = [{k: v for k, v in (("url", r.url), ("title", r.title)) if v}
+                          for r in item.related]
+    return ext
+
+
+def json_item(item: Item) -> str:
     """One item as JSON text, ready to splice into a document (see feeds.render)."""
-    return json.dumps(_item(article), ensure_ascii=False, separators=(",", ":"))
+    return json.dumps(_item(item), ensure_ascii=False, separators=(",", ":"))
 
 
 def render_json(desc: FeedDescription, articles: list[Article],
@@ -81,5 +88,5 @@ def render_json(desc: FeedDescription, articles: list[Article],
         doc["hubs"] = [{"type": "WebSub", "url": hub} for hub in desc.hubs]
     head = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
     if items is None:
-        items = [json_item(a) for a in articles]
+        items = [json_item(item_of(a, desc.link)) for a in articles]
     return (head[:-1] + ',"items":[' + ",".join(items) + "]}").encode("utf-8")

@@ -19,8 +19,8 @@ from lxml import etree
 from feeds.article import Article
 from feeds.describe import FeedDescription, Podcast, feed_id, item_id
 from feeds.extensions import NAMESPACE, EntryExtension, FeedExtension
+from feeds.item import Item, item_of
 from feeds.jsonfeed import json_item, render_json
-from feeds.reader import reader_html
 
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 PODCAST_GUID_NAMESPACE = uuid.UUID("ead4c236-bf58-58c6-a2c6-a6b28d128cb6")
@@ -123,7 +123,7 @@ def render_whole(
     updated = _updated(articles, deleted)
     fg = _generator(desc, articles, deleted, updated)
     for article in articles:
-        _add_entry(fg, article, desc)
+        _add_entry(fg, item_of(article, desc.link), desc)
     out = {fmt: _with_stylesheet(_write(fg, desc, fmt), desc.key) for fmt in ("rss", "atom")}
     return RenderedFeed(rss=out["rss"], atom=out["atom"], json=render_json(desc, articles),
                         updated=updated)
@@ -149,8 +149,9 @@ def _fragment(article: Article, desc: FeedDescription) -> tuple[bytes, bytes, st
     hit = _FRAGMENTS.get(key)
     if hit is not None:
         return hit
+    item = item_of(article, desc.link)
     fg = _generator(desc, [article], [], article.modified_at)
-    _add_entry(fg, article, desc)
+    _add_entry(fg, item, desc)
     parts: list[bytes] = []
     for fmt in ("rss", "atom"):
         data = _write(fg, desc, fmt)
@@ -161,7 +162,7 @@ def _fragment(article: Article, desc: FeedDescription) -> tuple[bytes, bytes, st
         if start < 0 or end < 0:
             raise RuntimeError(f"unexpected {fmt} item serialization")
         parts.append(data[start:end + len(end_tag)])
-    fragment = (parts[0], parts[1], json_item(article))
+    fragment = (parts[0], parts[1], json_item(item))
     _FRAGMENTS[key] = fragment
     return fragment
 
@@ -227,34 +228,23 @@ def item_ids(fmt: str, body: bytes) -> set[str]:
     return {e.text or "" for e in root.iterfind("channel/item/guid")}
 
 
-def _categories(article: Article, desc: FeedDescription) -> list[tuple[str, str, str]]:
-    base = desc.link.rstrip("/")
-    cats = []
-    trail: list[str] = []
-    for section in article.sections:
-        trail.append(section.slug)
-        cats.append(("/".join(trail), section.name, f"{base}/section/"))
-    cats += [(tag.slug, tag.name, f"{base}/tag/") for tag in article.tags]
-    return cats
-
-
-def _add_entry(fg: FeedGenerator, article: Article, desc: FeedDescription) -> None:
+def _add_entry(fg: FeedGenerator, item: Item, desc: FeedDescription) -> None:
+    """Write one item with feedgen (and `feeds.extensions` for what feedgen lacks)."""
     fe = fg.add_entry(order="append")  # feedgen prepends by default; callers pass newest first
     ext: EntryExtension = getattr(fe, NAMESPACE)
-    ext.article = article
+    ext.item = item
     ext.podcast = desc.is_podcast
-    ext.categories = _categories(article, desc)
-    fe.id(item_id(article.id))
-    fe.guid(item_id(article.id), permalink=False)
-    fe.title(article.title)
-    fe.link(href=article.url)  # no rel: Atom's default alternate, RSS <link>
-    fe.published(article.published_at)
-    fe.updated(article.modified_at)
-    if article.summary:
-        fe.summary(article.summary, type="html")
-    fe.content(reader_html(article), type="html")
-    for author in article.authors:
+    fe.id(item.id)
+    fe.guid(item.id, permalink=False)
+    fe.title(item.title)
+    fe.link(href=item.link)  # no rel: Atom's default alternate, RSS <link>
+    fe.published(item.published)
+    fe.updated(item.updated)
+    if item.summary:
+        fe.summary(item.summary, type="html")
+    fe.content(item.content_html, type="html")
+    for author in item.authors:
         fe.author({"name": author.name, "uri": author.url, "email": author.email}
                   if author.email or author.url else {"name": author.name})
-    if article.comments is not None and article.comments.url:
-        fe.comments(article.comments.url)
+    if item.comments is not None and item.comments.url:
+        fe.comments(item.comments.url)

@@ -7,7 +7,9 @@ another. Between tests only syndicate's own keys are deleted; Celery's queues st
 
 from __future__ import annotations
 
+import fcntl
 import os
+import tempfile
 from typing import Any
 
 import pytest
@@ -28,6 +30,15 @@ from tests.support import (
     wait_for,
 )
 from worker.store import keys
+
+
+@pytest.fixture
+def rabbitmq_turn() -> Any:
+    """The machine's one RabbitMQ, for one test at a time across the xdist processes (their
+    queues share its default vhost)."""
+    with open(os.path.join(tempfile.gettempdir(), "syndicate-tests-rabbitmq.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 @pytest.fixture(scope="session")

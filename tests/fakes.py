@@ -407,3 +407,112 @@ class FakeServers:
             "SYNDICATE_GOOGLEPLUS_TOKEN": FakeGooglePlus.TOKEN,
             "SYNDICATE_GOOGLEPLUS_AUDIENCE": "domain",
         }
+
+
+class FakeIndexNow(Fake):
+    """An IndexNow engine (news_and_podcasts.md §4): `POST /indexnow` with a JSON
+    `{"host", "key", "keyLocation", "urlList"}` in `application/json; charset=utf-8`; 403 for
+    another key, 422 for a keyLocation not `{scheme}://{host}/{key}.txt`-shaped or a URL off
+    `host`, 400 for anything malformed (more than 10,000 URLs too), else 200. It also serves the
+    key file `GET /{key}.txt` (the site's side), with `key_file` as its body. `refusals` holds
+    every answer that was not 200, with why."""
+
+    KEY = "a1b2c3d4-e5f6-7a8b-9c0d-e1f2a3b4c5d6"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        self.key_file: bytes | None = self.KEY.encode()
+        self.key_file_redirect: str | None = None
+        self.refusals: list[tuple[int, str]] = []
+
+    def submissions(self) -> list[dict[str, Any]]:
+        return [r.json for r in self.received("POST", "/indexnow")]
+
+    def urls(self) -> list[str]:
+        return [u for body in self.submissions() for u in body["urlList"]]
+
+    def _refuse(self, status: int, why: str) -> tuple[int, dict[str, str], Any]:
+        self.refusals.append((status, why))
+        return status, {"content-type": "text/plain"}, why.encode()
+
+    def respond(self, rec: Recorded) -> tuple[int, dict[str, str], Any]:
+        path = urlsplit(rec.path).path
+        if rec.method == "GET" and path == f"/{self.KEY}.txt":
+            if self.key_file_redirect:
+                return 301, {"location": self.key_file_redirect}, b""
+            if self.key_file is None:
+                return 404, {"content-type": "text/plain"}, b"not found"
+            return 200, {"content-type": "text/plain; charset=utf-8"}, self.key_file
+        if rec.method != "POST" or path != "/indexnow" or urlsplit(rec.path).query:
+            return self._refuse(405 if path == "/indexnow" else 404, f"{rec.method} {rec.path}")
+        if rec.headers.get("content-type") != "application/json; charset=utf-8":
+            return self._refuse(400, f"content-type {rec.headers.get('content-type')!r}")
+        try:
+            body = json.loads(rec.body.decode("utf-8"))
+        except ValueError:
+            return self._refuse(400, "not JSON")
+        if not isinstance(body, dict) or set(body) != {"host", "key", "keyLocation", "urlList"}:
+            return self._refuse(400, f"fields {sorted(body) if isinstance(body, dict) else body}")
+        host, key, location, urls = body["host"], body["key"], body["keyLocation"], body["urlList"]
+        if not all(isinstance(v, str) for v in (host, key, location)) or not isinstance(urls, list) \
+                or not 1 <= len(urls) <= 10_000 or not all(isinstance(u, str) for u in urls):
+            return self._refuse(400, "types or size")
+        import re
+
+        if not re.fullmatch(r"[A-Za-z0-9-]{8,128}", key) or key != self.KEY:
+            return self._refuse(403, "key not valid")
+        where = urlsplit(location)
+        if where.netloc != host or not where.path.endswith(f"/{key}.txt") \
+                or where.scheme not in ("http", "https"):
+            return self._refuse(422, f"keyLocation {location} for host {host}")
+        if any(urlsplit(u).netloc != host or urlsplit(u).scheme not in ("http", "https")
+               for u in urls):
+            return self._refuse(422, "a URL is not on host")
+        return 200, {"content-type": "text/plain"}, b""
+
+
+class FakePodping(Fake):
+    """podping.cloud's front end (news_and_podcasts.md §3.1): `GET /?url=...&reason=...&medium=...`
+    with `Authorization: <token>` (the whole value) and a User-Agent; 401 without either, 400
+    without an http(s) url or with a reason/medium podping does not know, else `200 Success!`."""
+
+    TOKEN = "podping-token-0123456789abcdefghijklmnopqrstu"
+    REASONS = {"update", "live", "liveend"}
+    MEDIA = {m + s for m in ("podcast", "music", "video", "film", "audiobook", "newsletter",
+                             "blog", "publisher", "course") for s in ("", "l")}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        self.refusals: list[tuple[int, str]] = []
+
+    def _refuse(self, status: int, why: str) -> tuple[int, dict[str, str], Any]:
+        self.refusals.append((status, why))
+        return status, {"content-type": "text/plain"}, why.encode()
+
+    def pings(self) -> list[Recorded]:
+        return self.received("GET", "/?")
+
+    def respond(self, rec: Recorded) -> tuple[int, dict[str, str], Any]:
+        parts = urlsplit(rec.path)
+        if rec.method != "GET" or parts.path != "/":
+            return self._refuse(404, f"{rec.method} {parts.path}")
+        if rec.headers.get("authorization") != self.TOKEN:
+            return self._refuse(401, "Invalid Authorization header")
+        if not rec.headers.get("user-agent"):
+            return self._refuse(401, "User-Agent header is required")
+        query = parse_qs(parts.query)
+        url = query.get("url", [""])
+        if len(url) != 1 or not url[0].startswith(("http://", "https://")):
+            return self._refuse(400, "Url parameter is missing.")
+        reason = query.get("reason", ["update"])
+        medium = query.get("medium", ["podcast"])
+        if len(reason) != 1 or reason[0].lower() not in self.REASONS or len(medium) != 1 \
+                or medium[0].lower() not in self.MEDIA:
+            return self._refuse(400, "unknown reason or medium")
+        return 200, {"content-type": "text/plain"}, b"Success!"

@@ -107,7 +107,7 @@ def test_redis_killed_and_restarted_mid_burst_loses_no_accepted_event(
 
 
 @pytest.mark.skipif(not rabbitmq_up(), reason="no RabbitMQ on 127.0.0.1:5672")
-def test_the_pipeline_on_rabbitmq(own_redis, settings, settings_env, tmp_path):
+def test_the_pipeline_on_rabbitmq(own_redis, settings, settings_env, tmp_path, rabbitmq_turn):
     broker = RABBITMQ
     purge_rabbitmq(broker)  # start from empty queues
     env, worker = _own_service(settings_env, own_redis.url, tmp_path,

@@ -244,12 +244,17 @@ def test_post_that_makes_no_valid_article_is_422_naming_ghost_fields(ghost, serv
     post["canonical_url"] = "javascript:alert(1)"
     post["published_at"] = "yesterday"
     post["tags"][3]["name"] = ""
-    post["feature_image"] = "ftp://example.org/x.jpg"
     r = ghost.post(body)
     assert r.status_code == 422
-    assert {e["field"] for e in r.json()["errors"]} >= {
-        "post.current.title", "post.current.canonical_url", "post.current.published_at",
-        "post.current.tags[3].name", "post.current.feature_image"}
+    fields = {e["field"] for e in r.json()["errors"]}
+    assert fields >= {"post.current.title", "post.current.canonical_url",
+                      "post.current.published_at", "post.current.tags[3].name"}
+    assert all(f.startswith("post.current.") for f in fields)
+    image = body_of("post-published")
+    image["post"]["current"]["feature_image"] = "http://user:pw@example.org/x.jpg"
+    r = ghost.post(image)
+    assert r.status_code == 422
+    assert [e["field"] for e in r.json()["errors"]] == ["post.current.feature_image"]
     draft = body_of("post-published")
     draft["post"]["current"]["status"] = "draft"
     r = ghost.post(draft)
@@ -322,3 +327,15 @@ def test_lists_are_bounded_and_not_a_post_is_refused():
     assert validate_event(to_event(body, datetime.now(UTC)).payload) == []
     with pytest.raises(GhostPayloadError):
         to_event({"tag": {"current": {}}}, datetime.now(UTC))
+
+
+def test_the_secret_is_a_hidden_setting_refused_when_weak():
+    from syndicate.config import ConfigError, Settings
+
+    settings = Settings.from_env({"SYNDICATE_GHOST_WEBHOOK_SECRET": GHOST_SECRET})
+    assert settings.ghost_webhook_secret == GHOST_SECRET
+    assert GHOST_SECRET not in repr(settings) and GHOST_SECRET in settings.secret_values()
+    for weak in ("short", "a" * 40, "x" * 200 + "Qz9-"):
+        with pytest.raises(ConfigError) as refused:
+            Settings.from_env({"SYNDICATE_GHOST_WEBHOOK_SECRET": weak})
+        assert weak not in str(refused.value)

@@ -152,7 +152,7 @@ def _render_spans(log_paths: list[Path]) -> dict[str, list[tuple[float, float, s
 @pytest.mark.parametrize("broker", ["redis", pytest.param("amqp", marks=pytest.mark.skipif(
     not rabbitmq_up(), reason="no RabbitMQ on 127.0.0.1:5672"))])
 def test_three_workers_through_a_burst_agree_post_once_and_coalesce_renders(
-        broker, settings, settings_env, fakes, mastodon, tmp_path):
+        broker, settings, settings_env, fakes, mastodon, tmp_path, rabbitmq_turn):
     server = EmbeddedRedis(tmp_path / "redis", port=free_port())
     url = server.start()
     extra = {"SYNDICATE_REDIS_URL": url, **mastodon.environment()}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -34,13 +35,22 @@ class RemoteSession(requests.Session):
         kwargs.setdefault("allow_redirects", False)
         return super().request(method, url, *args, **kwargs)
 
+    def get(self, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        # requests.Session.get passes allow_redirects=True itself: no redirect unless asked
+        kwargs.setdefault("allow_redirects", False)
+        return self.request("GET", url, *args, **kwargs)
+
 
 def request_was_sent(exc: requests.RequestException) -> bool:
-    """False when the request cannot have reached the remote (refused, connect timeout)."""
+    """False when the request cannot have reached the remote: no connection was made (refused,
+    a name that does not resolve, a connect timeout), by urllib3's own exception types."""
     if isinstance(exc, requests.ConnectTimeout):
         return False
     if isinstance(exc, requests.ConnectionError):
-        text = repr(exc)
-        return not any(s in text for s in ("NewConnectionError", "Connection refused",
-                                             "Name or service not known", "ConnectTimeout"))
+        reason = exc.args[0] if exc.args else None
+        if isinstance(reason, urllib3.exceptions.MaxRetryError):
+            reason = reason.reason
+        # NameResolutionError is a NewConnectionError: nothing was sent either way
+        return not isinstance(reason, (urllib3.exceptions.NewConnectionError,
+                                       urllib3.exceptions.ConnectTimeoutError))
     return True

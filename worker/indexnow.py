@@ -196,7 +196,8 @@ def check(rt: Runtime) -> tuple[str, bool | None, str]:
         return "indexnow", None, "off (SYNDICATE_INDEXNOW_KEY not set)"
     location = key_location(settings)
     try:
-        with RemoteSession(settings.http_timeout).get(location, stream=True) as r:
+        with RemoteSession(settings.http_timeout).get(location, stream=True,
+                                                      allow_redirects=False) as r:
             text = r.raw.read(KEY_FILE_MAX_BYTES + 1, decode_content=True)
             status, moved = r.status_code, r.headers.get("location", "")
     except requests.RequestException as exc:

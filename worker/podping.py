@@ -75,7 +75,8 @@ def _get(rt: Runtime, store: Podpings, etag: str) -> str:
               "medium": "podcast"}
     try:
         r = _session(rt).get(settings.podping_url.rstrip("/") + "/", params=params,
-                             headers={"Authorization": settings.podping_token})
+                             headers={"Authorization": settings.podping_token},
+                             allow_redirects=False)  # the token goes to no other host
     except requests.RequestException as exc:
         return _retry(rt, store, attempt, None, f"unreachable: {type(exc).__name__}")
     if r.status_code == 200:

@@ -84,14 +84,15 @@ final class Syndicate_Hooks {
 	}
 
 	/**
-	 * WordPress found an audio enclosure in a live post (after its publish, from WP-Cron).
+	 * WordPress found an audio enclosure in a live post (`do_enclose`, run by WP-Cron after the
+	 * publish). Meta added while a post is being saved is in that save's own event.
 	 *
 	 * @param int    $meta_id  The meta row.
 	 * @param int    $post_id  The post.
 	 * @param string $meta_key The key.
 	 */
 	public static function added_meta( $meta_id, $post_id, $meta_key ): void {
-		if ( 'enclosure' !== $meta_key ) {
+		if ( 'enclosure' !== $meta_key || ! wp_doing_cron() ) {
 			return;
 		}
 		$post = get_post( (int) $post_id );

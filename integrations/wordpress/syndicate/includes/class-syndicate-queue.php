@@ -101,7 +101,7 @@ final class Syndicate_Queue {
   KEY due (state,next_attempt_at)
 ) {$charset};"
 		);
-		update_option( 'syndicate_db_version', self::DB_VERSION, false );
+		update_option( 'syndicate_db_version', self::DB_VERSION, true ); // Read on every request.
 	}
 
 	/**

@@ -114,7 +114,8 @@ final class Syndicate_Status {
 		}
 		$shares = array();
 		foreach ( array_slice( (array) ( $doc['shares'] ?? array() ), 0, 20, true ) as $network => $share ) {
-			$share                                   = is_array( $share ) ? $share : array();
+			$share = is_array( $share ) ? $share : array();
+
 			$shares[ sanitize_key( (string) $network ) ] = array(
 				'state'      => sanitize_text_field( (string) ( $share['state'] ?? '' ) ),
 				'reason'     => mb_substr( sanitize_text_field( (string) ( $share['reason'] ?? '' ) ), 0, 300 ),

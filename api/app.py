@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api import auth, ghost, hub, intake, page, serving, sitemaps, status
+from api import auth, catalogue, feedpage, ghost, hub, intake, page, serving, sitemaps, status
 from api.metrics import Metrics
 from api.openapi import OPENAPI
 from syndicate.config import Settings
@@ -79,13 +79,14 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> Starlette:
             Route("/status/articles/{article_id:path}", page.article_page, methods=["GET"]),
             Route("/status/retry", page.retry, methods=["POST"]),
             Route("/local-time.js", page.local_time_script, methods=["GET"]),
+            Route("/copy.js", feedpage.copy_script, methods=["GET"]),
             Route("/events", intake.post_event, methods=["POST"]),
             Route("/hub", hub.post_hub, methods=["POST"]),
             Route("/integrations/ghost", ghost.post_ghost, methods=["POST"]),
             Route("/events/{event_id:path}", status.get_event, methods=["GET"]),
             Route("/articles/{article_id:path}/share-links", status.share_links, methods=["GET"]),
             Route("/articles/{article_id:path}", status.get_article, methods=["GET"]),
-            Route("/feeds.opml", serving.opml, methods=["GET"]),
+            Route("/feeds.opml", catalogue.opml, methods=["GET"]),
             Route("/feeds/style.xsl", serving.stylesheet, methods=["GET"]),
             Route("/feeds/sitemap.xml", sitemaps.feed_pages, methods=["GET", "HEAD"]),
             Route("/sitemaps/news.xml", sitemaps.news, methods=["GET", "HEAD"]),
@@ -104,5 +105,5 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> Starlette:
     app.state.body_cache = serving.BodyCache(settings.body_cache_mb * 2**20)
     # (key, format) -> bytes of a feed with no items, bounded in bytes like the body cache
     app.state.empty_feeds = LRUCache(maxsize=serving.EMPTY_FEEDS_BYTES, getsizeof=len)
-    app.state.catalogue = serving.Catalogue(rt)
+    app.state.catalogue = catalogue.Catalogue(rt)
     return app

@@ -35,6 +35,12 @@ margin:.3rem 0 .8rem}button{font:inherit;padding:.5rem 1rem}
 border-radius:8px;padding:.6rem .8rem;margin:.5rem 0;overflow:hidden}
 .items img{max-width:100%;height:auto;display:block;margin-bottom:.4rem}
 .items h3{margin:.1rem 0;font-size:1.05rem}
+.feedurl{background:#fff;border:1px solid #ddd;border-radius:8px;padding:.5rem .7rem;margin:.4rem 0}
+.urlrow{display:flex;gap:.5rem;align-items:center;flex-wrap:wrap}
+.urlrow code{flex:1 1 14rem;min-width:0;overflow-wrap:anywhere;word-break:break-all;
+background:#f3f3f3;border-radius:4px;padding:.35rem .45rem;font-size:.9rem}
+figure{margin:0 0 .4rem}figcaption{font-size:.88rem;color:#444;margin-top:.2rem}
+audio{width:100%;margin:.3rem 0}tr.group th{background:#f3f3f3;color:#1d1d1f;padding-top:.6rem}
 """
 HEADERS = security_headers(style_hash(STYLE))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import click
 import requests
@@ -35,7 +36,7 @@ def send(event_file, url: str, event_id: str | None) -> None:
       syndicate send event.json --url https://feeds.example.org --id evt-123
     """
     settings = with_running_service(settings_or_exit())
-    url = url or settings.public_url or "http://127.0.0.1:8000"
+    url = _base_url(url) if url else settings.public_url or "http://127.0.0.1:8000"
     secret = settings.webhook_secret
     if secret is None:
         path = settings.data_dir / "webhook-secret"
@@ -45,15 +46,8 @@ def send(event_file, url: str, event_id: str | None) -> None:
                 f"run` keeps its data ({path} does not exist)")
         secret = path.read_text().strip()
     body = event_file.read()
-    try:
-        text = body.decode("utf-8")
-        payload = json.loads(text)
-    except UnicodeDecodeError:
-        raise click.ClickException(f"{event_file.name} is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise click.ClickException(f"{event_file.name} is not valid JSON: {exc.msg} at line "
-                                   f"{exc.lineno}, column {exc.colno}") from None
-    event_id = event_id or (payload.get("id") if isinstance(payload, dict) else None)
+    text, payload = _one_event(event_file.name, body)
+    event_id = event_id or payload.get("id")
     if not isinstance(event_id, str) or not event_id:
         raise click.ClickException(f"{event_file.name} has no \"id\" field: add one, or pass "
                                    "--id EVENT_ID") from None
@@ -63,9 +57,14 @@ def send(event_file, url: str, event_id: str | None) -> None:
                "webhook-signature": Webhook(secret).sign(event_id, now, text)}
     try:
         r = requests.post(url.rstrip("/") + "/events", data=body, headers=headers, timeout=10)
-    except requests.RequestException:
+    except requests.ConnectionError:
         raise click.ClickException(f"no service at {url}: is `syndicate run` running? (or pass "
                                    "--url)") from None
+    except requests.Timeout:
+        raise click.ClickException(f"{url} did not answer within 10 s: the event may or may not "
+                                   "have arrived; sending it again is safe (same id)") from None
+    except requests.RequestException as exc:
+        raise click.ClickException(f"cannot send to {url}: {type(exc).__name__}") from None
     if r.status_code == 401:
         raise click.ClickException(
             "the signature does not match the service's secret: check that "
@@ -79,6 +78,45 @@ def send(event_file, url: str, event_id: str | None) -> None:
     if r.status_code >= 300:
         raise SystemExit(1)
 
+
+
+def _base_url(url: str) -> str:
+    """`--url` as given, if it is an http(s) URL with a host; else one line saying what to type."""
+    try:
+        parts = urlsplit(url.strip())
+        if parts.scheme in ("http", "https") and parts.hostname:
+            return url.strip()
+    except ValueError:
+        pass
+    hint = f" (did you mean http://{url.strip()} ?)" if "://" not in url else ""
+    raise click.ClickException(f"--url {url!r} is not an http:// or https:// URL{hint}")
+
+
+def _one_event(name: str, body: bytes) -> tuple[str, dict]:
+    """The text and the JSON object of one event file; a file of several events (JSON lines, an
+    array) is pointed to `backfill`, which imports an archive."""
+    try:
+        text = body.decode("utf-8")
+        payload = json.loads(text)
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{name} is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        if exc.msg == "Extra data":
+            raise click.ClickException(
+                f"{name} holds more than one JSON document (line {exc.lineno} starts another): "
+                "`send` posts one event; to import an archive of events, one per line, use "
+                f"`syndicate backfill {name}`") from None
+        raise click.ClickException(f"{name} is not valid JSON: {exc.msg} at line "
+                                   f"{exc.lineno}, column {exc.colno}") from None
+    if isinstance(payload, list):
+        raise click.ClickException(
+            f"{name} holds a JSON array ({len(payload)} items): `send` posts one event, a JSON "
+            "object; to import many, write one event per line (JSON lines) and use "
+            f"`syndicate backfill FILE`")
+    if not isinstance(payload, dict):
+        raise click.ClickException(f"{name} holds a JSON {type(payload).__name__}, not an event "
+                                   "(a JSON object with \"id\", \"type\" and \"article\")")
+    return text, payload
 
 
 @main.command()

@@ -4,6 +4,7 @@ acts on the running service and with its configuration, never this shell's."""
 from __future__ import annotations
 
 import base64
+import difflib
 import json
 import os
 import secrets
@@ -20,6 +21,7 @@ from cli.common import (
 )
 from cli.group import main
 from feeds.membership import is_feed_key
+from feeds.text import slugify
 from syndicate.config import Settings
 from worker import enqueue, takedown
 from worker.ops import check as run_checks
@@ -99,8 +101,15 @@ def purge(article_id: str, yes: bool, wait: int) -> None:
     state = rt.store.articles.state(article_id)
     if state is None:
         raise click.ClickException(f"no such article: {article_id}")
+    again = state == "purged"
+    if again:
+        when = float((rt.store.articles.get(article_id) or {}).get("purged_at") or 0)
+        click.echo(f"{article_id} is already purged"
+                   + (time.strftime(" (%Y-%m-%d %H:%M UTC)", time.gmtime(when)) if when else "")
+                   + ": the takedown runs again to remove anything left and check every copy")
     if not yes:
-        click.confirm(f"Remove every trace of article {article_id!r}?", abort=True)
+        click.confirm(f"Run the takedown of {article_id!r} again?" if again else
+                      f"Remove every trace of article {article_id!r}?", abort=True)
     rt.store.takedowns.request(article_id)
     enqueue.takedown(article_id)
     if not rt.store.workers.live():
@@ -116,7 +125,8 @@ def purge(article_id: str, yes: bool, wait: int) -> None:
     for line in takedown.summary(record):
         click.echo(f"  {line}")
     if record.get("state") == "done":
-        click.echo(f"purged {article_id}: every copy checked; audit record kept")
+        click.echo(f"already purged {article_id}: takedown run again, every copy checked"
+                   if again else f"purged {article_id}: every copy checked; audit record kept")
         return
     if record.get("state") not in ENDED:
         click.echo(f"takedown of {article_id} still under way: see `syndicate status`", err=True)
@@ -147,12 +157,24 @@ def rebuild(feed_key: str | None) -> None:
     rt = ops_runtime()
     if feed_key is not None:
         if not is_feed_key(feed_key) or not rt.store.articles.is_feed(feed_key):
-            raise click.ClickException(f"no such feed: {feed_key}")
+            raise click.ClickException(f"no such feed: {feed_key}"
+                                       + _did_you_mean(feed_key, rt.store.articles.all_feeds()))
         feeds = [feed_key]
     else:
         feeds = rt.store.articles.all_feeds()
     changed = render_by_workers(rt, feeds)
     click.echo(f"rebuild: {len(feeds)} feeds rendered, {changed} changed")
+
+
+def _did_you_mean(typed: str, feeds: list[str]) -> str:
+    """`nato` -> `; did you mean tag/nato?`: the feeds whose key, or last part, is what was typed
+    as a slug (`NATO`, `tag/NATO`), else the closest keys; "" when none is near."""
+    wanted = "/".join(slugify(part) for part in typed[:1200].split("/"))
+    exact = [key for key in feeds if key == wanted or key.rpartition("/")[2] == wanted
+             or key.endswith("/" + wanted)]
+    near = exact[:5] or difflib.get_close_matches(wanted, feeds, n=3, cutoff=0.75)
+    return f"; did you mean {' or '.join(near)}?" if near else \
+        " (feed keys look like tag/nato, section/news, author/jane-doe, all, audio)"
 
 
 @main.command()

@@ -516,3 +516,423 @@ class FakePodping(Fake):
                 or medium[0].lower() not in self.MEDIA:
             return self._refuse(400, "unknown reason or medium")
         return 200, {"content-type": "text/plain"}, b"Success!"
+
+
+class RouteFaults:
+    """Faults by route name, as social_apis_more.md's checklist names them (`threads.publish`,
+    `linkedin.create`, ...): `rate_limit`, `error`, `auth`, `drop` (closed before any effect),
+    `accept_drop` (the effect happens, the answer is lost), `slow` (answered after the client's
+    timeout), for the next `times` requests of the route or, with `seconds`, for that long."""
+
+    lock: threading.Lock
+    route_faults: list[dict[str, Any]]
+
+    def route(self, rec: Recorded) -> str:
+        raise NotImplementedError
+
+    def fault_answer(self, route: str, kind: str, status: int) -> tuple:
+        raise NotImplementedError
+
+    def fault(self, route: str, kind: str, times: int = 1, seconds: float | None = None,
+              status: int = 500) -> None:
+        with self.lock:
+            self.route_faults.append({"route": route, "kind": kind, "times": times,
+                                      "until": time.time() + seconds if seconds else None,
+                                      "status": status})
+
+    def fault_active(self, route: str, kind: str) -> bool:
+        return any(f["route"] == route and f["kind"] == kind and (
+            f["until"] > time.time() if f["until"] is not None else f["times"] > 0)
+            for f in self.route_faults)
+
+    def _path_fault(self, rec: Recorded) -> Any:
+        found = super()._path_fault(rec)  # type: ignore[misc]
+        if found is not None:
+            return found
+        route = self.route(rec)
+        for f in self.route_faults:
+            if f["route"] != route:
+                continue
+            if f["until"] is not None:
+                if time.time() >= f["until"]:
+                    continue
+            elif f["times"] <= 0:
+                continue
+            else:
+                f["times"] -= 1
+            kind = f["kind"]
+            if kind == "drop":
+                return "drop-before"
+            if kind == "accept_drop":
+                return "drop-after"
+            if kind == "slow":
+                return ("sleep", 3)
+            return ("answer", *self.fault_answer(route, kind, f["status"]))
+        return None
+
+
+def threads_weight(text: str) -> int:
+    """Threads' count as the fake sees it: an emoji code point (or a joiner or variation
+    selector) costs its UTF-8 bytes, everything else one."""
+    def emoji(c: str) -> bool:
+        n = ord(c)
+        return n >= 0x1F000 or 0x2600 <= n <= 0x27BF or c in "\u200d\ufe0f\u20e3"
+    return sum(len(c.encode()) if emoji(c) else 1 for c in text)
+
+
+class FakeThreads(RouteFaults, Fake):
+    """The Threads API under /v1.0 (social_apis_more.md §5): containers (TEXT only) and their
+    statuses, publish with the 250-in-24-h quota (the window is a knob), the profile's threads
+    with cursors, `threads_publishing_limit`, deletes (100 a day). Graph-style errors."""
+
+    USER = "17841401234567890"
+    TOKEN = "threads-token"
+    REPLY_CONTROL = {"everyone", "accounts_you_follow", "mentioned_only",
+                     "parent_post_author_only", "followers_only"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        self.containers: dict[str, dict[str, Any]] = {}
+        self.media: dict[str, dict[str, Any]] = {}  # newest last
+        self.published_at: list[float] = []
+        self.deleted_at: list[float] = []
+        self.quota_total, self.quota_duration, self.delete_limit = 250, 86_400, 100
+        self.new_status = "FINISHED"  # a new container's status
+        self.route_faults: list[dict[str, Any]] = []
+        self.tokens_in_urls: list[str] = []
+        self.next_container, self.next_media = 17889615691921648, 18028564589123456
+
+    def environment(self) -> dict[str, str]:
+        return {"SYNDICATE_THREADS_USER_ID": self.USER, "SYNDICATE_THREADS_TOKEN": self.TOKEN,
+                "SYNDICATE_THREADS_API_URL": self.url + "/v1.0"}
+
+    @staticmethod
+    def error(code: int, message: str, status: int = 400, **extra: Any) -> tuple:
+        return status, {}, {"error": {"message": message, "type": "OAuthException", "code": code,
+                                      "fbtrace_id": "AxYz", **extra}}
+
+    def route(self, rec: Recorded) -> str:
+        parts = urlsplit(rec.path).path.removeprefix("/v1.0/").strip("/").split("/")
+        if len(parts) == 2:
+            return {("POST", "threads"): "threads.create", ("POST", "threads_publish"):
+                    "threads.publish", ("GET", "threads"): "threads.list",
+                    ("GET", "threads_publishing_limit"): "threads.quota"}.get(
+                (rec.method, parts[1]), "threads.other")
+        if len(parts) == 1 and rec.method == "GET":
+            return "threads.status" if parts[0] in self.containers else "threads.read"
+        return "threads.delete" if len(parts) == 1 and rec.method == "DELETE" else "threads.other"
+
+    def fault_answer(self, route: str, kind: str, status: int) -> tuple:
+        if kind == "rate_limit" and route == "threads.publish":
+            return self.error(9, "Application request limit reached", error_subcode=2207042,
+                              error_user_title="Max posts reached")
+        if kind == "rate_limit":
+            return self.error(4, "(#4) Application request limit reached", is_transient=True)
+        if kind == "auth":
+            return self.error(190, "Error validating access token: Session has expired.")
+        return self.error(2, "An unexpected error has occurred. Please retry your request later.",
+                          status=status, is_transient=True)
+
+    def usage(self) -> int:
+        if self.fault_active("threads.publish", "rate_limit"):
+            return self.quota_total
+        return sum(t > time.time() - self.quota_duration for t in self.published_at)
+
+    def respond(self, rec: Recorded) -> tuple[int, dict[str, str], Any]:
+        params = {k: v[0] for k, v in rec.query.items()}
+        if "access_token" in params:
+            self.tokens_in_urls.append(rec.path)
+        if rec.method == "POST":
+            params.update({k: v[0] for k, v in rec.form.items()})
+        token = params.get("access_token") or rec.headers.get("authorization", "").removeprefix(
+            "Bearer ")
+        if token != self.TOKEN:
+            return self.error(190, "Invalid OAuth access token - Cannot parse access token")
+        route = self.route(rec)
+        parts = urlsplit(rec.path).path.removeprefix("/v1.0/").strip("/").split("/")
+        if route in ("threads.create", "threads.publish", "threads.list", "threads.quota") \
+                and parts[0] not in (self.USER, "me"):
+            return self.error(100, f"Object with ID '{parts[0]}' does not exist", error_subcode=33)
+        handler = {"threads.create": self._create, "threads.publish": self._publish,
+                   "threads.list": self._list, "threads.quota": self._quota,
+                   "threads.status": self._status, "threads.read": self._read,
+                   "threads.delete": self._delete}.get(route)
+        if handler is None:
+            return self.error(100, "Unsupported request", status=400)
+        return handler(params, parts[-1])
+
+    def _create(self, params: dict[str, str], _: str) -> tuple:
+        import re
+
+        if params.get("media_type") != "TEXT":
+            return self.error(100, "The parameter media_type is required (TEXT in this fake)")
+        text, link = params.get("text"), params.get("link_attachment")
+        if not text:
+            return self.error(100, "The parameter text is required for TEXT")
+        if threads_weight(text) > 500:
+            return self.error(100, "Text posts are limited to 500 characters")
+        if link is not None and not re.fullmatch(r"https?://\S+", link):
+            return self.error(100, "Param link_attachment must be a valid URL")
+        if len(set(re.findall(r"https?://\S+", text)) | ({link} if link else set())) > 5:
+            return self.error(100, "THREADS_API__LINK_LIMIT_EXCEEDED")
+        tag = params.get("topic_tag")
+        if tag is not None and (not 1 <= len(tag) <= 50 or set(tag) & {".", "&"}):
+            return self.error(100, "Param topic_tag is invalid")
+        if params.get("reply_control", "everyone") not in self.REPLY_CONTROL:
+            return self.error(100, "Param reply_control is invalid")
+        self.next_container += 1
+        cid = str(self.next_container)
+        self.containers[cid] = {"status": self.new_status, "text": text, "link": link,
+                                "tags": re.findall(r"(?<!\w)#\w+", text), "at": time.time()}
+        return 200, {}, {"id": cid}
+
+    def _publish(self, params: dict[str, str], _: str) -> tuple:
+        container = self.containers.get(params.get("creation_id", ""))
+        if container is None:
+            return self.error(100, "Object with ID does not exist", error_subcode=33)
+        status = container["status"]
+        if status == "PUBLISHED":
+            return self.error(100, "(#100) The media has already been published")
+        if status in ("EXPIRED", "ERROR"):
+            return self.error(100, f"(#100) The media container is {status.lower()}")
+        if status == "IN_PROGRESS":
+            return self.error(24, "The media is not ready for publishing, please wait",
+                              error_subcode=4279009)
+        if self.usage() >= self.quota_total:
+            return self.error(9, "Application request limit reached", error_subcode=2207042)
+        self.next_media += 1
+        mid = str(self.next_media)
+        container["status"] = "PUBLISHED"
+        self.published_at.append(time.time())
+        self.media[mid] = {"id": mid, "text": container["text"],
+                           "link_attachment_url": container["link"],
+                           "permalink": f"https://www.threads.net/@newsroom/post/C{mid[-8:]}",
+                           "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime()),
+                           "container": params["creation_id"]}
+        return 200, {}, {"id": mid}
+
+    def _list(self, params: dict[str, str], _: str) -> tuple:
+        items = [{k: v for k, v in m.items() if k != "container"}
+                 for m in reversed(list(self.media.values()))]
+        start = int(params.get("after") or 0)
+        limit = min(int(params.get("limit") or 25), 100)
+        page = items[start:start + limit]
+        body: dict[str, Any] = {"data": page, "paging": {"cursors": {
+            "before": str(start), "after": str(start + len(page))}}}
+        if start + limit < len(items):
+            body["paging"]["next"] = f"{self.url}/v1.0/{self.USER}/threads?after={start + limit}"
+        return 200, {}, body
+
+    def _quota(self, params: dict[str, str], _: str) -> tuple:
+        return 200, {}, {"data": [{"quota_usage": self.usage(), "config": {
+            "quota_total": self.quota_total, "quota_duration": self.quota_duration}}]}
+
+    def _status(self, params: dict[str, str], cid: str) -> tuple:
+        container = self.containers[cid]
+        body = {"status": container["status"], "id": cid}
+        if container["status"] == "ERROR":
+            body["error_message"] = "UNKNOWN"
+        return 200, {}, body
+
+    def _read(self, params: dict[str, str], mid: str) -> tuple:
+        if mid in self.media:
+            return 200, {}, {k: v for k, v in self.media[mid].items() if k != "container"}
+        return self.error(100, f"Object with ID '{mid}' does not exist", error_subcode=33)
+
+    def _delete(self, params: dict[str, str], mid: str) -> tuple:
+        if mid not in self.media:
+            return self.error(100, f"Object with ID '{mid}' does not exist", error_subcode=33)
+        if sum(t > time.time() - 86_400 for t in self.deleted_at) >= self.delete_limit:
+            return self.error(4, "(#4) Application request limit reached: 100 deletes a day")
+        del self.media[mid]
+        self.deleted_at.append(time.time())
+        return 200, {}, {"success": True, "deleted_id": mid}
+
+
+def little_shown(commentary: str) -> str:
+    """The text LinkedIn shows for a `little` commentary: escapes become their character,
+    hashtags (`#tag`, `{hashtag|\\#|tag}`) and mentions (`@[Name](urn)`) their text, and the
+    text is cut at the first reserved character that is none of these."""
+    import re
+
+    out, i = [], 0
+    while i < len(commentary):
+        ch, rest = commentary[i], commentary[i:]
+        if ch == "\\" and i + 1 < len(commentary):
+            out.append(commentary[i + 1])
+            i += 2
+            continue
+        element = (re.match(r"#(\w+)", rest) if ch == "#" else
+                   re.match(r"\{hashtag\|\\#\|(\w+)\}", rest) if ch == "{" else
+                   re.match(r"@\[([^\]]*)\]\(urn:li:[a-zA-Z]+:[\w-]+\)", rest) if ch == "@"
+                   else None)
+        if element:
+            out.append(("#" + element.group(1)) if ch != "@" else element.group(1))
+            i += len(element.group(0))
+            continue
+        if ch in "\\|{}@[]()<>#*_~":
+            break  # LinkedIn shows the post cut here
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+class FakeLinkedIn(RouteFaults, Fake):
+    """The LinkedIn Posts API (social_apis_more.md §5): versioned headers checked on every
+    call, article posts for the configured author, the `little` text stored as shown, 422
+    DUPLICATE_POST for a repeat of a live post, reads (a knob makes them 403: a token that may
+    post but not read), deletes by encoded URN."""
+
+    TOKEN = "linkedin-token"
+    AUTHOR = "urn:li:organization:5515715"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reset_state()
+
+    def reset_state(self) -> None:
+        self.posts: dict[str, dict[str, Any]] = {}  # urn -> body, with "shown"
+        self.deleted: set[str] = set()
+        self.readable = True
+        self.route_faults: list[dict[str, Any]] = []
+        self.next_id = 7141138937766391808
+
+    @staticmethod
+    def version(months_ago: int = 1) -> str:
+        now = time.gmtime()
+        n = now.tm_year * 12 + now.tm_mon - 1 - months_ago
+        return f"{n // 12}{n % 12 + 1:02d}"
+
+    def environment(self) -> dict[str, str]:
+        return {"SYNDICATE_LINKEDIN_TOKEN": self.TOKEN, "SYNDICATE_LINKEDIN_AUTHOR": self.AUTHOR,
+                "SYNDICATE_LINKEDIN_VERSION": self.version(), "SYNDICATE_LINKEDIN_API_URL": self.url}
+
+    @staticmethod
+    def error(status: int, message: str, code: str = "", **extra: Any) -> tuple:
+        body = {"status": status, "message": message, **extra}
+        if code:
+            body["code"] = code
+        return status, {"x-restli-protocol-version": "2.0.0"}, body
+
+    def route(self, rec: Recorded) -> str:
+        path = urlsplit(rec.path).path
+        if path == "/rest/posts":
+            return {"POST": "linkedin.create", "GET": "linkedin.list"}.get(rec.method,
+                                                                           "linkedin.other")
+        if path.startswith("/rest/posts/"):
+            return {"GET": "linkedin.read", "DELETE": "linkedin.delete"}.get(rec.method,
+                                                                             "linkedin.other")
+        return "linkedin.other"
+
+    def fault_answer(self, route: str, kind: str, status: int) -> tuple:
+        if kind == "rate_limit":
+            return self.error(429, "Resource level throttle APPLICATION DAY limit for calls to "
+                                   "this resource is reached.", "TOO_MANY_REQUESTS")
+        if kind == "auth":
+            return self.error(401, "The token used in the request has been revoked by the user",
+                              "REVOKED_ACCESS_TOKEN", serviceErrorCode=65601)
+        return self.error(status, "Internal Server Error")
+
+    def _headers(self, rec: Recorded) -> tuple | None:
+        import re
+
+        if rec.headers.get("authorization") != f"Bearer {self.TOKEN}":
+            return self.error(401, "Invalid access token", "INVALID_ACCESS_TOKEN",
+                              serviceErrorCode=65600)
+        version = rec.headers.get("linkedin-version")
+        if not version:
+            return self.error(400, "A version must be present. Please specify a version by "
+                                   "adding the LinkedIn-Version header.", "VERSION_MISSING")
+        if not re.fullmatch(r"20\d\d(0[1-9]|1[0-2])", version):
+            return self.error(400, f"Invalid version format {version}", "INVALID_VERSION")
+        if not self.version(12) <= version <= self.version(0):
+            return self.error(426, f"Requested version {version} is not active",
+                              "NONEXISTENT_VERSION")
+        if rec.headers.get("x-restli-protocol-version") != "2.0.0":
+            return self.error(400, "X-Restli-Protocol-Version 2.0.0 is required")
+        return None
+
+    def respond(self, rec: Recorded) -> tuple[int, dict[str, str], Any]:
+        refused = self._headers(rec)
+        if refused:
+            return refused
+        route = self.route(rec)
+        if route == "linkedin.create":
+            return self._create(rec)
+        if route == "linkedin.list":
+            query = {k: v[0] for k, v in rec.query.items()}
+            if not self.readable:
+                return self.error(403, "Not enough permissions to access: posts.FINDER-author")
+            if query.get("q") != "author" or query.get("author") != self.AUTHOR:
+                return self.error(400, "Invalid finder parameters")
+            elements = [{"id": u, **p} for u, p in reversed(list(self.posts.items()))]
+            count = min(int(query.get("count") or 10), 100)
+            return 200, {}, {"elements": elements[:count],
+                             "paging": {"start": 0, "count": count, "links": []}}
+        raw = urlsplit(rec.path).path.removeprefix("/rest/posts/")
+        if route == "linkedin.other" or ":" in raw:
+            return self.error(400, f"Invalid key {raw[:80]}")
+        from urllib.parse import unquote
+
+        urn = unquote(raw)
+        if route == "linkedin.read":
+            if not self.readable:
+                return self.error(403, "Not enough permissions to access: posts.GET")
+            return (200, {}, {"id": urn, **self.posts[urn]}) if urn in self.posts else \
+                self.error(404, f"Post {urn} not found", "NOT_FOUND")
+        if urn in self.posts:
+            self.deleted.add(urn)
+            del self.posts[urn]
+        elif urn not in self.deleted:
+            return self.error(404, f"Post {urn} not found", "NOT_FOUND")
+        return 204, {}, b""
+
+    def _create(self, rec: Recorded) -> tuple:
+        import re
+
+        if not rec.headers.get("content-type", "").startswith("application/json"):
+            return self.error(415, "Content-Type application/json is required")
+        try:
+            body = rec.json
+        except ValueError:
+            return self.error(400, "Invalid JSON")
+        if not isinstance(body, dict):
+            return self.error(400, "Invalid JSON")
+        if body.get("author") != self.AUTHOR:
+            return self.error(403, "Not enough permissions to access: "
+                                   "partnerApiPostsExternal.CREATE.20261101", "ACCESS_DENIED")
+        for name, value in (("visibility", body.get("visibility")),
+                            ("distribution/feedDistribution",
+                             (body.get("distribution") or {}).get("feedDistribution")),
+                            ("lifecycleState", body.get("lifecycleState"))):
+            if not value:
+                return self.error(422, f"/{name} :: field is required but not found",
+                                  errorDetails={"inputErrors": [{"code": "FIELD_REQUIRED",
+                                                "input": {"inputPath": {"fieldPath": name}}}]})
+        article = ((body.get("content") or {}).get("article")) or {}
+        if not re.fullmatch(r"https?://\S+", str(article.get("source") or "")) \
+                or not article.get("title") or ("thumbnail" in article and not re.fullmatch(
+                    r"urn:li:image:\S+", str(article["thumbnail"]))):
+            return self.error(422, "/content/article :: source (a URL) and title are required; "
+                                   "thumbnail is an image URN", errorDetails={"inputErrors": [
+                                       {"code": "INVALID_VALUE", "input": {}}]})
+        text = body.get("commentary", "")
+        if not isinstance(text, str) or len(text) > 3000:
+            return self.error(422, "/commentary :: length exceeds 3000", errorDetails={
+                "inputErrors": [{"code": "INVALID_LENGTH", "input": {}}]})
+        for urn, post in self.posts.items():
+            if (post["author"], post["commentary"], post["content"]) == (
+                    body["author"], text, body.get("content")):
+                return self.error(422, "com.linkedin.content.common.exception."
+                                       "BadRequestResponseException: Content is a duplicate of "
+                                       f"{urn}", errorDetailType="com.linkedin.common.error."
+                                       "BadRequest", errorDetails={"inputErrors": [{
+                                           "description": "Duplicate post is detected",
+                                           "input": {}, "code": "DUPLICATE_POST"}]})
+        self.next_id += 1
+        urn = f"urn:li:share:{self.next_id}"
+        self.posts[urn] = {**body, "commentary": text, "shown": little_shown(text)}
+        return 201, {"x-restli-id": urn}, b""

@@ -17,7 +17,7 @@ import pytest
 from lxml import html
 from starlette.testclient import TestClient
 
-from api import serving
+from api import catalogue, serving
 from api.app import create_app
 from syndicate.config import ConfigError, Settings
 from tests.support import ADMIN_TOKEN, PUBLIC_URL, SECRET, api_process, publish, run_cli
@@ -51,7 +51,7 @@ def _rows(response) -> list[str]:
 def test_index_and_opml_are_built_once_per_change_off_the_loop_with_etags(service, monkeypatch):
     publish(service, "seed-article-published")
     made_on_loop = []
-    real = serving._opml_bytes
+    real = catalogue._opml_bytes
 
     def watched(*args):
         try:
@@ -61,7 +61,7 @@ def test_index_and_opml_are_built_once_per_change_off_the_loop_with_etags(servic
             made_on_loop.append(False)
         return real(*args)
 
-    monkeypatch.setattr(serving, "_opml_bytes", watched)
+    monkeypatch.setattr(catalogue, "_opml_bytes", watched)
     app = service.anonymous.app
     for path in ("/feeds/", "/feeds.opml"):
         r = service.anonymous.get(path)
@@ -94,10 +94,10 @@ def test_index_and_opml_are_built_once_per_change_off_the_loop_with_etags(servic
 
 def test_the_index_is_paginated_and_the_opml_bounded(service):
     feed_keys = _catalogue(service, 640)
-    pages = -(-len(feed_keys) // serving.INDEX_PAGE_SIZE)
+    pages = -(-len(feed_keys) // catalogue.INDEX_PAGE_SIZE)
     first = service.anonymous.get("/feeds/")
     assert first.status_code == 200
-    assert len(_rows(first)) == serving.INDEX_PAGE_SIZE
+    assert len(_rows(first)) == catalogue.INDEX_PAGE_SIZE
     assert 'href="?page=2"' in first.text
     seen = []
     for page in range(1, pages + 1):
@@ -114,7 +114,7 @@ def test_the_index_is_paginated_and_the_opml_bounded(service):
 
     r = service.anonymous.get("/feeds.opml")
     urls = [o.get("xmlUrl") for o in ET.fromstring(r.content).iter("outline")]
-    assert len(urls) == 3 * serving.OPML_MAX_FEEDS
+    assert len(urls) == 3 * catalogue.OPML_MAX_FEEDS
     for key in ("all", "section/news", "section/news/world"):
         assert f"http://feeds.test/feeds/{key}.rss" in urls
     assert len(r.content) < 400_000

@@ -33,7 +33,8 @@ from feeds.membership import (
 from syndicate.embedded_redis import EmbeddedRedis
 from tests.support import free_port, load_fixture, wait_for
 from worker.store import keys
-from worker.store.feeds import DIRTY, HEAD_START_MS, QUEUES, Feeds, read_key
+from worker.store.feeds import Feeds
+from worker.store.render_queue import DIRTY, HEAD_START_MS, QUEUES, read_key
 
 BOUND = 1 + MAX_SECTION_LEVELS + MAX_TAG_FEEDS + MAX_AUTHOR_FEEDS + 1  # all .. audio
 

@@ -16,9 +16,10 @@ from kombu import Exchange, Queue
 from syndicate.config import Settings
 from syndicate.connections import celery_broker
 from syndicate.logs import setup
+from worker import work
 from worker.runtime import Runtime, current, install
 
-QUEUES = ("events", "deliveries", "pings")
+QUEUES = work.QUEUES
 
 app = Celery("syndicate", include=["worker.tasks"])
 
@@ -64,16 +65,7 @@ def _configuration() -> dict:
         task_default_exchange="events",
         task_default_routing_key="events",
         task_default_queue="events",
-        task_routes={
-            "worker.tasks.process_event": {"queue": "events", "routing_key": "events"},
-            "worker.tasks.deliver": {"queue": "deliveries", "routing_key": "deliveries"},
-            "worker.tasks.ping_hubs": {"queue": "pings", "routing_key": "pings"},
-            "worker.tasks.takedown": {"queue": "events", "routing_key": "events"},
-            "worker.tasks.indexnow": {"queue": "pings", "routing_key": "pings"},
-            "worker.tasks.podping": {"queue": "pings", "routing_key": "pings"},
-            "worker.tasks.hub_verify": {"queue": "pings", "routing_key": "pings"},
-            "worker.tasks.hub_deliver": {"queue": "pings", "routing_key": "pings"},
-        },
+        task_routes=work.routes(),  # each kind of work to its queue (worker/work.py)
         worker_hijack_root_logger=False,
         worker_redirect_stdouts=False,
         worker_send_task_events=False,

@@ -25,8 +25,14 @@ from worker import trace
 from worker.retry import DELETE, DELIVERY, LONGEST_WAIT_S, REFRESH, Retry
 from worker.runtime import Runtime
 from worker.social import NETWORKS
-from worker.social.base import Channel
-from worker.social.errors import DeliveryError, DuplicateError, PermanentError, RetryableError
+from worker.social.base import Channel, Memo
+from worker.social.errors import (
+    DeliveryError,
+    DuplicateError,
+    PermanentError,
+    QuotaWait,
+    RetryableError,
+)
 from worker.store.dead import delivery_letter
 from worker.store.outbox import Listing
 
@@ -70,6 +76,9 @@ class Delivery:
             entry = self.outbox.entry(self.article_id, self.network)
             # Every call to the network carries the event's trace, as a new span.
             self.channel.session.headers["traceparent"] = trace.child(entry.get("traceparent", ""))
+            # What the network keeps between attempts (Threads' container), in the entry itself.
+            self.channel.memo = Memo(_memo(entry), lambda data: self._update(
+                listing="keep", memo=json.dumps(data)))
             if action == "refresh":
                 return self._refresh(attempt)
             state = entry.get("state")
@@ -175,6 +184,8 @@ class Delivery:
         except RetryableError as exc:
             if not exc.ambiguous:
                 self._update(in_flight=0)
+            if isinstance(exc, QuotaWait) and not ambiguous:
+                self._update(attempts=attempts)  # a quota wait is not an attempt
             return self._retry("post", attempts + 1, exc)
         except PermanentError as exc:
             return self._give_up(exc.reason, in_flight=0)
@@ -223,6 +234,9 @@ class Delivery:
         try:
             self.channel.delete(remote_id)
         except RetryableError as exc:
+            if isinstance(exc, QuotaWait):
+                self._update(delete_attempts=attempts - 1)  # a quota wait is not an attempt
+                return self._retry("delete", attempts - 1, exc, DELETE)
             if DELETE.gives_up(attempts):
                 self._update(listing="close", last_error=f"delete gave up: {exc.reason}")
                 self.store.dead.add(delivery_letter(self.article_id, self.network))
@@ -250,6 +264,14 @@ class Delivery:
             return "failed"
         self._update(listing="keep", refreshed_at=f"{time.time():.3f}")
         return "refreshed"
+
+
+def _memo(entry: dict[str, str]) -> dict[str, Any]:
+    try:
+        data = json.loads(entry.get("memo") or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 MAX_REMOTE_ID = 512  # the longest real ones (Bluesky at-URIs) are ~100 characters

@@ -25,7 +25,7 @@ from worker.celery_app import QUEUES, app
 from worker.http import RemoteSession
 from worker.runtime import Runtime
 from worker.social import NETWORKS, REGISTRY, enabled_networks
-from worker.social.errors import DeliveryError
+from worker.social.errors import DeliveryError, HealthWarning
 from worker.websub import configured_hub
 
 log = logging.getLogger("syndicate.ops")
@@ -324,7 +324,8 @@ def check(rt: Runtime) -> list[Check]:
         try:
             out.append(Check(network, True, channel.health_check()))
         except DeliveryError as exc:
-            out.append(Check(network, False, f"{REGISTRY[network].__name__}: {exc.reason}"))
+            out.append(Check(network, False, f"{REGISTRY[network].__name__}: {exc.reason}",
+                             warning=isinstance(exc, HealthWarning)))
     if not settings.websub_hubs:
         out.append(Check("websub", None, "off (SYNDICATE_WEBSUB_HUBS not set)"))
     out.append(_check_own_hub(settings, service))

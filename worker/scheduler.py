@@ -19,7 +19,7 @@ import time
 from celery.signals import worker_ready, worker_shutdown
 
 from syndicate.process import die_with_parent, stop
-from worker import enqueue
+from worker import enqueue, work
 from worker.runtime import Runtime, current
 
 log = logging.getLogger("syndicate.scheduler")
@@ -61,27 +61,14 @@ def _loop(hostname: str) -> None:
 
 
 def _run_due(rt: Runtime, task: str | None, args: list) -> None:
-    """One due item of the Redis schedule, by its kind of work."""
-    if task == "deliver":
-        enqueue.deliver(*args)
-    elif task == "ping":
-        enqueue.ping(*args)
-    elif task == "event":
-        enqueue.process_event(*args)
-    elif task == "render":
-        rt.store.feeds.mark_dirty(*args)
-    elif task == "takedown":
-        enqueue.takedown(*args)
-    elif task == "indexnow":
-        enqueue.indexnow(*args)
-    elif task == "podping":
-        enqueue.podping(*args)
-    elif task == "hubverify":
-        enqueue.hub_verify(*args)
-    elif task == "hubdeliver":
-        enqueue.hub_deliver(*args)
-    else:
+    """One due item of the Redis schedule, by its kind of work (worker/work.py)."""
+    kind = work.KINDS.get(task or "")
+    if kind is None:
         log.warning("unknown scheduled task %r dropped", task)
+    elif kind.task is None:
+        rt.store.feeds.mark_dirty(*args)  # a render: the renderers take it from Redis
+    else:
+        enqueue.send(kind, *args)
 
 
 class _Renderer:

@@ -1,9 +1,11 @@
-"""Celery tasks: apply an event, deliver to a network, ping a hub. Each is safe to run twice.
+"""Celery tasks, one per kind of work in worker/work.py (its name, queue and retry policy are
+there): apply an event, deliver to a network, ping a hub, a takedown step, our hub's
+verifications and deliveries, IndexNow and Podping. Each is safe to run twice.
 
-Failures follow the policies in worker.retry: a transient failure (Redis away, a time limit) is
-retried with backoff through the Redis schedule; anything else, or the last attempt, ends the
-event as failed with its reason in the dead letters. Renders are not tasks: the renderer loop in
-worker.scheduler takes every feed an event marked dirty.
+A transient failure (Redis away, a time limit) is retried with the kind's backoff through the
+Redis schedule; anything else, or the last attempt, ends in a dead letter with its reason.
+Renders are not tasks: the renderer processes (worker/renderer.py) take every feed an event
+marked dirty.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import redis
 from celery.exceptions import SoftTimeLimitExceeded
 
 from feeds.article import ArticleEvent
-from worker import enqueue, hub, indexnow, podping, trace, websub
+from worker import enqueue, hub, indexnow, podping, trace, websub, work
 from worker import takedown as takedowns
 from worker.celery_app import app
 from worker.delivery import Delivery, outbox_plan
@@ -28,7 +30,7 @@ log = logging.getLogger("syndicate.worker")
 TRANSIENT = (redis.ConnectionError, redis.TimeoutError)
 
 
-@app.task(name="worker.tasks.process_event")
+@app.task(name=work.EVENT_WORK.task)
 def process_event(event_id: str) -> str:
     rt = current()
     events = rt.store.events
@@ -99,18 +101,18 @@ def _share_follow_ups(rt: Runtime, event: ArticleEvent, applied: Applied) -> Non
                 enqueue.deliver(event.article_id, network, "refresh")
 
 
-@app.task(name="worker.tasks.deliver")
+@app.task(name=work.DELIVERY_WORK.task)
 def deliver(article_id: str, network: str, action: str = "post", attempt: int = 1) -> str:
     """Post, delete or refresh one article on one network; see worker.delivery."""
     return Delivery(current(), article_id, network).run(action, attempt)
 
 
-@app.task(name="worker.tasks.ping_hubs")
+@app.task(name=work.PING_WORK.task)
 def ping_hubs(feed_key: str, hub: str, attempt: int = 1) -> bool:
     return websub.ping(current(), feed_key, hub, attempt)
 
 
-@app.task(name="worker.tasks.takedown")
+@app.task(name=work.TAKEDOWN_WORK.task)
 def takedown(article_id: str) -> str:
     """One step of a takedown (`syndicate purge`); see worker.takedown. A step that fails
     (Redis away) is tried again through the schedule; the takedown's deadline still holds."""
@@ -127,27 +129,27 @@ def takedown(article_id: str) -> str:
         return "retry"
 
 
-@app.task(name="worker.tasks.hub_verify")
+@app.task(name=work.HUB_VERIFY_WORK.task)
 def hub_verify(sid: str, rid: str, attempt: int = 1) -> str:
     """Our own hub's verification of intent of one request; see worker.hub."""
     rt = current()
     return hub.verify(rt, sid, rid, attempt) if rt.settings.websub_hub else "off"
 
 
-@app.task(name="worker.tasks.hub_deliver")
+@app.task(name=work.HUB_DELIVERY_WORK.task)
 def hub_deliver(sid: str) -> str:
     """Our own hub's delivery of a topic's current bytes to one subscriber; see worker.hub."""
     rt = current()
     return hub.deliver(rt, sid) if rt.settings.websub_hub else "off"
 
 
-@app.task(name="worker.tasks.indexnow")
+@app.task(name=work.INDEXNOW_WORK.task)
 def indexnow_submit(batch_id: str = "") -> str:
     """IndexNow: flush the pending URLs into a batch, or submit one batch; see worker.indexnow."""
     return indexnow.run(current(), batch_id)
 
 
-@app.task(name="worker.tasks.podping")
+@app.task(name=work.PODPING_WORK.task)
 def podping_send(attempt: int = 1) -> str:
     """Podping: announce the audio feed's current bytes once; see worker.podping."""
     return podping.send(current())

@@ -31,6 +31,26 @@ class NetworkSettings(BaseModel):
         raise NotImplementedError
 
 
+class Memo:
+    """What a network keeps about one outbox entry between its attempts (Threads: the container
+    it made, before publishing it). `set` writes through before it returns, so whatever the
+    channel does next, a later attempt (a retry, a rerun after a crash, a replay) reads it.
+    In memory unless the delivery state machine gives the run the entry's own."""
+
+    def __init__(self, data: dict[str, Any] | None = None,
+                 save: Callable[[dict[str, Any]], None] | None = None) -> None:
+        self._data = dict(data or {})
+        self._save = save
+
+    def get(self, name: str) -> Any:
+        return self._data.get(name)
+
+    def set(self, name: str, value: Any) -> None:
+        self._data[name] = value
+        if self._save is not None:
+            self._save(dict(self._data))
+
+
 class Channel:
     name: ClassVar[str] = ""
     settings_class: ClassVar[type[NetworkSettings]]
@@ -45,6 +65,7 @@ class Channel:
         self.config = config
         self.session = RemoteSession(timeout_s)
         self.state = state  # worker.store.channels.ChannelState: the network's shared state
+        self.memo = Memo()  # the current outbox entry's (worker.delivery sets it per run)
 
     def payload(self, article: Article) -> dict[str, Any]:
         raise NotImplementedError

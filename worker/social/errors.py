@@ -26,3 +26,18 @@ class RetryableError(DeliveryError):
 
 class DuplicateError(DeliveryError):
     """The network refuses the post as a duplicate of one that exists (X 403, Facebook 506)."""
+
+
+class QuotaWait(RetryableError):
+    """The network's own posting (or deleting) quota is used up and nothing was sent: wait
+    `wait_s`, which the channel read from the network. Waiting for a quota is not an attempt:
+    the delivery state machine gives the attempt back, so a full quota never spends the retry
+    budget (Threads' 250 posts and 100 deletes a day)."""
+
+    def __init__(self, reason: str, wait_s: float) -> None:
+        super().__init__(reason, ambiguous=False, wait_s=wait_s)
+
+
+class HealthWarning(DeliveryError):
+    """`check`: the network works now, but something needs attention soon (a LinkedIn-Version
+    close to its sunset); shown as a warning that does not fail `check`."""

@@ -6,7 +6,8 @@ this package talks to Redis.
 |---|---|
 | events.py | accepted events: status, body (until the retention ends), the sweeper's list |
 | articles.py | articles, feed membership, retractions, purges and their audit record |
-| feeds.py | rendered feeds: bytes, ETags, versions, the dirty set, render locks and failures |
+| feeds.py | rendered feeds: bytes, ETags, versions, failures; claims and releases of renders |
+| render_queue.py | the render queue: the dirty set, the due-time queues by priority, render locks (keys and scripts) |
 | exports.py | the static export per feed: the ETags on disk, its failures |
 | outbox.py | the social outbox: one entry per article and network, locks, the open list |
 | schedule.py | delayed work (retries, rate-limit waits), drained by the scheduler loop |

@@ -388,3 +388,19 @@ class Articles:
 
     def audit(self, limit: int = 100) -> list[dict[str, Any]]:
         return [json.loads(r) for r in self._r.lrange(AUDIT, 0, limit - 1)]
+
+    def item_counts(self, feed_keys: list[str]) -> list[int]:
+        """How many articles each feed's membership holds (at most `membership_cap`)."""
+        pipe = self._r.pipeline(transaction=False)
+        for key in feed_keys:
+            pipe.zcard(items_key(key))
+        return [int(n) for n in pipe.execute()]
+
+    def page_of(self, feed_key: str, start: int, count: int) -> tuple[int, list[Article]]:
+        """How many articles a feed's membership holds, and `count` (at most 100) from rank
+        `start`, newest first, those still published: its HTML page, past what the feed shows."""
+        key = items_key(feed_key)
+        total, ids = self._r.pipeline(transaction=False).zcard(key).zrevrange(
+            key, start, start + max(1, min(count, 100)) - 1).execute()
+        found = (self.article(i.decode()) for i in ids)
+        return int(total), [a for a in found if a is not None]

@@ -104,7 +104,7 @@ class Events:
         pipe.hset(event_key(event_id), mapping=mapping)
         pipe.zrem(UNFINISHED, event_id)
         if status == "failed":
-            pipe.zadd(dead.DEAD, {dead.event_letter(event_id): time.time()})
+            dead.add_in(pipe, dead.event_letter(event_id))
         else:
             dead.remove_in(pipe, dead.event_letter(event_id))
         pipe.execute()

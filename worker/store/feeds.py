@@ -1,12 +1,6 @@
-"""Rendered feeds: the bytes of each format, their ETags, the version a render saw, the dirty
-set and the render queue the renderers drain, render locks and render failures.
-
-The render queue: four sorted sets of feed keys (one per priority: `all`, sections, feeds read
-recently, the rest), each scored by when the feed may next be rendered (ms, Redis's clock): when
-it became dirty, or when its hold or its renderer's lease ends. A renderer claims the feed whose
-score minus its priority's head start (`HEAD_START_MS`) is lowest among the due ones: four
-O(log n) lookups in one script, however many feeds are dirty. A head start is bounded, so a
-feed of the long tail waits behind a priority feed that became dirty at most that much later.
+"""Rendered feeds: the bytes of each format, their ETags, the version a render saw and render
+failures; the claims and releases of the render queue (its keys and scripts are in
+worker/store/render_queue.py).
 
 hash `syn:feed:<key>:meta`: etag:<fmt>, size:<fmt>, last_modified (HTTP date), rendered_version,
 rendered_at, items, renders, skipped (JSON: items left out, with reasons), render_failures,
@@ -23,23 +17,24 @@ from datetime import UTC, datetime
 from email.utils import format_datetime
 from typing import Any
 
-from redis.commands.core import Script
 from redis.exceptions import RedisError
 
 from syndicate.logs import mask
 from worker.store import counters, dead
 from worker.store._prefix import PREFIX, Client
-
-DIRTY = f"{PREFIX}feeds:dirty"  # set of feed keys changed since their last render
-# zsets feed key -> when it may be rendered (epoch ms), by priority: a dirty feed, due then or
-# when its hold ends, or a feed leased to the renderer rendering it. Every dirty feed is in one
-# of them (`requeue` mends one put in DIRTY by hand).
-QUEUES = tuple(f"{PREFIX}feeds:queue:{p}" for p in ("all", "sections", "read", "rest"))
-# How far ahead of the rest each priority's feeds go (ms): `all`, sections, feeds read recently,
-# the rest. Bounded, not absolute: a tail feed dirty this much longer goes first.
-HEAD_START_MS = (120_000, 60_000, 30_000, 0)
-READ_WINDOW_S = 24 * 3600  # a feed read through the API within this has readers
-READ_MARK_EVERY_S = 60.0  # an API process records a feed's reads at most this often
+from worker.store.render_queue import (
+    CLAIM_NEXT,
+    DIRTY,
+    HEAD_START_MS,
+    QUEUES,
+    READ_MARK_EVERY_S,
+    READ_WINDOW_S,
+    RELEASE,
+    lua_parts,
+    mark_in,
+    read_key,
+    render_lock_key,
+)
 
 
 def meta_key(feed_key: str) -> str:
@@ -56,81 +51,10 @@ def version_key(feed_key: str) -> str:
     return f"{PREFIX}feed:{feed_key}:version"
 
 
-def render_lock_key(feed_key: str) -> str:
-    """string (SET NX, with expiry): the token of the renderer rendering this feed now, or
-    holding it for SYNDICATE_RENDER_INTERVAL_MS after its render."""
-    return f"{PREFIX}feed:{feed_key}:render-lock"
-
-
-def read_key(feed_key: str) -> str:
-    """string (with expiry READ_WINDOW_S): present while the feed has readers."""
-    return f"{PREFIX}feed:{feed_key}:read"
-
 
 def etag_of(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
-
-# Lua: the Redis clock in ms (the same for every renderer, whatever its host's clock says).
-_NOW_MS = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-"""
-
-# Lua: the queue a feed belongs in by its priority (KEYS[2..5] are QUEUES); ARGV[1], ARGV[2]
-# are the feed key prefix and the read-marker suffix.
-_QUEUE_OF = """
-local function queue_of(key)
-  if key == 'all' then return KEYS[2] end
-  if string.sub(key, 1, 8) == 'section/' then return KEYS[3] end
-  if redis.call('EXISTS', ARGV[1] .. key .. ARGV[2]) == 1 then return KEYS[4] end
-  return KEYS[5]
-end
-local function queued(key)
-  for j = 2, 5 do
-    local score = redis.call('ZSCORE', KEYS[j], key)
-    if score then return KEYS[j], tonumber(score) end
-  end
-  return nil, nil
-end
-"""
-
-# Mark feeds dirty. KEYS: the dirty set, then QUEUES. ARGV: feed key prefix, read suffix,
-# render-lock suffix, then the feed keys. A feed not queued is queued from now, or from when its
-# render lock goes (held after a render: the change waits for the hold); one queued stays where
-# it is (a feed being rendered keeps its lease: its release queues it again), except a lease
-# left by a renderer that died, which counts from now.
-_MARK = _NOW_MS + _QUEUE_OF + """
-for i = 4, #ARGV do
-  local key = ARGV[i]
-  local fresh = redis.call('SADD', KEYS[1], key)
-  local queue, score = queued(key)
-  if queue == nil then
-    local held = redis.call('PTTL', ARGV[1] .. key .. ARGV[3])
-    redis.call('ZADD', queue_of(key), now + math.max(held, 0), key)
-  elseif (fresh == 1 and score < now)
-      or (score > now and redis.call('EXISTS', ARGV[1] .. key .. ARGV[3]) == 0) then
-    -- a hold that ended, or a lease whose lock is gone (expired mid-render, or deleted):
-    -- nobody renders it now, so it is due now
-    redis.call('ZADD', queue, now, key)
-  end
-end
-return 0
-"""
-_MARK_SCRIPT = Script(None, _MARK.encode())  # type: ignore[arg-type]  # bytes: no client needed
-
-
-def _lua_parts() -> tuple[str, str, str]:
-    """(feed key prefix, render-lock suffix, read-marker suffix) for the scripts."""
-    prefix, _, lock = render_lock_key("\0").partition("\0")
-    return prefix, lock, read_key("\0").partition("\0")[2]
-
-
-def mark_in(client: Any, feed_keys: list[str] | tuple[str, ...]) -> None:
-    """Mark feeds dirty and queue them (on a client, or a pipeline inside its transaction)."""
-    if feed_keys:
-        prefix, lock, read = _lua_parts()
-        _MARK_SCRIPT(keys=[DIRTY, *QUEUES], args=[prefix, read, lock, *feed_keys], client=client)
 
 
 def changed_in(pipe: Any, feed_keys: list[str] | tuple[str, ...], mark_dirty: bool = True) -> None:
@@ -142,8 +66,8 @@ def changed_in(pipe: Any, feed_keys: list[str] | tuple[str, ...], mark_dirty: bo
         mark_in(pipe, feed_keys)
 
 
-# Compare-and-publish a render. KEYS: meta hash, version counter, dirty set, dead letters, then
-# one body key per format. ARGV: version, feed key, rendered_at, items, Last-Modified, n, then per
+# Compare-and-publish a render. KEYS: meta hash, version counter, dirty set, dead letters, the
+# replayed marks of dead letters, then one body key per format. ARGV: version, feed key, rendered_at, items, Last-Modified, n, then per
 # format its name, ETag and bytes, then the skipped items (JSON) and the feed's title. Returns -1 (a newer render
 # won), 0 (same bytes) or 1 (changed). The feed leaves the dirty set only if no change arrived
 # since the render read it.
@@ -165,10 +89,11 @@ redis.call('HSET', KEYS[1], 'rendered_version', ARGV[1], 'rendered_at', ARGV[3],
            'title', ARGV[8 + n * 3])
 redis.call('HDEL', KEYS[1], 'render_error')
 redis.call('ZREM', KEYS[4], 'render:' .. ARGV[2])
+redis.call('HDEL', KEYS[5], 'render:' .. ARGV[2])
 if changed == 1 then
   for i = 0, n - 1 do
     local fmt, etag, body = ARGV[7 + i * 3], ARGV[8 + i * 3], ARGV[9 + i * 3]
-    redis.call('SET', KEYS[5 + i], body)
+    redis.call('SET', KEYS[6 + i], body)
     redis.call('HSET', KEYS[1], 'etag:' .. fmt, etag, 'size:' .. fmt, string.len(body))
   end
   redis.call('HSET', KEYS[1], 'last_modified', ARGV[5])
@@ -192,66 +117,6 @@ return failures
 """
 
 
-# Claim the next feed. KEYS: the dirty set, then QUEUES. ARGV: feed key prefix, render-lock
-# suffix, token, ttl (s), then the head start of each queue (ms). Of the due heads of the four
-# queues, takes the one whose score less its head start is lowest: locks it (SET NX, as before:
-# the lock is what keeps two renders of a feed apart) and leases it in its queue until the lock
-# would expire. A due head that is not dirty (a lease left by a renderer that died after its
-# render was saved) leaves; one whose lock is still there (a lease that ended a moment before
-# its lock, or a lock set by hand) waits for it.
-# Returns the feed key, false if nothing is due.
-_CLAIM_NEXT = _NOW_MS + """
-local ttl_ms = tonumber(ARGV[4]) * 1000
-for _ = 1, 64 do
-  local best, queue, rank = nil, nil, nil
-  for i = 2, 5 do
-    local head = redis.call('ZRANGEBYSCORE', KEYS[i], '-inf', now, 'LIMIT', 0, 1, 'WITHSCORES')
-    if head[1] then
-      local r = tonumber(head[2]) - tonumber(ARGV[3 + i])
-      if rank == nil or r < rank then best, queue, rank = head[1], KEYS[i], r end
-    end
-  end
-  if best == nil then return false end
-  if redis.call('SISMEMBER', KEYS[1], best) == 0 then
-    redis.call('ZREM', queue, best)
-  else
-    local lock = ARGV[1] .. best .. ARGV[2]
-    if redis.call('SET', lock, ARGV[3], 'NX', 'EX', ARGV[4]) then
-      redis.call('ZADD', queue, now + ttl_ms, best)
-      return best
-    end
-    local left = redis.call('PTTL', lock)
-    redis.call('ZADD', queue, now + (left > 0 and left or ttl_ms), best)
-  end
-end
-return false
-"""
-
-# Let a feed go. KEYS: the dirty set, QUEUES, then the render lock. ARGV: feed key prefix, read
-# suffix, the claimer's token, hold in ms, the feed key. Only the claimer lets go: the lock is
-# kept for the hold; the feed leaves its lease and, if still dirty (it changed while rendering,
-# or its render failed after a change), is queued again (by its priority now) for when the hold
-# ends. A change during the hold is queued for then by `_MARK`, which reads the lock.
-_RELEASE = _NOW_MS + _QUEUE_OF + """
-if redis.call('GET', KEYS[6]) ~= ARGV[3] then
-  return 0
-end
-local hold = tonumber(ARGV[4])
-if hold > 0 then
-  redis.call('PEXPIRE', KEYS[6], hold)
-else
-  redis.call('DEL', KEYS[6])
-end
-local key = ARGV[5]
-for j = 2, 5 do
-  redis.call('ZREM', KEYS[j], key)
-end
-if redis.call('SISMEMBER', KEYS[1], key) == 1 then
-  redis.call('ZADD', queue_of(key), now + hold, key)
-end
-return 1
-"""
-
 
 # Drop a feed. KEYS: version counter, meta, read marker, the dirty set, QUEUES (4), then the
 # body keys. ARGV: the version its render saw, the feed key. 0 if it changed since.
@@ -269,8 +134,8 @@ class Feeds:
     def __init__(self, client: Client) -> None:
         self._r = client
         self._save = client.register_script(_SAVE)
-        self._release = client.register_script(_RELEASE)
-        self._claim_next = client.register_script(_CLAIM_NEXT)
+        self._release = client.register_script(RELEASE)
+        self._claim_next = client.register_script(CLAIM_NEXT)
         self._failed = client.register_script(_FAILED)
         self._drop = client.register_script(_DROP)
 
@@ -286,6 +151,7 @@ class Feeds:
         args.append(json.dumps([list(s) for s in skipped]))
         args.append(title)
         result = self._save(keys=[meta_key(feed_key), version_key(feed_key), DIRTY, dead.DEAD,
+                                  dead.REPLAYED,
                                   *(body_key(feed_key, fmt) for fmt in fmts)], args=args)
         return result == 1
 
@@ -337,7 +203,7 @@ class Feeds:
         first): (feed key, token for `release`), or None. One script of O(log n) steps. The lock
         expires after `ttl_s` should that renderer die mid-render."""
         token = secrets.token_hex(8)
-        prefix, lock, _ = _lua_parts()
+        prefix, lock, _ = lua_parts()
         key = self._claim_next(keys=[DIRTY, *QUEUES],
                                args=[prefix, lock, token, ttl_s, *HEAD_START_MS])
         return (key.decode(), token) if key else None
@@ -345,7 +211,7 @@ class Feeds:
     def release(self, feed_key: str, token: str, hold_ms: int = 0) -> None:
         """Let the feed go. With `hold_ms`, no renderer takes it again before that: whatever
         changes meanwhile stays dirty and is rendered together, once, when the hold ends."""
-        prefix, _, read = _lua_parts()
+        prefix, _, read = lua_parts()
         self._release(keys=[DIRTY, *QUEUES, render_lock_key(feed_key)],
                       args=[prefix, read, token, hold_ms, feed_key])
 

@@ -20,8 +20,9 @@ from worker.store.counters import COUNTERS
 from worker.store.dead import DEAD, REPLAYED
 from worker.store.events import RECENT, UNFINISHED, article_events_key, event_key
 from worker.store.exports import export_key
-from worker.store.feeds import DIRTY, body_key, meta_key, render_lock_key, version_key
+from worker.store.feeds import body_key, meta_key, version_key
 from worker.store.outbox import OPEN, entry_key, lock_key
+from worker.store.render_queue import DIRTY, render_lock_key
 from worker.store.schedule import SCHEDULE
 from worker.store.sessions import LOGIN_FAILURES, login_failures_key, session_key
 from worker.store.subscriptions import COUNTS as HUB_COUNTS

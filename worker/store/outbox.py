@@ -4,7 +4,8 @@
 hash `syn:outbox:<article>:<network>`: state (pending|sent|deleted|failed|skipped), reason,
 remote_id, attempts, in_flight (1 while an attempt may have reached the network),
 delete_requested, delete_attempts, last_error, payload_hash, payload (networks whose every attempt
-sends the same bytes), remote_url, traceparent, event_id, created_at, updated_at,
+sends the same bytes), memo (what a network keeps between attempts, JSON: Threads' container),
+remote_url, traceparent, event_id, created_at, updated_at,
 sent_at, deleted_at, next_attempt_at, note. The open list holds the entries with work left (a
 post not yet made, a delete requested): the sweeper's list.
 """

@@ -30,7 +30,7 @@ final class Syndicate_Article {
 	/**
 	 * The networks a post may be shared to (the schema's `share.networks`).
 	 */
-	const NETWORKS = array( 'twitter', 'facebook', 'googleplus', 'mastodon', 'bluesky' );
+	const NETWORKS = array( 'twitter', 'facebook', 'googleplus', 'mastodon', 'bluesky', 'threads', 'linkedin' );
 
 	/**
 	 * The article id of a post: `wp-{blog_id}-{post_id}`.

@@ -36,9 +36,12 @@ def requests_per_s(url: str, headers: dict[str, str], seconds: float) -> float:
         for name, value in headers.items():
             cmd += ["-H", f"{name}: {value}"]
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 30).stdout
-        total = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+        found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+        took = re.search(r"requests in ([\d.]+)(m?s)", out)
+        if found is None or took is None:
+            raise RuntimeError(f"wrk printed no figures: {out[-300:]!r}")
+        total, elapsed = float(found.group(1)), float(took.group(1))
         bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-        elapsed = float(re.search(r"requests in ([\d.]+)(m?s)", out).group(1))
         return total - (int(bad.group(1)) / elapsed if bad else 0)
     queue: multiprocessing.Queue = multiprocessing.Queue()
     procs = [multiprocessing.Process(target=_load_process, args=(url, headers, seconds, 4, queue))

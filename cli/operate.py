@@ -143,7 +143,7 @@ def unpurge(article_id: str, reason: str) -> None:
     again). Audited."""
 
     rt = ops_runtime()
-    if not rt.store.articles.unpurge(article_id, reason[:500]):
+    if not rt.store.purges.unpurge(article_id, reason[:500]):
         raise click.ClickException(f"{article_id} is not purged")
     click.echo(f"unpurged {article_id}: the CMS's next event for it applies; audit record kept")
 

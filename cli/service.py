@@ -101,26 +101,12 @@ def run(host: str, port: int, concurrency: int) -> None:
                 settings = settings.with_(redis_url=embedded.start(supervise=True))
             except (RuntimeError, OSError) as exc:
                 raise click.ClickException(f"could not start the embedded Redis: {exc}") from None
-        secret_line = "from SYNDICATE_WEBHOOK_SECRET"
-        if settings.webhook_secret is None:
-            path = settings.data_dir / "webhook-secret"
-            secret, created = _kept_secret(
-                path, lambda: "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode())
-            settings = settings.with_(webhook_secret=secret)
-            # A secret is printed only the one time it is made; after that it stays in its file.
-            secret_line = f"{secret} (created, kept in {path})" if created else f"kept in {path}"
+        settings, secret_line = _with_webhook_secret(settings)
+        token_from_env = settings.admin_token is not None
         settings, token_created = _with_admin_token(settings)
         if settings.public_url is None:
             settings = settings.with_(public_url=f"http://{host}:{port}")
-        # So `syndicate status|rebuild|backfill|replay|check` in another terminal find this
-        # service, and see its configuration rather than their own shell's.
-        # The embedded Redis's password stays in its own file: the run file names it.
-        decided = {"redis_url": settings.redis_url, "public_url": settings.public_url,
-                   "pid": os.getpid()}
-        if embedded is not None:
-            decided.update(redis_url=embedded.public_url,
-                           redis_password_file=str(embedded.password_file))
-        (settings.data_dir / RUN_FILE).write_text(json.dumps(decided))
+        _write_run_file(settings, embedded)
         rt = configure(settings)
         rt.store.workers.publish_config(effective_config(settings))
         worker_log = open(settings.data_dir / "worker.log", "ab")
@@ -131,26 +117,12 @@ def run(host: str, port: int, concurrency: int) -> None:
             preexec_fn=background_child,
         ).start()
         _wait_for_worker(settings, worker)
-        click.echo(f"syndicate: Redis    "
-                   f"{embedded.public_url if embedded else redacted(settings.redis_url or '')}"
-                   f"{' (embedded, data in ' + str(embedded.data_dir) + ')' if embedded else ''}")
-        click.echo(f"syndicate: API      http://{host}:{port}/  (status page; events: POST /events)")
-        click.echo(f"syndicate: feeds    {settings.public_url}/feeds/ (all.rss, all.atom, "
-                   f"all.json; feeds.opml)")
-        click.echo(f"syndicate: secret   {secret_line}")
-        if token_created:
-            click.echo(f"syndicate: login    http://{host}:{port}/login#token="
-                       f"{settings.admin_token}  (shown once; the token is kept in "
-                       f"{settings.data_dir / 'admin-token'})")
-        elif os.environ.get("SYNDICATE_ADMIN_TOKEN"):
-            click.echo(f"syndicate: login    http://{host}:{port}/login  "
-                       "(token from SYNDICATE_ADMIN_TOKEN)")
-        else:
-            click.echo(f"syndicate: login    http://{host}:{port}/login  (token in "
-                       f"{settings.data_dir / 'admin-token'})")
-        click.echo(f"syndicate: sharing  {', '.join(enabled_networks(settings)) or 'off'}")
-        click.echo(f"syndicate: logs     {settings.data_dir / 'worker.log'}")
-        click.echo("syndicate: Ctrl-C stops everything")
+        base = f"http://{host}:{port}"
+        login = (f"{base}/login#token={settings.admin_token}  (shown once; the token is kept in "
+                 f"{settings.data_dir / 'admin-token'})" if token_created
+                 else f"{base}/login  (token from SYNDICATE_ADMIN_TOKEN)" if token_from_env
+                 else f"{base}/login  (token in {settings.data_dir / 'admin-token'})")
+        _banner(settings, base, embedded, secret_line, login)
         _serve(settings, host, port, listener)
     finally:
         if worker is not None:
@@ -161,6 +133,47 @@ def run(host: str, port: int, concurrency: int) -> None:
             worker_log.close()
         (settings.data_dir / RUN_FILE).unlink(missing_ok=True)  # ours: we hold the lock
         lock.close()
+
+
+def _with_webhook_secret(settings: Settings) -> tuple[Settings, str]:
+    """The webhook secret: configured, or made once and kept in DATA_DIR/webhook-secret. A
+    secret is printed only the one time it is made; after that it stays in its file."""
+    if settings.webhook_secret is not None:
+        return settings, "from SYNDICATE_WEBHOOK_SECRET"
+    path = settings.data_dir / "webhook-secret"
+    secret, created = _kept_secret(
+        path, lambda: "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode())
+    line = f"{secret} (created, kept in {path})" if created else f"kept in {path}"
+    return settings.with_(webhook_secret=secret), line
+
+
+def _write_run_file(settings: Settings, embedded: EmbeddedRedis | None) -> None:
+    """So `syndicate status|rebuild|backfill|replay|check` in another terminal find this
+    service, and see its configuration rather than their own shell's. The embedded Redis's
+    password stays in its own file: the run file names it."""
+    decided = {"redis_url": settings.redis_url, "public_url": settings.public_url,
+               "pid": os.getpid()}
+    if embedded is not None:
+        decided.update(redis_url=embedded.public_url,
+                       redis_password_file=str(embedded.password_file))
+    (settings.data_dir / RUN_FILE).write_text(json.dumps(decided))
+
+
+def _banner(settings: Settings, base: str, embedded: EmbeddedRedis | None, secret_line: str,
+            login: str) -> None:
+    """One line per fact: what runs where, and how to reach it."""
+    redis_line = (f"{embedded.public_url} (embedded, data in {embedded.data_dir})" if embedded
+                  else redacted(settings.redis_url or ""))
+    for name, value in (
+            ("Redis", redis_line),
+            ("API", f"{base}/  (status page; events: POST /events)"),
+            ("feeds", f"{settings.public_url}/feeds/ (all.rss, all.atom, all.json; feeds.opml)"),
+            ("secret", secret_line),
+            ("login", login),
+            ("sharing", ", ".join(enabled_networks(settings)) or "off"),
+            ("logs", str(settings.data_dir / "worker.log"))):
+        click.echo(f"syndicate: {name:<8} {value}")
+    click.echo("syndicate: Ctrl-C stops everything")
 
 
 def _lock_data_dir(data_dir: Path):

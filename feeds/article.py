@@ -135,19 +135,7 @@ class Article:
         """Build from the `article` object of a schema-valid published/updated event."""
         sections = tuple(s for s in (Named.parse(x) for x in raw.get("sections", [])) if s)
         tags = _unique(t for t in (Named.parse(x) for x in raw.get("tags", [])) if t)
-        authors = []
-        for a in raw.get("authors", []):
-            name = clean_line(a["name"], NAME_LIMIT)
-            slug = slugify(a.get("slug") or name)
-            if name and slug:
-                authors.append(
-                    Author(name=name, slug=slug, email=_opt_line(a.get("email")), url=a.get("url"))
-                )
-        image = raw.get("image")
-        audio = raw.get("audio")
         comments = raw.get("comments")
-        share = raw.get("share") or {}
-        networks = share.get("networks")
         return cls(
             id=raw["id"],
             version=raw.get("version"),
@@ -158,41 +146,18 @@ class Article:
             language=_opt_line(raw.get("language")),
             sections=sections,
             tags=tags,
-            authors=tuple(_unique(authors)),
+            authors=_authors(raw.get("authors", [])),
             published_at=parse_time(raw["published_at"]),
             updated_at=parse_time(raw["updated_at"]) if raw.get("updated_at") else None,
-            image=Image(
-                url=image["url"],
-                type=image.get("type"),
-                width=image.get("width"),
-                height=image.get("height"),
-                length=image.get("length"),
-                caption=_opt_line(image.get("caption"), CAPTION_LIMIT),
-                credit=_opt_line(image.get("credit")),
-            )
-            if image
-            else None,
-            audio=Audio(
-                url=audio["url"],
-                type=clean_line(audio["type"], NAME_LIMIT),
-                length=audio["length"],
-                duration=audio.get("duration"),
-                episode=audio.get("episode"),
-                season=audio.get("season"),
-            )
-            if audio
-            else None,
+            image=_image(raw["image"]) if raw.get("image") else None,
+            audio=_audio(raw["audio"]) if raw.get("audio") else None,
             comments=Comments(count=comments.get("count"), url=comments.get("url"))
             if comments
             else None,
             related=tuple(
                 Related(url=r["url"], title=_opt_line(r.get("title"))) for r in raw.get("related", [])
             ),
-            share=Share(
-                networks=tuple(dict.fromkeys(networks)) if networks is not None else None,
-                message=_opt_line(share.get("message"), 2_000),
-                hashtags=tuple(dict.fromkeys(xml_safe(h) for h in share.get("hashtags", []))),
-            ),
+            share=_share(raw.get("share") or {}),
         )
 
     def to_json(self) -> bytes:
@@ -253,3 +218,37 @@ def _unique(items: Any) -> tuple:
     for item in items:
         seen.setdefault(item.slug, item)
     return tuple(seen.values())
+
+
+def _authors(raw: list[dict[str, Any]]) -> tuple[Author, ...]:
+    authors = []
+    for a in raw:
+        name = clean_line(a["name"], NAME_LIMIT)
+        slug = slugify(a.get("slug") or name)
+        if name and slug:
+            authors.append(
+                Author(name=name, slug=slug, email=_opt_line(a.get("email")), url=a.get("url"))
+            )
+    return tuple(_unique(authors))
+
+
+def _image(image: dict[str, Any]) -> Image:
+    return Image(url=image["url"], type=image.get("type"), width=image.get("width"),
+                 height=image.get("height"), length=image.get("length"),
+                 caption=_opt_line(image.get("caption"), CAPTION_LIMIT),
+                 credit=_opt_line(image.get("credit")))
+
+
+def _audio(audio: dict[str, Any]) -> Audio:
+    return Audio(url=audio["url"], type=clean_line(audio["type"], NAME_LIMIT),
+                 length=audio["length"], duration=audio.get("duration"),
+                 episode=audio.get("episode"), season=audio.get("season"))
+
+
+def _share(share: dict[str, Any]) -> Share:
+    networks = share.get("networks")
+    return Share(
+        networks=tuple(dict.fromkeys(networks)) if networks is not None else None,
+        message=_opt_line(share.get("message"), 2_000),
+        hashtags=tuple(dict.fromkeys(xml_safe(h) for h in share.get("hashtags", []))),
+    )

@@ -285,6 +285,13 @@ def semantic_errors(payload: dict[str, Any]) -> list[FieldError]:
         _check_text(author.get("slug"), f"article.authors[{i}].slug", LIMITS["slug"], out)
         _check_text(author.get("email"), f"article.authors[{i}].email", LIMITS["email"], out)
         _check_url(author.get("url"), f"article.authors[{i}].url", out, ("http", "https", "mailto"))
+    _check_media(article, out)
+    _check_extras(article, out)
+    return sorted(out, key=lambda e: (e.field, e.message))
+
+
+def _check_media(article: dict[str, Any], out: list[FieldError]) -> None:
+    """The lead image and the audio programme."""
     image = article.get("image")
     if isinstance(image, dict):
         _check_url(image.get("url"), "article.image.url", out)
@@ -301,6 +308,10 @@ def semantic_errors(payload: dict[str, Any]) -> list[FieldError]:
             _check_int(audio.get(name), name, f"article.audio.{name}", out)
         if isinstance(audio.get("type"), str) and not _MEDIA_TYPE.match(audio["type"]):
             out.append(FieldError("article.audio.type", "must be a media type such as audio/mpeg"))
+
+
+def _check_extras(article: dict[str, Any], out: list[FieldError]) -> None:
+    """Comments, related links and the share options."""
     comments = article.get("comments")
     if isinstance(comments, dict):
         _check_int(comments.get("count"), "count", "article.comments.count", out)
@@ -317,4 +328,3 @@ def semantic_errors(payload: dict[str, Any]) -> list[FieldError]:
                 out.append(FieldError(f"article.share.hashtags[{i}]",
                                       f"must be letters, digits or _ (not only digits), at most "
                                       f"{LIMITS['hashtag']}"))
-    return sorted(out, key=lambda e: (e.field, e.message))

@@ -148,12 +148,13 @@ class EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.data_dir, 0o700)
         cmd = [redis_server_binary(), str(self._write_config())]
-        popen = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        quiet = subprocess.DEVNULL
         if supervise:
             self._supervisor = Supervised(cmd, env=dict(os.environ), preexec_fn=_private_child,
-                                          name="redis-server", **popen).start()
+                                          name="redis-server", stdout=quiet, stderr=quiet).start()
         else:
-            self._proc = subprocess.Popen(cmd, preexec_fn=_private_child, **popen)
+            self._proc = subprocess.Popen(cmd, preexec_fn=_private_child, stdout=quiet,
+                                          stderr=quiet)
         client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5, socket_timeout=2)
         deadline = time.monotonic() + timeout
         try:

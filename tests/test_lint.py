@@ -1,5 +1,6 @@
-"""The code's own hygiene, run with the suite (and so in CI): ruff over everything, mypy over
-the pure core and the worker layer (configuration in pyproject.toml)."""
+"""The code's own hygiene, run with the suite (and so in CI): ruff's checks over everything,
+mypy over every package (configuration in pyproject.toml), imports that point down the floors,
+and size limits (a module at most 400 lines, a function at most 60)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,28 @@ def test_ruff_finds_nothing():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_mypy_is_clean_on_feeds_and_worker():
+PACKAGES = ("cli", "api", "worker", "feeds", "syndicate", "bench")
+
+
+def test_no_module_over_400_lines_and_no_function_over_60():
+    import ast
+
+    too_long = []
+    for folder in PACKAGES:
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            text = path.read_text()
+            name = path.relative_to(ROOT)
+            if text.count("\n") > 400:
+                too_long.append(f"{name}: {text.count(chr(10))} lines")
+            for node in ast.walk(ast.parse(text)):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    length = (node.end_lineno or node.lineno) - node.lineno + 1
+                    if length > 60:
+                        too_long.append(f"{name}:{node.lineno} {node.name}: {length} lines")
+    assert not too_long, "\n".join(too_long)
+
+
+def test_mypy_is_clean_on_every_package():
     result = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True,
                             text=True)
     assert result.returncode == 0, result.stdout + result.stderr

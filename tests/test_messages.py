@@ -41,7 +41,7 @@ def test_purging_an_already_purged_article_says_so(service, settings_env):
     article_id = publish(service, "seed-article-published")["article"]["id"]
     first = run_cli(settings_env, "purge", article_id, "--yes")
     assert first.returncode == 0 and f"purged {article_id}: every copy checked" in first.stdout
-    again = run_cli(settings_env, "purge", article_id, "--yes")
+    again = run_cli(settings_env, "purge", article_id, "--yes", "--wait", "40")
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"{article_id} is already purged (" in again.stdout
     assert "runs again to remove anything left" in again.stdout

@@ -130,7 +130,8 @@ def test_status_shows_queues_workers_events_and_channels(service, settings_env, 
     assert data["feeds"] == 8 and data["feeds_to_render"] == 0  # publish() waited for renders
     assert {c["network"]: c["enabled"] for c in data["channels"]} == {
         "twitter": True, "facebook": True, "googleplus": True,
-        "mastodon": False, "bluesky": False}  # every network of the registry, on or off
+        "mastodon": False, "bluesky": False, "threads": False,
+        "linkedin": False}  # every network of the registry, on or off
 
 
 def test_check_reaches_every_remote_and_says_what_is_off(settings_env, fakes):

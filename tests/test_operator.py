@@ -112,7 +112,7 @@ def test_check_proves_each_piece_and_reads_the_running_service(tmp_path, own_fak
             capture_output=True, text=True, timeout=120).stdout)
         assert {c["network"]: c["enabled"] for c in status["channels"]} == {
             "facebook": True, "googleplus": True, "twitter": True, "mastodon": False,
-            "bluesky": False}
+            "bluesky": False, "threads": False, "linkedin": False}
         wrong = run.cli("check", env={"SYNDICATE_TWITTER_BEARER_TOKEN": "not-the-token"})
         assert wrong.returncode == 1 and "FAIL  twitter:" in wrong.stdout
     finally:

@@ -88,7 +88,8 @@ def test_run_serves_the_seed_and_sigterm_leaves_nothing_behind(tmp_path, own_fak
         shares = requests.get(f"{base}/articles/{seed['article']['id']}", headers=OPERATOR).json()["shares"]
         assert {n: e["state"] for n, e in shares.items()} == {
             "twitter": "sent", "facebook": "sent", "googleplus": "sent",
-            "mastodon": "skipped", "bluesky": "skipped"}  # not configured: skipped
+            "mastodon": "skipped", "bluesky": "skipped", "threads": "skipped",
+            "linkedin": "skipped"}  # not configured: skipped
         wait_for(lambda: f"{base}/feeds/tag/nato.atom" in fakes.hub.pinged_urls(), timeout=10,
                  what="the hub ping")
         time.sleep(0.5)

@@ -126,7 +126,7 @@ def test_a_purged_article_leaves_and_the_sitemap_may_be_empty(service, settings)
 
     send_all(service, [event(7, datetime.now(UTC) - timedelta(minutes=1))])
     assert b"story-7" in service.anonymous.get("/sitemaps/news.xml").content
-    assert Runtime(settings).store.articles.purge("news-7") is not None
+    assert Runtime(settings).store.purges.purge("news-7") is not None
     root = parse(service.anonymous.get("/sitemaps/news.xml").content)
     assert root.tag == f"{{{SITEMAP}}}urlset" and len(root) == 0  # Google accepts it empty
 

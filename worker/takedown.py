@@ -40,7 +40,7 @@ def step(rt: Runtime, article_id: str) -> str:
     record = takedowns.get(article_id)
     state = record.get("state")
     if state == "queued":
-        purged = rt.store.articles.purge(article_id, NETWORKS)
+        purged = rt.store.purges.purge(article_id, NETWORKS)
         if purged is None:
             takedowns.finish(article_id, "incomplete", {"error": "no such article"})
             return "incomplete"

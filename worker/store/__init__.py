@@ -5,7 +5,8 @@ this package talks to Redis.
 | module | state |
 |---|---|
 | events.py | accepted events: status, body (until the retention ends), the sweeper's list |
-| articles.py | articles, feed membership, retractions, purges and their audit record |
+| articles.py | articles, feed membership, retractions |
+| purges.py | takedowns in the store (purge, unpurge) and their audit record |
 | feeds.py | rendered feeds: bytes, ETags, versions, failures; claims and releases of renders |
 | render_queue.py | the render queue: the dirty set, the due-time queues by priority, render locks (keys and scripts) |
 | exports.py | the static export per feed: the ETags on disk, its failures |
@@ -36,6 +37,7 @@ from worker.store.events import Events
 from worker.store.exports import Exports
 from worker.store.feeds import Feeds
 from worker.store.outbox import Outbox
+from worker.store.purges import Purges
 from worker.store.schedule import Schedule
 from worker.store.subscriptions import Subscriptions
 from worker.store.takedowns import Takedowns
@@ -57,6 +59,7 @@ class Store:
         self.feeds = Feeds(client)
         self.articles = Articles(client, networks, feed_size, self.feeds)
         self.takedowns = Takedowns(client)
+        self.purges = Purges(client, networks)
         self.exports = Exports(client)
         self.subscriptions = Subscriptions(client)
 

@@ -20,14 +20,12 @@ from cachetools import LRUCache
 
 from feeds.article import Article, ArticleEvent, format_time, parse_time
 from feeds.lifecycle import Change, Stored, decide
-from worker.store import events, news, outbox
 from worker.store import feeds as feed_state
+from worker.store import news, outbox
 from worker.store._prefix import LUA_PART, PREFIX, Client, part
 
 ARTICLES = f"{PREFIX}articles"  # zset article id -> last change (epoch s)
 FEEDS = f"{PREFIX}feeds"  # set of every feed key that ever had an item
-AUDIT = f"{PREFIX}audit"  # list of JSON records, newest first: purges
-AUDIT_KEPT = 10_000
 TIMELINE_KEPT = 50
 PARSED_CACHE_SIZE = 5_000
 STANDING_FEEDS = ("all", "audio")  # feeds that exist even when empty
@@ -303,91 +301,6 @@ class Articles:
         pipe.zadd(ARTICLES, {event.article_id: now})
         feed_state.changed_in(pipe, change.touched, mark_dirty=not defer_render)
         pipe.execute()
-
-    def purge(self, article_id: str, networks: tuple[str, ...] | None = None
-              ) -> dict[str, Any] | None:
-        """Remove everything of an article (a legal takedown): its text, title and URL, its
-        events and their bodies, the words kept for the networks, its items in every feed it was
-        ever in (marked for rendering); a feed it leaves empty is no longer a feed (its name may
-        be the person's: the renderer removes its bytes and files). Posts still up are marked
-        for deletion. A tombstone (state `purged`, version, times) stays, so that no event
-        brings it back or shares it again (until `unpurge`), and an audit record says what was
-        removed. None if the article is unknown; a second purge removes what is left."""
-        networks = self.networks if networks is None else networks
-        key = article_key(article_id)
-        index = events.article_events_key(article_id)
-        with self._r.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(key, index, rendered_key(article_id))
-                    stored = {k.decode(): v.decode() for k, v in pipe.hgetall(key).items()}
-                    if not stored:
-                        pipe.unwatch()
-                        return None
-                    event_ids = [e.decode() for e in pipe.zrange(index, 0, -1)]
-                    feeds = list(dict.fromkeys(
-                        json.loads(stored.get("feeds") or "[]")
-                        + sorted(k.decode() for k in pipe.hkeys(rendered_key(article_id)))))
-                    pipe.watch(*(items_key(feed) for feed in feeds))
-                    emptied = [feed for feed in feeds if feed not in STANDING_FEEDS
-                               and not set(pipe.zrange(items_key(feed), 0, 1)) - {
-                                   article_id.encode()}]
-                    states = outbox.states_in(pipe, article_id, networks)
-                    deletes = [n for n, s in states.items() if s in ("pending", "sent")]
-                    now = time.time()
-                    pipe.multi()
-                    for feed in feeds:
-                        pipe.zrem(items_key(feed), article_id)
-                    for feed in emptied:
-                        pipe.delete(deleted_key(feed))
-                    if emptied:
-                        pipe.srem(FEEDS, *emptied)
-                    feed_state.changed_in(pipe, feeds)
-                    events.remove_in(pipe, event_ids, article_id)
-                    outbox.scrub_in(pipe, article_id, networks)
-                    news.retracted_in(pipe, article_id)
-                    pipe.delete(key, rendered_key(article_id))
-                    tombstone = {k: stored[k] for k in ("version", "time", "first_published_at")
-                                 if stored.get(k)}
-                    pipe.hset(key, mapping={**tombstone, "state": "purged", "feeds": "[]",
-                                            "purged_at": f"{now:.3f}"})
-                    for network in deletes:
-                        outbox.request_delete_in(pipe, article_id, network, now)
-                    record = {"action": "purge", "article_id": article_id, "at": now,
-                              "was": stored.get("state"), "feeds": feeds, "removed_feeds": emptied,
-                              "events_removed": len(event_ids), "posts_to_delete": deletes}
-                    pipe.lpush(AUDIT, json.dumps(record))
-                    pipe.ltrim(AUDIT, 0, AUDIT_KEPT - 1)
-                    pipe.execute()
-                    return record
-                except redis.WatchError:
-                    continue
-
-    def unpurge(self, article_id: str, reason: str) -> bool:
-        """Let the CMS publish a purged article again (an operator's decision, audited): the
-        tombstone becomes `unpurged`, so the next event from the CMS applies whatever its
-        version; it is not shared again (its first publish is kept). False if the article is
-        not purged."""
-        key = article_key(article_id)
-        with self._r.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(key)
-                    if pipe.hget(key, "state") != b"purged":
-                        pipe.unwatch()
-                        return False
-                    pipe.multi()
-                    pipe.hset(key, "state", "unpurged")
-                    pipe.lpush(AUDIT, json.dumps({"action": "unpurge", "article_id": article_id,
-                                                  "at": time.time(), "reason": reason}))
-                    pipe.ltrim(AUDIT, 0, AUDIT_KEPT - 1)
-                    pipe.execute()
-                    return True
-                except redis.WatchError:
-                    continue
-
-    def audit(self, limit: int = 100) -> list[dict[str, Any]]:
-        return [json.loads(r) for r in self._r.lrange(AUDIT, 0, limit - 1)]
 
     def item_counts(self, feed_keys: list[str]) -> list[int]:
         """How many articles each feed's membership holds (at most `membership_cap`)."""

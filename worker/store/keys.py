@@ -8,7 +8,6 @@ from worker.store import podping as _podping
 from worker.store._prefix import PREFIX
 from worker.store.articles import (
                                    ARTICLES,
-                                   AUDIT,
                                    FEEDS,
                                    article_key,
                                    deleted_key,
@@ -22,6 +21,7 @@ from worker.store.events import RECENT, UNFINISHED, article_events_key, event_ke
 from worker.store.exports import export_key
 from worker.store.feeds import body_key, meta_key, version_key
 from worker.store.outbox import OPEN, entry_key, lock_key
+from worker.store.purges import AUDIT
 from worker.store.render_queue import DIRTY, render_lock_key
 from worker.store.schedule import SCHEDULE
 from worker.store.sessions import LOGIN_FAILURES, login_failures_key, session_key

@@ -224,7 +224,7 @@ def test_healthz_and_the_feed_index_answer_503_while_redis_is_down(settings: Set
 
 # The README's ACL for an external Redis ------------------------------------------------------------
 def _readme_acl(password: str) -> list[str]:
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "security.md").read_text()
     line = re.search(r"^ACL SETUSER syndicate .*$", readme, re.M)
     assert line, "README documents the ACL user"
     return [w.replace("PASSWORD", password) for w in shlex.split(line.group(0))]

@@ -85,7 +85,9 @@ def env_template() -> str:
 @click.option("--yes", is_flag=True, help="do not ask for confirmation")
 @click.option("--wait", default=180, show_default=True, type=click.IntRange(0, 3600),
               help="seconds to wait for the takedown to finish (0: queue it and return)")
-def purge(article_id: str, yes: bool, wait: int) -> None:
+@click.option("--again", "run_again", is_flag=True,
+              help="an article already purged: run its takedown again")
+def purge(article_id: str, yes: bool, wait: int, run_again: bool) -> None:
     """Take ARTICLE_ID down for good (a legal takedown), leaving an audit record.
 
     \b
@@ -106,7 +108,11 @@ def purge(article_id: str, yes: bool, wait: int) -> None:
         when = float((rt.store.articles.get(article_id) or {}).get("purged_at") or 0)
         click.echo(f"{article_id} is already purged"
                    + (time.strftime(" (%Y-%m-%d %H:%M UTC)", time.gmtime(when)) if when else "")
-                   + ": the takedown runs again to remove anything left and check every copy")
+                   + (": the takedown runs again to remove anything left and check every copy"
+                      if run_again else ": nothing done (pass --again to run the takedown again, "
+                      "removing anything left and checking every copy)"))
+        if not run_again:
+            return
     if not yes:
         click.confirm(f"Run the takedown of {article_id!r} again?" if again else
                       f"Remove every trace of article {article_id!r}?", abort=True)

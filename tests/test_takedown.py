@@ -194,3 +194,16 @@ def test_article_ids_that_look_like_key_suffixes_keep_their_own_records(service)
         record = service.client.get(f"/articles/x{suffix}").json()
         assert record["state"] == "published"
         assert record["article"]["title"] == f"Story x{suffix or ' plain'}"
+
+
+def test_a_takedown_can_be_run_again_on_a_purged_article(service, settings_env):
+    """`purge --again` removes whatever is left and checks every copy once more (a tombstone
+    has no feeds left: nothing to watch, nothing to render)."""
+    from tests.support import run_cli
+
+    publish(service, "seed-article-published")
+    seed = load_fixture("seed-article-published")["article"]["id"]
+    assert run_cli(settings_env, "purge", seed, "--yes").returncode == 0
+    again = run_cli(settings_env, "purge", seed, "--yes", "--again")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "every copy checked" in again.stdout

@@ -58,7 +58,8 @@ class Purges:
                     feeds = list(dict.fromkeys(
                         json.loads(stored.get("feeds") or "[]")
                         + sorted(k.decode() for k in pipe.hkeys(rendered_key(article_id)))))
-                    pipe.watch(*(items_key(feed) for feed in feeds))
+                    if feeds:  # WATCH takes at least one key
+                        pipe.watch(*(items_key(feed) for feed in feeds))
                     emptied = [feed for feed in feeds if feed not in STANDING_FEEDS
                                and not set(pipe.zrange(items_key(feed), 0, 1)) - {
                                    article_id.encode()}]

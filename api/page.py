@@ -2,7 +2,7 @@
 (one article's story: received, applied, rendered, pinged, shared).
 
 Jinja2 templates in api/templates/, autoescaped (article titles come from the CMS), no script,
-laid out for a phone first, with the security headers of api.auth. The figures are
+laid out for a phone first, with the security headers of api.headers. The figures are
 `syndicate status`'s (worker.ops.overview).
 """
 

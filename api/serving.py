@@ -1,4 +1,5 @@
-"""Feed serving: stored bytes, conditional GET, gzip, WebSub discovery headers. Never renders.
+"""Feed serving: stored bytes, conditional GET, gzip, WebSub discovery headers. It renders no
+article: a known feed before its first render is served empty (that empty feed made once).
 
 The body cache keeps the bytes of each feed's current ETag in memory (and their gzip, made once
 per ETag), so a GET costs one small Redis read (the meta hash) and a HEAD or 304 never reads the

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from feeds.article import Article, Audio, Comments, Image, Related
+from feeds.content import content_html
 from feeds.describe import item_id
 from feeds.membership import feed_slug
-from feeds.reader import reader_html
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def item_of(article: Article, site_link: str) -> Item:
         published=article.published_at,
         updated=article.modified_at,
         summary=article.summary,
-        content_html=reader_html(article),
+        content_html=content_html(article),
         language=article.language,
         authors=tuple(Person(a.name, a.url, a.email) for a in article.authors),
         categories=categories(article, site_link),

@@ -136,7 +136,7 @@ def render_whole(
 # writes the new item once, not seven times, and the other 49 items of each feed not at all.
 FRAGMENT_CACHE_SIZE = 5_000
 # The items of one feed, in each format, stop at this many bytes (the newest item is always
-# written): with bodies capped (feeds.reader.BODY_MAX_BYTES), a feed of long reads stays a few
+# written): with bodies capped (feeds.content.BODY_MAX_BYTES), a feed of long reads stays a few
 # MB at most, in Redis, the export and every reader's download.
 FEED_ITEMS_MAX_BYTES = 1024 * 1024
 _FRAGMENTS: LRUCache[tuple, tuple[bytes, bytes, str]] = LRUCache(FRAGMENT_CACHE_SIZE)

@@ -20,6 +20,7 @@ import fastjsonschema
 from jsonschema import Draft202012Validator, FormatChecker
 from urllib3.util import Url, parse_url
 
+from feeds.article import parse_time
 from feeds.text import clean_line
 
 _RFC3339 = re.compile(
@@ -36,7 +37,7 @@ def _is_datetime(value: object) -> bool:
         return True
     if not _RFC3339.match(value):
         raise ValueError("must be an RFC 3339 date-time with a UTC offset (e.g. 2023-07-13T18:00:00Z)")
-    datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    parse_time(value)  # the _RFC3339 pattern asks for an offset, so this one cannot be naive
     return True
 
 
@@ -209,8 +210,7 @@ def _check_time(value: Any, field: str, out: list[FieldError], plausible: bool =
     if not isinstance(value, str):
         return
     try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-        when = when.astimezone(UTC)
+        when = parse_time(value)
     except (ValueError, OverflowError):
         out.append(FieldError(field, "is not a representable date-time"))
         return

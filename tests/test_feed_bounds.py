@@ -7,7 +7,7 @@ import copy
 
 import feedparser
 
-from feeds.reader import BODY_MAX_BYTES
+from feeds.content import BODY_MAX_BYTES
 from feeds.render import FEED_ITEMS_MAX_BYTES
 from tests.support import load_fixture
 from worker.store import keys

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, ClassVar
 
 import requests
 from pydantic import BaseModel, ConfigDict
 
-from feeds.article import Article
+from feeds.article import Article, parse_time
 from worker.http import RemoteSession, request_was_sent
 from worker.social.errors import PermanentError, RetryableError
 
@@ -124,7 +123,7 @@ def seconds_until(reset: str | None, now: float | None = None) -> float | None:
         when = float(reset)
     except ValueError:
         try:
-            when = datetime.fromisoformat(reset.replace("Z", "+00:00")).timestamp()
+            when = parse_time(reset).timestamp()
         except ValueError:
             return None
     return max(when - (now or time.time()), 0.0) + 1.0

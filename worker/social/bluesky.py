@@ -234,13 +234,6 @@ class Bluesky(Channel):
                 return str(item["uri"])
         return None
 
-    def record(self, remote_id: str) -> dict[str, Any]:
-        """The stored record (`getRecord`), as the PDS has it."""
-        did, _, rkey = remote_id.removeprefix("at://").partition(f"/{POST}/")
-        r = self._xrpc("GET", "com.atproto.repo.getRecord",
-                       params={"repo": did, "collection": POST, "rkey": rkey})
-        return self.classify(r)
-
     @classmethod
     def share_link(cls, config: Any, article: Article) -> str | None:
         text = intent_text(article)

@@ -134,8 +134,6 @@ class Events:
         pipe.execute()
         return True
 
-    def ttl(self, event_id: str) -> int:
-        return int(self._r.ttl(event_key(event_id)))
 
 
 def remove_in(pipe: Any, event_ids: list[str], article_id: str) -> None:

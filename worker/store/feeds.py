@@ -191,9 +191,6 @@ class Feeds:
             pipe.zrange(queue, 0, -1, withscores=True)
         return {k.decode(): score / 1000 for rows in pipe.execute() for k, score in rows}
 
-    def dirty(self) -> list[str]:
-        return [k.decode() for k in self._r.smembers(DIRTY)]
-
     def dirty_count(self) -> int:
         return int(self._r.scard(DIRTY))
 

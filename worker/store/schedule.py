@@ -35,8 +35,6 @@ class Schedule:
                 out.append((item.get("task", ""), list(item.get("args", []))))
         return out
 
-    def pending(self) -> list[tuple[str, list[Any]]]:
-        return [(i["task"], i["args"]) for i in map(json.loads, self._r.zrange(SCHEDULE, 0, -1))]
 
 
 def add_in(pipe: redis.client.Pipeline, task: str, args: list[Any], due_in_s: float) -> None:

@@ -34,7 +34,7 @@ def body_for_feeds(article: Article) -> str:
             "Continue reading…</a></p>")
 
 
-def reader_html(article: Article) -> str:
+def content_html(article: Article) -> str:
     parts = []
     image = article.image
     if image is not None:

@@ -16,4 +16,4 @@ bench: $(VENV)/bin/syndicate
 	$(VENV)/bin/python -m bench
 
 smoke: $(VENV)/bin/syndicate
-	python3 ../shared/tools/smoke.py --syndicate $(VENV)/bin/syndicate
+	$(VENV)/bin/python tests/smoke.py --syndicate $(VENV)/bin/syndicate

@@ -57,6 +57,17 @@ class HubTotals(Collector):
         yield family
 
 
+class FediverseTotals(HubTotals):
+    """The fediverse's follows, refusals and deliveries by outcome (worker/fediverse.py)."""
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily("syndicate_fediverse", "The fediverse accounts' work, by "
+                                     "outcome", labels=["outcome"])
+        for outcome, n in sorted(self.counts.items()):
+            family.add_metric([outcome], n)
+        yield family
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -80,5 +91,10 @@ class Metrics:
                                  registry=self.registry)
         self.hub = HubTotals()
         self.registry.register(self.hub)
+        self.fediverse_followers = Gauge("syndicate_fediverse_followers",
+                                         "Followers of the feeds' fediverse accounts",
+                                         registry=self.registry)
+        self.fediverse = FediverseTotals()
+        self.registry.register(self.fediverse)
         self.worker = WorkerTotals()
         self.registry.register(self.worker)

@@ -161,6 +161,9 @@ def _refresh_gauges(rt: Runtime, metrics) -> None:
         metrics.hub_subscriptions.set(hub["subscriptions"])
         metrics.hub_failing.set(hub["failing"])
         metrics.hub.counts = hub["counts"]
+        fedi = rt.store.fediverse.listing()
+        metrics.fediverse_followers.set(fedi["followers"])
+        metrics.fediverse.counts = fedi["counts"]
     except redis.RedisError:
         pass
 

@@ -4,6 +4,7 @@ the running service a command acts on, and asking the service's renderers to ren
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -47,17 +48,63 @@ def redacted(url: str) -> str:
 
 
 
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def running_service(data_dir: Path) -> dict | None:
+    """What the `syndicate run` on this data directory decided, or None when none runs there.
+    A run file whose process is gone (the terminal was closed, the machine rebooted) is named
+    once on stderr and ignored."""
+    path = data_dir / RUN_FILE
+    try:
+        decided = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        click.echo(f"syndicate: ignoring {path.resolve()}: unreadable", err=True)
+        return None
+    if not isinstance(decided, dict) or not _alive(decided.get("pid")):
+        click.echo(f"syndicate: a `syndicate run` (pid {decided.get('pid') if isinstance(decided, dict) else '?'}) "
+                   f"on {data_dir.resolve()} is no longer running; ignoring {path.name}", err=True)
+        return None
+    return decided
+
+
 def with_running_service(settings: Settings) -> Settings:
     """Fill in what a `syndicate run` on the same data directory decided, where not configured."""
-    path = settings.data_dir / RUN_FILE
-    if settings.redis_url is not None or not path.exists():
+    if settings.redis_url is not None:
         return settings
-    decided = json.loads(path.read_text())
+    decided = running_service(settings.data_dir)
+    if decided is None:
+        return settings
     if decided.get("redis_password_file"):  # the embedded Redis's (see `run`)
         decided["redis_url"] = with_password(
             decided["redis_url"], Path(decided["redis_password_file"]).read_text().strip())
     return settings.with_(redis_url=decided["redis_url"],
                           public_url=settings.public_url or decided["public_url"])
+
+
+def with_kept_secrets(settings: Settings) -> Settings:
+    """The webhook secret and operator token `run` keeps in the data directory, where the
+    environment sets none (what `run` itself uses)."""
+    found = {}
+    for name, file in (("webhook_secret", "webhook-secret"), ("admin_token", "admin-token")):
+        path = settings.data_dir / file
+        if getattr(settings, name) is None and path.is_file():
+            try:
+                found[name] = path.read_text().strip() or None
+            except OSError:
+                continue
+    return settings.with_(**{k: v for k, v in found.items() if v})
 
 
 def ops_runtime():
@@ -68,7 +115,8 @@ def ops_runtime():
     if settings.redis_url is None:
         raise click.ClickException(
             "no SYNDICATE_REDIS_URL, and no `syndicate run` is running with data in "
-            f"{settings.data_dir}")
+            f"{settings.data_dir.resolve()} (start one, run this where it runs, or set "
+            "SYNDICATE_DATA_DIR to its data directory)")
     rt = configure(settings)
     try:
         rt.store.ping()

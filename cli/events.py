@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import shlex
+import signal
 import sys
+import time
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
@@ -19,7 +23,7 @@ from cli.common import (
     with_running_service,
 )
 from cli.group import main
-from worker.ops import BackfillReport, backfill_line
+from worker.ops import BackfillReport, backfill_line, mark_backfilled
 
 
 @main.command()
@@ -119,21 +123,67 @@ def _one_event(name: str, body: bytes) -> tuple[str, dict]:
     return text, payload
 
 
+# While importing, a stop asked for (Ctrl-C, SIGTERM, the terminal closing) ends the import
+# between two lines, never inside one; the feeds touched so far are queued for rendering, and
+# queued again every MARK_EVERY_S meanwhile, so even a kill leaves little unannounced.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+MARK_EVERY_S = 5.0
+
+
+@contextmanager
+def _signals(handler):
+    previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 @main.command()
 @click.argument("archive", type=click.File("r", encoding="utf-8"))
 def backfill(archive) -> None:
-    """Import ARCHIVE (JSON lines, one event each): no posts, each feed rendered once at the end."""
+    """Import ARCHIVE (JSON lines, one event each): no posts, each feed rendered once at the end.
+
+    \b
+    Stopped (Ctrl-C, SIGTERM, the terminal closed), it stops between two lines: the feeds of
+    what was imported are queued for rendering, and it says what to run next. Running it again
+    is safe: lines already applied are skipped as already current."""
 
     rt = ops_runtime()
     require_renderers(rt)  # before anything is imported: a refused command changes nothing
     lines = archive.readlines()
     report = BackfillReport()
-    with click.progressbar(enumerate(lines, 1), length=len(lines), label="importing",
-                           show_pos=True, file=sys.stderr) as bar:
-        for number, line in bar:
-            backfill_line(rt, number, line, report)
+    stop: list[int] = []
+    next_mark = time.monotonic() + MARK_EVERY_S
+    try:
+        with _signals(lambda signum, frame: stop.append(signum)), click.progressbar(
+                enumerate(lines, 1), length=len(lines), label="importing", show_pos=True,
+                file=sys.stderr) as bar:
+            for number, line in bar:
+                backfill_line(rt, number, line, report)
+                if time.monotonic() >= next_mark:
+                    mark_backfilled(rt, report)
+                    next_mark = time.monotonic() + MARK_EVERY_S
+                if stop:
+                    break
+    finally:
+        mark_backfilled(rt, report)  # whatever ended the import
+    if stop:
+        _stopped(archive.name, report, len(lines), signal.Signals(stop[0]).name)
     feeds = sorted(report.feeds)
-    changed = render_by_workers(rt, feeds)
+    with _signals(_interrupt):
+        try:
+            changed = render_by_workers(rt, feeds)
+        except KeyboardInterrupt:
+            click.echo(f"\nbackfill: {report.applied} applied; stopped while rendering: the "
+                       f"{len(feeds)} feeds are queued and the service's renderers render them "
+                       "(`syndicate status` shows how many wait)", err=True)
+            raise SystemExit(130) from None
     click.echo(f"backfill: {report.applied} applied, {report.unchanged} already current, "
                f"{len(report.rejected)} rejected; {len(feeds)} feeds rendered ({changed} changed); "
                "nothing shared")
@@ -141,3 +191,14 @@ def backfill(archive) -> None:
         click.echo(f"  line {number}: {reason}", err=True)
     if report.rejected:
         raise SystemExit(1)
+
+
+def _stopped(name: str, report: BackfillReport, total: int, signame: str) -> None:
+    click.echo(
+        f"\nbackfill stopped ({signame}) after line {report.lines} of {total}: "
+        f"{report.applied} applied, {report.unchanged} already current, "
+        f"{len(report.rejected)} rejected. The {len(report.feeds)} feeds they are in are queued "
+        "for rendering (`syndicate status` shows how many wait).\n"
+        f"Next: `syndicate backfill {shlex.quote(name)}` imports the rest (lines already "
+        "applied are skipped).", err=True)
+    raise SystemExit(130)

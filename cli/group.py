@@ -22,7 +22,7 @@ Reads SYNDICATE_* variables (README "Configuration"): SYNDICATE_REDIS_URL,
 SYNDICATE_BROKER_URL, SYNDICATE_DATA_DIR, SYNDICATE_WEBHOOK_SECRET, SYNDICATE_ADMIN_TOKEN,
 SYNDICATE_PUBLIC_URL, SYNDICATE_SITE_*, SYNDICATE_FEED_SIZE, SYNDICATE_WEBSUB_HUBS, and each
 network's (SYNDICATE_TWITTER_*, SYNDICATE_FACEBOOK_*, SYNDICATE_GOOGLEPLUS_*,
-SYNDICATE_MASTODON_*, SYNDICATE_BLUESKY_*).""")
+SYNDICATE_MASTODON_*, SYNDICATE_BLUESKY_*, SYNDICATE_THREADS_*, SYNDICATE_LINKEDIN_*).""")
 @click.version_option(__version__, prog_name="syndicate")
 @click.option("--log-json", is_flag=True, help="log JSON lines (with event and article ids)")
 def main(log_json: bool) -> None:

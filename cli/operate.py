@@ -8,15 +8,19 @@ import difflib
 import json
 import os
 import secrets
+import stat
+import sys
 import time
 from pathlib import Path
 
 import click
+import redis
 
 from cli.common import (
     ops_runtime,
     render_by_workers,
     settings_or_exit,
+    with_kept_secrets,
     with_running_service,
 )
 from cli.group import main
@@ -24,6 +28,8 @@ from feeds.membership import is_feed_key
 from feeds.text import slugify
 from syndicate.config import Settings
 from worker import enqueue, takedown
+from worker.backup import BackupError, snapshot
+from worker.backup import restore as restore_snapshot
 from worker.ops import check as run_checks
 from worker.ops import dead_letters, overview
 from worker.ops import replay as replay_all
@@ -33,15 +39,21 @@ from worker.store.takedowns import ENDED
 
 
 @main.command()
-@click.argument("path", default=".env", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--force", is_flag=True, help="overwrite an existing file")
-def init(path: Path, force: bool) -> None:
+def init(path: Path | None, force: bool) -> None:
     """Write PATH (.env) with fresh secrets and every setting, commented (for compose's
-    `env_file`, or `set -a; . ./.env; set +a`). `-` prints it instead."""
+    `env_file`, or `set -a; . ./.env; set +a`), owner-only. `-` prints it instead; so does no
+    PATH when the output is not a terminal (`syndicate init > .env` makes the file
+    owner-only first)."""
     text = env_template()
+    if path is None and not sys.stdout.isatty():
+        path = Path("-")
     if str(path) == "-":
+        _owner_only_stdout()
         click.echo(text, nl=False)
         return
+    path = path or Path(".env")
     if path.exists() and not force:
         raise click.ClickException(f"{path} exists: pass --force to replace it")
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -49,6 +61,24 @@ def init(path: Path, force: bool) -> None:
         f.write(text)
     click.echo(f"wrote {path} (owner-only): fresh SYNDICATE_WEBHOOK_SECRET and "
                "SYNDICATE_ADMIN_TOKEN; fill in SYNDICATE_PUBLIC_URL and the networks you use")
+
+
+def _owner_only_stdout() -> None:
+    """Secrets go to a redirect (`> .env`) only once the file is the owner's alone: the shell
+    created it with its umask (often world-readable)."""
+    try:
+        mode = os.fstat(sys.stdout.fileno()).st_mode
+    except (OSError, ValueError):
+        return
+    if not stat.S_ISREG(mode) or stat.S_IMODE(mode) & 0o077 == 0:
+        return
+    try:
+        os.fchmod(sys.stdout.fileno(), 0o600)
+    except OSError as exc:
+        raise click.ClickException(
+            f"the output file is readable by others and cannot be made owner-only "
+            f"({exc.strerror}): nothing written; remove it and run `syndicate init .env`"
+        ) from None
 
 
 def env_template() -> str:
@@ -236,11 +266,98 @@ def status(as_json: bool) -> None:
 
 
 @main.command()
+@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
+def backup(path: Path | None) -> None:
+    """Save a point-in-time snapshot of the service's Redis (every article, feed, outbox and
+    queue) to PATH (default: syndicate-YYYYmmdd-HHMMSS.rdb here), owner-only. The service keeps
+    running. Secrets (.env, DATA_DIR/webhook-secret, admin-token) are not in it: keep them apart."""
+    rt = ops_runtime()
+    path = path or Path(time.strftime("syndicate-%Y%m%d-%H%M%S.rdb", time.gmtime()))
+    if path.exists():
+        raise click.ClickException(f"{path} exists: name another file")
+    partial = path.with_name(path.name + ".partial")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            size = snapshot(rt.redis, out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, path)
+    except (BackupError, OSError, redis.RedisError) as exc:
+        partial.unlink(missing_ok=True)
+        raise click.ClickException(f"backup failed: {exc}") from None
+    click.echo(f"backup: {path.resolve()} ({size} bytes, owner-only); restore with "
+               f"`syndicate restore {path}` (the service stopped)")
+
+
+@main.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="replace what the Redis holds now")
+def restore(path: Path, force: bool) -> None:
+    """Load a `syndicate backup` into the service's Redis, the service stopped: the embedded
+    Redis of DATA_DIR (started for the restore), else SYNDICATE_REDIS_URL's."""
+    settings = settings_or_exit()
+    if settings.redis_url is not None:
+        _restore_into(path, force, settings.redis_url, "SYNDICATE_REDIS_URL")
+        return
+    from cli.service import _lock_data_dir, _private_data_dir
+    from syndicate.embedded_redis import EmbeddedRedis
+
+    _private_data_dir(settings.data_dir)
+    lock = _lock_data_dir(settings.data_dir)  # refuses while a `syndicate run` uses it
+    embedded = EmbeddedRedis(settings.data_dir / "redis")
+    try:
+        try:
+            url = embedded.start()
+        except (RuntimeError, OSError) as exc:
+            raise click.ClickException(f"could not start the embedded Redis: {exc}") from None
+        _restore_into(path, force, url, f"the embedded Redis in {embedded.data_dir.resolve()}")
+    finally:
+        embedded.stop()
+        lock.close()
+
+
+def _restore_into(path: Path, force: bool, url: str, where: str) -> None:
+    from syndicate.embedded_redis import redis_server_binary
+
+    target = _client_for_db(url, None)
+    try:
+        if target.dbsize() and not force:
+            raise click.ClickException(f"{where} is not empty: pass --force to replace what it "
+                                       "holds with the backup")
+        if configure(settings_or_exit().with_(redis_url=url)).store.workers.live():
+            raise click.ClickException("a worker is running on this Redis: stop the service "
+                                       "first; nothing was changed")
+
+        def emptied(db: int) -> redis.Redis:
+            client = _client_for_db(url, db)
+            client.flushdb()  # only the databases the backup holds; empty unless --force
+            return client
+
+        counts = restore_snapshot(path, emptied, redis_server_binary())
+    except (BackupError, redis.RedisError) as exc:
+        raise click.ClickException(f"restore failed: {exc}") from None
+    click.echo(f"restore: {sum(counts.values())} keys from {path} into {where}; start the "
+               "service, then `syndicate status` (secrets are not in a backup: keep the same "
+               ".env, or DATA_DIR/webhook-secret and admin-token)")
+
+
+def _client_for_db(url: str, db: int | None) -> redis.Redis:
+    from syndicate.connections import redis_client
+
+    pool = redis_client(url).connection_pool
+    if db is None:
+        return redis.Redis(connection_pool=pool)
+    return redis.Redis(connection_pool=redis.ConnectionPool(
+        connection_class=pool.connection_class, **{**pool.connection_kwargs, "db": db}))
+
+
+@main.command()
 def check() -> None:
     """Validate the configuration and reach Redis, the broker and every configured remote."""
 
 
-    settings = with_running_service(settings_or_exit())
+    settings = with_kept_secrets(with_running_service(settings_or_exit()))
     click.echo("ok    configuration: every SYNDICATE_* variable is valid")
     failed = False
     for item in run_checks(configure(settings)):

@@ -6,8 +6,10 @@ from __future__ import annotations
 import base64
 import fcntl
 import json
+import logging
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -28,6 +30,7 @@ from cli.common import (
 from cli.group import main
 from syndicate.config import ConfigError, Settings, child_environment
 from syndicate.embedded_redis import EmbeddedRedis
+from syndicate.logs import JsonFormatter, PlainFormatter, RedactSecrets
 from syndicate.process import Supervised, background_child
 from worker.ops import effective_config
 from worker.runtime import configure
@@ -76,18 +79,27 @@ def _worker_command(extra: list[str]) -> list[str]:
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
 @click.option("--concurrency", default=2, show_default=True, type=click.IntRange(1, 64),
               help="worker processes")
-def run(host: str, port: int, concurrency: int) -> None:
+@click.option("--access-log", "access_to_terminal", is_flag=True,
+              help="one line per request in this terminal too (default: DATA_DIR/access.log)")
+def run(host: str, port: int, concurrency: int, access_to_terminal: bool) -> None:
     """Everything on one machine: embedded Redis (unless SYNDICATE_REDIS_URL), API and worker.
 
     \b
     One service per data directory: a second `run` on the same one says where the first is
     and exits 1. The worker's and Redis's own output goes to DATA_DIR/worker.log and
-    DATA_DIR/redis/redis.log; this terminal gets one line per fact.
+    DATA_DIR/redis/redis.log, the API's access log to DATA_DIR/access.log; this terminal gets
+    one line per fact. Closing the terminal (SIGHUP) stops it as Ctrl-C does.
     """
     settings = settings_or_exit()
     setup_logging(settings)
+    fresh = not (settings.data_dir / "webhook-secret").exists() and not (
+        settings.data_dir / "redis").exists()
     _private_data_dir(settings.data_dir)
     lock = _lock_data_dir(settings.data_dir)  # before anything else: a second run touches nothing
+    # the terminal closing stops everything in order, as SIGTERM does (uvicorn's handler)
+    signal.signal(signal.SIGHUP, lambda signum, frame: os.kill(os.getpid(), signal.SIGTERM))
+    access = None if access_to_terminal or not settings.access_log else _access_log_to_file(
+        settings)
     listener = _bind(host, port)  # every bind is checked before anything starts
     embedded = None
     worker = None
@@ -122,9 +134,11 @@ def run(host: str, port: int, concurrency: int) -> None:
                  f"{settings.data_dir / 'admin-token'})" if token_created
                  else f"{base}/login  (token from SYNDICATE_ADMIN_TOKEN)" if token_from_env
                  else f"{base}/login  (token in {settings.data_dir / 'admin-token'})")
-        _banner(settings, base, embedded, secret_line, login)
+        _banner(settings, base, embedded, secret_line, login, fresh)
         _serve(settings, host, port, listener)
     finally:
+        if access is not None:
+            access.close()
         if worker is not None:
             worker.stop(timeout=20)
         if embedded is not None:
@@ -159,19 +173,35 @@ def _write_run_file(settings: Settings, embedded: EmbeddedRedis | None) -> None:
     (settings.data_dir / RUN_FILE).write_text(json.dumps(decided))
 
 
+def _access_log_to_file(settings: Settings) -> logging.Handler:
+    """The API's access log (a line per request) to DATA_DIR/access.log, not this terminal, so
+    the start-up lines (the one-time login link) stay on screen."""
+    handler = logging.FileHandler(settings.data_dir / "access.log", encoding="utf-8")
+    handler.setFormatter(JsonFormatter() if settings.log_json else PlainFormatter())
+    handler.addFilter(RedactSecrets())
+    access = logging.getLogger("syndicate.access")
+    access.handlers[:] = [handler]
+    access.propagate = False
+    return handler
+
+
 def _banner(settings: Settings, base: str, embedded: EmbeddedRedis | None, secret_line: str,
-            login: str) -> None:
+            login: str, fresh: bool) -> None:
     """One line per fact: what runs where, and how to reach it."""
-    redis_line = (f"{embedded.public_url} (embedded, data in {embedded.data_dir})" if embedded
+    redis_line = (f"{embedded.public_url} (embedded)" if embedded
                   else redacted(settings.redis_url or ""))
+    data = str(settings.data_dir.resolve()) + (
+        "  (new and empty: SYNDICATE_DATA_DIR, or run from another directory, to use an "
+        "existing one)" if fresh else "")
     for name, value in (
+            ("data", data),
             ("Redis", redis_line),
             ("API", f"{base}/  (status page; events: POST /events)"),
             ("feeds", f"{settings.public_url}/feeds/ (all.rss, all.atom, all.json; feeds.opml)"),
             ("secret", secret_line),
             ("login", login),
             ("sharing", ", ".join(enabled_networks(settings)) or "off"),
-            ("logs", str(settings.data_dir / "worker.log"))):
+            ("logs", f"{settings.data_dir.resolve() / 'worker.log'}, access.log beside it")):
         click.echo(f"syndicate: {name:<8} {value}")
     click.echo("syndicate: Ctrl-C stops everything")
 

@@ -199,6 +199,16 @@ class Settings(BaseModel):
     websub_hub: bool = _setting(False, "WEBSUB_HUB")
     hub_max_subscriptions: int = _setting(10_000, "HUB_MAX_SUBSCRIPTIONS", ge=1, le=1_000_000)
     hub_max_per_host: int = _setting(100, "HUB_MAX_PER_HOST", ge=1, le=1_000_000)
+    # on: every feed is a followable fediverse account (feeds/activitypub.py, api/fediverse.py,
+    # worker/fediverse.py), within these bounds; the icon (a URL) is every account's avatar
+    activitypub: bool = _setting(False, "ACTIVITYPUB")
+    activitypub_max_followers: int = _setting(100_000, "ACTIVITYPUB_MAX_FOLLOWERS", ge=1,
+                                              le=10_000_000)
+    activitypub_follows_per_host: int = _setting(100, "ACTIVITYPUB_FOLLOWS_PER_HOST", ge=1,
+                                                 le=1_000_000)  # new follows an hour
+    activitypub_icon: Annotated[str | None, BeforeValidator(_blank_is_none),
+                                AfterValidator(lambda v: checked_url(v) if v else None)] = \
+        _setting(None, "ACTIVITYPUB_ICON")
     visibility_timeout: int = _setting(60, "VISIBILITY_TIMEOUT", ge=5, le=86400)
     deleted_entry_days: int = _setting(7, "DELETED_ENTRY_DAYS", ge=0, le=365)
     http_timeout: float = _setting(10.0, "HTTP_TIMEOUT", ge=1, le=120)

@@ -19,7 +19,8 @@ def test_compose_runs_redis_with_appendonly_api_and_worker():
     for name in ("api", "worker"):
         svc = services[name]
         assert svc["build"] == "."
-        assert svc["environment"]["SYNDICATE_REDIS_URL"] == "redis://redis:6379/0"
+        # .env's own SYNDICATE_REDIS_URL wins (compose interpolates from .env), else the bundled one
+        assert svc["environment"]["SYNDICATE_REDIS_URL"] == "${SYNDICATE_REDIS_URL:-redis://redis:6379/0}"
         assert "redis" in svc["depends_on"]
     assert services["api"]["command"][:2] == ["syndicate", "api"]
     assert services["worker"]["command"][:2] == ["syndicate", "worker"]
@@ -70,7 +71,8 @@ def test_the_deploy_kit_reads_env_binds_loopback_checks_workers_and_pins_depende
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
     for name in ("api", "worker"):
-        assert services[name]["env_file"] == [{"path": ".env", "required": False}]
+        # the short form every Compose accepts (the long form needs Compose 2.24+)
+        assert services[name]["env_file"] == ".env"
         assert "healthcheck" in services[name]
     assert services["worker"]["healthcheck"]["test"] == ["CMD", "python", "-m", "worker.healthcheck"]
     assert services["api"]["ports"] == ["127.0.0.1:8000:8000"]
@@ -98,7 +100,8 @@ def test_compose_scales_workers_and_serves_the_static_export_through_nginx():
     assert "./deploy/nginx.conf:/etc/nginx/conf.d/default.conf:ro" in nginx["volumes"]
     assert "feeds-export:/srv/syndicate-export:ro" in nginx["volumes"]
     assert "feeds-export:/export" in worker["volumes"] and "feeds-export" in compose["volumes"]
-    assert worker["environment"]["SYNDICATE_EXPORT_DIR"] == "${SYNDICATE_EXPORT_DIR:-}"
+    # on by default, so --profile static needs nothing else (empty in .env turns it off)
+    assert worker["environment"]["SYNDICATE_EXPORT_DIR"] == "${SYNDICATE_EXPORT_DIR-/export}"
     assert all(port.startswith("127.0.0.1:") for port in nginx["ports"])
     conf = (ROOT / "deploy" / "nginx.conf").read_text()
     for directive in ("gzip_static on;", "etag on;", "root /srv/syndicate-export;",
@@ -106,3 +109,33 @@ def test_compose_scales_workers_and_serves_the_static_export_through_nginx():
         assert directive in conf, directive
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "chown syndicate /app/var /export" in dockerfile
+
+
+def test_compose_uses_no_syntax_newer_than_every_compose_v2_reads():
+    text = (ROOT / "docker-compose.yml").read_text()
+    compose = yaml.safe_load(text)
+    for name, svc in compose["services"].items():
+        env_file = svc.get("env_file")
+        # `path:`/`required:` entries need Compose 2.24+; a string or a list of strings does not
+        assert env_file is None or isinstance(env_file, str) or all(
+            isinstance(item, str) for item in env_file), name
+        assert "develop" not in svc and "include" not in compose, name
+
+
+def test_compose_serves_tls_through_caddy_with_the_repositorys_caddyfile():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    caddy = compose["services"]["caddy"]
+    assert caddy["image"].startswith("caddy:2")
+    assert caddy["profiles"] == ["tls"]
+    assert "./deploy/Caddyfile:/etc/caddy/Caddyfile:ro" in caddy["volumes"]
+    assert "caddy-data:/data" in caddy["volumes"] and "caddy-data" in compose["volumes"]
+    assert {"80:80", "443:443"} <= set(caddy["ports"])  # the public door; the API stays loopback
+    assert caddy["environment"]["SYNDICATE_DOMAIN"].startswith("${SYNDICATE_DOMAIN:?")
+    assert caddy["environment"]["SYNDICATE_UPSTREAM"] == "${SYNDICATE_UPSTREAM:-api:8000}"
+    assert "api" in caddy["depends_on"]
+    caddyfile = (ROOT / "deploy" / "Caddyfile").read_text()
+    assert "{$SYNDICATE_DOMAIN:feeds.example.org} {" in caddyfile
+    assert caddyfile.count("reverse_proxy {$SYNDICATE_UPSTREAM:127.0.0.1:8000}") == 2
+    public = next(line for line in caddyfile.splitlines() if "@public path" in line).split()[2:]
+    assert "/events" in public and "/events/*" not in public and "/metrics" not in public
+    assert not any(path in ("/", "/*", "/status/*", "/articles/*") for path in public)

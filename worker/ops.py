@@ -19,7 +19,7 @@ from feeds.article import ArticleEvent
 from feeds.validation import validate_event
 from syndicate import __version__
 from syndicate.config import Settings, public_hub_url
-from worker import enqueue, indexnow, podping
+from worker import enqueue, fediverse, indexnow, podping
 from worker import hub as own_hub
 from worker.celery_app import QUEUES, app
 from worker.http import RemoteSession
@@ -43,6 +43,18 @@ class BackfillReport:
     unchanged: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)
     feeds: set[str] = field(default_factory=set)
+    marked: set[str] = field(default_factory=set)  # of `feeds`, those queued for rendering
+
+
+def mark_backfilled(rt: Runtime, report: BackfillReport) -> int:
+    """Queue for the renderers the feeds that articles applied so far touched and that are not
+    queued yet: a backfill stopped by anything leaves no stored article out of its feeds
+    unannounced. How many were queued now."""
+    new = sorted(report.feeds - report.marked)
+    if new:
+        rt.store.feeds.touch(new)
+        report.marked.update(new)
+    return len(new)
 
 
 def backfill_line(rt: Runtime, number: int, line: str, report: BackfillReport) -> None:
@@ -96,8 +108,9 @@ def dead_letters(rt: Runtime, limit: int = 100) -> list[dict[str, Any]]:
             item.update(batch=letter.batch, error=indexnow.last_error(rt, letter.batch))
         elif letter.kind == "podping":
             item.update(feed=letter.feed, error=podping.last_error(rt))
-        elif letter.kind == "hubdelivery":
-            item.update(_hub_letter(rt, letter.subscription))
+        elif letter.kind in ("hubdelivery", "fediverse"):
+            item.update(_hub_letter(rt, letter.subscription) if letter.kind == "hubdelivery"
+                        else fediverse.letter_item(rt, letter.delivery))
         else:
             entry = rt.store.outbox.entry(letter.article_id, letter.network)
             item.update(network=letter.network,
@@ -132,8 +145,9 @@ def replay(rt: Runtime, only: str | None = None) -> list[dict[str, Any]]:
             if configured_hub(rt, item["hub"]) is not None:
                 enqueue.ping(item["feed"], item["hub"])
                 item["replayed"] = True
-        elif kind == "hubdelivery":
-            item["replayed"] = own_hub.replay(rt, item["subscription"])
+        elif kind in ("hubdelivery", "fediverse"):
+            item["replayed"] = (own_hub.replay(rt, item["subscription"]) if kind == "hubdelivery"
+                                else fediverse.replay(rt, item["delivery"]))
         else:
             action = rt.store.outbox.reopen(item["article_id"], item["network"])
             if action:
@@ -272,7 +286,7 @@ def overview(rt: Runtime) -> dict[str, Any]:
         "feeds_to_render": rt.store.feeds.dirty_count(),
         "articles": rt.store.articles.count(),
         "hubs": list(rt.site.hubs),
-        "hub": rt.store.subscriptions.listing(),
+        "hub": rt.store.subscriptions.listing(), "fediverse": rt.store.fediverse.listing(),
         "service": rt.store.workers.config(),
     }
 
@@ -333,6 +347,7 @@ def check(rt: Runtime) -> list[Check]:
         out.append(_check_hub(rt, hub))
     out.append(Check(*indexnow.check(rt)))
     out.append(Check(*podping.check(rt), warning=True))
+    out.append(Check(*fediverse.check(rt, settings.activitypub)))
     if not any(c.ok for c in out if c.name in ("redis", "broker")):
         out.append(Check("reachable", False, "nothing configured could be reached"))
     return out

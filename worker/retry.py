@@ -38,4 +38,5 @@ INDEXNOW = Retry(max_attempts=8, cap_s=900.0)  # a batch of URLs: 429 and 5xx, n
 PODPING = Retry(max_attempts=8, cap_s=600.0)  # one notification of the audio feed's change
 HUB_DELIVERY = Retry(max_attempts=12, cap_s=3600.0)  # our hub's POST to a callback, per origin
 HUB_VERIFY = Retry(max_attempts=3, cap_s=60.0)  # a verification GET that got no answer at all
+FEDIVERSE = Retry(max_attempts=12, cap_s=3600.0)  # an activity POSTed to an inbox, per host
 LONGEST_WAIT_S = 24 * 3600.0  # even a network's own "retry after" is capped

@@ -17,7 +17,7 @@ import redis
 from celery.exceptions import SoftTimeLimitExceeded
 
 from feeds.article import ArticleEvent
-from worker import enqueue, hub, indexnow, podping, trace, websub, work
+from worker import enqueue, fediverse, hub, indexnow, podping, trace, websub, work
 from worker import takedown as takedowns
 from worker.celery_app import app
 from worker.delivery import Delivery, outbox_plan
@@ -52,6 +52,7 @@ def process_event(event_id: str) -> str:
         applied = rt.store.articles.apply(event, plan, traceparent=record.get("traceparent", ""))  # marks the touched feeds dirty: the
         _share_follow_ups(rt, event, applied)      # renderer (worker.scheduler) takes it from there
         indexnow.article_changed(rt, event, applied)  # its URL, when IndexNow is on
+        _federate(rt, event, applied)  # Create/Announce/Update/Delete, when ActivityPub is on
     except TRANSIENT as exc:
         reason = f"{type(exc).__name__}: {exc}"
         try:
@@ -153,3 +154,19 @@ def indexnow_submit(batch_id: str = "") -> str:
 def podping_send(attempt: int = 1) -> str:
     """Podping: announce the audio feed's current bytes once; see worker.podping."""
     return podping.send(current())
+
+
+def _federate(rt: Runtime, event: ArticleEvent, applied: Applied) -> None:
+    """The fediverse's deliveries of an applied event (worker/fediverse.py); a failure there is
+    logged and never fails the event."""
+    try:
+        fediverse.article_applied(rt, event, applied)
+    except Exception:  # noqa: BLE001 - the event is applied; its federation is reported
+        log.exception("event %s: federating article %s failed", event.event_id, event.article_id)
+
+
+@app.task(name=work.FEDIVERSE_WORK.task)
+def fediverse_deliver(did: str) -> str:
+    """One activity to one fediverse inbox; see worker.fediverse."""
+    rt = current()
+    return fediverse.deliver(rt, did) if rt.settings.activitypub else "off"

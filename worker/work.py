@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from worker.retry import (
     DELIVERY,
     EVENT,
+    FEDIVERSE,
     HUB_DELIVERY,
     HUB_VERIFY,
     INDEXNOW,
@@ -46,10 +47,12 @@ HUB_DELIVERY_WORK = Kind("hubdeliver", "worker.tasks.hub_deliver", "pings", HUB_
                          "hubdelivery")
 INDEXNOW_WORK = Kind("indexnow", "worker.tasks.indexnow", "pings", INDEXNOW, "indexnow")
 PODPING_WORK = Kind("podping", "worker.tasks.podping", "pings", PODPING, "podping")
+FEDIVERSE_WORK = Kind("apdeliver", "worker.tasks.fediverse_deliver", "deliveries", FEDIVERSE,
+                      "fediverse")  # one activity to one fediverse inbox (worker/fediverse.py)
 
 KINDS: dict[str, Kind] = {k.name: k for k in (
     EVENT_WORK, DELIVERY_WORK, RENDER_WORK, PING_WORK, TAKEDOWN_WORK, HUB_VERIFY_WORK,
-    HUB_DELIVERY_WORK, INDEXNOW_WORK, PODPING_WORK)}
+    HUB_DELIVERY_WORK, INDEXNOW_WORK, PODPING_WORK, FEDIVERSE_WORK)}
 QUEUES = ("events", "deliveries", "pings")
 
 

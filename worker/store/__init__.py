@@ -19,6 +19,7 @@ this package talks to Redis.
 | sessions.py | operator sessions and sign-in failure counters |
 | takedowns.py | takedowns under way and done (what `syndicate purge` waits on) |
 | subscriptions.py | our own WebSub hub: requests to verify, subscriptions and leases, delivery backoff |
+| fediverse.py | ActivityPub: actor keys, followers, deliveries, remote keys, per-host counters |
 
 Every state change that must be all-or-nothing is one MULTI/EXEC (with WATCH where it reads
 first) or one Lua script, so a crash between two writes never leaves half a change.
@@ -35,6 +36,7 @@ from worker.store.counters import Counters
 from worker.store.dead import DeadLetters
 from worker.store.events import Events
 from worker.store.exports import Exports
+from worker.store.fediverse import Fediverse
 from worker.store.feeds import Feeds
 from worker.store.outbox import Outbox
 from worker.store.purges import Purges
@@ -62,6 +64,7 @@ class Store:
         self.purges = Purges(client, networks)
         self.exports = Exports(client)
         self.subscriptions = Subscriptions(client)
+        self.fediverse = Fediverse(client)
 
     def channel_state(self, network: str) -> ChannelState:
         return ChannelState(self._r, network)

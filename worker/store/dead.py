@@ -2,7 +2,7 @@
 
 Names: `event:<id>`, `delivery:<article>:<network>`, `render:<feed>`, `ping:<feed>:<hub>`,
 `hubdelivery:<subscription id>` (our own hub's deliveries to a callback), `indexnow:<batch id>`,
-`podping:<feed>`. A
+`podping:<feed>`, `fediverse:<delivery id>` (an activity to a fediverse inbox). A
 letter leaves the list when its unit of work next succeeds (each domain removes its own), or is
 recorded again with a new time when it fails again; a replay only marks it.
 """
@@ -53,6 +53,7 @@ class Letter:
     replayed_at: float | None = None
     subscription: str = ""  # hubdelivery: the subscription id
     batch: str = ""  # indexnow: the batch id (worker/store/indexnow.py)
+    delivery: str = ""  # fediverse: the delivery id (worker/store/fediverse.py)
 
 
 def parse(name: str, failed_at: float = 0.0, replayed_at: float | None = None) -> Letter:
@@ -67,6 +68,8 @@ def parse(name: str, failed_at: float = 0.0, replayed_at: float | None = None) -
         return Letter(name, kind, failed_at, batch=rest, replayed_at=replayed_at)
     if kind == "podping":
         return Letter(name, kind, failed_at, feed=rest, replayed_at=replayed_at)
+    if kind == "fediverse":
+        return Letter(name, kind, failed_at, delivery=rest, replayed_at=replayed_at)
     if kind == "ping":  # feed keys hold no ":"; hub URLs do
         feed, _, hub = rest.partition(":")
         return Letter(name, kind, failed_at, feed=feed, hub=hub, replayed_at=replayed_at)

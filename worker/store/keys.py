@@ -53,3 +53,15 @@ podping_state_key, podping_lock_key = _podping.state_key, _podping.lock_key
 __all__ += ["INDEXNOW_BATCHES", "INDEXNOW_FLUSH", "INDEXNOW_PENDING", "INDEXNOW_STATS",
             "NEWS_PUBLISHED", "NEWS_VERSION", "indexnow_batch_key", "indexnow_batch_lock_key",
             "news_entry_key", "podping_lock_key", "podping_state_key"]
+
+# The fediverse (worker/store/fediverse.py)
+from worker.store import fediverse as _ap  # noqa: E402
+
+AP_KEYS, AP_ACTORS, AP_TARGETS, AP_FAILING, AP_COUNTS = (
+    _ap.KEYS, _ap.ACTORS, _ap.TARGETS, _ap.FAILING, _ap.COUNTS)
+ap_followers_key, ap_delivery_key, ap_body_key = _ap.followers_key, _ap.delivery_key, _ap.body_key
+ap_received_key, ap_remote_key, ap_flood_key = _ap.received_key, _ap.remote_key, _ap.flood_key
+ap_host_key, ap_lock_key = _ap.host_key, _ap.lock_key
+__all__ += ["AP_ACTORS", "AP_COUNTS", "AP_FAILING", "AP_KEYS", "AP_TARGETS", "ap_body_key",
+            "ap_delivery_key", "ap_flood_key", "ap_followers_key", "ap_host_key", "ap_lock_key",
+            "ap_received_key", "ap_remote_key"]

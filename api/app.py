@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from api import auth, catalogue, feedpage, ghost, hub, intake, page, serving, sitemaps, status
+from api import fediverse as ap
 from api.metrics import Metrics
 from api.openapi import OPENAPI
 from syndicate.config import Settings
@@ -91,6 +92,15 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> Starlette:
             Route("/feeds/sitemap.xml", sitemaps.feed_pages, methods=["GET", "HEAD"]),
             Route("/sitemaps/news.xml", sitemaps.news, methods=["GET", "HEAD"]),
             Route("/feeds/{feed:path}", serving.serve_feed, methods=["GET", "HEAD"]),
+            Route("/.well-known/webfinger", ap.webfinger, methods=["GET"]),
+            Route("/.well-known/nodeinfo", ap.nodeinfo_links, methods=["GET"]),
+            Route("/nodeinfo/2.1", ap.nodeinfo, methods=["GET"]),
+            Route("/ap/inbox", ap.inbox, methods=["POST"]),
+            Route("/ap/actors/{user}", ap.actor, methods=["GET"]),
+            Route("/ap/actors/{user}/inbox", ap.inbox, methods=["POST"]),
+            Route("/ap/actors/{user}/outbox", ap.outbox, methods=["GET"]),
+            Route("/ap/actors/{user}/followers", ap.followers, methods=["GET"]),
+            Route("/ap/objects/{article_id:path}", ap.article_object, methods=["GET"]),
             Route("/healthz", status.healthz, methods=["GET"]),
             Route("/readyz", status.readyz, methods=["GET"]),
             Route("/metrics", status.metrics_endpoint, methods=["GET"]),

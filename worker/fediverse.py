@@ -139,7 +139,7 @@ def _fetch_key(rt: Runtime, key_id: str) -> dict[str, str]:
     found = next((k for k in keys[:8] if isinstance(k, dict) and k.get("id") == key_id), None)
     if found is None or _id(found.get("owner")) != _id(doc):
         raise Unverified("the key's actor does not name this key as its own")
-    endpoints = doc.get("endpoints") if isinstance(doc.get("endpoints"), dict) else {}
+    endpoints: dict[str, Any] = doc["endpoints"] if isinstance(doc.get("endpoints"), dict) else {}
     inbox = _id(endpoints.get("sharedInbox")) or _id(doc.get("sharedInbox")) or _id(doc.get("inbox"))
     return {"owner": _id(doc), "pem": checked_public_key(found.get("publicKeyPem")),
             "inbox": inbox, "own_inbox": _id(doc.get("inbox"))}
@@ -244,7 +244,8 @@ def _follow(rt: Runtime, key: str, follow: dict[str, Any], signer: dict[str, str
     if outcome in ("full", "flood"):
         raise Refused(429, "too many followers" if outcome == "full"
                       else f"too many follows from {host}: try again later")
-    embedded = {k: follow[k] for k in ("id", "type", "actor", "object") if k in follow}
+    embedded: dict[str, Any] = {k: follow[k] for k in ("id", "type", "actor", "object")
+                                if k in follow}
     accept = ap.accept(rt.site.public_url, key, embedded, str(int(time.time() * 1000)))
     _send(rt, accept, "accept", ap.username(key), "", {signer.get("own_inbox") or inbox})
     log.info("fediverse: %s follows %s (%s)", host, ap.username(key), outcome)

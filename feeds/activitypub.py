@@ -144,10 +144,10 @@ def announce(public_url: str, feed_key: str, obj: dict[str, Any]) -> dict[str, A
             "published": obj["published"]}
 
 
-def update(public_url: str, obj: dict[str, Any]) -> dict[str, Any]:
+def update(public_url: str, obj: dict[str, Any], version: str) -> dict[str, Any]:
+    """The change of an article (`version`: the event's, so each change is its own activity)."""
     by = actor_id(public_url, ALL)
-    stamp = obj.get("updated") or obj["published"]
-    return _activity("Update", f"{obj['id']}#update-{stamp}", by, obj, [by + "/followers"])
+    return _activity("Update", f"{obj['id']}#update-{version}", by, obj, [by + "/followers"])
 
 
 def delete(public_url: str, article_id: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
+import regex
 from twitter_text import parse_tweet
 
 from feeds.article import Article
@@ -45,25 +46,24 @@ def longest(count: int, fits: Callable[[int], bool]) -> int:
     return low
 
 
-def _cut(text: str, tail: str) -> str:
-    """The longest prefix of `text` ending at a word boundary that fits before `tail`.
-
-    Binary searches only: O(n log n) in the text's length, however long or odd it is.
-    """
-    if _fits(text + tail):
+def fit(text: str, fits: Callable[[str], bool], *, at_words: bool = True,
+        graphemes: bool = False, strip: str = " ") -> str:
+    """`text` if `fits(text)`; else its longest prefix that fits with an ellipsis: cut at a word
+    boundary (unless `at_words` is False), else (one word longer than the budget, e.g. unbroken
+    CJK) between characters, or between grapheme clusters where a network counts those; the
+    characters in `strip` are trimmed from the cut's end. "" when not even one fits. Every
+    network's text is cut here, each with its own `fits` (its weights and its tail); binary
+    searches only, O(n log n) however long or odd the text is."""
+    if fits(text):
         return text
-    words = text.split(" ")
-
-    def trimmed(n: int) -> str:
-        return " ".join(words[:n]).rstrip(" ,;:-–—")
-
-    kept = longest(len(words), lambda n: _fits(trimmed(n) + ELLIPSIS + tail))
-    if kept:
-        return trimmed(kept) + ELLIPSIS
-    # A single word longer than the budget (e.g. unbroken CJK): cut by characters.
-    chars = list(text)
-    kept = longest(len(chars), lambda n: _fits("".join(chars[:n]) + ELLIPSIS + tail))
-    return "".join(chars[:kept]) + ELLIPSIS if kept else ""
+    if at_words:
+        words = text.split(" ")
+        kept = longest(len(words), lambda n: fits(" ".join(words[:n]).rstrip(strip) + ELLIPSIS))
+        if kept:
+            return " ".join(words[:kept]).rstrip(strip) + ELLIPSIS
+    units = regex.findall(r"\X", text) if graphemes else list(text)
+    kept = longest(len(units), lambda n: fits("".join(units[:n]).rstrip(strip) + ELLIPSIS))
+    return "".join(units[:kept]).rstrip(strip) + ELLIPSIS if kept else ""
 
 
 def tweet_text(article: Article) -> str:
@@ -78,7 +78,8 @@ def tweet_text(article: Article) -> str:
     n = len(hashtags)
     if not _fits(text[:1] + ELLIPSIS + tail(n)):
         n = longest(n, lambda k: _fits(text[:1] + ELLIPSIS + tail(k)))
-    return (_cut(text, tail(n)) + tail(n)).strip()
+    cut = fit(text, lambda s: _fits(s + tail(n)), strip=" ,;:-\u2013\u2014")
+    return (cut + tail(n)).strip()
 
 
 def twitter_payload(article: Article) -> dict[str, Any]:

@@ -85,7 +85,11 @@ def test_a_backfill_stopped_by_sigint_leaves_its_feeds_marked_and_says_what_next
                                 stderr=subprocess.PIPE, text=True)
     renderers = []
     try:
-        wait_for(lambda: r.zcard(ARTICLES) >= 200, 60, "the import under way")
+        def under_way() -> bool:
+            assert backfill.poll() is None, backfill.communicate()
+            return r.zcard(ARTICLES) >= 200
+
+        wait_for(under_way, 60, "the import under way")
         renderers = _renderers(run.proc.pid)
         assert renderers
         for pid in renderers:  # so nothing renders before `status` looks

@@ -156,9 +156,10 @@ def _check(spec: str, rt: Runtime, method: str, path: str, headers: dict[str, st
 
 
 def verified_signer(rt: Runtime, method: str, path: str, headers: dict[str, str],
-                    body: bytes) -> dict[str, str]:
-    """The key record of the request's verified signer; `Unverified` if there is none. A cached
-    key that fails is fetched again once (the actor may have changed its key)."""
+                    body: bytes, actor: str) -> dict[str, str]:
+    """The key record of the request's verified signer, who must be `actor`; `Unverified` if
+    there is none. A cached key that fails is fetched again once (the actor may have changed
+    its key); a fetched key is kept only once it verified a request of its owner's."""
     spec, key_id = signer_of(headers)
     store = rt.store.fediverse
     cached = store.remote(key_id)
@@ -175,6 +176,8 @@ def verified_signer(rt: Runtime, method: str, path: str, headers: dict[str, str]
     except requests.RequestException as exc:
         raise Unverified(f"the key could not be fetched ({type(exc).__name__})") from None
     _check(spec, rt, method, path, headers, body, key_id, fresh["pem"])
+    if fresh["owner"] != actor:
+        raise Unverified("the signer is not the activity's actor")
     store.remember_remote(key_id, fresh, REMOTE_TTL_S)  # only a key that verified is kept
     return fresh
 
@@ -185,7 +188,7 @@ def receive(rt: Runtime, user: str | None, method: str, path: str, headers: dict
     try:
         activity = parse_json(body)
         try:
-            signer = verified_signer(rt, method, path, headers, body)
+            signer = verified_signer(rt, method, path, headers, body, _id(activity.get("actor")))
         except Unverified as exc:
             raise Refused(401, str(exc)) from None
         if _id(activity.get("actor")) != signer["owner"]:
@@ -291,7 +294,8 @@ def article_applied(rt: Runtime, event: ArticleEvent, applied: Applied) -> None:
                 _send(rt, ap.announce(url, key, obj), "announce", ap.username(key),
                       event.article_id, store.targets_of(ap.username(key)))
     else:
-        _send(rt, ap.update(url, _object(rt, event.article)), "update", ap.username(ALL),
+        version = str(event.version or int(time.time()))
+        _send(rt, ap.update(url, _object(rt, event.article), version), "update", ap.username(ALL),
               event.article_id, store.received(event.article_id))
 
 

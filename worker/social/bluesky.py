@@ -28,7 +28,7 @@ import requests
 from pydantic import Field
 
 from feeds.article import Article
-from feeds.share import intent_text, longest
+from feeds.share import fit, intent_text
 from feeds.text import html_to_text
 from syndicate.config import Text, Url
 from worker import outbound
@@ -83,11 +83,8 @@ def post_text(article: Article) -> tuple[str, list[str]]:
     n = len(tags)
     while n and not fits(text[:1] + ELLIPSIS + tail(n)):
         n -= 1
-    if fits(text + tail(n)):
-        return text + tail(n), tags[:n]
-    clusters = regex.findall(r"\X", text)
-    kept = longest(len(clusters), lambda k: fits("".join(clusters[:k]).rstrip() + ELLIPSIS + tail(n)))
-    return "".join(clusters[:kept]).rstrip() + ELLIPSIS + tail(n), tags[:n]
+    cut = fit(text, lambda t: fits(t + tail(n)), at_words=False, graphemes=True)
+    return cut + tail(n), tags[:n]
 
 
 def facets(text: str, url: str, tags: list[str]) -> list[dict[str, Any]]:

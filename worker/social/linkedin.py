@@ -26,7 +26,7 @@ import requests
 from pydantic import Field, field_validator
 
 from feeds.article import Article
-from feeds.share import longest
+from feeds.share import fit
 from feeds.text import html_to_text
 from syndicate.config import Text, Url
 from worker.social.base import Channel, NetworkSettings, json_body
@@ -86,13 +86,7 @@ def commentary(article: Article) -> str:
     def fits(s: str) -> bool:
         return len(escape(s)) + len(tail) <= MAX_COMMENTARY
 
-    if fits(text):
-        return escape(text) + tail
-    words = text.split(" ")
-    kept = longest(len(words), lambda k: fits(" ".join(words[:k]) + ELLIPSIS))
-    cut = " ".join(words[:kept]) if kept else text[:longest(len(text),
-                                                            lambda k: fits(text[:k] + ELLIPSIS))]
-    return escape(cut.rstrip() + ELLIPSIS) + tail
+    return escape(fit(text, fits)) + tail
 
 
 def version_age(version: str, now: datetime | None = None) -> int:

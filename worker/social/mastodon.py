@@ -21,7 +21,7 @@ from cachetools import LRUCache
 from pydantic import Field
 
 from feeds.article import Article
-from feeds.share import intent_text, longest
+from feeds.share import fit, intent_text
 from syndicate.config import Text, Url
 from worker.social.base import Channel, NetworkSettings, json_body, seconds_until
 from worker.social.errors import PermanentError, RetryableError
@@ -66,15 +66,7 @@ def status_text(article: Article, limit: int, per_url: int = URL_WEIGHT) -> str:
     n = len(tags)
     while n and not fits(text[:1] + ELLIPSIS + tail(n)):
         n -= 1  # at most 10 hashtags (intake's limit)
-    if fits(text + tail(n)):
-        return text + tail(n)
-    words = text.split(" ")
-    kept = longest(len(words), lambda k: fits(" ".join(words[:k]) + ELLIPSIS + tail(n)))
-    if kept:
-        return " ".join(words[:kept]) + ELLIPSIS + tail(n)
-    clusters = regex.findall(r"\X", text)  # one long word: cut between graphemes
-    kept = longest(len(clusters), lambda k: fits("".join(clusters[:k]) + ELLIPSIS + tail(n)))
-    return "".join(clusters[:kept]) + ELLIPSIS + tail(n)
+    return fit(text, lambda t: fits(t + tail(n)), graphemes=True) + tail(n)
 
 
 class Mastodon(Channel):

@@ -29,7 +29,7 @@ from cachetools import LRUCache
 from pydantic import Field, field_validator
 
 from feeds.article import Article
-from feeds.share import intent_text, longest
+from feeds.share import fit, intent_text
 from syndicate.config import Text, Url
 from worker.social.base import Channel, NetworkSettings, json_body
 from worker.social.errors import PermanentError, QuotaWait, RetryableError
@@ -99,15 +99,7 @@ def post_text(article: Article) -> str:
     def fits(s: str) -> bool:
         return weight(s) <= MAX_TEXT
 
-    if fits(text + tail):
-        return text + tail
-    words = text.split(" ")
-    kept = longest(len(words), lambda k: fits(" ".join(words[:k]) + ELLIPSIS + tail))
-    if kept:
-        return " ".join(words[:kept]) + ELLIPSIS + tail
-    clusters = regex.findall(r"\X", text)
-    kept = longest(len(clusters), lambda k: fits("".join(clusters[:k]) + ELLIPSIS + tail))
-    return "".join(clusters[:kept]) + ELLIPSIS + tail
+    return fit(text, lambda t: fits(t + tail), graphemes=True) + tail
 
 
 class Threads(Channel):

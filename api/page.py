@@ -1,9 +1,11 @@
 """The pages a night editor reads: `/` (the service at a glance) and `/status/articles/{id}`
 (one article's story: received, applied, rendered, pinged, shared).
 
-Jinja2 templates in api/templates/, autoescaped (article titles come from the CMS), no script,
-laid out for a phone first, with the security headers of api.headers. The figures are
-`syndicate status`'s (worker.ops.overview).
+Jinja2 templates in api/templates/, autoescaped (article titles come from the CMS), no script
+but our own file, laid out for a phone first, with the security headers of api.headers. The
+figures are `syndicate status`'s (worker.ops.overview) and the night desk's (worker.desk: the
+24-hour chart, the quiet warning, search `?q=`, feeds' renders, operators' actions); states in
+plain words (api.words).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from api.auth import FORM_LIMIT, operator_only
 from api.html import render_page
 from api.intake import BodyTooLarge, read_limited
+from api.words import say
 from feeds.article import parse_time
+from worker.desk import desk
 from worker.ops import overview, replay
 from worker.runtime import Runtime
 from worker.social import NETWORKS
@@ -30,6 +34,9 @@ async def home(request: Request) -> HTMLResponse:
     """The overview; `?show=failed` keeps only what failed, `?network=NAME` one network."""
     rt: Runtime = request.app.state.runtime
     data = await run_in_threadpool(overview, rt)
+    query = request.query_params.get("q")
+    last = max((e["received_at"] for e in data["events"]), default=0.0)
+    night = await run_in_threadpool(desk, rt, last, query)
     show = request.query_params.get("show", "")
     network = request.query_params.get("network", "")
     if show == "failed":
@@ -50,7 +57,8 @@ async def home(request: Request) -> HTMLResponse:
     return render_page("status.html", title="syndicate status", refresh=30, local_times=True,
                        site_title=rt.site.title, cards=cards, show=show, network=network,
                        networks=NETWORKS, csrf=request.app.state.auth.csrf_token(),
-                       retried=request.query_params.get("retried", ""), **data)
+                       retried=request.query_params.get("retried", ""), say=say, **night,
+                       **data)
 
 
 @operator_only(html=True)
@@ -71,6 +79,8 @@ async def retry(request: Request) -> Response:
                            error="This form is stale or not ours: reload the page and try again.")
     name = (form.get("name") or [""])[0]
     done = await run_in_threadpool(replay, rt, name)
+    if done:
+        await run_in_threadpool(rt.store.actions.record, "replay", name, "status page")
     return RedirectResponse(f"/?retried={quote(name if done else '')}", status_code=303)
 
 
@@ -134,10 +144,16 @@ async def article_page(request: Request) -> HTMLResponse:
                   url=record.get("url") or doc.get("url"), steps=steps)
 
 
+# The month in words and the zone named, so no reader takes 02/12 for 12 February or a local
+# time for UTC; the UTC time stays in the tooltip.
 LOCAL_TIME = (b"// Times in the reader's own zone; the page shows UTC without this.\n"
+              b"var shape = {year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit',\n"
+              b"             minute: '2-digit', timeZoneName: 'short'};\n"
               b"document.querySelectorAll('time[datetime]').forEach(function (t) {\n"
               b"  var d = new Date(t.getAttribute('datetime'));\n"
-              b"  if (!isNaN(d)) { t.title = t.textContent; t.textContent = d.toLocaleString(); }\n"
+              b"  if (!isNaN(d)) {\n"
+              b"    t.title = t.textContent; t.textContent = d.toLocaleString(undefined, shape);\n"
+              b"  }\n"
               b"});\n")
 
 

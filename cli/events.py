@@ -157,6 +157,7 @@ def backfill(archive) -> None:
     rt = ops_runtime()
     require_renderers(rt)  # before anything is imported: a refused command changes nothing
     lines = archive.readlines()
+    rt.store.actions.record("backfill", f"{archive.name}: {len(lines)} lines")
     report = BackfillReport()
     stop: list[int] = []
     next_mark = time.monotonic() + MARK_EVERY_S

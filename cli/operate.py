@@ -148,6 +148,7 @@ def purge(article_id: str, yes: bool, wait: int, run_again: bool) -> None:
                       f"Remove every trace of article {article_id!r}?", abort=True)
     rt.store.takedowns.request(article_id)
     enqueue.takedown(article_id)
+    rt.store.actions.record("purge", article_id + (" (again)" if again else ""))
     if not rt.store.workers.live():
         click.echo("takedown queued: no worker is running; it is carried out when one starts "
                    f"(`syndicate purge {article_id}` again shows nothing new, "
@@ -181,6 +182,7 @@ def unpurge(article_id: str, reason: str) -> None:
     rt = ops_runtime()
     if not rt.store.purges.unpurge(article_id, reason[:500]):
         raise click.ClickException(f"{article_id} is not purged")
+    rt.store.actions.record("unpurge", f"{article_id}: {reason}")
     click.echo(f"unpurged {article_id}: the CMS's next event for it applies; audit record kept")
 
 
@@ -199,6 +201,7 @@ def rebuild(feed_key: str | None) -> None:
     else:
         feeds = rt.store.articles.all_feeds()
     changed = render_by_workers(rt, feeds)
+    rt.store.actions.record("rebuild", f"{feed_key or 'every feed'}: {len(feeds)} rendered, {changed} changed")
     click.echo(f"rebuild: {len(feeds)} feeds rendered, {changed} changed")
 
 
@@ -227,6 +230,9 @@ def replay(only: str | None, list_only: bool) -> None:
         click.echo(f"{len(letters)} dead letters")
         return
     done = replay_all(rt, only)
+    if done:
+        rt.store.actions.record("replay", ", ".join(item["name"] for item in done[:5])
+                                + (f" and {len(done) - 5} more" if len(done) > 5 else ""))
     for item in done:
         click.echo(f"replayed {item['name']}")
     if only is not None and not done:
@@ -298,7 +304,7 @@ def restore(path: Path, force: bool) -> None:
     Redis of DATA_DIR (started for the restore), else SYNDICATE_REDIS_URL's."""
     settings = settings_or_exit()
     if settings.redis_url is not None:
-        _restore_into(path, force, settings.redis_url, "SYNDICATE_REDIS_URL")
+        _restore_into(path, force, settings.redis_url, "SYNDICATE_REDIS_URL", True)
         return
     from cli.service import _lock_data_dir, _private_data_dir
     from syndicate.embedded_redis import EmbeddedRedis
@@ -311,13 +317,14 @@ def restore(path: Path, force: bool) -> None:
             url = embedded.start()
         except (RuntimeError, OSError) as exc:
             raise click.ClickException(f"could not start the embedded Redis: {exc}") from None
-        _restore_into(path, force, url, f"the embedded Redis in {embedded.data_dir.resolve()}")
+        _restore_into(path, force, url, f"the embedded Redis in {embedded.data_dir.resolve()}",
+                      False)
     finally:
         embedded.stop()
         lock.close()
 
 
-def _restore_into(path: Path, force: bool, url: str, where: str) -> None:
+def _restore_into(path: Path, force: bool, url: str, where: str, external: bool) -> None:
     from syndicate.embedded_redis import redis_server_binary
 
     target = _client_for_db(url, None)
@@ -325,7 +332,8 @@ def _restore_into(path: Path, force: bool, url: str, where: str) -> None:
         if target.dbsize() and not force:
             raise click.ClickException(f"{where} is not empty: pass --force to replace what it "
                                        "holds with the backup")
-        if configure(settings_or_exit().with_(redis_url=url)).store.workers.live():
+        # the embedded Redis's data dir is locked already; an external one may be in use
+        if external and configure(settings_or_exit().with_(redis_url=url)).store.workers.live():
             raise click.ClickException("a worker is running on this Redis: stop the service "
                                        "first; nothing was changed")
 

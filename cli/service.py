@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -94,12 +95,7 @@ def run(host: str, port: int, concurrency: int, access_to_terminal: bool) -> Non
     setup_logging(settings)
     fresh = not (settings.data_dir / "webhook-secret").exists() and not (
         settings.data_dir / "redis").exists()
-    _private_data_dir(settings.data_dir)
-    lock = _lock_data_dir(settings.data_dir)  # before anything else: a second run touches nothing
-    # the terminal closing stops everything in order, as SIGTERM does (uvicorn's handler)
-    signal.signal(signal.SIGHUP, lambda signum, frame: os.kill(os.getpid(), signal.SIGTERM))
-    access = None if access_to_terminal or not settings.access_log else _access_log_to_file(
-        settings)
+    lock, access = _take_data_dir(settings, access_to_terminal)
     listener = _bind(host, port)  # every bind is checked before anything starts
     embedded = None
     worker = None
@@ -130,11 +126,8 @@ def run(host: str, port: int, concurrency: int, access_to_terminal: bool) -> Non
         ).start()
         _wait_for_worker(settings, worker)
         base = f"http://{host}:{port}"
-        login = (f"{base}/login#token={settings.admin_token}  (shown once; the token is kept in "
-                 f"{settings.data_dir / 'admin-token'})" if token_created
-                 else f"{base}/login  (token from SYNDICATE_ADMIN_TOKEN)" if token_from_env
-                 else f"{base}/login  (token in {settings.data_dir / 'admin-token'})")
-        _banner(settings, base, embedded, secret_line, login, fresh)
+        _banner(settings, base, embedded, secret_line,
+                _login_line(settings, base, token_created, token_from_env), fresh)
         _serve(settings, host, port, listener)
     finally:
         if access is not None:
@@ -147,6 +140,28 @@ def run(host: str, port: int, concurrency: int, access_to_terminal: bool) -> Non
             worker_log.close()
         (settings.data_dir / RUN_FILE).unlink(missing_ok=True)  # ours: we hold the lock
         lock.close()
+
+
+def _take_data_dir(settings: Settings, access_to_terminal: bool
+                   ) -> tuple[Any, logging.Handler | None]:
+    """The data dir, owner-only and locked (before anything else: a second run touches
+    nothing); SIGHUP (the terminal closing) made a SIGTERM, so everything stops in order
+    (uvicorn's handler); the access log to its file unless asked for here."""
+    _private_data_dir(settings.data_dir)
+    lock = _lock_data_dir(settings.data_dir)
+    signal.signal(signal.SIGHUP, lambda signum, frame: os.kill(os.getpid(), signal.SIGTERM))
+    to_file = settings.access_log and not access_to_terminal
+    return lock, _access_log_to_file(settings) if to_file else None
+
+
+def _login_line(settings: Settings, base: str, created: bool, from_env: bool) -> str:
+    token_file = settings.data_dir.resolve() / "admin-token"
+    if created:
+        return (f"{base}/login#token={settings.admin_token}  (shown once; the token is kept in "
+                f"{token_file})")
+    if from_env:
+        return f"{base}/login  (token from SYNDICATE_ADMIN_TOKEN)"
+    return f"{base}/login  (token in {token_file})"
 
 
 def _with_webhook_secret(settings: Settings) -> tuple[Settings, str]:

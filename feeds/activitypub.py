@@ -12,6 +12,7 @@ A feed key's username is the key with `/` as `.` (`tag/nato` -> `tag.nato`): slu
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime
 from typing import Any
@@ -31,6 +32,7 @@ ACTIVITY_JSON = "application/activity+json"
 NODEINFO_REL = "http://nodeinfo.diaspora.software/ns/schema/2.1"
 NODEINFO_PROFILE = f'application/json; profile="{NODEINFO_REL}#"'
 _HASHTAG = re.compile(r"[^\w]+", re.UNICODE)
+JSON_MAX_DEPTH = 32  # of an incoming document
 
 
 def username(feed_key: str) -> str:
@@ -194,3 +196,34 @@ def nodeinfo(version: str, feeds: int, articles: int, title: str) -> dict[str, A
             "openRegistrations": False,
             "usage": {"users": {"total": feeds}, "localPosts": articles},
             "metadata": {"nodeName": title}}
+
+
+def parse(body: bytes) -> dict[str, Any]:
+    """An incoming JSON object, its nesting counted before the parser recurses into it (at most
+    JSON_MAX_DEPTH levels); `ValueError` says what is wrong."""
+    depth = 0
+    in_string = escaped = False
+    for byte in body:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+            continue
+        if byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > JSON_MAX_DEPTH:
+                raise ValueError(f"JSON nested deeper than {JSON_MAX_DEPTH} levels")
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError):
+        raise ValueError("the body is not JSON") from None
+    if not isinstance(doc, dict):
+        raise ValueError("the body is not a JSON object")
+    return doc

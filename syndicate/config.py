@@ -90,6 +90,17 @@ def weakness(value: str | bytes, min_distinct: int) -> str | None:
     return None
 
 
+def _names(value: Any) -> Any:
+    """Comma-separated lower-case names (networks), without repeats."""
+    if isinstance(value, str):
+        names = [n.strip().lower() for n in value.split(",") if n.strip()]
+        for name in names:
+            if not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", name):
+                raise ValueError(f"must be network names separated by commas, got {name!r}")
+        return tuple(dict.fromkeys(names))
+    return value
+
+
 def _trusted_proxies(value: Any) -> Any:
     """Comma-separated IP addresses or networks whose X-Forwarded-For/-Proto are believed."""
     if isinstance(value, str):
@@ -257,6 +268,10 @@ class Settings(BaseModel):
                              AfterValidator(_header_token)] = \
         Field(None, validation_alias="SYNDICATE_PODPING_TOKEN", repr=False)
     podping_url: Url = _setting("https://podping.cloud", "PODPING_URL")
+    # The networks whose share-intent links articles get (comma-separated; worker/social checks
+    # the names). Unset: the networks that are on.
+    share_links: Annotated[tuple[str, ...] | None, BeforeValidator(_names)] = \
+        _setting(None, "SHARE_LINKS")
     # Every SYNDICATE_* variable as given: what each network module reads its settings from.
     environ: Mapping[str, str] = Field(default_factory=dict, repr=False, exclude=True)
 

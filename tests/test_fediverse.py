@@ -90,6 +90,12 @@ class Remote:
         return {**ACTIVITY_JSON, **headers}
 
 
+@pytest.fixture(autouse=True)
+def _drained(worker) -> None:
+    """The session's worker takes the messages these tests put on the broker (its ActivityPub
+    is off: it answers them "off"), so the next test's clean_redis finds the queues empty."""
+
+
 @pytest.fixture(scope="module")
 def remote() -> Iterator[Remote]:
     r = Remote()

@@ -134,6 +134,13 @@ def test_forged_requests_are_refused_and_status_counts_followers(run: Run, peer)
     assert r.status_code == 401
     after = requests.get(f"{run.base}/ap/actors/all/followers", timeout=5).json()["totalItems"]
     assert after == before
+    # A peer that signs RFC 9421 first (as Fedify does for servers it does not know) is taken.
+    with fedify_peer.running_peer(env={"FEDIFY_FIRST_KNOCK": "rfc9421"}, users=("nine",)) as p9:
+        p9.follow(_account(run, "all"), user="nine")
+        [accept] = p9.wait_received(lambda a: a["type"] == "Accept")
+        assert accept["verified"]
+        follows = [s for s in p9.sent() if s["method"] == "POST"]
+        assert follows[0]["signature_spec"] == "rfc9421" and follows[0]["status"] == 202, follows
     metrics = requests.get(f"{run.base}/metrics", headers=OPERATOR, timeout=5).text
     assert "syndicate_fediverse_followers" in metrics
     assert 'syndicate_fediverse_total{outcome="refused"}' in metrics

@@ -23,6 +23,7 @@ from tests.support import ROOT, Run, wait_for
 from worker.store.articles import ARTICLES, FEEDS
 from worker.store.feeds import meta_key, version_key
 from worker.store.render_queue import DIRTY
+from worker.store.workers import Workers
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 
@@ -60,6 +61,8 @@ def _renderers(pid: int) -> list[int]:
 def run(tmp_path_factory):
     service = Run(tmp_path_factory.mktemp("interrupted"))
     service.wait_up()
+    workers = Workers(_redis(service))
+    wait_for(workers.live_renderers, 60, "the renderer")  # backfill refuses without one
     yield service
     service.stop()
 
@@ -158,11 +161,14 @@ def test_a_run_that_died_without_cleaning_up_is_named_and_ignored(run, tmp_path)
     assert "webhook secret: set" in check.stdout, check.stdout
 
 
-def test_run_says_where_its_data_is_absolutely_and_that_it_is_new(run):
+def test_run_says_where_its_data_is_and_a_closed_terminal_stops_it_in_order(run):
     status = run.cli("status")
     assert status.returncode == 0 and "no longer running" not in status.stderr
     assert json.loads((run.data / "run.json").read_text())["pid"] == run.proc.pid
+    run.proc.send_signal(signal.SIGHUP)  # the terminal closed: everything stops in order
+    run.proc.wait(60)
     out, err = run.stop()
+    assert run.proc.returncode == 0 and "Traceback" not in err
     data_line = next(x for x in out.splitlines() if x.startswith("syndicate: data"))
     assert str(run.data.resolve()) in data_line and "new and empty" in data_line
     assert not (run.data / "run.json").exists()

@@ -6,10 +6,13 @@ Chromium (start, send, see the headline, retry a failure from the page, stop).""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import requests
@@ -291,3 +294,87 @@ def test_the_timeline_keeps_when_an_article_first_went_live_in_each_feed(service
     assert b"tag/nato" in first
     assert run_cli(settings_env, "rebuild").returncode == 0
     assert service.redis.hgetall(keys.rendered_key(SEED_ID)) == first  # not the rebuild's time
+
+
+def _readme_block(lang: str, after: str) -> str:
+    text = (ROOT / "README.md").read_text()
+    start = text.index(f"```{lang}\n", text.index(after)) + len(lang) + 4
+    return text[start:text.index("```", start)]
+
+
+def _tour_steps(block: str, port: int) -> list[tuple[str, list[str]]]:
+    """The README's tour as (command, the lines it says the command prints)."""
+    steps: list[tuple[str, list[str]]] = []
+    for line in block.splitlines():
+        line = line.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+        if line.startswith("# "):
+            steps[-1][1].append(line[2:])
+        elif line.strip():
+            assert not line.startswith("open "), "no `open` on Linux"
+            steps.append((line, []))
+    return steps
+
+
+def _prints(out: str, expected: list[str]) -> bool:
+    lines = [x.rstrip() for x in out.splitlines()]
+    for want in expected:
+        if want == "...":
+            continue
+        if "yourhost" in want:
+            if not any(x.startswith(want.split("@")[0] + "@") for x in lines):
+                return False
+        elif want not in lines:
+            return False
+    return True
+
+
+def test_the_readme_tour_pastes_and_runs_as_written(tmp_path):
+    """The first screen of the README, line by line, in a directory like a fresh checkout's:
+    `run` on port 8000's stand-in, then each command of the tour prints what the README says;
+    `run`'s terminal keeps its start-up lines (the one-time login link) on screen."""
+    for name, target in ((".venv", Path(sys.prefix)), ("tests", ROOT / "tests"),
+                         ("bench", ROOT / "bench")):
+        (tmp_path / name).symlink_to(target)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
+    port = free_port()
+    service = subprocess.Popen([".venv/bin/python", "-m", "cli", "run", "--port", str(port)],
+                               cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: _ready(port, service), 90, "syndicate run")
+        for command, expected in _tour_steps(_readme_block("sh", "A first tour"), port):
+            if not (Path(sys.prefix) / "bin" / "syndicate").exists():  # not installed: same code
+                command = command.replace(".venv/bin/syndicate", ".venv/bin/python -m cli")
+
+            def ran() -> subprocess.CompletedProcess | None:
+                done = subprocess.run(["bash", "-c", command], cwd=tmp_path, timeout=180,
+                                      env={**env, "PYTHONPATH": str(ROOT)},
+                                      capture_output=True, text=True)
+                return done if done.returncode == 0 and _prints(done.stdout, expected) else None
+
+            first = ran()
+            if first is None and "syndicate send" not in command and "cli send" not in command:
+                first = wait_for(ran, 20, command)  # a reader asking again a moment later
+            assert first is not None, command
+        snippet = _readme_block("python", "From your own code").replace(
+            "127.0.0.1:8000", f"127.0.0.1:{port}")
+        answer = subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, env=env,
+                                capture_output=True, text=True, timeout=60)
+        assert answer.returncode == 0 and "'duplicate'" in answer.stdout, answer.stderr
+    finally:
+        service.send_signal(signal.SIGTERM)
+        out, err = service.communicate(timeout=60)
+    assert service.returncode == 0, err
+    login = next(x for x in out.splitlines() if x.startswith("syndicate: login"))
+    assert "#token=" in login and "shown once" in login
+    assert "GET /feeds" not in out + err  # the access log went to its file
+    assert "GET /feeds/tag/nato.atom" in (tmp_path / "var" / "access.log").read_text()
+    assert out.splitlines()[-1] == "syndicate: Ctrl-C stops everything"
+
+
+def _ready(port: int, service: subprocess.Popen) -> bool:
+    assert service.poll() is None, service.communicate()
+    try:
+        return requests.get(f"http://127.0.0.1:{port}/readyz", timeout=5).status_code == 200
+    except requests.RequestException:
+        return False

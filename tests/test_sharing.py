@@ -222,6 +222,34 @@ def test_share_links_are_percent_encoded_with_20_for_spaces(service):
     assert service.client.get("/articles/nope/share-links").status_code == 404
 
 
+def test_share_links_only_for_networks_that_are_on_unless_a_setting_lists_them(settings_env):
+    import pytest
+
+    from feeds.article import Article
+    from syndicate.config import ConfigError, Settings
+    from worker.social import channels_for, share_links
+
+    article = Article.from_payload(load_fixture("seed-article-published")["article"])
+    # The session's networks: X, Facebook and Google+ on; Mastodon, Bluesky, ... off.
+    assert set(share_links(Settings.from_env(settings_env), article)) == {
+        "twitter", "facebook", "googleplus"}
+    # Google+ off (its share page is gone): no link to it.
+    only_x = {k: v for k, v in settings_env.items()
+              if not k.startswith(("SYNDICATE_GOOGLEPLUS_", "SYNDICATE_FACEBOOK_"))}
+    assert set(share_links(Settings.from_env(only_x), article)) == {"twitter"}
+    listed = Settings.from_env({**only_x, "SYNDICATE_SHARE_LINKS": " Facebook, linkedin,facebook"})
+    links = share_links(listed, article)
+    assert list(links) == ["facebook", "linkedin"]
+    assert links["linkedin"].startswith("https://www.linkedin.com/sharing/share-offsite/?url=")
+    assert share_links(Settings.from_env({**settings_env, "SYNDICATE_SHARE_LINKS": "none"}),
+                       article) == {}
+    misspelt = Settings.from_env({**settings_env, "SYNDICATE_SHARE_LINKS": "twiter"})
+    with pytest.raises(ConfigError, match="SYNDICATE_SHARE_LINKS.*twiter"):
+        channels_for(misspelt)  # at start-up, not on a reader's request
+    with pytest.raises(ConfigError, match="SYNDICATE_SHARE_LINKS"):
+        Settings.from_env({**settings_env, "SYNDICATE_SHARE_LINKS": "x;rm -rf"})
+
+
 def test_many_articles_each_post_once(service, fakes):
     base = load_fixture("seed-article-published")
     for n in range(10):

@@ -20,7 +20,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
@@ -50,7 +49,6 @@ from worker.store import Applied
 log = logging.getLogger("syndicate.fediverse")
 
 BODY_MAX_BYTES = 1024 * 1024  # an inbox POST (413 past it); a fetched actor document too
-JSON_MAX_DEPTH = 32
 ANSWER_MAX_BYTES = 64 * 1024  # what is read of an inbox's answer
 REMOTE_TTL_S = 86400  # a remote key is fetched again after a day (or when it fails)
 ACCEPT = 'application/activity+json, application/ld+json; profile="https://www.w3.org/ns/activitystreams"'
@@ -82,29 +80,11 @@ def feed_exists(rt: Runtime, key: str) -> bool:
 
 # Incoming ----------------------------------------------------------------------------------
 def parse_json(body: bytes) -> dict[str, Any]:
-    """A JSON object within JSON_MAX_DEPTH levels, or `Refused` (400)."""
-    depth = 0
-    in_string = escaped = False
-    for byte in body:  # the nesting, counted before the parser recurses into it
-        if in_string:
-            escaped = not escaped and byte == 0x5C
-            in_string = escaped or byte != 0x22
-            continue
-        if byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):
-            depth += 1
-            if depth > JSON_MAX_DEPTH:
-                raise Refused(400, f"JSON nested deeper than {JSON_MAX_DEPTH} levels")
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
+    """A JSON object within ap.JSON_MAX_DEPTH levels, or `Refused` (400)."""
     try:
-        doc = json.loads(body)
-    except (ValueError, RecursionError):
-        raise Refused(400, "the body is not JSON") from None
-    if not isinstance(doc, dict):
-        raise Refused(400, "the body is not a JSON object")
-    return doc
+        return ap.parse(body)
+    except ValueError as exc:
+        raise Refused(400, str(exc)) from None
 
 
 def _id(value: Any) -> str:
@@ -281,8 +261,7 @@ def article_applied(rt: Runtime, event: ArticleEvent, applied: Applied) -> None:
         return
     store, url = rt.store.fediverse, rt.site.public_url
     if applied.unpublished:
-        _send(rt, ap.delete(url, event.article_id), "delete", ap.username(ALL), event.article_id,
-              store.received(event.article_id))
+        retract(rt, event.article_id)
     elif event.article is None or applied.state != "published":
         return
     elif applied.first_publish:
@@ -297,6 +276,13 @@ def article_applied(rt: Runtime, event: ArticleEvent, applied: Applied) -> None:
         version = str(event.version or int(time.time()))
         _send(rt, ap.update(url, _object(rt, event.article), version), "update", ap.username(ALL),
               event.article_id, store.received(event.article_id))
+
+
+def retract(rt: Runtime, article_id: str) -> int:
+    """A `Delete` (a Tombstone) of the article to every inbox that received it (an unpublish;
+    a purge should call this too)."""
+    return _send(rt, ap.delete(rt.site.public_url, article_id), "delete", ap.username(ALL),
+                 article_id, rt.store.fediverse.received(article_id))
 
 
 def deliver(rt: Runtime, did: str) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 
 from feeds.describe import FORMATS, item_id
 from feeds.render import item_ids
-from worker import enqueue, export
+from worker import enqueue, export, fediverse
 from worker.runtime import Runtime
 from worker.social import NETWORKS, REGISTRY
 
@@ -44,6 +44,8 @@ def step(rt: Runtime, article_id: str) -> str:
         if purged is None:
             takedowns.finish(article_id, "incomplete", {"error": "no such article"})
             return "incomplete"
+        if rt.settings.activitypub:  # every inbox that received it gets a Delete (Tombstone)
+            fediverse.retract(rt, article_id)
         report = {"events_removed": purged["events_removed"],
                   "feeds": len(purged["feeds"]), "feeds_removed": len(purged["removed_feeds"]),
                   "posts": _delete_posts(article_id, purged["posts_to_delete"])}

@@ -18,7 +18,7 @@ from syndicate.config import ConfigError, Settings, one_line
 from worker.social.base import Channel, NetworkSettings
 
 __all__ = ["NETWORKS", "REGISTRY", "Channel", "NetworkSettings", "channels_for",
-           "enabled_networks", "network_settings", "share_links"]
+           "enabled_networks", "network_settings", "share_links", "share_networks"]
 
 _NOT_NETWORKS = {"base", "errors"}
 
@@ -55,11 +55,31 @@ def enabled_networks(settings: Settings) -> tuple[str, ...]:
     return tuple(n for n, config in network_settings(settings).items() if config.enabled)
 
 
+def share_networks(settings: Settings) -> tuple[str, ...]:
+    """The networks whose share-intent links articles get: SYNDICATE_SHARE_LINKS (`none`: no
+    link at all), else the networks that are on (a network that is off, like Google+ whose
+    share page is gone, gets none)."""
+    chosen = settings.share_links
+    if chosen is None:
+        return enabled_networks(settings)
+    if chosen == ("none",):
+        return ()
+    unknown = [name for name in chosen if name not in REGISTRY]
+    if unknown:
+        raise ConfigError(f"SYNDICATE_SHARE_LINKS: no network named {unknown[0]!r} (known: "
+                          f"{', '.join(NETWORKS)}, or none)")
+    return chosen
+
+
 def share_links(settings: Settings, article: Article) -> dict[str, str]:
-    """Every share-intent link of an article: the classic ones and each network's own."""
-    links = classic_share_links(article)
-    for name, config in network_settings(settings).items():
-        link = REGISTRY[name].share_link(config, article)
+    """The share-intent links of an article, for the networks `share_networks` names: the
+    classic ones and each network's own."""
+    wanted = share_networks(settings)
+    classic = classic_share_links(article)
+    links = {name: classic[name] for name in wanted if name in classic}
+    configs = network_settings(settings)
+    for name in wanted:
+        link = REGISTRY[name].share_link(configs[name], article)
         if link:
             links[name] = link
     return links
@@ -67,5 +87,6 @@ def share_links(settings: Settings, article: Article) -> dict[str, str]:
 
 def channels_for(settings: Settings, state: Any = None) -> dict[str, Channel]:
     """The enabled networks; `state(name)` gives each its shared state (the store's)."""
+    share_networks(settings)  # a misspelt SYNDICATE_SHARE_LINKS stops the start, not a page
     return {name: REGISTRY[name](config, settings.http_timeout, state(name) if state else None)
             for name, config in network_settings(settings).items() if config.enabled}

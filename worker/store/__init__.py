@@ -20,6 +20,8 @@ this package talks to Redis.
 | takedowns.py | takedowns under way and done (what `syndicate purge` waits on) |
 | subscriptions.py | our own WebSub hub: requests to verify, subscriptions and leases, delivery backoff |
 | fediverse.py | ActivityPub: actor keys, followers, deliveries, remote keys, per-host counters |
+| activity.py | events and posts per hour, arrival times of events (the status page's chart) |
+| actions.py | what operators did: backfill, rebuild, replay, purge, unpurge (who, when) |
 
 Every state change that must be all-or-nothing is one MULTI/EXEC (with WATCH where it reads
 first) or one Lua script, so a crash between two writes never leaves half a change.
@@ -30,6 +32,8 @@ from __future__ import annotations
 
 import redis
 
+from worker.store.actions import Actions
+from worker.store.activity import Activity
 from worker.store.articles import Applied, Articles
 from worker.store.channels import ChannelState
 from worker.store.counters import Counters
@@ -65,6 +69,8 @@ class Store:
         self.exports = Exports(client)
         self.subscriptions = Subscriptions(client)
         self.fediverse = Fediverse(client)
+        self.activity = Activity(client)  # the status page's chart and quiet warning
+        self.actions = Actions(client)  # what operators did
 
     def channel_state(self, network: str) -> ChannelState:
         return ChannelState(self._r, network)

@@ -65,3 +65,10 @@ ap_host_key, ap_lock_key = _ap.host_key, _ap.lock_key
 __all__ += ["AP_ACTORS", "AP_COUNTS", "AP_FAILING", "AP_KEYS", "AP_TARGETS", "ap_body_key",
             "ap_delivery_key", "ap_flood_key", "ap_followers_key", "ap_host_key", "ap_lock_key",
             "ap_received_key", "ap_remote_key"]
+
+# The status page: hourly activity, event arrivals, operator actions
+from worker.store.actions import ACTIONS  # noqa: E402
+from worker.store.activity import ARRIVALS as ACTIVITY_ARRIVALS  # noqa: E402
+from worker.store.activity import hour_key as activity_hour_key  # noqa: E402
+
+__all__ += ["ACTIONS", "ACTIVITY_ARRIVALS", "activity_hour_key"]

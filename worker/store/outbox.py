@@ -16,7 +16,7 @@ import time
 from typing import Any, Literal
 
 from syndicate.logs import mask
-from worker.store import counters, dead
+from worker.store import activity, counters, dead
 from worker.store._prefix import PREFIX, Client, part
 from worker.store.counters import Counters
 
@@ -126,6 +126,8 @@ class Outbox:
             open_in(pipe, article_id, network, now)
         if "state" in fields:
             counters.add_in(pipe, counters.delivery(network, fields["state"]))
+            if fields["state"] == "sent":  # the hour's posts (the status page's chart)
+                activity.add_in(pipe, activity.POSTS, now)
             if fields["state"] in DONE_STATES:
                 dead.remove_in(pipe, dead.delivery_letter(article_id, network))
         pipe.execute()

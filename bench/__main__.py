@@ -17,6 +17,9 @@ Nothing here is asserted; it prints. Phases:
                static export (SYNDICATE_EXPORT_DIR); plain nginx on the same bytes; and the
                render-on-request baseline (bench/baseline.py). Needs nginx for its two rows.
   6. storage   Redis memory per article, and one event's cost at two archive sizes.
+  7. fanout    the fediverse: publish-to-visible at 20 events/s without followers and with
+               `--followers` followers of `all` on `--servers` loopback servers, and deliveries
+               per second to their shared inboxes (bench/fanout.py).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import phases, report
+from bench import fanout, phases, report
 from bench.service import Service, wait_until
 
 _T0 = time.monotonic()
@@ -57,13 +60,18 @@ def _arguments() -> argparse.Namespace:
                         help="archive sizes for the flat-cost run (100,000 takes ~4 min to load)")
     parser.add_argument("--set", action="append", default=[], metavar="SYNDICATE_X=VALUE",
                         help="a setting for the service under test (to measure a lever)")
-    parser.add_argument("--only", default="ceiling,steps,burst,serving,scaling,storage",
+    parser.add_argument("--followers", type=int, default=5000,
+                        help="fediverse followers of `all` in the fan-out phase")
+    parser.add_argument("--servers", type=int, default=500,
+                        help="loopback fediverse servers (shared inboxes) they are spread over")
+    parser.add_argument("--only", default="ceiling,steps,burst,serving,scaling,storage,fanout",
                         help="the phases to run (comma-separated)")
     parser.add_argument("--quick", action="store_true", help="small numbers, under a minute")
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.burst, args.scale_events, args.serve_seconds, args.noop, args.sizes = (
             1, 200, 100, 1, 200, "100,200")
+        args.followers, args.servers = 200, 20
     if any(not item.split("=", 1)[0].startswith("SYNDICATE_") for item in args.set):
         parser.error("--set takes SYNDICATE_NAME=VALUE")
     return args
@@ -124,6 +132,10 @@ def main() -> None:
         sizes = [int(x) for x in args.sizes.split(",")]
         _phase("storage")
         report.print_storage(phases.storage(workdir, sizes), sizes)
+    if "fanout" in only:
+        _phase("fanout")
+        report.print_fanout(fanout.fanout(workdir, args.workers, args.followers, args.servers,
+                                          rate=20, seconds=max(args.seconds, 2)))
     report.table(steps, b, c, v, scale)
     shutil.rmtree(workdir / "export", ignore_errors=True)
 

@@ -134,3 +134,14 @@ def print_storage(st: dict, sizes: list[int]) -> None:
     print(f"  event cost at {last} / at {first} articles "
           f"{st['sizes'][last]['event_cost_ms'] / st['sizes'][first]['event_cost_ms']:6.2f}"
           "   (flat: ~1)")
+
+
+def print_fanout(f: dict) -> None:
+    print(f"\nfediverse fan-out: {f['followers']} followers of `all` on {f['servers']} loopback "
+          "servers (one shared inbox each)", flush=True)
+    for label, s in (("without followers", f["without"]), ("with followers", f["with"])):
+        print(f"  {label:<21} publish->visible p50 {_ms(s['visible_both_p50_ms'])} ms   "
+              f"p99 {_ms(s['visible_both_p99_ms'])} ms   ({s['accepted']} events at "
+              f"{s['rate']:.0f}/s)")
+    print(f"  deliveries            {f['delivered']} of {f['expected']} Create activities, "
+          f"{f['deliveries_per_s']:8.0f} per s (first event to last delivery)")

@@ -4,9 +4,13 @@ restore, start; the feeds and the articles are back."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import stat
+import subprocess
+import sys
 
+import redis
 import requests
 
 from tests.support import OPERATOR, SEED_ID, Run, load_fixture, post_event, wait_for
@@ -61,3 +65,37 @@ def test_back_up_stop_wipe_restore_start_and_everything_is_back(tmp_path):
     finally:
         out, err = back.stop()
     assert back.proc.returncode == 0 and "Traceback" not in err
+
+
+def test_an_external_redis_is_backed_up_and_restored_over_tcp_with_its_ttls(tmp_path):
+    from syndicate.embedded_redis import EmbeddedRedis
+    from tests.support import ROOT, free_port
+
+    server = EmbeddedRedis(tmp_path / "external", port=free_port())
+    url = server.start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
+    env.update(SYNDICATE_REDIS_URL=url, SYNDICATE_DATA_DIR=str(tmp_path / "var"))
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "cli", *args], env=env, cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+
+    try:
+        r = redis.Redis.from_url(url)
+        r.set("syndicate:kept", "yes")
+        r.set("syndicate:session", "short-lived", ex=3600)
+        r.zadd("syndicate:articles", {"a": 1.0, "b": 2.0})
+        backup = tmp_path / "external.rdb"
+        assert cli("backup", str(backup)).returncode == 0
+        r.set("syndicate:kept", "changed since")
+        refused = cli("restore", str(backup))
+        assert refused.returncode == 1 and "not empty" in refused.stderr
+        assert r.get("syndicate:kept") == b"changed since"  # a refused restore changes nothing
+        done = cli("restore", str(backup), "--force")
+        assert done.returncode == 0, done.stderr
+        assert "3 keys" in done.stdout
+        assert r.get("syndicate:kept") == b"yes"
+        assert 3500 < r.ttl("syndicate:session") <= 3600 and r.ttl("syndicate:kept") == -1
+        assert r.zrange("syndicate:articles", 0, -1, withscores=True) == [(b"a", 1.0), (b"b", 2.0)]
+    finally:
+        server.stop()

@@ -139,3 +139,23 @@ def test_compose_serves_tls_through_caddy_with_the_repositorys_caddyfile():
     public = next(line for line in caddyfile.splitlines() if "@public path" in line).split()[2:]
     assert "/events" in public and "/events/*" not in public and "/metrics" not in public
     assert not any(path in ("/", "/*", "/status/*", "/articles/*") for path in public)
+
+
+def test_init_redirected_to_a_file_makes_it_owner_only_before_writing_secrets(tmp_path):
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
+    env["PYTHONPATH"] = str(ROOT)
+    done = subprocess.run(["bash", "-c", f"umask 022; {sys.executable} -m cli init > .env"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    env_file = tmp_path / ".env"
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    text = env_file.read_text()
+    assert "SYNDICATE_WEBHOOK_SECRET=whsec_" in text and "SYNDICATE_ADMIN_TOKEN=" in text
+    piped = subprocess.run(["bash", "-c", f"{sys.executable} -m cli init | grep -c ADMIN_TOKEN="],
+                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    assert piped.stdout.strip() == "1" and not (tmp_path / "-").exists()

@@ -134,14 +134,14 @@ def require_renderers(rt) -> None:
                                    "or `syndicate worker`) and try again; nothing was changed")
 
 
-def render_by_workers(rt, feeds: list[str]) -> int:
+def render_by_workers(rt, feeds: list[str], again: bool = True) -> int:
     """Have the service's renderers render these feeds (with the service's configuration, not
     this shell's), showing progress; returns how many changed. A feed whose render failed is
-    named; the command then exits 1."""
+    named; the command then exits 1. Not `again`: only feeds behind their latest change."""
     before = {key: rt.store.feeds.etags(key, ["atom"])[0] for key in feeds}
     failed: list[tuple[str, str]] = []
     try:
-        with click.progressbar(rendering.by_workers(rt, feeds), length=len(feeds),
+        with click.progressbar(rendering.by_workers(rt, feeds, again=again), length=len(feeds),
                                label="rendering", show_pos=True, file=sys.stderr) as bar:
             for key, error in bar:
                 if error:

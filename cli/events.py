@@ -179,7 +179,7 @@ def backfill(archive) -> None:
     feeds = sorted(report.feeds)
     with _signals(_interrupt):
         try:
-            changed = render_by_workers(rt, feeds)
+            changed = render_by_workers(rt, feeds, again=False)  # each feed once
         except KeyboardInterrupt:
             click.echo(f"\nbackfill: {report.applied} applied; stopped while rendering: the "
                        f"{len(feeds)} feeds are queued and the service's renderers render them "

@@ -68,8 +68,10 @@ def test_the_seed_is_posted_once_to_each_of_seven_and_unpublish_deletes(tmp_path
         assert counts() == (1,) * 7
         assert not any(f["times"] > 0 for f in threads.route_faults + linkedin.route_faults
                        if f["until"] is None)  # every fault happened
+        # the quota was read before publishing and again after the wait (how many more times
+        # depends on how long the machine took to come back to it)
         assert len(threads.received("GET", f"/v1.0/{FakeThreads.USER}/threads_publishing_limit")) \
-            >= 3  # the quota was read and waited for
+            >= 2
         assert len(threads.containers) == 1  # one container, published once
         entry = shares()
         [media] = threads.media

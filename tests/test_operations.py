@@ -38,9 +38,12 @@ def test_backfill_imports_an_archive_renders_each_feed_once_and_shares_nothing(
     assert "1000 applied, 0 already current, 0 rejected" in result.stdout
     feeds = _feeds(service)
     assert len(feeds) > 10
-    assert _renders(service) - before == len(feeds)  # each feed once, at the end
+    # Each feed once at the end; a feed the 5-second safety mark queued while the import ran
+    # (so that an interrupted backfill leaves nothing unannounced) may have had one render then.
+    rendered = _renders(service) - before
+    assert len(feeds) <= rendered <= 2 * len(feeds)
     service.idle()
-    assert _renders(service) - before == len(feeds)  # and the worker rendered nothing besides
+    assert _renders(service) - before == rendered  # and the worker rendered nothing besides
     parsed = feedparser.parse(service.feed("all", "atom").content)
     assert parsed.bozo == 0 and len(parsed.entries) == 50
     assert parsed.entries[0].id == item_id("bench-0000999")  # newest published first
@@ -48,7 +51,8 @@ def test_backfill_imports_an_archive_renders_each_feed_once_and_shares_nothing(
             fakes.googleplus.received("POST")] == [[], [], []]
     assert {e["state"] for e in shares(service, "bench-0000500").values()} == {"skipped"}
     assert service.redis.zcard(keys.OPEN) == 0
-    wait_for(lambda: len(fakes.hub.received("POST")) == 3 * len(feeds), what="one ping per topic")
+    wait_for(lambda: len(fakes.hub.received("POST")) >= 3 * len(feeds), what="a ping per topic")
+    assert len(fakes.hub.received("POST")) <= 3 * rendered  # no more than one per changed render
 
     again = run_cli(settings_env, "backfill", str(archive))
     assert "0 applied, 1000 already current" in again.stdout

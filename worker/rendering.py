@@ -153,10 +153,11 @@ class NoRenderer(RuntimeError):
     """No worker's renderer is running: feeds can be marked, not rendered."""
 
 
-def by_workers(rt: Runtime, feed_keys: list[str], timeout_s: float = 600.0
+def by_workers(rt: Runtime, feed_keys: list[str], timeout_s: float = 600.0, again: bool = True
                ) -> Iterator[tuple[str, str]]:
-    """Have the service's renderers render these feeds once more, and yield (key, error) as
-    each is done ("" when it rendered). What an operator command does instead of rendering
+    """Have the service's renderers render these feeds once more (`again`; otherwise only
+    those whose last render is older than their latest change, each once), and yield
+    (key, error) as each is done ("" when it rendered). What an operator command does instead of rendering
     itself: the renderers use the service's own configuration (titles, links, feed size, the
     export, the hubs), whatever the operator's shell holds, and renders of one feed stay one
     at a time. Raises NoRenderer, or TimeoutError with the number of feeds still waiting."""
@@ -166,7 +167,13 @@ def by_workers(rt: Runtime, feed_keys: list[str], timeout_s: float = 600.0
         raise NoRenderer("no renderer is running: start the service (`syndicate run` or "
                          "`syndicate worker`) first")
     touched_at = time.time()
-    pending = rt.store.feeds.touch(feed_keys)  # bumps versions, marks them for the renderers
+    if again:
+        pending = rt.store.feeds.touch(feed_keys)  # bumps versions, marks them for rendering
+    else:
+        pending = rt.store.feeds.versions(feed_keys)
+        rendered = rt.store.feeds.renders_since(feed_keys, touched_at)
+        behind = [k for k, v in pending.items() if (rendered[k][0] or -1) < v]
+        rt.store.feeds.mark_dirty(*behind)  # a feed queued already keeps its place
     deadline = time.monotonic() + timeout_s
     while pending:
         done = rt.store.feeds.renders_since(list(pending), touched_at)

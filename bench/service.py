@@ -20,7 +20,7 @@ import requests
 from standardwebhooks.webhooks import Webhook
 
 from syndicate.embedded_redis import EmbeddedRedis
-from syndicate.process import background_child, die_with_parent, stop
+from syndicate.process import background_child, die_with_parent, free_port, stop
 from worker.store import keys
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,12 +31,6 @@ def pct(values: list[float], p: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def peak_rss_mb(pid: int) -> float:

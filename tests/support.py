@@ -24,7 +24,7 @@ from standardwebhooks.webhooks import Webhook
 from starlette.testclient import TestClient
 
 from syndicate.config import Settings, child_environment
-from syndicate.process import die_with_parent, stop
+from syndicate.process import die_with_parent, free_port, stop
 from worker.store import keys
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -163,12 +163,6 @@ def run_cli(settings_env: dict[str, str], *args: str, env: dict[str, str] | None
     full = {k: v for k, v in full.items() if v is not None}
     return subprocess.run([sys.executable, "-m", "cli", *args], env=full, cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextlib.contextmanager

@@ -248,3 +248,25 @@ def test_retries_after_inbox_failures_deliver_exactly_once_and_410_removes(
     [did2] = store.plan(gone, "update", "all", "x", {inbox}, lambda _u: "h")
     assert fediverse.deliver(rt, did2) == "gone"
     assert store.follower_count("all") == 0
+
+
+def test_a_create_still_waiting_when_the_article_is_retracted_is_never_sent(
+        settings: Settings, clean_redis, remote) -> None:
+    """A Create held back (its inbox's host failing) is dropped once the article is
+    unpublished: nothing of a retracted article reaches an inbox after the retraction."""
+    from tests.support import load_fixture
+    from worker.store import keys
+
+    rt = Runtime(settings.with_(activitypub=True, allow_private_addresses=True))
+    store = rt.store.fediverse
+    inbox = remote.url + "/inbox"
+    assert store.follow("all", remote.actor("reader"), inbox, "f1", "127.0.0.1", 10, 10) == "new"
+    seed = load_fixture("seed-article-published")["article"]["id"]
+    clean_redis.hset(keys.article_key(seed), "state", "unpublished")
+    remote.posts.clear()
+    activity = {"@context": ap.AS, "id": f"{PUBLIC_URL}/ap/objects/{seed}#create",
+                "type": "Create", "actor": ap.actor_id(PUBLIC_URL, "all"), "object": {"id": seed}}
+    [did] = store.plan(activity, "create", "all", seed, store.targets_of("all"), lambda _u: "h")
+    assert fediverse.deliver(rt, did) == "retracted"
+    assert remote.posts == []
+    assert fediverse.deliver(rt, did) == "gone"  # and it stays so

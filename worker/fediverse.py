@@ -46,6 +46,7 @@ from worker.retry import FEDIVERSE
 from worker.runtime import Runtime
 from worker.store import Applied
 
+SHOWS_ARTICLE = ("create", "announce", "update")  # deliveries that carry the article itself
 log = logging.getLogger("syndicate.fediverse")
 
 BODY_MAX_BYTES = 1024 * 1024  # an inbox POST (413 past it); a fetched actor document too
@@ -310,6 +311,12 @@ def _deliver_once(rt: Runtime, did: str) -> str:
     record = store.delivery(did)
     if record.get("state") in ("sent", "gone"):
         return record["state"]
+    if record.get("kind") in SHOWS_ARTICLE and rt.store.articles.state(
+            record.get("article", "")) in ("unpublished", "purged"):
+        # Retracted while this waited (a failing host's backoff, a queue): never shown after
+        # its Delete, which every inbox planned for it gets.
+        store.gone(did, letter(did))
+        return "retracted"
     body, inbox = store.body(record["activity"]), store.inbox(record["tid"])
     key = ap.feed_key_of(record.get("by", ""))
     if body is None or not inbox or key is None:

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from api.errors import problem
-from api.intake import MAX_BODY, BodyTooLarge, accept, is_json, read_limited
+from api.intake import accept, read_json_body
 from feeds.ghost import GhostPayloadError, signed_time, to_event
 from feeds.validation import LIMITS, depth_exceeds
 
@@ -66,15 +66,9 @@ async def _post_ghost(request: Request) -> JSONResponse:
     if not secret:
         return problem(404, "not found", "the Ghost integration is off "
                                          "(SYNDICATE_GHOST_WEBHOOK_SECRET is not set)")
-    try:
-        body = await read_limited(request, MAX_BODY, settings.body_timeout)
-    except BodyTooLarge:
-        return problem(413, "body too large", f"the limit is {MAX_BODY} bytes")
-    except TimeoutError:
-        return problem(408, "request timeout",
-                       f"the body did not arrive within {settings.body_timeout:g} s")
-    if not is_json(request.headers.get("content-type", "")):
-        return problem(415, "unsupported media type", "send Content-Type: application/json")
+    body = await read_json_body(request, settings.body_timeout)
+    if isinstance(body, JSONResponse):
+        return body
     try:
         t_ms = verify(secret, body, request.headers.get("x-ghost-signature"))
     except ValueError as exc:

@@ -61,6 +61,20 @@ def is_json(content_type: str) -> bool:
     return mime == "application/json" or (mime.startswith("application/") and mime.endswith("+json"))
 
 
+async def read_json_body(request: Request, timeout_s: float) -> bytes | JSONResponse:
+    """The body of a webhook (ours or a CMS's own), bounded in bytes and time, as JSON: the
+    bytes, or the problem to answer (413, 408, 415)."""
+    try:
+        body = await read_limited(request, MAX_BODY, timeout_s)
+    except BodyTooLarge:
+        return problem(413, "body too large", f"the limit is {MAX_BODY} bytes")
+    except TimeoutError:
+        return problem(408, "request timeout", f"the body did not arrive within {timeout_s:g} s")
+    if not is_json(request.headers.get("content-type", "")):
+        return problem(415, "unsupported media type", "send Content-Type: application/json")
+    return body
+
+
 async def post_event(request: Request) -> JSONResponse:
     with request.app.state.metrics.intake_seconds.time():
         return await _post_event(request)
@@ -69,15 +83,9 @@ async def post_event(request: Request) -> JSONResponse:
 async def _post_event(request: Request) -> JSONResponse:
     rt: Runtime = request.app.state.runtime
     metrics = request.app.state.metrics
-    try:
-        body = await read_limited(request, MAX_BODY, rt.settings.body_timeout)
-    except BodyTooLarge:
-        return problem(413, "body too large", f"the limit is {MAX_BODY} bytes")
-    except TimeoutError:
-        return problem(408, "request timeout",
-                       f"the body did not arrive within {rt.settings.body_timeout:g} s")
-    if not is_json(request.headers.get("content-type", "")):
-        return problem(415, "unsupported media type", "send Content-Type: application/json")
+    body = await read_json_body(request, rt.settings.body_timeout)
+    if isinstance(body, JSONResponse):
+        return body
     event_id = request.headers.get("webhook-id", "")
     try:
         text = body.decode("utf-8")

@@ -112,21 +112,29 @@ def gzip_etag(etag: str) -> str:
     return etag[:-1] + '-gzip"'
 
 
-def accepts_gzip(request: Request) -> bool:
-    """RFC 9110 §12.5.3: gzip listed with a q-value above 0."""
-    for part in request.headers.get("accept-encoding", "").split(","):
-        coding, *params = (p.strip() for p in part.split(";"))
-        if coding.lower() not in ("gzip", "x-gzip"):
-            continue
+def weighted(header: str) -> list[tuple[str, float]]:
+    """RFC 9110 §12.4.2: a content-negotiation header as (token, q) pairs, bounded (the first
+    ACCEPT_MAX_RANGES of its first ACCEPT_MAX_CHARS characters); no q is 1, a bad q is 0."""
+    out = []
+    for part in header[:ACCEPT_MAX_CHARS].split(",")[:ACCEPT_MAX_RANGES]:
+        token, *params = (p.strip() for p in part.split(";"))
         q = 1.0
         for param in params:
             name, _, value = param.partition("=")
             if name.strip().lower() == "q":
                 try:
-                    q = float(value)
+                    q = min(max(float(value), 0.0), 1.0)
                 except ValueError:
                     q = 0.0
-        return q > 0
+        out.append((token.lower(), q))
+    return out
+
+
+def accepts_gzip(request: Request) -> bool:
+    """RFC 9110 §12.5.3: gzip listed with a q-value above 0."""
+    for coding, q in weighted(request.headers.get("accept-encoding", "")):
+        if coding in ("gzip", "x-gzip"):
+            return q > 0
     return False
 
 
@@ -187,19 +195,9 @@ def _accept_ranges(header: str) -> dict[str, float]:
     """`Accept` as {media range: q}, bounded (the first ACCEPT_MAX_RANGES ranges of the first
     ACCEPT_MAX_CHARS characters); a range without a valid q has q=1, a bad q counts as 0."""
     ranges: dict[str, float] = {}
-    for part in header[:ACCEPT_MAX_CHARS].split(",")[:ACCEPT_MAX_RANGES]:
-        media, *params = (p.strip() for p in part.split(";"))
-        if "/" not in media:
-            continue
-        q = 1.0
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    q = min(max(float(value), 0.0), 1.0)
-                except ValueError:
-                    q = 0.0
-        ranges[media.lower()] = max(q, ranges.get(media.lower(), 0.0))
+    for media, q in weighted(header):
+        if "/" in media:
+            ranges[media] = max(q, ranges.get(media, 0.0))
     return ranges
 
 

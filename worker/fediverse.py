@@ -326,15 +326,11 @@ def _deliver_once(rt: Runtime, did: str) -> str:
                **sign(ap.key_id(rt.site.public_url, key), private_key(rt, key), "POST", inbox,
                       body)}
     store.sending(did)  # the intent, before the call
-    try:
-        answer = outbound.fetch(inbox, method="POST", data=body, headers=headers,
-                                allow_private=rt.settings.allow_private_addresses,
-                                max_bytes=ANSWER_MAX_BYTES, timeout=rt.settings.http_timeout)
-        status, reason = answer.status_code, f"HTTP {answer.status_code}"
-    except outbound.Refused as exc:
-        status, reason = 403, f"refused: {str(exc).split(':')[0]}"
-    except requests.RequestException as exc:
-        status, reason = 0, f"no answer ({type(exc).__name__})"
+    status, reason, refused = outbound.deliver(
+        inbox, data=body, headers=headers, allow_private=rt.settings.allow_private_addresses,
+        max_bytes=ANSWER_MAX_BYTES, timeout=rt.settings.http_timeout)
+    if refused:
+        status = 403  # the guard's refusal is final, like the inbox's own
     if 200 <= status < 300:
         store.sent(did, record["host"], letter(did))
         log.info("fediverse: %s %s delivered to %s", record["kind"], record.get("article", ""),

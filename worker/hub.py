@@ -204,15 +204,10 @@ def _deliver_once(rt: Runtime, sid: str) -> str:
     if sub.secret:
         headers["X-Hub-Signature"] = signature(sub.secret, body)
     subs.sending(sid, etag)  # the intent, before the call
-    try:
-        answer = outbound.fetch(sub.callback, method="POST", data=body, headers=headers,
-                                allow_private=rt.settings.allow_private_addresses,
-                                max_bytes=ANSWER_MAX_BYTES, timeout=rt.settings.http_timeout)
-        status, reason = answer.status_code, f"HTTP {answer.status_code}"
-    except outbound.Refused as exc:
-        status, reason = 0, f"refused: {str(exc).split(':')[0]}"
-    except requests.RequestException as exc:
-        status, reason = 0, f"no answer ({type(exc).__name__})"
+    status, reason, _refused = outbound.deliver(
+        sub.callback, data=body, headers=headers,
+        allow_private=rt.settings.allow_private_addresses, max_bytes=ANSWER_MAX_BYTES,
+        timeout=rt.settings.http_timeout)
     if 200 <= status < 300:
         subs.delivered(sid, etag, sub.origin)
         log.info("hub: delivered %s to %s (subscription %s)", sub.topic, sub.host, sid,

@@ -239,3 +239,18 @@ def _fetch_once(url: str, *, allow_private: bool, max_bytes: int, deadline: floa
         raise requests.ConnectionError(f"{type(exc).__name__}: {exc}") from None
     finally:
         session.close()
+
+
+def deliver(url: str, *, data: bytes, headers: Mapping[str, str], allow_private: bool,
+            max_bytes: int, timeout: float) -> tuple[int, str, bool]:
+    """POST one delivery (a hub's, a fediverse inbox's) through the guard: (status, reason,
+    refused): status 0 when nothing answered or the guard refused the URL, and the reason as
+    a delivery records it (no URL, no secret)."""
+    try:
+        answer = fetch(url, method="POST", data=data, headers=headers,
+                       allow_private=allow_private, max_bytes=max_bytes, timeout=timeout)
+    except Refused as exc:
+        return 0, f"refused: {str(exc).split(':')[0]}", True
+    except requests.RequestException as exc:
+        return 0, f"no answer ({type(exc).__name__})", False
+    return answer.status_code, f"HTTP {answer.status_code}", False

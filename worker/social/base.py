@@ -106,6 +106,18 @@ class Channel:
             raise RetryableError(f"{type(exc).__name__}: {exc}"[:300], ambiguous=sent) from None
 
 
+def plausible_int(value: Any, default: int, low: int, high: int) -> int:
+    """An integer from a remote answer within [low, high]; otherwise `default` (a network's
+    limits and quotas are remote input too)."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        return default
+    return number if low <= number <= high else default
+
+
 def json_body(response: requests.Response) -> dict[str, Any]:
     try:
         body = response.json()

@@ -23,7 +23,7 @@ from pydantic import Field
 from feeds.article import Article
 from feeds.share import fit, intent_text
 from syndicate.config import Text, Url
-from worker.social.base import Channel, NetworkSettings, json_body, seconds_until
+from worker.social.base import Channel, NetworkSettings, json_body, plausible_int, seconds_until
 from worker.social.errors import PermanentError, RetryableError
 
 DEFAULT_LIMIT = 500
@@ -92,8 +92,8 @@ class Mastodon(Channel):
             if isinstance(statuses, dict):
                 # A remote answer: only plausible numbers count, else the documented defaults
                 # (a limit too small for the URL could never be posted).
-                limit = _plausible(statuses.get("max_characters"), DEFAULT_LIMIT, 100, 100_000)
-                per_url = _plausible(statuses.get("characters_reserved_per_url"), URL_WEIGHT,
+                limit = plausible_int(statuses.get("max_characters"), DEFAULT_LIMIT, 100, 100_000)
+                per_url = plausible_int(statuses.get("characters_reserved_per_url"), URL_WEIGHT,
                                      1, 100)
         except (requests.RequestException, ValueError, TypeError):
             pass  # the documented defaults
@@ -190,14 +190,3 @@ class Mastodon(Channel):
             # later is safe either way.
             raise RetryableError(reason, ambiguous=True)
         raise PermanentError(reason)
-
-
-def _plausible(value: Any, default: int, low: int, high: int) -> int:
-    """An integer from a remote answer within [low, high]; otherwise `default`."""
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        return default
-    return number if low <= number <= high else default

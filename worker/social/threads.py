@@ -31,7 +31,7 @@ from pydantic import Field, field_validator
 from feeds.article import Article
 from feeds.share import fit, intent_text
 from syndicate.config import Text, Url
-from worker.social.base import Channel, NetworkSettings, json_body
+from worker.social.base import Channel, NetworkSettings, json_body, plausible_int
 from worker.social.errors import PermanentError, QuotaWait, RetryableError
 
 MAX_TEXT, MAX_LINKS, MAX_TAG = 500, 5, 50
@@ -192,9 +192,9 @@ class Threads(Channel):
         item: dict[str, Any] = data[0] if isinstance(data, list) and data and isinstance(
             data[0], dict) else {}
         config: dict[str, Any] = item["config"] if isinstance(item.get("config"), dict) else {}
-        used = _number(item.get("quota_usage"), 0, 0, 100_000)
-        total = _number(config.get("quota_total"), QUOTA_TOTAL, 1, 100_000)
-        window = _number(config.get("quota_duration"), int(DAY_S), 60, 7 * int(DAY_S))
+        used = plausible_int(item.get("quota_usage"), 0, 0, 100_000)
+        total = plausible_int(config.get("quota_total"), QUOTA_TOTAL, 1, 100_000)
+        window = plausible_int(config.get("quota_duration"), int(DAY_S), 60, 7 * int(DAY_S))
         return used, total, float(window)
 
     def _room(self) -> None:
@@ -319,17 +319,6 @@ class Threads(Channel):
         if code in (1, 2) or error.get("is_transient") is True or r.status_code >= 500:
             raise RetryableError(reason, ambiguous=True)
         raise PermanentError(reason)  # 190 token, 10 permission, 100 parameter, the rest
-
-
-def _number(value: Any, default: int, low: int, high: int) -> int:
-    """An integer from a remote answer within [low, high]; otherwise `default`."""
-    if isinstance(value, bool) or not isinstance(value, (int, str)):
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        return default
-    return number if low <= number <= high else default
 
 
 def _timestamp(value: Any) -> float:

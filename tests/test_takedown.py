@@ -207,3 +207,26 @@ def test_a_takedown_can_be_run_again_on_a_purged_article(service, settings_env):
     again = run_cli(settings_env, "purge", seed, "--yes", "--again")
     assert again.returncode == 0, again.stdout + again.stderr
     assert "every copy checked" in again.stdout
+
+
+def test_a_takedown_step_that_keeps_failing_ends_incomplete_not_retried_for_ever(service,
+                                                                                  settings):
+    """Past twice its deadline, a step that raised ends the takedown `incomplete` with the
+    reason (masked) instead of scheduling itself again."""
+    import time
+
+    from worker import takedown
+    from worker.runtime import Runtime
+    from worker.store import keys
+    from worker.store.takedowns import takedown_key
+
+    rt = Runtime(settings)
+    rt.store.takedowns.request("stuck-1")
+    assert takedown.step_failed(rt, "stuck-1", "RuntimeError: boom") == "retry"
+    assert service.redis.zcard(keys.SCHEDULE) == 1
+    service.redis.hset(takedown_key("stuck-1"), "requested_at",
+                       f"{time.time() - 3 * takedown.DEADLINE_S:.3f}")
+    assert takedown.step_failed(rt, "stuck-1", "RuntimeError: boom") == "incomplete"
+    record = rt.store.takedowns.get("stuck-1")
+    assert record["state"] == "incomplete" and record["report"]["error"] == "RuntimeError: boom"
+    assert service.redis.zcard(keys.SCHEDULE) == 1  # not scheduled again

@@ -24,6 +24,7 @@ from typing import Any
 
 from feeds.describe import FORMATS, item_id
 from feeds.render import item_ids
+from syndicate.logs import mask
 from worker import enqueue, export, fediverse
 from worker.runtime import Runtime
 from worker.social import NETWORKS, REGISTRY
@@ -73,6 +74,21 @@ def step(rt: Runtime, article_id: str) -> str:
     takedowns.finish(article_id, state, report)
     log.info("takedown of %s %s", article_id, state, extra={"article_id": article_id})
     return state
+
+
+def step_failed(rt: Runtime, article_id: str, reason: str) -> str:
+    """A step raised (Redis away, a bug): try again in a second, within twice the deadline
+    from the request; past that the takedown ends `incomplete` with the reason, so a step that
+    always fails neither retries for ever nor leaves the operator waiting."""
+    record = rt.store.takedowns.get(article_id)
+    if time.time() > float(record.get("requested_at") or 0) + 2 * DEADLINE_S:
+        kept = record.get("report")
+        report: dict[str, Any] = kept if isinstance(kept, dict) else {}
+        rt.store.takedowns.finish(article_id, "incomplete",
+                                  {**report, "error": mask(reason)[:300]})
+        return "incomplete"
+    rt.store.schedule.add("takedown", [article_id], 1.0)
+    return "retry"
 
 
 def _delete_posts(article_id: str, networks: list[str]) -> dict[str, str]:

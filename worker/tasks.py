@@ -115,8 +115,8 @@ def ping_hubs(feed_key: str, hub: str, attempt: int = 1) -> bool:
 
 @app.task(name=work.TAKEDOWN_WORK.task)
 def takedown(article_id: str) -> str:
-    """One step of a takedown (`syndicate purge`); see worker.takedown. A step that fails
-    (Redis away) is tried again through the schedule; the takedown's deadline still holds."""
+    """One step of a takedown (`syndicate purge`); see worker.takedown. A step that fails is
+    tried again through the schedule until twice its deadline (`takedown.step_failed`)."""
     rt = current()
     try:
         return takedowns.step(rt, article_id)
@@ -124,10 +124,9 @@ def takedown(article_id: str) -> str:
         log.warning("takedown of %s: %s: %s; trying again", article_id, type(exc).__name__, exc,
                     extra={"article_id": article_id})
         try:
-            rt.store.schedule.add("takedown", [article_id], 1.0)
+            return takedowns.step_failed(rt, article_id, f"{type(exc).__name__}: {exc}")
         except redis.RedisError:
-            pass  # nothing to schedule with: `syndicate purge` again starts it over
-        return "retry"
+            return "retry"  # nothing to schedule with: `syndicate purge` again starts it over
 
 
 @app.task(name=work.HUB_VERIFY_WORK.task)

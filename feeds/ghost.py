@@ -38,7 +38,7 @@ EVENTS = {
     "post.deleted": "article.unpublished",
 }
 BODY_HTML_MAX = 500_000  # the event schema's limit: a longer body is left out, not refused
-_POST_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_POST_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")  # fullmatch: no trailing newline
 
 
 class GhostPayloadError(ValueError):
@@ -117,7 +117,7 @@ def _event_and_post(body: Any) -> tuple[str, str, dict[str, Any]]:
 def _post_id_and_time(where: str, post: dict[str, Any]) -> tuple[str, str]:
     errors = []
     post_id = post.get("id")
-    if not isinstance(post_id, str) or not _POST_ID.match(post_id):
+    if not isinstance(post_id, str) or not _POST_ID.fullmatch(post_id):
         errors.append(FieldError(f"{where}.id", "must be Ghost's post id (1 to 64 letters, "
                                                 "digits, - or _)"))
     updated = post.get("updated_at")

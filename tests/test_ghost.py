@@ -339,3 +339,14 @@ def test_the_secret_is_a_hidden_setting_refused_when_weak():
         with pytest.raises(ConfigError) as refused:
             Settings.from_env({"SYNDICATE_GHOST_WEBHOOK_SECRET": weak})
         assert weak not in str(refused.value)
+
+
+def test_a_post_id_with_a_trailing_newline_is_refused():
+    """`$` would let "id\\n" through into the webhook id and the article id: the id must be
+    Ghost's id and nothing else."""
+    from feeds.ghost import GhostPayloadError, to_event
+
+    body = copy.deepcopy(body_of("post-published"))
+    body["post"]["current"]["id"] += "\n"
+    with pytest.raises(GhostPayloadError):
+        to_event(body, datetime.now(UTC))

@@ -51,10 +51,21 @@ class AccessLog:
             ms = (time.perf_counter() - started) * 1000
             client = (scope.get("client") or ("", 0))[0]
             path = scope.get("path", "")
-            access_log.info("%s %s %s %.1f ms %s", scope.get("method"), path, status or 500, ms,
-                            client, extra={"method": scope.get("method"), "path": path,
-                                           "status": status or 500,
-                                           "duration_ms": round(ms, 2), "client": client})
+            access_log.info(
+                "%s %s %s %.1f ms %s",
+                scope.get("method"),
+                path,
+                status or 500,
+                ms,
+                client,
+                extra={
+                    "method": scope.get("method"),
+                    "path": path,
+                    "status": status or 500,
+                    "duration_ms": round(ms, 2),
+                    "client": client,
+                },
+            )
 
 
 @auth.operator_only()
@@ -69,8 +80,10 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> Starlette:
     admin_token = settings.require_admin_token()
     rt = rt or configure(settings)
     app = Starlette(
-        middleware=[*([Middleware(AccessLog)] if settings.access_log else []),
-                    Middleware(auth.SessionCheck)],
+        middleware=[
+            *([Middleware(AccessLog)] if settings.access_log else []),
+            Middleware(auth.SessionCheck),
+        ],
         routes=[
             Route("/", page.home, methods=["GET"]),
             Route("/login", auth.login_form, methods=["GET"]),
@@ -105,7 +118,7 @@ def create_app(settings: Settings, rt: Runtime | None = None) -> Starlette:
             Route("/readyz", status.readyz, methods=["GET"]),
             Route("/metrics", status.metrics_endpoint, methods=["GET"]),
             Route("/openapi.json", openapi, methods=["GET"]),
-        ]
+        ],
     )
     app.state.runtime = rt
     app.state.webhook = Webhook(secret)

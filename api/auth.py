@@ -107,9 +107,11 @@ class SessionCheck:
                 state = scope.setdefault("state", {})
                 app = scope["app"]
                 session_id = app.state.auth.session_id(
-                    cookie_parser(cookie.decode("latin-1")).get(COOKIE))
+                    cookie_parser(cookie.decode("latin-1")).get(COOKIE)
+                )
                 state[SESSION_STATE] = session_id is not None and await _session_alive(
-                    app.state.sessions, session_id)
+                    app.state.sessions, session_id
+                )
         await self.app(scope, receive, send)
 
 
@@ -123,19 +125,28 @@ async def _session_alive(sessions: Sessions, session_id: str) -> bool:
 def operator_only(html: bool = False) -> Callable[[Handler], Handler]:
     """Decorate a handler: it runs only for the operator; others get 401 (a login page for
     HTML routes, problem JSON with `WWW-Authenticate: Bearer` otherwise)."""
+
     def wrap(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def guarded(request: Request) -> Response:
             if request.app.state.auth.allows(request):
                 return await handler(request)
             if html:
-                return RedirectResponse("/login?next=" + _safe_next(request.url.path),
-                                        status_code=303, headers=security_headers())
-            response = problem(401, "operator credential required",
-                               "send Authorization: Bearer <SYNDICATE_ADMIN_TOKEN>")
+                return RedirectResponse(
+                    "/login?next=" + _safe_next(request.url.path),
+                    status_code=303,
+                    headers=security_headers(),
+                )
+            response = problem(
+                401,
+                "operator credential required",
+                "send Authorization: Bearer <SYNDICATE_ADMIN_TOKEN>",
+            )
             response.headers["WWW-Authenticate"] = 'Bearer realm="syndicate"'
             return response
+
         return guarded
+
     return wrap
 
 
@@ -144,17 +155,25 @@ def _safe_next(path: str) -> str:
     return path if path.startswith("/") and not path.startswith("//") and "\\" not in path else "/"
 
 
-LOGIN_SCRIPT = (b"// Fill the token from the login link's #token=... fragment, then sign in.\n"
-                b"var m = /[#&]token=([^&]+)/.exec(location.hash);\n"
-                b"if (m) { history.replaceState(null, '', location.pathname + location.search);\n"
-                b"  document.getElementById('token').value = decodeURIComponent(m[1]);\n"
-                b"  document.getElementById('login').submit(); }\n")
+LOGIN_SCRIPT = (
+    b"// Fill the token from the login link's #token=... fragment, then sign in.\n"
+    b"var m = /[#&]token=([^&]+)/.exec(location.hash);\n"
+    b"if (m) { history.replaceState(null, '', location.pathname + location.search);\n"
+    b"  document.getElementById('token').value = decodeURIComponent(m[1]);\n"
+    b"  document.getElementById('login').submit(); }\n"
+)
 
 
 def _login_page(next_path: str, failed: bool, status: int = 200, wait: int = 0) -> Response:
-    response = render_page("login.html", status_code=status, title="syndicate: sign in",
-                           next_path=next_path, failed=failed, wait=wait,
-                           unavailable=status == 503)
+    response = render_page(
+        "login.html",
+        status_code=status,
+        title="syndicate: sign in",
+        next_path=next_path,
+        failed=failed,
+        wait=wait,
+        unavailable=status == 503,
+    )
     if wait:
         response.headers["Retry-After"] = str(wait)
     return response
@@ -180,14 +199,17 @@ async def login(request: Request) -> Response:
     next_path = _safe_next(request.query_params.get("next", "/"))
     address = client_address(request)
     try:
-        wait = await run_in_threadpool(sessions.login_blocked, address,
-                                       LOGIN_FAILURES_PER_ADDRESS, LOGIN_FAILURES_IN_ALL)
+        wait = await run_in_threadpool(
+            sessions.login_blocked, address, LOGIN_FAILURES_PER_ADDRESS, LOGIN_FAILURES_IN_ALL
+        )
     except redis.RedisError:  # the limits cannot be checked: nobody signs in until they can
         return _login_page(next_path, failed=False, status=503, wait=5)
     if wait:
         return _login_page(next_path, failed=False, status=429, wait=wait)
     try:  # bounded in size and time like every body we read (api.intake)
-        body = await read_limited(request, FORM_LIMIT, request.app.state.runtime.settings.body_timeout)
+        body = await read_limited(
+            request, FORM_LIMIT, request.app.state.runtime.settings.body_timeout
+        )
     except (BodyTooLarge, TimeoutError):
         return _login_page(next_path, failed=True, status=400)
 
@@ -201,9 +223,15 @@ async def login(request: Request) -> Response:
     except redis.RedisError:
         return _login_page(next_path, failed=False, status=503, wait=5)
     response = RedirectResponse(next_path, status_code=303, headers=security_headers())
-    response.set_cookie(COOKIE, auth.session_cookie("s:" + session_id), max_age=SESSION_S,
-                        httponly=True, samesite="strict", secure=secure_cookies(request),
-                        path="/")
+    response.set_cookie(
+        COOKIE,
+        auth.session_cookie("s:" + session_id),
+        max_age=SESSION_S,
+        httponly=True,
+        samesite="strict",
+        secure=secure_cookies(request),
+        path="/",
+    )
     return response
 
 
@@ -212,27 +240,40 @@ async def logout(request: Request) -> Response:
     cookie is refused from then on, wherever it was copied) and the cookie cleared."""
     auth: OperatorAuth = request.app.state.auth
     try:
-        body = await read_limited(request, FORM_LIMIT, request.app.state.runtime.settings.body_timeout)
+        body = await read_limited(
+            request, FORM_LIMIT, request.app.state.runtime.settings.body_timeout
+        )
     except (BodyTooLarge, TimeoutError):
         body = b""
     csrf = (parse_qs(body.decode("utf-8", "replace")).get("csrf") or [""])[0]
     if not auth.csrf_matches(csrf):
-        return Response("missing or wrong CSRF token\n", status_code=403,
-                        media_type="text/plain", headers=security_headers())
+        return Response(
+            "missing or wrong CSRF token\n",
+            status_code=403,
+            media_type="text/plain",
+            headers=security_headers(),
+        )
     session_id = auth.session_id(request.cookies.get(COOKIE))
     if session_id is not None:
         try:
             await run_in_threadpool(request.app.state.sessions.end, session_id.removeprefix("s:"))
         except redis.RedisError:
-            return Response("store unavailable: still signed in\n", status_code=503,
-                            media_type="text/plain", headers={**security_headers(),
-                                                              "Retry-After": "5"})
+            return Response(
+                "store unavailable: still signed in\n",
+                status_code=503,
+                media_type="text/plain",
+                headers={**security_headers(), "Retry-After": "5"},
+            )
     response = RedirectResponse("/login", status_code=303, headers=security_headers())
-    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict",
-                           secure=secure_cookies(request))
+    response.delete_cookie(
+        COOKIE, path="/", httponly=True, samesite="strict", secure=secure_cookies(request)
+    )
     return response
 
 
 async def login_script(request: Request) -> Response:
-    return Response(LOGIN_SCRIPT, media_type="text/javascript; charset=utf-8",
-                    headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
+    return Response(
+        LOGIN_SCRIPT,
+        media_type="text/javascript; charset=utf-8",
+        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"},
+    )

@@ -74,8 +74,11 @@ class Snapshot:
     built_at: float
     took: float
     cap: int = 0  # a membership holds at most this many articles
-    pages: LRUCache[int, tuple[str, bytes]] = field(default_factory=lambda: LRUCache(
-        PAGES_CACHE_BYTES, getsizeof=lambda entry: len(entry[1]) + ENTRY_OVERHEAD))
+    pages: LRUCache[int, tuple[str, bytes]] = field(
+        default_factory=lambda: LRUCache(
+            PAGES_CACHE_BYTES, getsizeof=lambda entry: len(entry[1]) + ENTRY_OVERHEAD
+        )
+    )
 
     @property
     def page_count(self) -> int:
@@ -104,15 +107,23 @@ class Catalogue:
         version = self.version()
         with self._lock:
             snap = self._snapshot
-            if snap is not None and (snap.version == version or time.monotonic() - snap.built_at
-                                     < CATALOGUE_DUTY * snap.took):
+            if snap is not None and (
+                snap.version == version
+                or time.monotonic() - snap.built_at < CATALOGUE_DUTY * snap.took
+            ):
                 return snap
             started = time.monotonic()
             rows = _listing(self._rt)
             data = _opml_bytes(self._rt, rows)
             done = time.monotonic()
-            self._snapshot = Snapshot(version, rows, (etag_of(data), data), done, done - started,
-                                      cap=self._rt.store.articles.membership_cap)
+            self._snapshot = Snapshot(
+                version,
+                rows,
+                (etag_of(data), data),
+                done,
+                done - started,
+                cap=self._rt.store.articles.membership_cap,
+            )
             self.builds += 1
             return self._snapshot
 
@@ -152,18 +163,28 @@ def _group_starts(snap: Snapshot) -> list[tuple[str, int]]:
 def _index_html(rt: Runtime, snap: Snapshot, number: int) -> bytes:
     start = (number - 1) * INDEX_PAGE_SIZE
     groups: list[tuple[str, list[tuple[str, str, str, str]]]] = []
-    for key, title, count in snap.rows[start:start + INDEX_PAGE_SIZE]:
+    for key, title, count in snap.rows[start : start + INDEX_PAGE_SIZE]:
         name = GROUPS[group_of(key)]
         if not groups or groups[-1][0] != name:
             groups.append((name, []))
         shown = f"{count}+" if snap.cap and count >= snap.cap else str(count)
         groups[-1][1].append((key, title, shown, feed_page_url(rt.site.public_url, key)))
     shown_rows = sum(len(rows) for _, rows in groups)
-    return bytes(render_page("feeds.html", title=f"{rt.site.title}: feeds", groups=groups,
-                             starts=_group_starts(snap),
-                             opml=rt.site.public_url.rstrip("/") + "/feeds.opml", page=number,
-                             pages=snap.page_count, total=len(snap.rows), first=start + 1,
-                             last=start + shown_rows, opml_max=OPML_MAX_FEEDS).body)
+    return bytes(
+        render_page(
+            "feeds.html",
+            title=f"{rt.site.title}: feeds",
+            groups=groups,
+            starts=_group_starts(snap),
+            opml=rt.site.public_url.rstrip("/") + "/feeds.opml",
+            page=number,
+            pages=snap.page_count,
+            total=len(snap.rows),
+            first=start + 1,
+            last=start + shown_rows,
+            opml_max=OPML_MAX_FEEDS,
+        ).body
+    )
 
 
 def _opml_order(row: Row) -> tuple[int, int, int, str]:
@@ -189,9 +210,15 @@ def _opml_bytes(rt: Runtime, rows: tuple[Row, ...]) -> bytes:
         body.append(ET.Comment(f" {len(chosen)} of {len(rows)} feeds; every feed: {index} "))
     for key, title, _ in chosen:
         for fmt, name in (("rss", "RSS"), ("atom", "Atom"), ("json", "JSON Feed")):
-            ET.SubElement(body, "outline", type="rss", text=f"{title} ({name})",
-                          title=f"{title} ({name})", xmlUrl=feed_url(rt.site.public_url, key, fmt),
-                          htmlUrl=feed_page_url(rt.site.public_url, key))
+            ET.SubElement(
+                body,
+                "outline",
+                type="rss",
+                text=f"{title} ({name})",
+                title=f"{title} ({name})",
+                xmlUrl=feed_url(rt.site.public_url, key, fmt),
+                htmlUrl=feed_page_url(rt.site.public_url, key),
+            )
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 

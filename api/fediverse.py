@@ -34,13 +34,19 @@ JRD_TYPE = "application/jrd+json; charset=utf-8"
 PER_FEED_PAGE = 20  # articles read to name a feed's subject (as the feed page does)
 
 
-def _json(doc: Any, media_type: str = AP_TYPE, status: int = 200, cache: bool = True
-          ) -> Response:
-    headers = {"X-Content-Type-Options": "nosniff", "Vary": "Accept",
-               "Cache-Control": "public, max-age=60" if cache else "no-store",
-               "Access-Control-Allow-Origin": "*"}
-    return Response(json.dumps(doc, separators=(",", ":")), status_code=status,
-                    media_type=media_type, headers=headers)
+def _json(doc: Any, media_type: str = AP_TYPE, status: int = 200, cache: bool = True) -> Response:
+    headers = {
+        "X-Content-Type-Options": "nosniff",
+        "Vary": "Accept",
+        "Cache-Control": "public, max-age=60" if cache else "no-store",
+        "Access-Control-Allow-Origin": "*",
+    }
+    return Response(
+        json.dumps(doc, separators=(",", ":")),
+        status_code=status,
+        media_type=media_type,
+        headers=headers,
+    )
 
 
 def _error(status: int, reason: str) -> Response:
@@ -58,8 +64,11 @@ def wants_html(request: Request) -> bool:
     html = accept.find("text/html")
     if html < 0:
         return False
-    jsons = [i for i in (accept.find("application/activity+json"),
-                         accept.find("application/ld+json")) if i >= 0]
+    jsons = [
+        i
+        for i in (accept.find("application/activity+json"), accept.find("application/ld+json"))
+        if i >= 0
+    ]
     return not jsons or html < min(jsons)
 
 
@@ -113,8 +122,9 @@ def _actor(rt: Runtime, user: str) -> dict[str, Any] | None:
         return None
     _total, shown = rt.store.articles.page_of(key, 0, PER_FEED_PAGE)
     icon = rt.settings.activitypub_icon or (rt.site.podcast.image if key == "audio" else None)
-    return ap.actor(rt.site.public_url, describe(key, rt.site, shown),
-                    fediverse.public_key(rt, key), icon)
+    return ap.actor(
+        rt.site.public_url, describe(key, rt.site, shown), fediverse.public_key(rt, key), icon
+    )
 
 
 async def actor(request: Request) -> Response:
@@ -152,8 +162,10 @@ def _followers(rt: Runtime, user: str) -> dict[str, Any] | None:
     key = _feed_of(rt, user)
     if key is None:
         return None
-    return ap.collection(ap.actor_id(rt.site.public_url, key) + "/followers",
-                         rt.store.fediverse.follower_count(ap.username(key)))
+    return ap.collection(
+        ap.actor_id(rt.site.public_url, key) + "/followers",
+        rt.store.fediverse.follower_count(ap.username(key)),
+    )
 
 
 async def outbox(request: Request) -> Response:
@@ -219,11 +231,11 @@ async def inbox(request: Request) -> Response:
     path = raw_path.decode("latin-1") + (f"?{query.decode('latin-1')}" if query else "")
     headers = {k.lower(): v for k, v in request.headers.items()}
     try:
-        status, reason = await run_in_threadpool(fediverse.receive, rt, user, "POST", path,
-                                                 headers, body)
+        status, reason = await run_in_threadpool(
+            fediverse.receive, rt, user, "POST", path, headers, body
+        )
     except (redis.RedisError, OperationalError):
         return _error(503, "store or broker unavailable: try again later")
     if status == 202:
         return Response(status_code=202, headers={"Cache-Control": "no-store"})
     return _error(status, reason)
-

@@ -8,14 +8,19 @@ from starlette.responses import Response
 
 CACHE_CONTROL = "public, max-age=60"
 NOSNIFF = {"X-Content-Type-Options": "nosniff"}
-UNAVAILABLE = Response("store unavailable\n", status_code=503, media_type="text/plain",
-                       headers={"Retry-After": "5", **NOSNIFF})
+UNAVAILABLE = Response(
+    "store unavailable\n",
+    status_code=503,
+    media_type="text/plain",
+    headers={"Retry-After": "5", **NOSNIFF},
+)
 PAGE_MAX_DIGITS = 6
 
 
 def text(message: str, status_code: int) -> Response:
-    return Response(message + "\n", status_code=status_code, media_type="text/plain",
-                    headers=NOSNIFF)
+    return Response(
+        message + "\n", status_code=status_code, media_type="text/plain", headers=NOSNIFF
+    )
 
 
 def etag_matches(request: Request, etag: str) -> bool:

@@ -55,17 +55,27 @@ COPY_SCRIPT = (
     b"        .then(function () { said('Copied'); }, fallback);\n"
     b"    } else { fallback(); }\n"
     b"  });\n"
-    b"});\n")
+    b"});\n"
+)
 
 
 async def copy_script(request: Request) -> Response:
-    return Response(COPY_SCRIPT, media_type="text/javascript; charset=utf-8",
-                    headers={"X-Content-Type-Options": "nosniff",
-                             "Cache-Control": "public, max-age=3600"})
+    return Response(
+        COPY_SCRIPT,
+        media_type="text/javascript; charset=utf-8",
+        headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "public, max-age=3600"},
+    )
 
 
-AUDIO_KINDS = {"audio/mpeg": "MP3", "audio/mp4": "M4A", "audio/x-m4a": "M4A", "audio/aac": "AAC",
-               "audio/ogg": "Ogg", "audio/opus": "Opus", "audio/wav": "WAV"}
+AUDIO_KINDS = {
+    "audio/mpeg": "MP3",
+    "audio/mp4": "M4A",
+    "audio/x-m4a": "M4A",
+    "audio/aac": "AAC",
+    "audio/ogg": "Ogg",
+    "audio/opus": "Opus",
+    "audio/wav": "WAV",
+}
 
 
 def _duration(seconds: int | None) -> str:
@@ -83,22 +93,34 @@ def _size(length: int) -> str:
 def card(article: Article) -> dict[str, Any]:
     """What the page shows of one article."""
     out: dict[str, Any] = {
-        "title": article.title, "url": article.url, "summary": article.summary,
+        "title": article.title,
+        "url": article.url,
+        "summary": article.summary,
         "iso": article.published_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "date": article.published_at.strftime("%Y-%m-%d %H:%M UTC"),
         "authors": ", ".join(a.name for a in article.authors),
-        "image": None, "audio": None,
+        "image": None,
+        "audio": None,
     }
     image = article.image
     if image is not None:
-        out["image"] = {"url": image.url, "alt": image.caption or "", "caption": image.caption,
-                        "credit": image.credit, "width": image.width, "height": image.height}
+        out["image"] = {
+            "url": image.url,
+            "alt": image.caption or "",
+            "caption": image.caption,
+            "credit": image.credit,
+            "width": image.width,
+            "height": image.height,
+        }
     audio = article.audio
     if audio is not None:
         kind = AUDIO_KINDS.get(audio.type.lower(), audio.type)
-        out["audio"] = {"url": audio.url, "type": audio.type,
-                        "duration": _duration(audio.duration),
-                        "about": f"{kind}, {_size(audio.length)}" if audio.length else kind}
+        out["audio"] = {
+            "url": audio.url,
+            "type": audio.type,
+            "duration": _duration(audio.duration),
+            "about": f"{kind}, {_size(audio.length)}" if audio.length else kind,
+        }
     return out
 
 
@@ -114,11 +136,26 @@ def _page(rt: Runtime, key: str, number: int, fmt: str | None) -> bytes | str:
     desc = describe(key, rt.site, shown)
     formats = [(f, name, feed_url(rt.site.public_url, key, f)) for f, name in FORMATS]
     opened = next((name for f, name in FORMATS if f == fmt), "")
-    return bytes(render_page(
-        "feed.html", title=desc.title, description=desc.subtitle, key=key, formats=formats,
-        opened=opened, audio=key == AUDIO, items=[card(a) for a in shown], page=number,
-        pages=pages, total=total, first=(number - 1) * PAGE_SIZE + 1, page_size=PAGE_SIZE,
-        feed_size=rt.settings.feed_size, site_url=rt.site.url, site_title=rt.site.title).body)
+    return bytes(
+        render_page(
+            "feed.html",
+            title=desc.title,
+            description=desc.subtitle,
+            key=key,
+            formats=formats,
+            opened=opened,
+            audio=key == AUDIO,
+            items=[card(a) for a in shown],
+            page=number,
+            pages=pages,
+            total=total,
+            first=(number - 1) * PAGE_SIZE + 1,
+            page_size=PAGE_SIZE,
+            feed_size=rt.settings.feed_size,
+            site_url=rt.site.url,
+            site_title=rt.site.title,
+        ).body
+    )
 
 
 async def feed_page(request: Request, key: str, fmt: str | None = None) -> Response:

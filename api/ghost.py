@@ -64,8 +64,11 @@ async def _post_ghost(request: Request) -> JSONResponse:
     settings = request.app.state.runtime.settings
     secret = settings.ghost_webhook_secret
     if not secret:
-        return problem(404, "not found", "the Ghost integration is off "
-                                         "(SYNDICATE_GHOST_WEBHOOK_SECRET is not set)")
+        return problem(
+            404,
+            "not found",
+            "the Ghost integration is off (SYNDICATE_GHOST_WEBHOOK_SECRET is not set)",
+        )
     body = await read_json_body(request, settings.body_timeout)
     if isinstance(body, JSONResponse):
         return body
@@ -83,8 +86,18 @@ async def _post_ghost(request: Request) -> JSONResponse:
     try:
         delivery = to_event(parsed, signed_time(t_ms))
     except GhostPayloadError as exc:
-        return JSONResponse({"title": "not a Ghost post webhook syndicate accepts", "status": 422,
-                             "errors": [e.as_dict() for e in exc.errors]}, status_code=422)
-    return await accept(request, delivery.webhook_id, delivery.payload,
-                        json.dumps(delivery.payload, ensure_ascii=False),
-                        rename=delivery.named_in_ghost)
+        return JSONResponse(
+            {
+                "title": "not a Ghost post webhook syndicate accepts",
+                "status": 422,
+                "errors": [e.as_dict() for e in exc.errors],
+            },
+            status_code=422,
+        )
+    return await accept(
+        request,
+        delivery.webhook_id,
+        delivery.payload,
+        json.dumps(delivery.payload, ensure_ascii=False),
+        rename=delivery.named_in_ghost,
+    )

@@ -13,10 +13,12 @@ def style_hash(css: str) -> str:
 
 def security_headers(style_sources: str = "") -> dict[str, str]:
     """Headers for every HTML page: no script but our own file, no framing, no sniffing."""
-    csp = ("default-src 'none'; script-src 'self'; img-src 'self' https: data:; "
-           "media-src 'self' https:; "
-           f"style-src 'self' {style_sources}; form-action 'self'; base-uri 'none'; "
-           "frame-ancestors 'none'")
+    csp = (
+        "default-src 'none'; script-src 'self'; img-src 'self' https: data:; "
+        "media-src 'self' https:; "
+        f"style-src 'self' {style_sources}; form-action 'self'; base-uri 'none'; "
+        "frame-ancestors 'none'"
+    )
     return {
         "Content-Security-Policy": " ".join(csp.split()),
         "X-Frame-Options": "DENY",

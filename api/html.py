@@ -76,15 +76,21 @@ def _ago(epoch: float | str | None) -> str:
     return "just now"
 
 
-TEMPLATES = Environment(loader=PackageLoader("api", "templates"),
-                        autoescape=select_autoescape(default=True), trim_blocks=True,
-                        lstrip_blocks=True)
-TEMPLATES.filters.update(when=_when, clock=_clock, iso=_iso, ago=_ago,
-                         urlencode_all=lambda value: quote(str(value), safe=""))
+TEMPLATES = Environment(
+    loader=PackageLoader("api", "templates"),
+    autoescape=select_autoescape(default=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+TEMPLATES.filters.update(
+    when=_when,
+    clock=_clock,
+    iso=_iso,
+    ago=_ago,
+    urlencode_all=lambda value: quote(str(value), safe=""),
+)
 
 
 def render_page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     html = TEMPLATES.get_template(template).render(style=STYLE, **context)
     return HTMLResponse(html, status_code=status_code, headers=HEADERS)
-
-

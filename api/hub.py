@@ -29,8 +29,11 @@ LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopb
 
 
 def _text(status: int, message: str) -> Response:
-    return PlainTextResponse(message if message.endswith("\n") else message + "\n",
-                             status_code=status, headers={"X-Content-Type-Options": "nosniff"})
+    return PlainTextResponse(
+        message if message.endswith("\n") else message + "\n",
+        status_code=status,
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
 
 
 def callback_problem(callback: str, allow_private: bool) -> str | tuple[str, str]:
@@ -99,8 +102,9 @@ def parse(raw: bytes, allow_private: bool) -> hub.Request | str:
     if len(secret.encode()) > hub.SECRET_MAX_BYTES:
         return f"hub.secret: must be under {hub.SECRET_MAX_BYTES + 1} bytes"
     host, origin = checked
-    return hub.Request(mode, topic, callback, host, origin, lease_s,
-                       secret if mode == "subscribe" else "")
+    return hub.Request(
+        mode, topic, callback, host, origin, lease_s, secret if mode == "subscribe" else ""
+    )
 
 
 async def post_hub(request: Request) -> Response:

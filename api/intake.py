@@ -58,7 +58,9 @@ async def read_limited(request: Request, limit: int, timeout_s: float) -> bytes:
 
 def is_json(content_type: str) -> bool:
     mime = content_type.split(";", 1)[0].strip().lower()
-    return mime == "application/json" or (mime.startswith("application/") and mime.endswith("+json"))
+    return mime == "application/json" or (
+        mime.startswith("application/") and mime.endswith("+json")
+    )
 
 
 async def read_json_body(request: Request, timeout_s: float) -> bytes | JSONResponse:
@@ -109,9 +111,13 @@ async def _post_event(request: Request) -> JSONResponse:
     return await accept(request, event_id, payload, text)
 
 
-async def accept(request: Request, event_id: str, payload: Any, text: str,
-                 rename: Callable[[list[FieldError]], list[FieldError]] | None = None,
-                 ) -> JSONResponse:
+async def accept(
+    request: Request,
+    event_id: str,
+    payload: Any,
+    text: str,
+    rename: Callable[[list[FieldError]], list[FieldError]] | None = None,
+) -> JSONResponse:
     """After the signature, for `POST /events` and `POST /integrations/ghost` alike: validate
     (422, every field named; `rename` names them as the sender does), then record once and
     enqueue (202, 200 duplicate, 503). `text` is the event as stored for the worker."""
@@ -120,26 +126,34 @@ async def accept(request: Request, event_id: str, payload: Any, text: str,
     if errors:
         metrics.events.labels(type=_type_of(payload), outcome="invalid").inc()
         return JSONResponse(
-            {"title": "event does not match the schema", "status": 422,
-             "errors": [e.as_dict() for e in (rename(errors) if rename else errors)]},
+            {
+                "title": "event does not match the schema",
+                "status": 422,
+                "errors": [e.as_dict() for e in (rename(errors) if rename else errors)],
+            },
             status_code=422,
         )
     traceparent = trace.accept(request.headers.get("traceparent"))
-    return await run_in_threadpool(_enqueue, request.app.state.runtime, metrics, event_id,
-                                   payload, text, traceparent)
+    return await run_in_threadpool(
+        _enqueue, request.app.state.runtime, metrics, event_id, payload, text, traceparent
+    )
 
 
 def _type_of(payload: Any) -> str:
     kind = payload.get("type") if isinstance(payload, dict) else None
-    return kind if kind in ("article.published", "article.updated", "article.unpublished") else "unknown"
+    return (
+        kind
+        if kind in ("article.published", "article.updated", "article.unpublished")
+        else "unknown"
+    )
 
 
-def _enqueue(rt: Runtime, metrics: Any, event_id: str, payload: dict, text: str,
-             traceparent: str) -> JSONResponse:
+def _enqueue(
+    rt: Runtime, metrics: Any, event_id: str, payload: dict, text: str, traceparent: str
+) -> JSONResponse:
     kind = payload["type"]
     try:
-        fresh = rt.store.events.accept(event_id, kind, payload["article"]["id"], text,
-                                       traceparent)
+        fresh = rt.store.events.accept(event_id, kind, payload["article"]["id"], text, traceparent)
     except redis.RedisError as exc:
         log.warning("event %s refused, Redis unavailable: %s", event_id, exc)
         return problem(503, "store unavailable", "Redis is unreachable; retry later")
@@ -157,11 +171,22 @@ def _enqueue(rt: Runtime, metrics: Any, event_id: str, payload: dict, text: str,
         return problem(503, "queue unavailable", "the broker is unreachable; retry later")
     _count_arrival(rt)
     metrics.events.labels(type=kind, outcome="accepted").inc()
-    log.info("event %s accepted (%s %s)", event_id, kind, payload["article"]["id"],
-             extra={"event_id": event_id, "article_id": payload["article"]["id"],
-                    "trace_id": trace.trace_id(traceparent)})
-    return JSONResponse({"event_id": event_id, "status": "queued"}, status_code=202,
-                        headers={"traceparent": traceparent})
+    log.info(
+        "event %s accepted (%s %s)",
+        event_id,
+        kind,
+        payload["article"]["id"],
+        extra={
+            "event_id": event_id,
+            "article_id": payload["article"]["id"],
+            "trace_id": trace.trace_id(traceparent),
+        },
+    )
+    return JSONResponse(
+        {"event_id": event_id, "status": "queued"},
+        status_code=202,
+        headers={"traceparent": traceparent},
+    )
 
 
 def _count_arrival(rt: Runtime) -> None:

@@ -29,14 +29,17 @@ class WorkerTotals(Collector):
         renders.add_metric([], t.renders)
         seconds = CounterMetricFamily("syndicate_render_seconds", "Time spent rendering feeds")
         seconds.add_metric([], t.render_seconds)
-        deliveries = CounterMetricFamily("syndicate_deliveries",
-                                         "Social delivery outcomes, by network and state",
-                                         labels=["network", "state"])
+        deliveries = CounterMetricFamily(
+            "syndicate_deliveries",
+            "Social delivery outcomes, by network and state",
+            labels=["network", "state"],
+        )
         for network, states in sorted(t.deliveries.items()):
             for state, n in sorted(states.items()):
                 deliveries.add_metric([network, state], n)
-        retries = CounterMetricFamily("syndicate_retries", "Retries scheduled, by what was retried",
-                                      labels=["kind"])
+        retries = CounterMetricFamily(
+            "syndicate_retries", "Retries scheduled, by what was retried", labels=["kind"]
+        )
         for kind, n in sorted(t.retries.items()):
             retries.add_metric([kind], n)
         yield from (renders, seconds, deliveries, retries)
@@ -50,8 +53,9 @@ class HubTotals(Collector):
         self.counts: dict[str, int] = {}
 
     def collect(self) -> Iterator[CounterMetricFamily]:
-        family = CounterMetricFamily("syndicate_hub", "Our WebSub hub's work, by outcome",
-                                     labels=["outcome"])
+        family = CounterMetricFamily(
+            "syndicate_hub", "Our WebSub hub's work, by outcome", labels=["outcome"]
+        )
         for outcome, n in sorted(self.counts.items()):
             family.add_metric([outcome], n)
         yield family
@@ -61,8 +65,9 @@ class FediverseTotals(HubTotals):
     """The fediverse's follows, refusals and deliveries by outcome (worker/fediverse.py)."""
 
     def collect(self) -> Iterator[CounterMetricFamily]:
-        family = CounterMetricFamily("syndicate_fediverse", "The fediverse accounts' work, by "
-                                     "outcome", labels=["outcome"])
+        family = CounterMetricFamily(
+            "syndicate_fediverse", "The fediverse accounts' work, by outcome", labels=["outcome"]
+        )
         for outcome, n in sorted(self.counts.items()):
             family.add_metric([outcome], n)
         yield family
@@ -71,29 +76,44 @@ class FediverseTotals(HubTotals):
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.events = Counter("syndicate_events", "Events received, by type and outcome",
-                              ["type", "outcome"], registry=self.registry)
-        self.feed_requests = Counter("syndicate_feed_requests", "Feed requests by status",
-                                     ["status"], registry=self.registry)
-        self.intake_seconds = Histogram("syndicate_intake_seconds",
-                                        "POST /events: from request to answer",
-                                        registry=self.registry)
-        self.queue_depth = Gauge("syndicate_queue_depth", "Messages waiting per queue", ["queue"],
-                                 registry=self.registry)
-        self.dead_letters = Gauge("syndicate_dead_letters", "Units of work out of retries",
-                                  registry=self.registry)
+        self.events = Counter(
+            "syndicate_events",
+            "Events received, by type and outcome",
+            ["type", "outcome"],
+            registry=self.registry,
+        )
+        self.feed_requests = Counter(
+            "syndicate_feed_requests", "Feed requests by status", ["status"], registry=self.registry
+        )
+        self.intake_seconds = Histogram(
+            "syndicate_intake_seconds",
+            "POST /events: from request to answer",
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "syndicate_queue_depth", "Messages waiting per queue", ["queue"], registry=self.registry
+        )
+        self.dead_letters = Gauge(
+            "syndicate_dead_letters", "Units of work out of retries", registry=self.registry
+        )
         # our own WebSub hub (worker/hub.py): its state at the last scrape
-        self.hub_subscriptions = Gauge("syndicate_hub_subscriptions",
-                                       "Verified subscriptions to our own WebSub hub",
-                                       registry=self.registry)
-        self.hub_failing = Gauge("syndicate_hub_failing_callbacks",
-                                 "Subscriptions whose last delivery failed",
-                                 registry=self.registry)
+        self.hub_subscriptions = Gauge(
+            "syndicate_hub_subscriptions",
+            "Verified subscriptions to our own WebSub hub",
+            registry=self.registry,
+        )
+        self.hub_failing = Gauge(
+            "syndicate_hub_failing_callbacks",
+            "Subscriptions whose last delivery failed",
+            registry=self.registry,
+        )
         self.hub = HubTotals()
         self.registry.register(self.hub)
-        self.fediverse_followers = Gauge("syndicate_fediverse_followers",
-                                         "Followers of the feeds' fediverse accounts",
-                                         registry=self.registry)
+        self.fediverse_followers = Gauge(
+            "syndicate_fediverse_followers",
+            "Followers of the feeds' fediverse accounts",
+            registry=self.registry,
+        )
         self.fediverse = FediverseTotals()
         self.registry.register(self.fediverse)
         self.worker = WorkerTotals()

@@ -34,9 +34,13 @@ from syndicate.process import die_with_parent
 
 def _answer(transport: asyncio.Transport, status: str, text: str) -> None:
     body = text.encode()
-    transport.write(b"HTTP/1.1 " + status.encode() + b"\r\ncontent-type: text/plain; charset="
-                    b"utf-8\r\ncontent-length: " + str(len(body)).encode() +
-                    b"\r\nconnection: close\r\n\r\n" + body)
+    transport.write(
+        b"HTTP/1.1 " + status.encode() + b"\r\ncontent-type: text/plain; charset="
+        b"utf-8\r\ncontent-length: "
+        + str(len(body)).encode()
+        + b"\r\nconnection: close\r\n\r\n"
+        + body
+    )
     transport.close()
 
 
@@ -102,8 +106,11 @@ class LimitedProtocol(HttpToolsProtocol):
     def _too_large(self) -> None:
         self._disarm_head_timer()
         if not self.transport.is_closing():
-            _answer(self.transport, "431 Request Header Fields Too Large",
-                    f"request head over {self.max_header_bytes} bytes\n")
+            _answer(
+                self.transport,
+                "431 Request Header Fields Too Large",
+                f"request head over {self.max_header_bytes} bytes\n",
+            )
 
     def on_headers_complete(self) -> None:
         self._in_head = False
@@ -131,17 +138,24 @@ class LimitedProtocol(HttpToolsProtocol):
         if self.cycle is not None and not self.cycle.response_complete:
             return  # a response is still being made for the previous request
         if self._head_bytes:
-            _answer(self.transport, "408 Request Timeout",
-                    f"request head not received within {self.header_timeout_s:g} s\n")
+            _answer(
+                self.transport,
+                "408 Request Timeout",
+                f"request head not received within {self.header_timeout_s:g} s\n",
+            )
         else:
             self.transport.close()  # never said anything: just close
 
 
 def protocol_for(settings: Settings) -> type[LimitedProtocol]:
-    return type("Protocol", (LimitedProtocol,), {
-        "max_header_bytes": settings.max_header_bytes,
-        "header_timeout_s": settings.header_timeout,
-    })
+    return type(
+        "Protocol",
+        (LimitedProtocol,),
+        {
+            "max_header_bytes": settings.max_header_bytes,
+            "header_timeout_s": settings.header_timeout,
+        },
+    )
 
 
 class Server(uvicorn.Server):
@@ -155,23 +169,38 @@ class Server(uvicorn.Server):
 
 def config(app: Any, settings: Settings, host: str, port: int) -> uvicorn.Config:
     return uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, lifespan="off",
-        http=protocol_for(settings), timeout_keep_alive=int(settings.idle_timeout),
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        http=protocol_for(settings),
+        timeout_keep_alive=int(settings.idle_timeout),
         limit_concurrency=settings.max_connections,
         # X-Forwarded-For/-Proto believed from these peers only (the client address the login
         # limits count, and https for the session cookie's Secure flag)
-        proxy_headers=True, forwarded_allow_ips=list(settings.trusted_proxies))
+        proxy_headers=True,
+        forwarded_allow_ips=list(settings.trusted_proxies),
+    )
 
 
-def serve(app: Any, settings: Settings, host: str, port: int,
-          listener: socket.socket | None = None) -> None:
+def serve(
+    app: Any, settings: Settings, host: str, port: int, listener: socket.socket | None = None
+) -> None:
     """Serve until SIGINT/SIGTERM; on `listener` if given (bound by the caller beforehand)."""
     server = Server(config(app, settings, host, port))
     server.run(sockets=[listener] if listener is not None else None)
 
 
-def serve_processes(make_app: Callable[[], Any], settings: Settings, host: str, port: int,
-                    listener: socket.socket, processes: int) -> int:
+def serve_processes(
+    make_app: Callable[[], Any],
+    settings: Settings,
+    host: str,
+    port: int,
+    listener: socket.socket,
+    processes: int,
+) -> int:
     """`processes` servers sharing one listening socket (the kernel hands each new connection to
     one of them), so intake and serving use more than one core. Each child builds its own app
     and runtime after the fork. The parent only waits: SIGTERM or SIGINT stops them all, and if

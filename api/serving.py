@@ -57,8 +57,15 @@ EMPTY_FEEDS_BYTES = 2 * 2**20  # the in-memory empty feeds (a few KB each)
 ENTRY_OVERHEAD = 256  # what an entry costs beyond its bytes (key, tuple), so tiny ones count too
 VARY = "Accept, Accept-Encoding"
 # What a feed reader may ask for: any of these (or a range covering one) counts for the feed.
-FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml",
-              "application/feed+json", "application/json", "application/xml", "text/xml")
+FEED_TYPES = (
+    "application/rss+xml",
+    "application/atom+xml",
+    "application/rdf+xml",
+    "application/feed+json",
+    "application/json",
+    "application/xml",
+    "text/xml",
+)
 HTML_TYPES = ("text/html", "application/xhtml+xml")
 ACCEPT_MAX_CHARS = 2048
 ACCEPT_MAX_RANGES = 40
@@ -74,8 +81,9 @@ class BodyCache:
     included, stay under `max_bytes`. A body larger than the whole cache is not kept."""
 
     def __init__(self, max_bytes: int = 64 * 2**20) -> None:
-        self._data: LRUCache[tuple[str, str], tuple[str, bytes, bytes | None]] = \
-            LRUCache(max_bytes, getsizeof=_entry_size)
+        self._data: LRUCache[tuple[str, str], tuple[str, bytes, bytes | None]] = LRUCache(
+            max_bytes, getsizeof=_entry_size
+        )
 
     @property
     def size_bytes(self) -> int:
@@ -164,8 +172,9 @@ def _not_found(metrics) -> Response:
     return NOT_FOUND
 
 
-async def _representation(request: Request, rt: Runtime, key: str, fmt: str
-                          ) -> tuple[str, str, int, bytes | None] | None:
+async def _representation(
+    request: Request, rt: Runtime, key: str, fmt: str
+) -> tuple[str, str, int, bytes | None] | None:
     """(ETag, Last-Modified, size, body if already at hand) of one format. A known feed with
     nothing rendered yet (`all` and `audio` on a fresh install, any feed before its first
     render) is a valid empty feed; a key that never existed is None (404)."""
@@ -226,8 +235,7 @@ def slug_key(path: str) -> str | None:
     if len(path) > 1200:
         return None
     kind, _, rest = path.partition("/")
-    key = "/".join([kind.lower(), *(slugify(p) for p in rest.split("/"))]) if rest \
-        else kind.lower()
+    key = "/".join([kind.lower(), *(slugify(p) for p in rest.split("/"))]) if rest else kind.lower()
     return key if is_feed_key(key) else None
 
 
@@ -241,8 +249,9 @@ async def _redirect_to_slug(rt: Runtime, key: str, typed_fmt: str) -> Response |
     if not known:
         return None
     location = f"/feeds/{target}" + (f".{fmt}" if fmt else "")  # a path of ours, no host
-    return Response(status_code=301, headers={"Location": location, "Cache-Control": CACHE_CONTROL,
-                                              **NOSNIFF})
+    return Response(
+        status_code=301, headers={"Location": location, "Cache-Control": CACHE_CONTROL, **NOSNIFF}
+    )
 
 
 async def serve_feed(request: Request) -> Response:
@@ -319,8 +328,10 @@ async def feed_bytes(request: Request, rt: Runtime, key: str, fmt: str) -> Respo
     return Response(body, status_code=200, headers=headers, media_type=MEDIA_TYPES[fmt])
 
 
-
 async def stylesheet(request: Request) -> Response:
     """The XSLT the feeds name (for browsers that still run it; the others get the page)."""
-    return Response(STYLESHEET, media_type="text/xsl; charset=utf-8",
-                    headers={"Cache-Control": "public, max-age=86400", **NOSNIFF})
+    return Response(
+        STYLESHEET,
+        media_type="text/xsl; charset=utf-8",
+        headers={"Cache-Control": "public, max-age=86400", **NOSNIFF},
+    )

@@ -58,8 +58,10 @@ class Sitemaps:
             if self._news is not None and self._news.version == version:
                 return self._news
             settings, site = self._rt.settings, self._rt.site
-            items = [NewsItem(e.url, e.title, datetime.fromtimestamp(e.first_published, UTC),
-                              e.language) for e in store.recent()]
+            items = [
+                NewsItem(e.url, e.title, datetime.fromtimestamp(e.first_published, UTC), e.language)
+                for e in store.recent()
+            ]
             body = news_sitemap(items, settings.news_publication or site.title, site.language)
             self._news = Built(version, etag_of(body), body)
             self.builds += 1
@@ -72,8 +74,10 @@ class Sitemaps:
                 return self._feeds
             public = self._rt.site.public_url
             rows = sorted(snap.rows, key=_order)
-            urls = [public.rstrip("/") + "/feeds/",
-                    *(feed_page_url(public, key) for key, _, _ in rows)]
+            urls = [
+                public.rstrip("/") + "/feeds/",
+                *(feed_page_url(public, key) for key, _, _ in rows),
+            ]
             body = url_sitemap(urls)
             self._feeds = Built(snap, etag_of(body), body)
             self.builds += 1
@@ -98,8 +102,9 @@ def _sitemaps(request: Request) -> Sitemaps:
 def _answer(request: Request, built: Built) -> Response:
     headers = {"ETag": built.etag, "Cache-Control": CACHE_CONTROL, **NOSNIFF}
     inm = request.headers.get("if-none-match")
-    if inm is not None and {"*", built.etag} & {t.strip().removeprefix("W/")
-                                                 for t in inm.split(",")}:
+    if inm is not None and {"*", built.etag} & {
+        t.strip().removeprefix("W/") for t in inm.split(",")
+    }:
         return Response(status_code=304, headers=headers)
     if request.method == "HEAD":
         headers["Content-Length"] = str(len(built.body))

@@ -42,15 +42,28 @@ async def get_event(request: Request) -> Response:
 
 
 # The JSON API speaks ISO 8601 times and numbers as numbers (Redis keeps strings and epochs).
-TIME_FIELDS = {"received_at", "finished_at", "created_at", "updated_at", "sent_at",
-               "last_attempt_at", "next_attempt_at", "deleted_at", "replayed_at", "refreshed_at"}
+TIME_FIELDS = {
+    "received_at",
+    "finished_at",
+    "created_at",
+    "updated_at",
+    "sent_at",
+    "last_attempt_at",
+    "next_attempt_at",
+    "deleted_at",
+    "replayed_at",
+    "refreshed_at",
+}
 INT_FIELDS = {"attempts", "delete_attempts", "in_flight", "delete_requested"}
 
 
 def iso(epoch: str | float) -> str | None:
     try:
-        return datetime.fromtimestamp(float(epoch), UTC).isoformat(timespec="milliseconds") \
+        return (
+            datetime.fromtimestamp(float(epoch), UTC)
+            .isoformat(timespec="milliseconds")
             .replace("+00:00", "Z")
+        )
     except (TypeError, ValueError, OverflowError):
         return None
 
@@ -83,13 +96,20 @@ async def get_article(request: Request) -> Response:
         "last_event": record.get("last_event"),
         "article": record.get("doc"),
         "feeds": [
-            {"key": k, "rss": feed_url(rt.site.public_url, k, "rss"),
-             "atom": feed_url(rt.site.public_url, k, "atom")}
+            {
+                "key": k,
+                "rss": feed_url(rt.site.public_url, k, "rss"),
+                "atom": feed_url(rt.site.public_url, k, "atom"),
+            }
             for k in feeds
         ],
         "timeline": record.get("timeline", []),
-        "shares": {network: typed(entry) for network, entry in
-                   (await run_in_threadpool(rt.store.outbox.entries, article_id)).items()},
+        "shares": {
+            network: typed(entry)
+            for network, entry in (
+                await run_in_threadpool(rt.store.outbox.entries, article_id)
+            ).items()
+        },
     }
     return JSONResponse(out)
 
@@ -104,10 +124,12 @@ def _redis_answers(app: Any) -> bool:
     if client is None:
         # one retry, at once: a connection left over from before a Redis restart is not an
         # outage; a hung Redis fails the check in about 2 s (compose waits 3 s)
-        client = redis_client(app.state.runtime.settings.require_redis(),
-                              socket_timeout=LIVENESS_TIMEOUT_S,
-                              socket_connect_timeout=LIVENESS_TIMEOUT_S,
-                              retry=Retry(NoBackoff(), 1))
+        client = redis_client(
+            app.state.runtime.settings.require_redis(),
+            socket_timeout=LIVENESS_TIMEOUT_S,
+            socket_connect_timeout=LIVENESS_TIMEOUT_S,
+            retry=Retry(NoBackoff(), 1),
+        )
         app.state.liveness_redis = client
     try:
         return bool(client.ping())
@@ -172,8 +194,9 @@ def _refresh_gauges(rt: Runtime, metrics) -> None:
 async def metrics_endpoint(request: Request) -> Response:
     metrics = request.app.state.metrics
     await run_in_threadpool(_refresh_gauges, request.app.state.runtime, metrics)
-    return Response(generate_latest(metrics.registry),
-                    media_type="text/plain; version=0.0.4; charset=utf-8")
+    return Response(
+        generate_latest(metrics.registry), media_type="text/plain; version=0.0.4; charset=utf-8"
+    )
 
 
 async def share_links(request: Request) -> Response:
@@ -182,12 +205,20 @@ async def share_links(request: Request) -> Response:
     article = await run_in_threadpool(rt.store.articles.article, article_id)
     if article is None:
         return problem(404, "no such article", article_id)
-    return JSONResponse({"id": article_id, "links": links_for(rt.settings, article),
-                         "alternates": alternates(rt.site, article)})
+    return JSONResponse(
+        {
+            "id": article_id,
+            "links": links_for(rt.settings, article),
+            "alternates": alternates(rt.site, article),
+        }
+    )
 
 
-FEED_TYPES = (("rss", "application/rss+xml"), ("atom", "application/atom+xml"),
-              ("json", "application/feed+json"))
+FEED_TYPES = (
+    ("rss", "application/rss+xml"),
+    ("atom", "application/atom+xml"),
+    ("json", "application/feed+json"),
+)
 
 
 def alternates(site: Site, article: Article) -> list[dict[str, str]]:
@@ -200,7 +231,14 @@ def alternates(site: Site, article: Article) -> list[dict[str, str]]:
         title = describe(key, site, [article]).title
         for fmt, media_type in FEED_TYPES:
             href = feed_url(site.public_url, key, fmt)
-            out.append({"feed": key, "type": media_type, "title": title, "href": href,
-                        "html": f'<link rel="alternate" type="{media_type}" '
-                                f'title="{escape(title, quote=True)}" href="{escape(href)}">'})
+            out.append(
+                {
+                    "feed": key,
+                    "type": media_type,
+                    "title": title,
+                    "href": href,
+                    "html": f'<link rel="alternate" type="{media_type}" '
+                    f'title="{escape(title, quote=True)}" href="{escape(href)}">',
+                }
+            )
     return out

@@ -43,42 +43,80 @@ def _phase(name: str) -> None:
 
 
 def _arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workers", type=int, default=2,
-                        help="worker processes (concurrency 1 each) for every phase but scaling")
-    parser.add_argument("--api-processes", type=int, default=1,
-                        help="`syndicate api --processes N` (a lever: intake on more cores)")
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="worker processes (concurrency 1 each) for every phase but scaling",
+    )
+    parser.add_argument(
+        "--api-processes",
+        type=int,
+        default=1,
+        help="`syndicate api --processes N` (a lever: intake on more cores)",
+    )
     parser.add_argument("--rates", default="50,200,500", help="events/s of the steady steps")
     parser.add_argument("--seconds", type=float, default=10, help="length of each step")
     parser.add_argument("--burst", type=int, default=3000, help="events in the burst phase")
-    parser.add_argument("--scale-events", type=int, default=1500,
-                        help="backlog drained by 1, 2 and 3 workers")
+    parser.add_argument(
+        "--scale-events", type=int, default=1500, help="backlog drained by 1, 2 and 3 workers"
+    )
     parser.add_argument("--serve-seconds", type=float, default=5)
     parser.add_argument("--noop", type=int, default=5000, help="tasks for the Celery ceiling")
-    parser.add_argument("--sizes", default="1000,100000",
-                        help="archive sizes for the flat-cost run (100,000 takes ~4 min to load)")
-    parser.add_argument("--set", action="append", default=[], metavar="SYNDICATE_X=VALUE",
-                        help="a setting for the service under test (to measure a lever)")
-    parser.add_argument("--followers", type=int, default=5000,
-                        help="fediverse followers of `all` in the fan-out phase")
-    parser.add_argument("--servers", type=int, default=500,
-                        help="loopback fediverse servers (shared inboxes) they are spread over")
-    parser.add_argument("--only", default="ceiling,steps,burst,serving,scaling,storage,fanout",
-                        help="the phases to run (comma-separated)")
+    parser.add_argument(
+        "--sizes",
+        default="1000,100000",
+        help="archive sizes for the flat-cost run (100,000 takes ~4 min to load)",
+    )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SYNDICATE_X=VALUE",
+        help="a setting for the service under test (to measure a lever)",
+    )
+    parser.add_argument(
+        "--followers",
+        type=int,
+        default=5000,
+        help="fediverse followers of `all` in the fan-out phase",
+    )
+    parser.add_argument(
+        "--servers",
+        type=int,
+        default=500,
+        help="loopback fediverse servers (shared inboxes) they are spread over",
+    )
+    parser.add_argument(
+        "--only",
+        default="ceiling,steps,burst,serving,scaling,storage,fanout",
+        help="the phases to run (comma-separated)",
+    )
     parser.add_argument("--quick", action="store_true", help="small numbers, under a minute")
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.burst, args.scale_events, args.serve_seconds, args.noop, args.sizes = (
-            1, 200, 100, 1, 200, "100,200")
+            1,
+            200,
+            100,
+            1,
+            200,
+            "100,200",
+        )
         args.followers, args.servers = 200, 20
     if any(not item.split("=", 1)[0].startswith("SYNDICATE_") for item in args.set):
         parser.error("--set takes SYNDICATE_NAME=VALUE")
     return args
 
 
-def _service_phases(svc: Service, args: argparse.Namespace, workdir: Path, only: set[str]
-                    ) -> tuple[dict, dict, dict, dict, dict, dict]:
+def _service_phases(
+    svc: Service, args: argparse.Namespace, workdir: Path, only: set[str]
+) -> tuple[dict, dict, dict, dict, dict, dict]:
     """The phases that drive the running service: (ceiling, steps, burst, serving, scaling),
     and the processes' peak memory before scaling."""
     c: dict = {}
@@ -93,8 +131,9 @@ def _service_phases(svc: Service, args: argparse.Namespace, workdir: Path, only:
     if "steps" in only:
         _phase("steps")
         for k, rate in enumerate(float(r) for r in args.rates.split(",")):
-            steps[int(rate)] = s = phases.step(svc, rate, args.seconds,
-                                               first_n=1_000_000 + k * 100_000)
+            steps[int(rate)] = s = phases.step(
+                svc, rate, args.seconds, first_n=1_000_000 + k * 100_000
+            )
             report.print_step(s)
             wait_until(svc.settled, 900, "the backlog to drain")
     if "burst" in only:
@@ -117,9 +156,12 @@ def main() -> None:
     args = _arguments()
     workdir = Path(tempfile.mkdtemp(prefix="syndicate-bench-"))
     os.chmod(workdir, 0o755)  # nginx's workers read the export below it
-    print(f"syndicate bench: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
-          f"{args.workers} worker processes, {args.api_processes} API process(es), "
-          f"settings {args.set or 'default'}, logs in {workdir}", flush=True)
+    print(
+        f"syndicate bench: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, "
+        f"{args.workers} worker processes, {args.api_processes} API process(es), "
+        f"settings {args.set or 'default'}, logs in {workdir}",
+        flush=True,
+    )
     settings = dict(item.split("=", 1) for item in args.set)
     svc = Service(workdir, args.workers, args.api_processes, **settings)
     only = set(args.only.split(","))
@@ -134,8 +176,16 @@ def main() -> None:
         report.print_storage(phases.storage(workdir, sizes), sizes)
     if "fanout" in only:
         _phase("fanout")
-        report.print_fanout(fanout.fanout(workdir, args.workers, args.followers, args.servers,
-                                          rate=20, seconds=max(args.seconds, 2)))
+        report.print_fanout(
+            fanout.fanout(
+                workdir,
+                args.workers,
+                args.followers,
+                args.servers,
+                rate=20,
+                seconds=max(args.seconds, 2),
+            )
+        )
     report.table(steps, b, c, v, scale)
     shutil.rmtree(workdir / "export", ignore_errors=True)
 

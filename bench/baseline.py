@@ -27,7 +27,8 @@ MEDIA = {"rss": "application/rss+xml; charset=utf-8", "atom": "application/atom+
 def create_app(rt: Runtime) -> Starlette:
     def rendered(key: str, fmt: str) -> bytes:
         _, articles, deleted, _ = rt.store.articles.for_render(
-            key, rt.settings.feed_size, rt.settings.deleted_entry_days * 86400)
+            key, rt.settings.feed_size, rt.settings.deleted_entry_days * 86400
+        )
         return render_whole(describe(key, rt.site, articles), articles, deleted).bodies()[fmt]
 
     async def feed(request: Request) -> Response:

@@ -7,18 +7,46 @@ import random
 import sys
 from datetime import UTC, datetime, timedelta
 
-SECTIONS = [("news", "News"), ("world", "World"), ("business", "Business"), ("sport", "Sport"),
-            ("culture", "Culture")]
-SUBSECTIONS = [("lithuania", "Lithuania"), ("europe", "Europe"), ("markets", "Markets"),
-               ("football", "Football"), ("music", "Music")]
-TAGS = ["NATO", "Ukraine", "China", "Lithuania", "Elections", "Energy", "Climate", "Economy",
-        "Football", "Vilnius", "EU", "Baltics"]
+SECTIONS = [
+    ("news", "News"),
+    ("world", "World"),
+    ("business", "Business"),
+    ("sport", "Sport"),
+    ("culture", "Culture"),
+]
+SUBSECTIONS = [
+    ("lithuania", "Lithuania"),
+    ("europe", "Europe"),
+    ("markets", "Markets"),
+    ("football", "Football"),
+    ("music", "Music"),
+]
+TAGS = [
+    "NATO",
+    "Ukraine",
+    "China",
+    "Lithuania",
+    "Elections",
+    "Energy",
+    "Climate",
+    "Economy",
+    "Football",
+    "Vilnius",
+    "EU",
+    "Baltics",
+]
 AUTHORS = ["News Desk", "Jurgita Lapienytė", "Ieva Žilionienė", "Benas Gerdžiūnas", "Wire"]
 EPOCH = datetime(2020, 1, 1, tzinfo=UTC)
 
 
-def article_event(n: int, *, version: int = 1, kind: str = "article.published",
-                  seed: int = 0, event_suffix: str = "") -> dict:
+def article_event(
+    n: int,
+    *,
+    version: int = 1,
+    kind: str = "article.published",
+    seed: int = 0,
+    event_suffix: str = "",
+) -> dict:
     """Event for article number `n`: deterministic for (n, seed), a few sections, tags, an image."""
     rnd = random.Random(n * 7919 + seed)
     published = EPOCH + timedelta(minutes=n)  # n up to ~3 million stays in the past
@@ -38,15 +66,30 @@ def article_event(n: int, *, version: int = 1, kind: str = "article.published",
         "authors": [{"name": rnd.choice(AUTHORS)}],
         "published_at": published.isoformat().replace("+00:00", "Z"),
         "updated_at": (published + timedelta(minutes=version)).isoformat().replace("+00:00", "Z"),
-        "image": {"url": f"https://news.example.org/media/{article_id}.jpg", "type": "image/jpeg",
-                  "width": 1200, "height": 675, "caption": "A caption", "credit": "Photo: Wire"},
-        "comments": {"count": rnd.randint(0, 40),
-                     "url": f"https://news.example.org/{article_id}.html#comments"},
+        "image": {
+            "url": f"https://news.example.org/media/{article_id}.jpg",
+            "type": "image/jpeg",
+            "width": 1200,
+            "height": 675,
+            "caption": "A caption",
+            "credit": "Photo: Wire",
+        },
+        "comments": {
+            "count": rnd.randint(0, 40),
+            "url": f"https://news.example.org/{article_id}.html#comments",
+        },
     }
-    event = {"id": f"evt-{article_id}-v{version}{event_suffix}", "type": kind,
-             "occurred_at": article["updated_at"]}
+    event = {
+        "id": f"evt-{article_id}-v{version}{event_suffix}",
+        "type": kind,
+        "occurred_at": article["updated_at"],
+    }
     if kind == "article.unpublished":
-        event["article"] = {"id": article_id, "version": version, "updated_at": article["updated_at"]}
+        event["article"] = {
+            "id": article_id,
+            "version": version,
+            "updated_at": article["updated_at"],
+        }
     else:
         event["article"] = article
     return event

@@ -38,7 +38,8 @@ class Inboxes:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         server = self._loop.run_until_complete(
-            asyncio.start_server(self._handle, host=self.hosts, port=self.port, backlog=1024))
+            asyncio.start_server(self._handle, host=self.hosts, port=self.port, backlog=1024)
+        )
         self._ready.set()
         try:
             self._loop.run_forever()
@@ -71,11 +72,16 @@ class Inboxes:
         self._loop.call_soon_threadsafe(self._loop.stop)
 
 
-def fanout(workdir: Path, workers: int, followers: int, servers: int, rate: float,
-           seconds: float) -> dict:
+def fanout(
+    workdir: Path, workers: int, followers: int, servers: int, rate: float, seconds: float
+) -> dict:
     inboxes = Inboxes(servers)
-    svc = Service(workdir / "fanout", workers, SYNDICATE_ACTIVITYPUB="on",
-                  SYNDICATE_ALLOW_PRIVATE_ADDRESSES="on")
+    svc = Service(
+        workdir / "fanout",
+        workers,
+        SYNDICATE_ACTIVITYPUB="on",
+        SYNDICATE_ALLOW_PRIVATE_ADDRESSES="on",
+    )
     try:
         without = phases.step(svc, rate, seconds, first_n=2_000_000)
         wait_until(svc.settled, 600, "the backlog to drain")
@@ -83,9 +89,14 @@ def fanout(workdir: Path, workers: int, followers: int, servers: int, rate: floa
         for n in range(followers):
             server = n % servers
             rt.store.fediverse.follow(
-                "all", f"http://{inboxes.hosts[server]}:{inboxes.port}/users/u{n}",
-                inboxes.inbox(server), f"http://{inboxes.hosts[server]}/follows/{n}",
-                f"{inboxes.hosts[server]}:{inboxes.port}", 10**7, 10**7)
+                "all",
+                f"http://{inboxes.hosts[server]}:{inboxes.port}/users/u{n}",
+                inboxes.inbox(server),
+                f"http://{inboxes.hosts[server]}/follows/{n}",
+                f"{inboxes.hosts[server]}:{inboxes.port}",
+                10**7,
+                10**7,
+            )
         before = len(inboxes.times)
         started = time.monotonic()
         with_followers = phases.step(svc, rate, seconds, first_n=2_100_000)
@@ -95,9 +106,15 @@ def fanout(workdir: Path, workers: int, followers: int, servers: int, rate: floa
             time.sleep(0.2)
         delivered = len(inboxes.times) - before
         last = inboxes.times[-1] if delivered else started
-        return {"followers": followers, "servers": servers, "without": without,
-                "with": with_followers, "delivered": delivered, "expected": expected,
-                "deliveries_per_s": delivered / max(last - started, 1e-9)}
+        return {
+            "followers": followers,
+            "servers": servers,
+            "without": without,
+            "with": with_followers,
+            "delivered": delivered,
+            "expected": expected,
+            "deliveries_per_s": delivered / max(last - started, 1e-9),
+        }
     finally:
         svc.close()
         inboxes.stop()

@@ -1,7 +1,6 @@
 """The phases of `python -m bench` (see bench/__main__.py): each drives the service under test
 and returns its figures; nothing here prints them (bench/report.py does) or asserts them."""
 
-
 from __future__ import annotations
 
 import json
@@ -67,8 +66,9 @@ class Watcher:
         ids = [item_id(e["article"]["id"]) for e in events]
         self._stop = multiprocessing.Event()
         self._out: multiprocessing.Queue = multiprocessing.Queue()
-        self._proc = multiprocessing.Process(target=_watch, daemon=True, args=(
-            svc.url, ids, self.tag_feed, self._stop, self._out))
+        self._proc = multiprocessing.Process(
+            target=_watch, daemon=True, args=(svc.url, ids, self.tag_feed, self._stop, self._out)
+        )
         self._proc.start()
         self.seen: dict[tuple[int, str], float] = {}
         self.backlog: list[tuple[int, int]] = []
@@ -175,13 +175,19 @@ def step(svc: Service, rate: float, seconds: float, first_n: int) -> dict:
     watcher.stop()
     visible = watcher.visible(accepted_at)
     within = {k: sum(v <= VISIBLE_WITHIN_S for v in values) for k, values in visible.items()}
-    return {"rate": rate, "offered_per_s": count / offered_s, "events": count,
-            "accepted": len(accepted_times), "refused": refused,
-            "accepted_per_s": len(accepted_times) / accept_s,
-            "intake_p50_ms": pct(latencies, 50) * 1000, "intake_p99_ms": pct(latencies, 99) * 1000,
-            **{f"visible_{k}_p{p}_ms": pct(v, p) * 1000 for k, v in visible.items() for p in (50, 99)},
-            **{f"visible_{k}_within": n for k, n in within.items()},
-            "backlog": watcher.backlog}
+    return {
+        "rate": rate,
+        "offered_per_s": count / offered_s,
+        "events": count,
+        "accepted": len(accepted_times),
+        "refused": refused,
+        "accepted_per_s": len(accepted_times) / accept_s,
+        "intake_p50_ms": pct(latencies, 50) * 1000,
+        "intake_p99_ms": pct(latencies, 99) * 1000,
+        **{f"visible_{k}_p{p}_ms": pct(v, p) * 1000 for k, v in visible.items() for p in (50, 99)},
+        **{f"visible_{k}_within": n for k, n in within.items()},
+        "backlog": watcher.backlog,
+    }
 
 
 # Phase 3: burst ---------------------------------------------------------------------------------
@@ -193,10 +199,14 @@ def burst(svc: Service, count: int, first_n: int) -> dict:
     intake_s = max(accepted) - started
     wait_until(svc.settled, 600, "the burst to be applied and rendered")
     end_to_end_s = time.monotonic() - started
-    return {"events": count, "accepted_per_s": count / intake_s,
-            "intake_p50_ms": pct(latencies, 50) * 1000, "intake_p99_ms": pct(latencies, 99) * 1000,
-            "end_to_end_per_s": count / end_to_end_s,
-            "renders_per_event": (svc.renders() - renders_before) / count}
+    return {
+        "events": count,
+        "accepted_per_s": count / intake_s,
+        "intake_p50_ms": pct(latencies, 50) * 1000,
+        "intake_p99_ms": pct(latencies, 99) * 1000,
+        "end_to_end_per_s": count / end_to_end_s,
+        "renders_per_event": (svc.renders() - renders_before) / count,
+    }
 
 
 # Phase 4: scaling -------------------------------------------------------------------------------
@@ -221,16 +231,18 @@ def scaling(svc: Service, count: int, first_n: int, counts: tuple[int, ...] = (1
 def serving(svc: Service, workdir: Path, seconds: float) -> dict:
     path = "/feeds/all.rss"
     out: dict = {}
-    api_body = requests.get(svc.base + path, timeout=5,
-                            headers={"Accept-Encoding": "identity"}).content
+    api_body = requests.get(
+        svc.base + path, timeout=5, headers={"Accept-Encoding": "identity"}
+    ).content
 
     def pair(base: str) -> tuple[float, float, bool]:
         # The load asks for no encoding, so the ETag to send back is the identity one's.
         answer = requests.get(base + path, timeout=5, headers={"Accept-Encoding": "identity"})
         same = answer.content == api_body
         ok = srv.requests_per_s(base + path, {}, seconds)
-        not_modified = srv.requests_per_s(base + path, {"If-None-Match": answer.headers["etag"]},
-                                          seconds)
+        not_modified = srv.requests_per_s(
+            base + path, {"If-None-Match": answer.headers["etag"]}, seconds
+        )
         return ok, not_modified, same
 
     out["api"] = pair(svc.base)
@@ -250,9 +262,14 @@ def serving(svc: Service, workdir: Path, seconds: float) -> dict:
         finally:
             plain.stop()
     port = srv.free_port()
-    baseline = subprocess.Popen([sys.executable, "-m", "bench.baseline", "--port", str(port)],
-                                env=svc.env, cwd=ROOT, preexec_fn=die_with_parent,
-                                stdout=svc.logs, stderr=svc.logs)
+    baseline = subprocess.Popen(
+        [sys.executable, "-m", "bench.baseline", "--port", str(port)],
+        env=svc.env,
+        cwd=ROOT,
+        preexec_fn=die_with_parent,
+        stdout=svc.logs,
+        stderr=svc.logs,
+    )
     try:
         base_url = f"http://127.0.0.1:{port}"
 
@@ -283,16 +300,33 @@ def ceiling(svc: Service, count: int, concurrency: int) -> dict:
         for _ in range(count):
             noop.apply_async(producer=producer)
     publish_per_s = count / (time.monotonic() - started)
-    worker = subprocess.Popen([sys.executable, "-m", "celery", "-A", "bench.noop", "worker",
-                               "--loglevel=WARNING", f"--concurrency={concurrency}", "-Q", QUEUE,
-                               "--without-gossip", "--without-mingle"],
-                              env=svc.env, cwd=ROOT, preexec_fn=die_with_parent,
-                              stdout=svc.logs, stderr=svc.logs)
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "bench.noop",
+            "worker",
+            "--loglevel=WARNING",
+            f"--concurrency={concurrency}",
+            "-Q",
+            QUEUE,
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        env=svc.env,
+        cwd=ROOT,
+        preexec_fn=die_with_parent,
+        stdout=svc.logs,
+        stderr=svc.logs,
+    )
     try:
         wait_until(lambda: r.llen(QUEUE) < count, 60, "the no-op worker to start")
         first = time.monotonic()
-        wait_until(lambda: r.llen(QUEUE) == 0 and r.hlen("unacked") == 0, 600,
-                   "the no-op queue to drain")
+        wait_until(
+            lambda: r.llen(QUEUE) == 0 and r.hlen("unacked") == 0, 600, "the no-op queue to drain"
+        )
         drained_s = time.monotonic() - first
     finally:
         stop(worker)
@@ -321,15 +355,18 @@ def storage(workdir: Path, sizes: list[int]) -> dict:
             for k in range(20):
                 event = article_event(size + 1_000_000 + k)
                 t0 = time.perf_counter()
-                applied = rt.store.articles.apply(ArticleEvent.from_payload(event["id"], event), {},
-                                                  defer_render=True)
+                applied = rt.store.articles.apply(
+                    ArticleEvent.from_payload(event["id"], event), {}, defer_render=True
+                )
                 for key in applied.touched_feeds:
                     rendering.render_and_save(rt, key)
                 costs.append(time.perf_counter() - t0)
             before = r.info("memory")["used_memory"]
-            out["sizes"][size] = {"bytes_per_article": per_article,
-                                  "event_cost_ms": statistics.median(costs) * 1000,
-                                  "feeds_touched": len(applied.touched_feeds)}
+            out["sizes"][size] = {
+                "bytes_per_article": per_article,
+                "event_cost_ms": statistics.median(costs) * 1000,
+                "feeds_touched": len(applied.touched_feeds),
+            }
         return out
     finally:
         server.stop()

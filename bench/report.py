@@ -13,24 +13,38 @@ def _ms(value: float) -> str:
 
 
 def print_step(s: dict) -> None:
-    print(f"\nsteady {s['rate']:.0f} events/s for {s['events'] / s['rate']:.0f} s "
-          f"(offered {s['offered_per_s']:.0f}/s, {s['events']} events)", flush=True)
-    print(f"  accepted              {s['accepted']:6d}   ({s['accepted_per_s']:.0f}/s; "
-          f"{s['refused']} refused)")
-    print(f"  intake latency        p50 {_ms(s['intake_p50_ms'])} ms   p99 {_ms(s['intake_p99_ms'])} ms")
+    print(
+        f"\nsteady {s['rate']:.0f} events/s for {s['events'] / s['rate']:.0f} s "
+        f"(offered {s['offered_per_s']:.0f}/s, {s['events']} events)",
+        flush=True,
+    )
+    print(
+        f"  accepted              {s['accepted']:6d}   ({s['accepted_per_s']:.0f}/s; "
+        f"{s['refused']} refused)"
+    )
+    print(
+        f"  intake latency        p50 {_ms(s['intake_p50_ms'])} ms   p99 {_ms(s['intake_p99_ms'])} ms"
+    )
     for kind, label in (("all", "in `all`"), ("tag", "in its tag feed"), ("both", "in both")):
-        print(f"  visible {label:<15} p50 {_ms(s[f'visible_{kind}_p50_ms'])} ms   "
-              f"p99 {_ms(s[f'visible_{kind}_p99_ms'])} ms")
-    print(f"  visible within {VISIBLE_WITHIN_S:.0f} s    {s['visible_tag_within']} of {s['accepted']} in "
-          f"their tag feed, {s['visible_all_within']} in `all` (a 50-item feed: at high rates "
-          "items leave it before a render shows them)")
+        print(
+            f"  visible {label:<15} p50 {_ms(s[f'visible_{kind}_p50_ms'])} ms   "
+            f"p99 {_ms(s[f'visible_{kind}_p99_ms'])} ms"
+        )
+    print(
+        f"  visible within {VISIBLE_WITHIN_S:.0f} s    {s['visible_tag_within']} of {s['accepted']} in "
+        f"their tag feed, {s['visible_all_within']} in `all` (a 50-item feed: at high rates "
+        "items leave it before a render shows them)"
+    )
     series = " ".join(f"{u}/{d}" for u, d in s["backlog"][:40])
-    print(f"  backlog each second   {series or '(drained within a second)'}"
-          "   (events not yet applied / feeds waiting for a render)")
+    print(
+        f"  backlog each second   {series or '(drained within a second)'}"
+        "   (events not yet applied / feeds waiting for a render)"
+    )
 
 
 def table(steps: dict, b: dict, c: dict, v: dict, scale: dict) -> None:
     """The issue's rows, each beside its goal (a phase not run leaves its rows out)."""
+
     def row(figure: str, now: str, goal: str, met: bool | None) -> None:
         verdict = "" if met is None else ("met" if met else "MISSED")
         print(f"  {figure:<44} {now:<50} {goal:<26} {verdict}")
@@ -40,51 +54,78 @@ def table(steps: dict, b: dict, c: dict, v: dict, scale: dict) -> None:
     for rate, goal in ((50, 200), (200, 500)):
         s = steps.get(rate)
         if s:
-            row(f"publish->visible at a steady {rate} events/s",
+            row(
+                f"publish->visible at a steady {rate} events/s",
                 f"p50 {s['visible_both_p50_ms']:.0f} ms, p99 {s['visible_both_p99_ms']:.0f} ms"
-                " (in `all` and its tag feed)", f"p99 <= {goal} ms",
-                s["visible_both_p99_ms"] <= goal)
+                " (in `all` and its tag feed)",
+                f"p99 <= {goal} ms",
+                s["visible_both_p99_ms"] <= goal,
+            )
     s = steps.get(500)
     if s:
-        row("at 500 events/s offered",
+        row(
+            "at 500 events/s offered",
             f"{s['accepted']} of {s['events']} accepted ({s['accepted_per_s']:.0f}/s), "
-            f"intake p50 {s['intake_p50_ms']:.0f} ms", "all accepted",
-            s["accepted"] == s["events"])
-        row("", f"{s['visible_tag_within']} visible in their tag feed within "
-                f"{VISIBLE_WITHIN_S:.0f} s, {s['visible_all_within']} in `all`",
-            "all visible", s["visible_tag_within"] == s["events"])
+            f"intake p50 {s['intake_p50_ms']:.0f} ms",
+            "all accepted",
+            s["accepted"] == s["events"],
+        )
+        row(
+            "",
+            f"{s['visible_tag_within']} visible in their tag feed within "
+            f"{VISIBLE_WITHIN_S:.0f} s, {s['visible_all_within']} in `all`",
+            "all visible",
+            s["visible_tag_within"] == s["events"],
+        )
     if b and c:
         ratio = b["end_to_end_per_s"] / c["drain_per_s"]
-        row("accepted and visible per s / Celery no-op",
+        row(
+            "accepted and visible per s / Celery no-op",
             f"{ratio:.2f} ({b['end_to_end_per_s']:.0f} events/s / {c['drain_per_s']:.0f} tasks/s)",
-            ">= 0.5", ratio >= 0.5)
+            ">= 0.5",
+            ratio >= 0.5,
+        )
     if v:
         api, render = v["api"], v["render"]
         if "nginx" in v:
             nginx, export = v["nginx"], v["export"]
             for i, name in ((0, "full feed GET"), (1, "304")):
-                row(f"{name} / nginx on the same bytes",
+                row(
+                    f"{name} / nginx on the same bytes",
                     f"API {api[i] / nginx[i]:.2f}, static export {export[i] / nginx[i]:.2f}",
-                    ">= 0.9 with static export", export[i] / nginx[i] >= 0.9)
+                    ">= 0.9 with static export",
+                    export[i] / nginx[i] >= 0.9,
+                )
         else:
-            row("full feed GET and 304 / nginx", "not measured: nginx is not installed",
-                ">= 0.9 with static export", None)
-        row("full feed GET / render-on-request", f"{api[0] / render[0]:.0f}x", ">= 20x",
-            api[0] / render[0] >= 20)
+            row(
+                "full feed GET and 304 / nginx",
+                "not measured: nginx is not installed",
+                ">= 0.9 with static export",
+                None,
+            )
+        row(
+            "full feed GET / render-on-request",
+            f"{api[0] / render[0]:.0f}x",
+            ">= 20x",
+            api[0] / render[0] >= 20,
+        )
     if scale:
         counts = sorted(scale)
         cores = os.cpu_count() or 1
         rising = all(scale[x] < scale[y] for x, y in zip(counts, counts[1:cores]))
-        row(f"scaling {'/'.join(map(str, counts))} worker processes",
+        row(
+            f"scaling {'/'.join(map(str, counts))} worker processes",
             " / ".join(f"{scale[k]:.0f}" for k in counts) + " events/s",
-            f"rising up to {cores} (cores)", rising)
-
-
+            f"rising up to {cores} (cores)",
+            rising,
+        )
 
 
 def print_ceiling(c: dict, workers: int) -> None:
-    print(f"\nCelery no-op ceiling ({c['tasks']} tasks, same Redis, concurrency {workers})",
-          flush=True)
+    print(
+        f"\nCelery no-op ceiling ({c['tasks']} tasks, same Redis, concurrency {workers})",
+        flush=True,
+    )
     print(f"  publish               {c['publish_per_s']:8.0f} tasks/s")
     print(f"  drain                 {c['drain_per_s']:8.0f} tasks/s")
 
@@ -92,31 +133,43 @@ def print_ceiling(c: dict, workers: int) -> None:
 def print_burst(b: dict) -> None:
     print(f"\nburst of {b['events']} events (16 connections)", flush=True)
     print(f"  accepted              {b['accepted_per_s']:8.0f} events/s   (goal >= 500)")
-    print(f"  intake latency        p50 {_ms(b['intake_p50_ms'])} ms   "
-          f"p99 {_ms(b['intake_p99_ms'])} ms")
-    print(f"  accepted and visible  {b['end_to_end_per_s']:8.0f} events/s "
-          "(first send to last render)")
-    print(f"  renders per event     {b['renders_per_event']:8.3f}   "
-          "(each event touches ~7 feeds)")
+    print(
+        f"  intake latency        p50 {_ms(b['intake_p50_ms'])} ms   "
+        f"p99 {_ms(b['intake_p99_ms'])} ms"
+    )
+    print(
+        f"  accepted and visible  {b['end_to_end_per_s']:8.0f} events/s (first send to last render)"
+    )
+    print(f"  renders per event     {b['renders_per_event']:8.3f}   (each event touches ~7 feeds)")
 
 
 def print_serving(v: dict) -> None:
     print(f"\nserving GET /feeds/all.rss (50 items; {srv.client_name()})", flush=True)
-    names = {"api": "syndicate API", "export": "nginx, deploy/nginx.conf over the export",
-             "nginx": "plain nginx, same bytes", "render": "render per request (baseline)"}
+    names = {
+        "api": "syndicate API",
+        "export": "nginx, deploy/nginx.conf over the export",
+        "nginx": "plain nginx, same bytes",
+        "render": "render per request (baseline)",
+    }
     for key, (ok, nm, same) in v.items():
-        print(f"  {names[key]:<42} 200 {ok:8.0f} req/s   304 "
-              f"{'     n/a' if nm != nm else f'{nm:8.0f}'} req/s   same bytes: {same}")
+        print(
+            f"  {names[key]:<42} 200 {ok:8.0f} req/s   304 "
+            f"{'     n/a' if nm != nm else f'{nm:8.0f}'} req/s   same bytes: {same}"
+        )
     if not srv.NGINX:
         print("  (nginx is not installed: `apt-get install nginx` for the static rows)")
 
 
 def print_scaling(scale: dict, events: int) -> None:
-    print(f"\nscaling: {events} queued events drained by k worker processes "
-          "(API and Redis fixed)", flush=True)
+    print(
+        f"\nscaling: {events} queued events drained by k worker processes (API and Redis fixed)",
+        flush=True,
+    )
     for k, per_s in scale.items():
-        print(f"  {k} worker{'s' if k > 1 else ' '}             {per_s:8.0f} events/s   "
-              f"({per_s / scale[1]:.2f}x one worker)")
+        print(
+            f"  {k} worker{'s' if k > 1 else ' '}             {per_s:8.0f} events/s   "
+            f"({per_s / scale[1]:.2f}x one worker)"
+        )
 
 
 def print_peaks(peaks: dict) -> None:
@@ -128,20 +181,31 @@ def print_peaks(peaks: dict) -> None:
 def print_storage(st: dict, sizes: list[int]) -> None:
     print("\nstorage and flat cost (one new event applied and its feeds rendered, median of 20)")
     for size, row in st["sizes"].items():
-        print(f"  {size:>7} articles      {row['bytes_per_article']:8.0f} B/article in Redis   "
-              f"event cost {row['event_cost_ms']:6.1f} ms ({row['feeds_touched']} feeds)")
+        print(
+            f"  {size:>7} articles      {row['bytes_per_article']:8.0f} B/article in Redis   "
+            f"event cost {row['event_cost_ms']:6.1f} ms ({row['feeds_touched']} feeds)"
+        )
     first, last = sizes[0], sizes[-1]
-    print(f"  event cost at {last} / at {first} articles "
-          f"{st['sizes'][last]['event_cost_ms'] / st['sizes'][first]['event_cost_ms']:6.2f}"
-          "   (flat: ~1)")
+    print(
+        f"  event cost at {last} / at {first} articles "
+        f"{st['sizes'][last]['event_cost_ms'] / st['sizes'][first]['event_cost_ms']:6.2f}"
+        "   (flat: ~1)"
+    )
 
 
 def print_fanout(f: dict) -> None:
-    print(f"\nfediverse fan-out: {f['followers']} followers of `all` on {f['servers']} loopback "
-          "servers (one shared inbox each)", flush=True)
+    print(
+        f"\nfediverse fan-out: {f['followers']} followers of `all` on {f['servers']} loopback "
+        "servers (one shared inbox each)",
+        flush=True,
+    )
     for label, s in (("without followers", f["without"]), ("with followers", f["with"])):
-        print(f"  {label:<21} publish->visible p50 {_ms(s['visible_both_p50_ms'])} ms   "
-              f"p99 {_ms(s['visible_both_p99_ms'])} ms   ({s['accepted']} events at "
-              f"{s['rate']:.0f}/s)")
-    print(f"  deliveries            {f['delivered']} of {f['expected']} Create activities, "
-          f"{f['deliveries_per_s']:8.0f} per s (first event to last delivery)")
+        print(
+            f"  {label:<21} publish->visible p50 {_ms(s['visible_both_p50_ms'])} ms   "
+            f"p99 {_ms(s['visible_both_p99_ms'])} ms   ({s['accepted']} events at "
+            f"{s['rate']:.0f}/s)"
+        )
+    print(
+        f"  deliveries            {f['delivered']} of {f['expected']} Create activities, "
+        f"{f['deliveries_per_s']:8.0f} per s (first event to last delivery)"
+    )

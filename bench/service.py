@@ -67,8 +67,9 @@ class Service:
     """syndicate's API and workers as real processes on an embedded Redis, exporting every
     render to `workdir/export` (SYNDICATE_EXPORT_DIR) for the static-serving phase."""
 
-    def __init__(self, workdir: Path, workers: int, api_processes: int = 1,
-                 **settings: str) -> None:
+    def __init__(
+        self, workdir: Path, workers: int, api_processes: int = 1, **settings: str
+    ) -> None:
         self.workdir = workdir
         # TCP, as the earlier baselines measured (bench/noop.py derives a TCP URL from it)
         self.redis_server = EmbeddedRedis(workdir / "redis", port=free_port())
@@ -78,21 +79,43 @@ class Service:
         self.base = f"http://127.0.0.1:{self.port}"
         self.export_dir = workdir / "export"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
-        self.env.update(SYNDICATE_REDIS_URL=self.url, SYNDICATE_WEBHOOK_SECRET=self.secret,
-                        SYNDICATE_PUBLIC_URL=self.base, SYNDICATE_DATA_DIR=str(workdir / "data"),
-                        SYNDICATE_FEED_SIZE="50", SYNDICATE_EXPORT_DIR=str(self.export_dir),
-                        PYTHONPATH=str(ROOT), **settings)
+        self.env.update(
+            SYNDICATE_REDIS_URL=self.url,
+            SYNDICATE_WEBHOOK_SECRET=self.secret,
+            SYNDICATE_PUBLIC_URL=self.base,
+            SYNDICATE_DATA_DIR=str(workdir / "data"),
+            SYNDICATE_FEED_SIZE="50",
+            SYNDICATE_EXPORT_DIR=str(self.export_dir),
+            PYTHONPATH=str(ROOT),
+            **settings,
+        )
         self.r = redis.Redis.from_url(self.url)
         self.logs = open(workdir / "service.log", "ab")  # noqa: SIM115 (closed in close())
         self.workers: list[subprocess.Popen] = []
-        self.api = self._spawn([sys.executable, "-m", "cli", "api", "--port",
-                                str(self.port), "--processes", str(api_processes)])
+        self.api = self._spawn(
+            [
+                sys.executable,
+                "-m",
+                "cli",
+                "api",
+                "--port",
+                str(self.port),
+                "--processes",
+                str(api_processes),
+            ]
+        )
         self.start_workers(workers)  # while the API starts
         wait_until(self._api_up, 30, "the API")
 
     def _spawn(self, cmd: list[str], background: bool = False) -> subprocess.Popen:
-        return subprocess.Popen(cmd, env=self.env, cwd=ROOT, stdout=self.logs, stderr=self.logs,
-                                preexec_fn=background_child if background else die_with_parent)
+        return subprocess.Popen(
+            cmd,
+            env=self.env,
+            cwd=ROOT,
+            stdout=self.logs,
+            stderr=self.logs,
+            preexec_fn=background_child if background else die_with_parent,
+        )
 
     def start_workers(self, count: int, paused: bool = False) -> None:
         """`count` more `syndicate worker --concurrency=1` processes (as `run` does, they yield
@@ -103,12 +126,31 @@ class Service:
         queues = ["-Q", "deliveries,pings"] if paused else []
         for _ in range(count):
             n = len(self.workers)
-            self.workers.append(self._spawn(
-                [sys.executable, "-m", "cli", "worker", "--concurrency=1",
-                 "--loglevel=WARNING", "--without-gossip", "--without-mingle",
-                 f"--hostname=bench-{n}@%h", *queues], background=True))
-        wait_until(lambda: self.r.zcard(keys.WORKERS) >= len(self.workers)
-                   and self.r.zcard(keys.RENDERERS) >= len(self.workers), 90, "the workers")
+            self.workers.append(
+                self._spawn(
+                    [
+                        sys.executable,
+                        "-m",
+                        "cli",
+                        "worker",
+                        "--concurrency=1",
+                        "--loglevel=WARNING",
+                        "--without-gossip",
+                        "--without-mingle",
+                        f"--hostname=bench-{n}@%h",
+                        *queues,
+                    ],
+                    background=True,
+                )
+            )
+        wait_until(
+            lambda: (
+                self.r.zcard(keys.WORKERS) >= len(self.workers)
+                and self.r.zcard(keys.RENDERERS) >= len(self.workers)
+            ),
+            90,
+            "the workers",
+        )
 
     def resume(self, count: int | None = None) -> None:
         """The first `count` workers (all by default) take events again (Celery's remote
@@ -124,11 +166,13 @@ class Service:
         from worker.celery_app import app
 
         names = [f"bench-{n}@{socket.gethostname()}" for n in range(count or len(self.workers))]
-        answers = getattr(app.control, command)("events", reply=True, timeout=10,
-                                                destination=names, limit=len(names), **options)
+        answers = getattr(app.control, command)(
+            "events", reply=True, timeout=10, destination=names, limit=len(names), **options
+        )
         if len(answers) < len(names):
-            raise SystemExit(f"bench: only {len(answers)} of {len(names)} workers answered "
-                             f"{command}")
+            raise SystemExit(
+                f"bench: only {len(answers)} of {len(names)} workers answered {command}"
+            )
 
     def stop_workers(self) -> None:
         for proc in self.workers:  # all at once: each takes a few seconds to shut down warm
@@ -146,10 +190,12 @@ class Service:
     def signed(self, event: dict) -> tuple[bytes, dict[str, str]]:
         body = json.dumps(event).encode()
         now = datetime.now(UTC)
-        return body, {"content-type": "application/json", "webhook-id": event["id"],
-                      "webhook-timestamp": str(int(now.timestamp())),
-                      "webhook-signature": Webhook(self.secret).sign(event["id"], now,
-                                                                    body.decode())}
+        return body, {
+            "content-type": "application/json",
+            "webhook-id": event["id"],
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": Webhook(self.secret).sign(event["id"], now, body.decode()),
+        }
 
     def backlog(self) -> tuple[int, int]:
         """(events accepted and not yet applied, feeds waiting for a render)."""
@@ -192,11 +238,15 @@ class Connection:
         self.sock = socket.create_connection((self.host, parts.port))
         self.buf = b""
 
-    def request(self, method: str, path: str, headers: dict[str, str],
-                body: bytes = b"") -> tuple[int, bytes]:
+    def request(
+        self, method: str, path: str, headers: dict[str, str], body: bytes = b""
+    ) -> tuple[int, bytes]:
         head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        self.sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n{head}"
-                          f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+        self.sock.sendall(
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n{head}"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
         while b"\r\n\r\n" not in self.buf:
             chunk = self.sock.recv(65536)
             if not chunk:

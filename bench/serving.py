@@ -21,12 +21,16 @@ from syndicate.process import die_with_parent, stop
 
 WRK = shutil.which("wrk")
 NGINX = shutil.which("nginx") or next(
-    (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None)
+    (p for p in ("/usr/sbin/nginx", "/usr/local/sbin/nginx") if Path(p).exists()), None
+)
 
 
 def client_name() -> str:
-    return "wrk, 2 threads x 16 connections" if WRK else \
-        "bench client, 2 processes x 4 keep-alive connections (install wrk for more headroom)"
+    return (
+        "wrk, 2 threads x 16 connections"
+        if WRK
+        else "bench client, 2 processes x 4 keep-alive connections (install wrk for more headroom)"
+    )
 
 
 def requests_per_s(url: str, headers: dict[str, str], seconds: float) -> float:
@@ -44,8 +48,10 @@ def requests_per_s(url: str, headers: dict[str, str], seconds: float) -> float:
         bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
         return total - (int(bad.group(1)) / elapsed if bad else 0)
     queue: multiprocessing.Queue = multiprocessing.Queue()
-    procs = [multiprocessing.Process(target=_load_process, args=(url, headers, seconds, 4, queue))
-             for _ in range(2)]
+    procs = [
+        multiprocessing.Process(target=_load_process, args=(url, headers, seconds, 4, queue))
+        for _ in range(2)
+    ]
     for p in procs:
         p.start()
     total = sum(queue.get() for _ in procs)
@@ -85,24 +91,32 @@ class Nginx:
         workdir.mkdir(parents=True, exist_ok=True)
         server = re.sub(r"listen\s+[^;]+;", f"listen 127.0.0.1:{self.port};", site)
         server = re.sub(r"\n\s*root\s+[^;]+;", f"\n    root {root};", server, count=1)
-        server = re.sub(r"proxy_pass\s+[^;]+;",  # to the given API, or none behind it
-                        f"proxy_pass {api};" if api else "return 404;", server)
+        server = re.sub(
+            r"proxy_pass\s+[^;]+;",  # to the given API, or none behind it
+            f"proxy_pass {api};" if api else "return 404;",
+            server,
+        )
         user = "user root root;\n" if os.geteuid() == 0 else ""
-        temp = "".join(f"    {name}_temp_path {workdir}/{name};\n"
-                       for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        temp = "".join(
+            f"    {name}_temp_path {workdir}/{name};\n"
+            for name in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        )
         (workdir / "nginx.conf").write_text(
             f"{user}daemon off;\nworker_processes 1;\npid {workdir}/nginx.pid;\n"
             f"error_log {workdir}/error.log warn;\nevents {{ worker_connections 1024; }}\n"
             f"http {{\n    access_log off;\n{temp}    include /etc/nginx/mime.types;\n"
-            f"{server}\n}}\n")
+            f"{server}\n}}\n"
+        )
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> Nginx:
         assert NGINX is not None
-        self.proc = subprocess.Popen([NGINX, "-c", str(self.workdir / "nginx.conf"),
-                                      "-p", str(self.workdir)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     preexec_fn=die_with_parent)
+        self.proc = subprocess.Popen(
+            [NGINX, "-c", str(self.workdir / "nginx.conf"), "-p", str(self.workdir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
+        )
         wait_until(self._up, 15, f"nginx (see {self.workdir}/error.log)")
         return self
 

@@ -47,7 +47,6 @@ def redacted(url: str) -> str:
     return url
 
 
-
 def _alive(pid: object) -> bool:
     if not isinstance(pid, int) or pid <= 0:
         return False
@@ -73,8 +72,11 @@ def running_service(data_dir: Path) -> dict | None:
         click.echo(f"syndicate: ignoring {path.resolve()}: unreadable", err=True)
         return None
     if not isinstance(decided, dict) or not _alive(decided.get("pid")):
-        click.echo(f"syndicate: a `syndicate run` (pid {decided.get('pid') if isinstance(decided, dict) else '?'}) "
-                   f"on {data_dir.resolve()} is no longer running; ignoring {path.name}", err=True)
+        click.echo(
+            f"syndicate: a `syndicate run` (pid {decided.get('pid') if isinstance(decided, dict) else '?'}) "
+            f"on {data_dir.resolve()} is no longer running; ignoring {path.name}",
+            err=True,
+        )
         return None
     return decided
 
@@ -88,9 +90,11 @@ def with_running_service(settings: Settings) -> Settings:
         return settings
     if decided.get("redis_password_file"):  # the embedded Redis's (see `run`)
         decided["redis_url"] = with_password(
-            decided["redis_url"], Path(decided["redis_password_file"]).read_text().strip())
-    return settings.with_(redis_url=decided["redis_url"],
-                          public_url=settings.public_url or decided["public_url"])
+            decided["redis_url"], Path(decided["redis_password_file"]).read_text().strip()
+        )
+    return settings.with_(
+        redis_url=decided["redis_url"], public_url=settings.public_url or decided["public_url"]
+    )
 
 
 def with_kept_secrets(settings: Settings) -> Settings:
@@ -116,7 +120,8 @@ def ops_runtime():
         raise click.ClickException(
             "no SYNDICATE_REDIS_URL, and no `syndicate run` is running with data in "
             f"{settings.data_dir.resolve()} (start one, run this where it runs, or set "
-            "SYNDICATE_DATA_DIR to its data directory)")
+            "SYNDICATE_DATA_DIR to its data directory)"
+        )
     rt = configure(settings)
     try:
         rt.store.ping()
@@ -127,11 +132,12 @@ def ops_runtime():
     return rt
 
 
-
 def require_renderers(rt) -> None:
     if not rt.store.workers.live_renderers():
-        raise click.ClickException("no worker is running: start the service (`syndicate run`, "
-                                   "or `syndicate worker`) and try again; nothing was changed")
+        raise click.ClickException(
+            "no worker is running: start the service (`syndicate run`, "
+            "or `syndicate worker`) and try again; nothing was changed"
+        )
 
 
 def render_by_workers(rt, feeds: list[str], again: bool = True) -> int:
@@ -141,8 +147,13 @@ def render_by_workers(rt, feeds: list[str], again: bool = True) -> int:
     before = {key: rt.store.feeds.etags(key, ["atom"])[0] for key in feeds}
     failed: list[tuple[str, str]] = []
     try:
-        with click.progressbar(rendering.by_workers(rt, feeds, again=again), length=len(feeds),
-                               label="rendering", show_pos=True, file=sys.stderr) as bar:
+        with click.progressbar(
+            rendering.by_workers(rt, feeds, again=again),
+            length=len(feeds),
+            label="rendering",
+            show_pos=True,
+            file=sys.stderr,
+        ) as bar:
             for key, error in bar:
                 if error:
                     failed.append((key, error))

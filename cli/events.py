@@ -28,8 +28,11 @@ from worker.ops import BackfillReport, backfill_line, mark_backfilled
 
 @main.command()
 @click.argument("event_file", type=click.File("rb"))
-@click.option("--url", default=None,
-              help="the API's base URL (default: the running `syndicate run`, else :8000)")
+@click.option(
+    "--url",
+    default=None,
+    help="the API's base URL (default: the running `syndicate run`, else :8000)",
+)
 @click.option("--id", "event_id", default=None, help="webhook-id (default: the file's id field)")
 def send(event_file, url: str, event_id: str | None) -> None:
     """Sign EVENT_FILE with SYNDICATE_WEBHOOK_SECRET (or DATA_DIR/webhook-secret) and POST it.
@@ -47,33 +50,42 @@ def send(event_file, url: str, event_id: str | None) -> None:
         if not path.exists():
             raise click.ClickException(
                 f"no webhook secret: set SYNDICATE_WEBHOOK_SECRET, or run this where `syndicate "
-                f"run` keeps its data ({path} does not exist)")
+                f"run` keeps its data ({path} does not exist)"
+            )
         secret = path.read_text().strip()
     body = event_file.read()
     text, payload = _one_event(event_file.name, body)
     event_id = event_id or payload.get("id")
     if not isinstance(event_id, str) or not event_id:
-        raise click.ClickException(f"{event_file.name} has no \"id\" field: add one, or pass "
-                                   "--id EVENT_ID") from None
+        raise click.ClickException(
+            f'{event_file.name} has no "id" field: add one, or pass --id EVENT_ID'
+        ) from None
     now = datetime.now(UTC)
-    headers = {"content-type": "application/json", "webhook-id": event_id,
-               "webhook-timestamp": str(int(now.timestamp())),
-               "webhook-signature": Webhook(secret).sign(event_id, now, text)}
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": event_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(secret).sign(event_id, now, text),
+    }
     try:
         r = requests.post(url.rstrip("/") + "/events", data=body, headers=headers, timeout=10)
     except requests.ConnectionError:
-        raise click.ClickException(f"no service at {url}: is `syndicate run` running? (or pass "
-                                   "--url)") from None
+        raise click.ClickException(
+            f"no service at {url}: is `syndicate run` running? (or pass --url)"
+        ) from None
     except requests.Timeout:
-        raise click.ClickException(f"{url} did not answer within 10 s: the event may or may not "
-                                   "have arrived; sending it again is safe (same id)") from None
+        raise click.ClickException(
+            f"{url} did not answer within 10 s: the event may or may not "
+            "have arrived; sending it again is safe (same id)"
+        ) from None
     except requests.RequestException as exc:
         raise click.ClickException(f"cannot send to {url}: {type(exc).__name__}") from None
     if r.status_code == 401:
         raise click.ClickException(
             "the signature does not match the service's secret: check that "
             "SYNDICATE_WEBHOOK_SECRET here is the service's (or unset it to use "
-            f"{settings.data_dir / 'webhook-secret'})")
+            f"{settings.data_dir / 'webhook-secret'})"
+        )
     click.echo(f"{r.status_code} {r.text.strip()}")
     if r.status_code == 422:
         errors = r.json().get("errors", [])
@@ -81,7 +93,6 @@ def send(event_file, url: str, event_id: str | None) -> None:
             click.echo(f"  {error['field']}: {error['message']}", err=True)
     if r.status_code >= 300:
         raise SystemExit(1)
-
 
 
 def _base_url(url: str) -> str:
@@ -109,17 +120,22 @@ def _one_event(name: str, body: bytes) -> tuple[str, dict]:
             raise click.ClickException(
                 f"{name} holds more than one JSON document (line {exc.lineno} starts another): "
                 "`send` posts one event; to import an archive of events, one per line, use "
-                f"`syndicate backfill {name}`") from None
-        raise click.ClickException(f"{name} is not valid JSON: {exc.msg} at line "
-                                   f"{exc.lineno}, column {exc.colno}") from None
+                f"`syndicate backfill {name}`"
+            ) from None
+        raise click.ClickException(
+            f"{name} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from None
     if isinstance(payload, list):
         raise click.ClickException(
             f"{name} holds a JSON array ({len(payload)} items): `send` posts one event, a JSON "
             "object; to import many, write one event per line (JSON lines) and use "
-            f"`syndicate backfill FILE`")
+            f"`syndicate backfill FILE`"
+        )
     if not isinstance(payload, dict):
-        raise click.ClickException(f"{name} holds a JSON {type(payload).__name__}, not an event "
-                                   "(a JSON object with \"id\", \"type\" and \"article\")")
+        raise click.ClickException(
+            f"{name} holds a JSON {type(payload).__name__}, not an event "
+            '(a JSON object with "id", "type" and "article")'
+        )
     return text, payload
 
 
@@ -162,9 +178,16 @@ def backfill(archive) -> None:
     stop: list[int] = []
     next_mark = time.monotonic() + MARK_EVERY_S
     try:
-        with _signals(lambda signum, frame: stop.append(signum)), click.progressbar(
-                enumerate(lines, 1), length=len(lines), label="importing", show_pos=True,
-                file=sys.stderr) as bar:
+        with (
+            _signals(lambda signum, frame: stop.append(signum)),
+            click.progressbar(
+                enumerate(lines, 1),
+                length=len(lines),
+                label="importing",
+                show_pos=True,
+                file=sys.stderr,
+            ) as bar,
+        ):
             for number, line in bar:
                 backfill_line(rt, number, line, report)
                 if time.monotonic() >= next_mark:
@@ -181,13 +204,18 @@ def backfill(archive) -> None:
         try:
             changed = render_by_workers(rt, feeds, again=False)  # each feed once
         except KeyboardInterrupt:
-            click.echo(f"\nbackfill: {report.applied} applied; stopped while rendering: the "
-                       f"{len(feeds)} feeds are queued and the service's renderers render them "
-                       "(`syndicate status` shows how many wait)", err=True)
+            click.echo(
+                f"\nbackfill: {report.applied} applied; stopped while rendering: the "
+                f"{len(feeds)} feeds are queued and the service's renderers render them "
+                "(`syndicate status` shows how many wait)",
+                err=True,
+            )
             raise SystemExit(130) from None
-    click.echo(f"backfill: {report.applied} applied, {report.unchanged} already current, "
-               f"{len(report.rejected)} rejected; {len(feeds)} feeds rendered ({changed} changed); "
-               "nothing shared")
+    click.echo(
+        f"backfill: {report.applied} applied, {report.unchanged} already current, "
+        f"{len(report.rejected)} rejected; {len(feeds)} feeds rendered ({changed} changed); "
+        "nothing shared"
+    )
     for number, reason in report.rejected[:20]:
         click.echo(f"  line {number}: {reason}", err=True)
     if report.rejected:
@@ -201,5 +229,7 @@ def _stopped(name: str, report: BackfillReport, total: int, signame: str) -> Non
         f"{len(report.rejected)} rejected. The {len(report.feeds)} feeds they are in are queued "
         "for rendering (`syndicate status` shows how many wait).\n"
         f"Next: `syndicate backfill {shlex.quote(name)}` imports the rest (lines already "
-        "applied are skipped).", err=True)
+        "applied are skipped).",
+        err=True,
+    )
     raise SystemExit(130)

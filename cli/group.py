@@ -8,7 +8,8 @@ from cli.common import OPTIONS
 from syndicate import __version__
 
 
-@click.group(epilog="""\b
+@click.group(
+    epilog="""\b
 Examples:
   syndicate run                      # everything, on an embedded Redis in ./var
   syndicate send event.json          # sign and POST one CMS event
@@ -22,7 +23,8 @@ Reads SYNDICATE_* variables (README "Configuration"): SYNDICATE_REDIS_URL,
 SYNDICATE_BROKER_URL, SYNDICATE_DATA_DIR, SYNDICATE_WEBHOOK_SECRET, SYNDICATE_ADMIN_TOKEN,
 SYNDICATE_PUBLIC_URL, SYNDICATE_SITE_*, SYNDICATE_FEED_SIZE, SYNDICATE_WEBSUB_HUBS, and each
 network's (SYNDICATE_TWITTER_*, SYNDICATE_FACEBOOK_*, SYNDICATE_GOOGLEPLUS_*,
-SYNDICATE_MASTODON_*, SYNDICATE_BLUESKY_*, SYNDICATE_THREADS_*, SYNDICATE_LINKEDIN_*).""")
+SYNDICATE_MASTODON_*, SYNDICATE_BLUESKY_*, SYNDICATE_THREADS_*, SYNDICATE_LINKEDIN_*)."""
+)
 @click.version_option(__version__, prog_name="syndicate")
 @click.option("--log-json", is_flag=True, help="log JSON lines (with event and article ids)")
 def main(log_json: bool) -> None:

@@ -59,8 +59,10 @@ def init(path: Path | None, force: bool) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
         f.write(text)
-    click.echo(f"wrote {path} (owner-only): fresh SYNDICATE_WEBHOOK_SECRET and "
-               "SYNDICATE_ADMIN_TOKEN; fill in SYNDICATE_PUBLIC_URL and the networks you use")
+    click.echo(
+        f"wrote {path} (owner-only): fresh SYNDICATE_WEBHOOK_SECRET and "
+        "SYNDICATE_ADMIN_TOKEN; fill in SYNDICATE_PUBLIC_URL and the networks you use"
+    )
 
 
 def _owner_only_stdout() -> None:
@@ -83,15 +85,18 @@ def _owner_only_stdout() -> None:
 
 def env_template() -> str:
     """Every setting with its default and meaning, secrets freshly made."""
-    lines = ["# syndicate settings (README \"Configuration\"). Uncomment what you change.", ""]
-    fresh = {"SYNDICATE_WEBHOOK_SECRET": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
-             "SYNDICATE_ADMIN_TOKEN": secrets.token_urlsafe(32),
-             "FLOWER_BASIC_AUTH": "admin:" + secrets.token_urlsafe(18)}
+    lines = ['# syndicate settings (README "Configuration"). Uncomment what you change.', ""]
+    fresh = {
+        "SYNDICATE_WEBHOOK_SECRET": "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "SYNDICATE_ADMIN_TOKEN": secrets.token_urlsafe(32),
+        "FLOWER_BASIC_AUTH": "admin:" + secrets.token_urlsafe(18),
+    }
     for name, value in fresh.items():
         lines.append(f"{name}={value}")
     lines += ["SYNDICATE_PUBLIC_URL=https://feeds.example.org", ""]
-    models = [("service", Settings)] + [(name, cls.settings_class)
-                                        for name, cls in REGISTRY.items()]
+    models = [("service", Settings)] + [
+        (name, cls.settings_class) for name, cls in REGISTRY.items()
+    ]
     for title, model in models:
         lines.append(f"# {title}")
         for field in model.model_fields.values():
@@ -99,8 +104,11 @@ def env_template() -> str:
             if not isinstance(alias, str) or alias in fresh or alias == "SYNDICATE_PUBLIC_URL":
                 continue
             default = field.default
-            shown = "" if default in (None, (), False) else (
-                ",".join(default) if isinstance(default, tuple) else str(default))
+            shown = (
+                ""
+                if default in (None, (), False)
+                else (",".join(default) if isinstance(default, tuple) else str(default))
+            )
             if isinstance(default, bool) and default:
                 shown = "1"
             elif isinstance(default, float) and default.is_integer():
@@ -113,10 +121,16 @@ def env_template() -> str:
 @main.command()
 @click.argument("article_id")
 @click.option("--yes", is_flag=True, help="do not ask for confirmation")
-@click.option("--wait", default=180, show_default=True, type=click.IntRange(0, 3600),
-              help="seconds to wait for the takedown to finish (0: queue it and return)")
-@click.option("--again", "run_again", is_flag=True,
-              help="an article already purged: run its takedown again")
+@click.option(
+    "--wait",
+    default=180,
+    show_default=True,
+    type=click.IntRange(0, 3600),
+    help="seconds to wait for the takedown to finish (0: queue it and return)",
+)
+@click.option(
+    "--again", "run_again", is_flag=True, help="an article already purged: run its takedown again"
+)
 def purge(article_id: str, yes: bool, wait: int, run_again: bool) -> None:
     """Take ARTICLE_ID down for good (a legal takedown), leaving an audit record.
 
@@ -136,23 +150,35 @@ def purge(article_id: str, yes: bool, wait: int, run_again: bool) -> None:
     again = state == "purged"
     if again:
         when = float((rt.store.articles.get(article_id) or {}).get("purged_at") or 0)
-        click.echo(f"{article_id} is already purged"
-                   + (time.strftime(" (%Y-%m-%d %H:%M UTC)", time.gmtime(when)) if when else "")
-                   + (": the takedown runs again to remove anything left and check every copy"
-                      if run_again else ": nothing done (pass --again to run the takedown again, "
-                      "removing anything left and checking every copy)"))
+        click.echo(
+            f"{article_id} is already purged"
+            + (time.strftime(" (%Y-%m-%d %H:%M UTC)", time.gmtime(when)) if when else "")
+            + (
+                ": the takedown runs again to remove anything left and check every copy"
+                if run_again
+                else ": nothing done (pass --again to run the takedown again, "
+                "removing anything left and checking every copy)"
+            )
+        )
         if not run_again:
             return
     if not yes:
-        click.confirm(f"Run the takedown of {article_id!r} again?" if again else
-                      f"Remove every trace of article {article_id!r}?", abort=True)
+        click.confirm(
+            f"Run the takedown of {article_id!r} again?"
+            if again
+            else f"Remove every trace of article {article_id!r}?",
+            abort=True,
+        )
     rt.store.takedowns.request(article_id)
     enqueue.takedown(article_id)
     rt.store.actions.record("purge", article_id + (" (again)" if again else ""))
     if not rt.store.workers.live():
-        click.echo("takedown queued: no worker is running; it is carried out when one starts "
-                   f"(`syndicate purge {article_id}` again shows nothing new, "
-                   "`syndicate status` shows the workers)", err=True)
+        click.echo(
+            "takedown queued: no worker is running; it is carried out when one starts "
+            f"(`syndicate purge {article_id}` again shows nothing new, "
+            "`syndicate status` shows the workers)",
+            err=True,
+        )
         raise SystemExit(1)
     deadline = time.monotonic() + wait
     record = rt.store.takedowns.get(article_id)
@@ -162,8 +188,11 @@ def purge(article_id: str, yes: bool, wait: int, run_again: bool) -> None:
     for line in takedown.summary(record):
         click.echo(f"  {line}")
     if record.get("state") == "done":
-        click.echo(f"already purged {article_id}: takedown run again, every copy checked"
-                   if again else f"purged {article_id}: every copy checked; audit record kept")
+        click.echo(
+            f"already purged {article_id}: takedown run again, every copy checked"
+            if again
+            else f"purged {article_id}: every copy checked; audit record kept"
+        )
         return
     if record.get("state") not in ENDED:
         click.echo(f"takedown of {article_id} still under way: see `syndicate status`", err=True)
@@ -195,13 +224,16 @@ def rebuild(feed_key: str | None) -> None:
     rt = ops_runtime()
     if feed_key is not None:
         if not is_feed_key(feed_key) or not rt.store.articles.is_feed(feed_key):
-            raise click.ClickException(f"no such feed: {feed_key}"
-                                       + _did_you_mean(feed_key, rt.store.articles.all_feeds()))
+            raise click.ClickException(
+                f"no such feed: {feed_key}" + _did_you_mean(feed_key, rt.store.articles.all_feeds())
+            )
         feeds = [feed_key]
     else:
         feeds = rt.store.articles.all_feeds()
     changed = render_by_workers(rt, feeds)
-    rt.store.actions.record("rebuild", f"{feed_key or 'every feed'}: {len(feeds)} rendered, {changed} changed")
+    rt.store.actions.record(
+        "rebuild", f"{feed_key or 'every feed'}: {len(feeds)} rendered, {changed} changed"
+    )
     click.echo(f"rebuild: {len(feeds)} feeds rendered, {changed} changed")
 
 
@@ -209,15 +241,23 @@ def _did_you_mean(typed: str, feeds: list[str]) -> str:
     """`nato` -> `; did you mean tag/nato?`: the feeds whose key, or last part, is what was typed
     as a slug (`NATO`, `tag/NATO`), else the closest keys; "" when none is near."""
     wanted = "/".join(slugify(part) for part in typed[:1200].split("/"))
-    exact = [key for key in feeds if key == wanted or key.rpartition("/")[2] == wanted
-             or key.endswith("/" + wanted)]
+    exact = [
+        key
+        for key in feeds
+        if key == wanted or key.rpartition("/")[2] == wanted or key.endswith("/" + wanted)
+    ]
     near = exact[:5] or difflib.get_close_matches(wanted, feeds, n=3, cutoff=0.75)
-    return f"; did you mean {' or '.join(near)}?" if near else \
-        " (feed keys look like tag/nato, section/news, author/jane-doe, all, audio)"
+    return (
+        f"; did you mean {' or '.join(near)}?"
+        if near
+        else " (feed keys look like tag/nato, section/news, author/jane-doe, all, audio)"
+    )
 
 
 @main.command()
-@click.option("--only", default=None, help="one dead letter, e.g. event:ID or delivery:ARTICLE:NETWORK")
+@click.option(
+    "--only", default=None, help="one dead letter, e.g. event:ID or delivery:ARTICLE:NETWORK"
+)
 @click.option("--list", "list_only", is_flag=True, help="list the dead letters, replay nothing")
 def replay(only: str | None, list_only: bool) -> None:
     """Retry events and deliveries that ran out of retries (a worker picks them up)."""
@@ -231,8 +271,11 @@ def replay(only: str | None, list_only: bool) -> None:
         return
     done = replay_all(rt, only)
     if done:
-        rt.store.actions.record("replay", ", ".join(item["name"] for item in done[:5])
-                                + (f" and {len(done) - 5} more" if len(done) > 5 else ""))
+        rt.store.actions.record(
+            "replay",
+            ", ".join(item["name"] for item in done[:5])
+            + (f" and {len(done) - 5} more" if len(done) > 5 else ""),
+        )
     for item in done:
         click.echo(f"replayed {item['name']}")
     if only is not None and not done:
@@ -249,12 +292,16 @@ def status(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, indent=2, default=str))
         return
-    click.echo("queues     " + ", ".join(f"{q} {n if n is not None else '?'}"
-                                        for q, n in data["queues"].items()))
+    click.echo(
+        "queues     "
+        + ", ".join(f"{q} {n if n is not None else '?'}" for q, n in data["queues"].items())
+    )
     click.echo(f"workers    {', '.join(data['workers']) or 'none alive'}")
     click.echo(f"renderers  {len(data['renderers']) or 'none alive'}")
-    click.echo(f"articles   {data['articles']} in {data['feeds']} feeds "
-               f"({data['feeds_to_render']} waiting to be rendered)")
+    click.echo(
+        f"articles   {data['articles']} in {data['feeds']} feeds "
+        f"({data['feeds_to_render']} waiting to be rendered)"
+    )
     for ch in data["channels"]:
         states = ", ".join(f"{k} {v}" for k, v in sorted(ch["deliveries"].items())) or "nothing yet"
         line = f"{ch['network']:<11}{'on ' if ch['enabled'] else 'off'}  {states}"
@@ -267,8 +314,10 @@ def status(as_json: bool) -> None:
     click.echo("recent events:")
     for ev in data["events"][:10]:
         when = time.strftime("%H:%M:%S", time.localtime(ev["received_at"]))
-        click.echo(f"  {when} {ev['status']:<10} {ev['type']:<20} {ev['article_id']} "
-                   f"{ev['outcome'] or ev['error']}")
+        click.echo(
+            f"  {when} {ev['status']:<10} {ev['type']:<20} {ev['article_id']} "
+            f"{ev['outcome'] or ev['error']}"
+        )
 
 
 @main.command()
@@ -292,8 +341,10 @@ def backup(path: Path | None) -> None:
     except (BackupError, OSError, redis.RedisError) as exc:
         partial.unlink(missing_ok=True)
         raise click.ClickException(f"backup failed: {exc}") from None
-    click.echo(f"backup: {path.resolve()} ({size} bytes, owner-only); restore with "
-               f"`syndicate restore {path}` (the service stopped)")
+    click.echo(
+        f"backup: {path.resolve()} ({size} bytes, owner-only); restore with "
+        f"`syndicate restore {path}` (the service stopped)"
+    )
 
 
 @main.command()
@@ -317,8 +368,9 @@ def restore(path: Path, force: bool) -> None:
             url = embedded.start()
         except (RuntimeError, OSError) as exc:
             raise click.ClickException(f"could not start the embedded Redis: {exc}") from None
-        _restore_into(path, force, url, f"the embedded Redis in {embedded.data_dir.resolve()}",
-                      False)
+        _restore_into(
+            path, force, url, f"the embedded Redis in {embedded.data_dir.resolve()}", False
+        )
     finally:
         embedded.stop()
         lock.close()
@@ -330,12 +382,14 @@ def _restore_into(path: Path, force: bool, url: str, where: str, external: bool)
     target = _client_for_db(url, None)
     try:
         if target.dbsize() and not force:
-            raise click.ClickException(f"{where} is not empty: pass --force to replace what it "
-                                       "holds with the backup")
+            raise click.ClickException(
+                f"{where} is not empty: pass --force to replace what it holds with the backup"
+            )
         # the embedded Redis's data dir is locked already; an external one may be in use
         if external and configure(settings_or_exit().with_(redis_url=url)).store.workers.live():
-            raise click.ClickException("a worker is running on this Redis: stop the service "
-                                       "first; nothing was changed")
+            raise click.ClickException(
+                "a worker is running on this Redis: stop the service first; nothing was changed"
+            )
 
         def emptied(db: int) -> redis.Redis:
             client = _client_for_db(url, db)
@@ -345,9 +399,11 @@ def _restore_into(path: Path, force: bool, url: str, where: str, external: bool)
         counts = restore_snapshot(path, emptied, redis_server_binary())
     except (BackupError, redis.RedisError) as exc:
         raise click.ClickException(f"restore failed: {exc}") from None
-    click.echo(f"restore: {sum(counts.values())} keys from {path} into {where}; start the "
-               "service, then `syndicate status` (secrets are not in a backup: keep the same "
-               ".env, or DATA_DIR/webhook-secret and admin-token)")
+    click.echo(
+        f"restore: {sum(counts.values())} keys from {path} into {where}; start the "
+        "service, then `syndicate status` (secrets are not in a backup: keep the same "
+        ".env, or DATA_DIR/webhook-secret and admin-token)"
+    )
 
 
 def _client_for_db(url: str, db: int | None) -> redis.Redis:
@@ -356,21 +412,26 @@ def _client_for_db(url: str, db: int | None) -> redis.Redis:
     pool = redis_client(url).connection_pool
     if db is None:
         return redis.Redis(connection_pool=pool)
-    return redis.Redis(connection_pool=redis.ConnectionPool(
-        connection_class=pool.connection_class, **{**pool.connection_kwargs, "db": db}))
+    return redis.Redis(
+        connection_pool=redis.ConnectionPool(
+            connection_class=pool.connection_class, **{**pool.connection_kwargs, "db": db}
+        )
+    )
 
 
 @main.command()
 def check() -> None:
     """Validate the configuration and reach Redis, the broker and every configured remote."""
 
-
     settings = with_kept_secrets(with_running_service(settings_or_exit()))
     click.echo("ok    configuration: every SYNDICATE_* variable is valid")
     failed = False
     for item in run_checks(configure(settings)):
-        mark = "warn" if item.warning and item.ok is False else {
-            True: "ok ", False: "FAIL", None: "off"}[item.ok]
+        mark = (
+            "warn"
+            if item.warning and item.ok is False
+            else {True: "ok ", False: "FAIL", None: "off"}[item.ok]
+        )
         click.echo(f"{mark:<5} {item.name}: {item.detail}")
         failed = failed or (item.ok is False and not item.warning)
     if failed:

@@ -61,8 +61,9 @@ def _with_admin_token(settings: Settings) -> tuple[Settings, bool]:
     """SYNDICATE_ADMIN_TOKEN, else the data dir's `admin-token` (created if missing)."""
     if settings.admin_token:
         return settings, False
-    token, created = _kept_secret(settings.data_dir / "admin-token",
-                                  lambda: secrets.token_urlsafe(32))
+    token, created = _kept_secret(
+        settings.data_dir / "admin-token", lambda: secrets.token_urlsafe(32)
+    )
     return settings.with_(admin_token=token), created
 
 
@@ -74,14 +75,22 @@ def _worker_command(extra: list[str]) -> list[str]:
     return [sys.executable, "-m", "celery", "-A", "worker.main", "worker", *extra]
 
 
-
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--concurrency", default=2, show_default=True, type=click.IntRange(1, 64),
-              help="worker processes")
-@click.option("--access-log", "access_to_terminal", is_flag=True,
-              help="one line per request in this terminal too (default: DATA_DIR/access.log)")
+@click.option(
+    "--concurrency",
+    default=2,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="worker processes",
+)
+@click.option(
+    "--access-log",
+    "access_to_terminal",
+    is_flag=True,
+    help="one line per request in this terminal too (default: DATA_DIR/access.log)",
+)
 def run(host: str, port: int, concurrency: int, access_to_terminal: bool) -> None:
     """Everything on one machine: embedded Redis (unless SYNDICATE_REDIS_URL), API and worker.
 
@@ -93,8 +102,10 @@ def run(host: str, port: int, concurrency: int, access_to_terminal: bool) -> Non
     """
     settings = settings_or_exit()
     setup_logging(settings)
-    fresh = not (settings.data_dir / "webhook-secret").exists() and not (
-        settings.data_dir / "redis").exists()
+    fresh = (
+        not (settings.data_dir / "webhook-secret").exists()
+        and not (settings.data_dir / "redis").exists()
+    )
     lock, access = _take_data_dir(settings, access_to_terminal)
     listener = _bind(host, port)  # every bind is checked before anything starts
     embedded = None
@@ -119,15 +130,30 @@ def run(host: str, port: int, concurrency: int, access_to_terminal: bool) -> Non
         rt.store.workers.publish_config(effective_config(settings))
         worker_log = open(settings.data_dir / "worker.log", "ab")
         worker = Supervised(
-            _worker_command(["--loglevel=INFO", f"--concurrency={concurrency}",
-                             "--hostname=syndicate-run@%h", "--without-gossip", "--without-mingle"]),
-            env=child_environment(settings), stdout=worker_log, stderr=subprocess.STDOUT,
+            _worker_command(
+                [
+                    "--loglevel=INFO",
+                    f"--concurrency={concurrency}",
+                    "--hostname=syndicate-run@%h",
+                    "--without-gossip",
+                    "--without-mingle",
+                ]
+            ),
+            env=child_environment(settings),
+            stdout=worker_log,
+            stderr=subprocess.STDOUT,
             preexec_fn=background_child,
         ).start()
         _wait_for_worker(settings, worker)
         base = f"http://{host}:{port}"
-        _banner(settings, base, embedded, secret_line,
-                _login_line(settings, base, token_created, token_from_env), fresh)
+        _banner(
+            settings,
+            base,
+            embedded,
+            secret_line,
+            _login_line(settings, base, token_created, token_from_env),
+            fresh,
+        )
         _serve(settings, host, port, listener)
     finally:
         if access is not None:
@@ -142,8 +168,9 @@ def run(host: str, port: int, concurrency: int, access_to_terminal: bool) -> Non
         lock.close()
 
 
-def _take_data_dir(settings: Settings, access_to_terminal: bool
-                   ) -> tuple[Any, logging.Handler | None]:
+def _take_data_dir(
+    settings: Settings, access_to_terminal: bool
+) -> tuple[Any, logging.Handler | None]:
     """The data dir, owner-only and locked (before anything else: a second run touches
     nothing); SIGHUP (the terminal closing) made a SIGTERM, so everything stops in order
     (uvicorn's handler); the access log to its file unless asked for here."""
@@ -157,8 +184,10 @@ def _take_data_dir(settings: Settings, access_to_terminal: bool
 def _login_line(settings: Settings, base: str, created: bool, from_env: bool) -> str:
     token_file = settings.data_dir.resolve() / "admin-token"
     if created:
-        return (f"{base}/login#token={settings.admin_token}  (shown once; the token is kept in "
-                f"{token_file})")
+        return (
+            f"{base}/login#token={settings.admin_token}  (shown once; the token is kept in "
+            f"{token_file})"
+        )
     if from_env:
         return f"{base}/login  (token from SYNDICATE_ADMIN_TOKEN)"
     return f"{base}/login  (token in {token_file})"
@@ -171,7 +200,8 @@ def _with_webhook_secret(settings: Settings) -> tuple[Settings, str]:
         return settings, "from SYNDICATE_WEBHOOK_SECRET"
     path = settings.data_dir / "webhook-secret"
     secret, created = _kept_secret(
-        path, lambda: "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode())
+        path, lambda: "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    )
     line = f"{secret} (created, kept in {path})" if created else f"kept in {path}"
     return settings.with_(webhook_secret=secret), line
 
@@ -180,11 +210,15 @@ def _write_run_file(settings: Settings, embedded: EmbeddedRedis | None) -> None:
     """So `syndicate status|rebuild|backfill|replay|check` in another terminal find this
     service, and see its configuration rather than their own shell's. The embedded Redis's
     password stays in its own file: the run file names it."""
-    decided = {"redis_url": settings.redis_url, "public_url": settings.public_url,
-               "pid": os.getpid()}
+    decided = {
+        "redis_url": settings.redis_url,
+        "public_url": settings.public_url,
+        "pid": os.getpid(),
+    }
     if embedded is not None:
-        decided.update(redis_url=embedded.public_url,
-                       redis_password_file=str(embedded.password_file))
+        decided.update(
+            redis_url=embedded.public_url, redis_password_file=str(embedded.password_file)
+        )
     (settings.data_dir / RUN_FILE).write_text(json.dumps(decided))
 
 
@@ -200,23 +234,34 @@ def _access_log_to_file(settings: Settings) -> logging.Handler:
     return handler
 
 
-def _banner(settings: Settings, base: str, embedded: EmbeddedRedis | None, secret_line: str,
-            login: str, fresh: bool) -> None:
+def _banner(
+    settings: Settings,
+    base: str,
+    embedded: EmbeddedRedis | None,
+    secret_line: str,
+    login: str,
+    fresh: bool,
+) -> None:
     """One line per fact: what runs where, and how to reach it."""
-    redis_line = (f"{embedded.public_url} (embedded)" if embedded
-                  else redacted(settings.redis_url or ""))
+    redis_line = (
+        f"{embedded.public_url} (embedded)" if embedded else redacted(settings.redis_url or "")
+    )
     data = str(settings.data_dir.resolve()) + (
         "  (new and empty: SYNDICATE_DATA_DIR, or run from another directory, to use an "
-        "existing one)" if fresh else "")
+        "existing one)"
+        if fresh
+        else ""
+    )
     for name, value in (
-            ("data", data),
-            ("Redis", redis_line),
-            ("API", f"{base}/  (status page; events: POST /events)"),
-            ("feeds", f"{settings.public_url}/feeds/ (all.rss, all.atom, all.json; feeds.opml)"),
-            ("secret", secret_line),
-            ("login", login),
-            ("sharing", ", ".join(enabled_networks(settings)) or "off"),
-            ("logs", f"{settings.data_dir.resolve() / 'worker.log'}, access.log beside it")):
+        ("data", data),
+        ("Redis", redis_line),
+        ("API", f"{base}/  (status page; events: POST /events)"),
+        ("feeds", f"{settings.public_url}/feeds/ (all.rss, all.atom, all.json; feeds.opml)"),
+        ("secret", secret_line),
+        ("login", login),
+        ("sharing", ", ".join(enabled_networks(settings)) or "off"),
+        ("logs", f"{settings.data_dir.resolve() / 'worker.log'}, access.log beside it"),
+    ):
         click.echo(f"syndicate: {name:<8} {value}")
     click.echo("syndicate: Ctrl-C stops everything")
 
@@ -235,8 +280,10 @@ def _lock_data_dir(data_dir: Path):
             where = f" (pid {decided.get('pid')}, {decided.get('public_url')})"
         except (OSError, ValueError):
             pass
-        raise click.ClickException(f"already running{where} with data in {data_dir}; stop it "
-                                   "or use another SYNDICATE_DATA_DIR") from None
+        raise click.ClickException(
+            f"already running{where} with data in {data_dir}; stop it "
+            "or use another SYNDICATE_DATA_DIR"
+        ) from None
     return handle
 
 
@@ -249,10 +296,10 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}; pass "
-                                   "--port or stop what uses it") from None
+        raise click.ClickException(
+            f"cannot listen on {host}:{port}: {exc.strerror}; pass --port or stop what uses it"
+        ) from None
     return sock
-
 
 
 def _wait_for_worker(settings: Settings, worker: Supervised, timeout: float = 90) -> None:
@@ -274,8 +321,13 @@ def _wait_for_worker(settings: Settings, worker: Supervised, timeout: float = 90
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--processes", default=1, show_default=True, type=click.IntRange(1, 64),
-              help="server processes sharing the port (one per core for more intake)")
+@click.option(
+    "--processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="server processes sharing the port (one per core for more intake)",
+)
 def api(host: str, port: int, processes: int) -> None:
     """The HTTP API alone (production); needs SYNDICATE_REDIS_URL and SYNDICATE_WEBHOOK_SECRET."""
     settings = settings_or_exit()
@@ -288,13 +340,17 @@ def api(host: str, port: int, processes: int) -> None:
     if settings.admin_token is None:
         _private_data_dir(settings.data_dir)
         settings, created = _with_admin_token(settings)
-        click.echo(f"syndicate: operator token {'created and ' if created else ''}kept in "
-                   f"{settings.data_dir / 'admin-token'} (or set SYNDICATE_ADMIN_TOKEN)")
+        click.echo(
+            f"syndicate: operator token {'created and ' if created else ''}kept in "
+            f"{settings.data_dir / 'admin-token'} (or set SYNDICATE_ADMIN_TOKEN)"
+        )
     if settings.public_url is None:
         settings = settings.with_(public_url=f"http://{host}:{port}")
     listener = _bind(host, port)
-    click.echo(f"syndicate: API http://{host}:{port}/"
-               + (f" ({processes} processes)" if processes > 1 else ""))
+    click.echo(
+        f"syndicate: API http://{host}:{port}/"
+        + (f" ({processes} processes)" if processes > 1 else "")
+    )
     if processes == 1:
         _serve(settings, host, port, listener)
         return

@@ -24,10 +24,17 @@ from feeds.membership import ALL, is_feed_key
 
 PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
 AS = "https://www.w3.org/ns/activitystreams"
-CONTEXT: list[Any] = [AS, "https://w3id.org/security/v1", {
-    "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
-    "toot": "http://joinmastodon.org/ns#", "discoverable": "toot:discoverable",
-    "Hashtag": "as:Hashtag", "sensitive": "as:sensitive"}]
+CONTEXT: list[Any] = [
+    AS,
+    "https://w3id.org/security/v1",
+    {
+        "manuallyApprovesFollowers": "as:manuallyApprovesFollowers",
+        "toot": "http://joinmastodon.org/ns#",
+        "discoverable": "toot:discoverable",
+        "Hashtag": "as:Hashtag",
+        "sensitive": "as:sensitive",
+    },
+]
 ACTIVITY_JSON = "application/activity+json"
 NODEINFO_REL = "http://nodeinfo.diaspora.software/ns/schema/2.1"
 NODEINFO_PROFILE = f'application/json; profile="{NODEINFO_REL}#"'
@@ -70,18 +77,27 @@ def _iso(when: datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def actor(public_url: str, desc: FeedDescription, public_key_pem: str,
-          icon: str | None = None) -> dict[str, Any]:
+def actor(
+    public_url: str, desc: FeedDescription, public_key_pem: str, icon: str | None = None
+) -> dict[str, Any]:
     """The actor of a feed: `Organization` for `all` (the author of every article), `Service`
     for the others."""
     me = actor_id(public_url, desc.key)
     doc: dict[str, Any] = {
-        "@context": CONTEXT, "id": me, "type": "Organization" if desc.key == ALL else "Service",
-        "preferredUsername": username(desc.key), "name": desc.title, "summary": desc.subtitle,
-        "url": desc.page, "inbox": me + "/inbox", "outbox": me + "/outbox",
-        "followers": me + "/followers", "endpoints": {"sharedInbox": shared_inbox(public_url)},
+        "@context": CONTEXT,
+        "id": me,
+        "type": "Organization" if desc.key == ALL else "Service",
+        "preferredUsername": username(desc.key),
+        "name": desc.title,
+        "summary": desc.subtitle,
+        "url": desc.page,
+        "inbox": me + "/inbox",
+        "outbox": me + "/outbox",
+        "followers": me + "/followers",
+        "endpoints": {"sharedInbox": shared_inbox(public_url)},
         "publicKey": {"id": me + "#main-key", "owner": me, "publicKeyPem": public_key_pem},
-        "discoverable": True, "manuallyApprovesFollowers": False,
+        "discoverable": True,
+        "manuallyApprovesFollowers": False,
     }
     if icon:
         doc["icon"] = {"type": "Image", "url": icon}
@@ -103,18 +119,29 @@ def article_object(public_url: str, article_id: str, item: Item) -> dict[str, An
     """The one object of an article, the same in every feed, authored by `all`."""
     author = actor_id(public_url, ALL)
     obj: dict[str, Any] = {
-        "id": object_id(public_url, article_id), "type": "Article", "attributedTo": author,
-        "name": item.title, "summary": item.summary, "content": item.content_html,
-        "mediaType": "text/html", "url": item.link, "published": _iso(item.published),
-        "to": [PUBLIC], "cc": [author + "/followers"], "tag": _hashtags(item),
+        "id": object_id(public_url, article_id),
+        "type": "Article",
+        "attributedTo": author,
+        "name": item.title,
+        "summary": item.summary,
+        "content": item.content_html,
+        "mediaType": "text/html",
+        "url": item.link,
+        "published": _iso(item.published),
+        "to": [PUBLIC],
+        "cc": [author + "/followers"],
+        "tag": _hashtags(item),
     }
     if item.updated > item.published:
         obj["updated"] = _iso(item.updated)
     if item.language:
         obj["contentMap"] = {item.language: item.content_html}
     if item.image is not None:
-        image: dict[str, Any] = {"type": "Image", "url": item.image.url,
-                                 "name": item.image.caption or ""}
+        image: dict[str, Any] = {
+            "type": "Image",
+            "url": item.image.url,
+            "name": item.image.caption or "",
+        }
         if item.image.type:
             image["mediaType"] = item.image.type
         if item.image.width and item.image.height:
@@ -128,22 +155,38 @@ def tombstone(public_url: str, article_id: str) -> dict[str, Any]:
 
 
 def _activity(kind: str, activity_id: str, by: str, obj: Any, cc: list[str]) -> dict[str, Any]:
-    return {"@context": CONTEXT, "id": activity_id, "type": kind, "actor": by, "object": obj,
-            "to": [PUBLIC], "cc": cc}
+    return {
+        "@context": CONTEXT,
+        "id": activity_id,
+        "type": kind,
+        "actor": by,
+        "object": obj,
+        "to": [PUBLIC],
+        "cc": cc,
+    }
 
 
 def create(public_url: str, obj: dict[str, Any]) -> dict[str, Any]:
     by = actor_id(public_url, ALL)
-    return {**_activity("Create", obj["id"] + "#create", by, obj, [by + "/followers"]),
-            "published": obj["published"]}
+    return {
+        **_activity("Create", obj["id"] + "#create", by, obj, [by + "/followers"]),
+        "published": obj["published"],
+    }
 
 
 def announce(public_url: str, feed_key: str, obj: dict[str, Any]) -> dict[str, Any]:
     """A boost of the article's object (by its id: the receiver fetches it) by a feed's actor."""
     by = actor_id(public_url, feed_key)
-    return {**_activity("Announce", f"{obj['id']}#announce-{username(feed_key)}", by, obj["id"],
-                        [by + "/followers", obj["attributedTo"]]),
-            "published": obj["published"]}
+    return {
+        **_activity(
+            "Announce",
+            f"{obj['id']}#announce-{username(feed_key)}",
+            by,
+            obj["id"],
+            [by + "/followers", obj["attributedTo"]],
+        ),
+        "published": obj["published"],
+    }
 
 
 def update(public_url: str, obj: dict[str, Any], version: str) -> dict[str, Any]:
@@ -159,18 +202,27 @@ def delete(public_url: str, article_id: str) -> dict[str, Any]:
     return _activity("Delete", gone["id"] + "#delete", by, gone, [by + "/followers"])
 
 
-def accept(public_url: str, feed_key: str, follow: dict[str, Any], serial: str
-           ) -> dict[str, Any]:
+def accept(public_url: str, feed_key: str, follow: dict[str, Any], serial: str) -> dict[str, Any]:
     """The Accept of a Follow, with the Follow embedded (as Mastodon sends it)."""
     me = actor_id(public_url, feed_key)
-    return {"@context": AS, "id": f"{me}#accepts/follows/{serial}", "type": "Accept",
-            "actor": me, "object": follow}
+    return {
+        "@context": AS,
+        "id": f"{me}#accepts/follows/{serial}",
+        "type": "Accept",
+        "actor": me,
+        "object": follow,
+    }
 
 
-def collection(coll_id: str, total: int, items: list[dict[str, Any]] | None = None
-               ) -> dict[str, Any]:
-    doc: dict[str, Any] = {"@context": AS, "id": coll_id, "type": "OrderedCollection",
-                           "totalItems": total}
+def collection(
+    coll_id: str, total: int, items: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "@context": AS,
+        "id": coll_id,
+        "type": "OrderedCollection",
+        "totalItems": total,
+    }
     if items is not None:
         doc["orderedItems"] = items
     return doc
@@ -178,10 +230,18 @@ def collection(coll_id: str, total: int, items: list[dict[str, Any]] | None = No
 
 def webfinger(public_url: str, feed_key: str) -> dict[str, Any]:
     me = actor_id(public_url, feed_key)
-    return {"subject": f"acct:{username(feed_key)}@{host_of(public_url)}", "aliases": [me],
-            "links": [{"rel": "self", "type": ACTIVITY_JSON, "href": me},
-                      {"rel": "http://webfinger.net/rel/profile-page", "type": "text/html",
-                       "href": f"{public_url.rstrip('/')}/feeds/{quote(feed_key)}"}]}
+    return {
+        "subject": f"acct:{username(feed_key)}@{host_of(public_url)}",
+        "aliases": [me],
+        "links": [
+            {"rel": "self", "type": ACTIVITY_JSON, "href": me},
+            {
+                "rel": "http://webfinger.net/rel/profile-page",
+                "type": "text/html",
+                "href": f"{public_url.rstrip('/')}/feeds/{quote(feed_key)}",
+            },
+        ],
+    }
 
 
 def nodeinfo_links(public_url: str) -> dict[str, Any]:
@@ -189,13 +249,15 @@ def nodeinfo_links(public_url: str) -> dict[str, Any]:
 
 
 def nodeinfo(version: str, feeds: int, articles: int, title: str) -> dict[str, Any]:
-    return {"version": "2.1",
-            "software": {"name": "syndicate", "version": version},
-            "protocols": ["activitypub"], "services": {"inbound": [], "outbound": ["rss2.0",
-                                                                                 "atom1.0"]},
-            "openRegistrations": False,
-            "usage": {"users": {"total": feeds}, "localPosts": articles},
-            "metadata": {"nodeName": title}}
+    return {
+        "version": "2.1",
+        "software": {"name": "syndicate", "version": version},
+        "protocols": ["activitypub"],
+        "services": {"inbound": [], "outbound": ["rss2.0", "atom1.0"]},
+        "openRegistrations": False,
+        "usage": {"users": {"total": feeds}, "localPosts": articles},
+        "metadata": {"nodeName": title},
+    }
 
 
 def parse(body: bytes) -> dict[str, Any]:

@@ -155,7 +155,8 @@ class Article:
             if comments
             else None,
             related=tuple(
-                Related(url=r["url"], title=_opt_line(r.get("title"))) for r in raw.get("related", [])
+                Related(url=r["url"], title=_opt_line(r.get("title")))
+                for r in raw.get("related", [])
             ),
             share=_share(raw.get("share") or {}),
         )
@@ -233,16 +234,26 @@ def _authors(raw: list[dict[str, Any]]) -> tuple[Author, ...]:
 
 
 def _image(image: dict[str, Any]) -> Image:
-    return Image(url=image["url"], type=image.get("type"), width=image.get("width"),
-                 height=image.get("height"), length=image.get("length"),
-                 caption=_opt_line(image.get("caption"), CAPTION_LIMIT),
-                 credit=_opt_line(image.get("credit")))
+    return Image(
+        url=image["url"],
+        type=image.get("type"),
+        width=image.get("width"),
+        height=image.get("height"),
+        length=image.get("length"),
+        caption=_opt_line(image.get("caption"), CAPTION_LIMIT),
+        credit=_opt_line(image.get("credit")),
+    )
 
 
 def _audio(audio: dict[str, Any]) -> Audio:
-    return Audio(url=audio["url"], type=clean_line(audio["type"], NAME_LIMIT),
-                 length=audio["length"], duration=audio.get("duration"),
-                 episode=audio.get("episode"), season=audio.get("season"))
+    return Audio(
+        url=audio["url"],
+        type=clean_line(audio["type"], NAME_LIMIT),
+        length=audio["length"],
+        duration=audio.get("duration"),
+        episode=audio.get("episode"),
+        season=audio.get("season"),
+    )
 
 
 def _share(share: dict[str, Any]) -> Share:

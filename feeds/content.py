@@ -27,11 +27,10 @@ def body_for_feeds(article: Article) -> str:
     if len(body.encode()) <= BODY_MAX_BYTES:
         return body
     cut = body.encode()[:EXCERPT_BYTES].decode("utf-8", "ignore")
-    cut = cut[:cut.rfind("<")] if cut.rfind("<") > cut.rfind(">") else cut  # no half tag
+    cut = cut[: cut.rfind("<")] if cut.rfind("<") > cut.rfind(">") else cut  # no half tag
     # The sanitizer parses the cut HTML as a browser would and closes what was left open.
     excerpt = clean_html(cut, len(cut))
-    return (f"{excerpt}<p><a href=\"{escape(article.url, quote=True)}\">"
-            "Continue reading…</a></p>")
+    return f'{excerpt}<p><a href="{escape(article.url, quote=True)}">Continue reading…</a></p>'
 
 
 def content_html(article: Article) -> str:
@@ -39,16 +38,24 @@ def content_html(article: Article) -> str:
     image = article.image
     if image is not None:
         alt = escape(image.caption or article.title, quote=True)
-        size = (f' width="{image.width}" height="{image.height}"'
-                if image.width and image.height else "")
-        caption = " ".join(escape(x) for x in (image.caption,
-                                                f"({image.credit})" if image.credit else None)
-                           if x)
-        parts.append(f'<figure><img src="{escape(image.url, quote=True)}" alt="{alt}"{size}>'
-                     + (f"<figcaption>{caption}</figcaption>" if caption else "") + "</figure>")
+        size = (
+            f' width="{image.width}" height="{image.height}"'
+            if image.width and image.height
+            else ""
+        )
+        caption = " ".join(
+            escape(x) for x in (image.caption, f"({image.credit})" if image.credit else None) if x
+        )
+        parts.append(
+            f'<figure><img src="{escape(image.url, quote=True)}" alt="{alt}"{size}>'
+            + (f"<figcaption>{caption}</figcaption>" if caption else "")
+            + "</figure>"
+        )
     parts.append(body_for_feeds(article))
     if article.related:
-        links = "".join(f'<li><a href="{escape(r.url, quote=True)}">{escape(r.title or r.url)}'
-                        f"</a></li>" for r in article.related)
+        links = "".join(
+            f'<li><a href="{escape(r.url, quote=True)}">{escape(r.title or r.url)}</a></li>'
+            for r in article.related
+        )
         parts.append(f"<h3>Related</h3><ul>{links}</ul>")
     return "".join(parts)

@@ -57,7 +57,6 @@ class FeedDescription:
     podcast: Podcast | None = None
 
 
-
 def item_id(article_id: str) -> str:
     return f"urn:uuid:{uuid.uuid5(_ITEM_NAMESPACE, article_id)}"
 

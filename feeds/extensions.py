@@ -34,8 +34,9 @@ PODCAST = "https://podcastindex.org/namespace/1.0"
 NAMESPACE = "syndicate"
 
 
-def _el(parent: etree._Element, ns: str | None, tag: str, text: str | None = None,
-        **attrs: object) -> etree._Element:
+def _el(
+    parent: etree._Element, ns: str | None, tag: str, text: str | None = None, **attrs: object
+) -> etree._Element:
     element = etree.SubElement(parent, f"{{{ns}}}{tag}" if ns else tag)
     for name, value in attrs.items():
         if value is not None:
@@ -121,13 +122,26 @@ class EntryExtension(BaseEntryExtension):
         for category in item.categories:
             _el(element, None, "category", category.label, domain=category.scheme)
         for rel in item.related:  # as in Atom: readers of either format find them
-            _el(element, ATOM, "link", rel="related", href=rel.url, type="text/html",
-                title=rel.title)
+            _el(
+                element,
+                ATOM,
+                "link",
+                rel="related",
+                href=rel.url,
+                type="text/html",
+                title=rel.title,
+            )
         if item.comments is not None and item.comments.count is not None:
             _el(element, SLASH, "comments", str(item.comments.count))
         if item.enclosure is not None:
-            _el(element, None, "enclosure", url=item.enclosure.url,
-                length=str(item.enclosure.length), type=item.enclosure.type)
+            _el(
+                element,
+                None,
+                "enclosure",
+                url=item.enclosure.url,
+                length=str(item.enclosure.length),
+                type=item.enclosure.type,
+            )
         self._media(element)
         if self.podcast:
             self._itunes(element)
@@ -137,8 +151,14 @@ class EntryExtension(BaseEntryExtension):
         item = self.item
         assert item is not None
         for category in item.categories:
-            _el(entry, None, "category", term=category.term, label=category.label,
-                scheme=category.scheme)
+            _el(
+                entry,
+                None,
+                "category",
+                term=category.term,
+                label=category.label,
+                scheme=category.scheme,
+            )
         for rel in item.related:
             _el(entry, None, "link", rel="related", href=rel.url, type="text/html", title=rel.title)
         if item.comments is not None and item.comments.url:
@@ -146,8 +166,15 @@ class EntryExtension(BaseEntryExtension):
             if item.comments.count is not None:
                 link.set(f"{{{THR}}}count", str(item.comments.count))
         if item.enclosure is not None:
-            _el(entry, None, "link", rel="enclosure", href=item.enclosure.url,
-                type=item.enclosure.type, length=str(item.enclosure.length))
+            _el(
+                entry,
+                None,
+                "link",
+                rel="enclosure",
+                href=item.enclosure.url,
+                type=item.enclosure.type,
+                length=str(item.enclosure.length),
+            )
         self._media(entry)
         return entry
 
@@ -155,8 +182,17 @@ class EntryExtension(BaseEntryExtension):
         image = self.item.image if self.item else None
         if image is None:
             return
-        content = _el(parent, MEDIA, "content", url=image.url, medium="image", type=image.type,
-                      width=image.width, height=image.height, fileSize=image.length)
+        content = _el(
+            parent,
+            MEDIA,
+            "content",
+            url=image.url,
+            medium="image",
+            type=image.type,
+            width=image.width,
+            height=image.height,
+            fileSize=image.length,
+        )
         if self.item and self.item.title:
             _el(content, MEDIA, "title", self.item.title, type="plain")
         if image.caption:

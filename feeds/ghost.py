@@ -60,10 +60,11 @@ class GhostDelivery:
         """The Ghost field an error about our field `ours` is about (the longest match)."""
         best = ""
         for prefix in self.origins:
-            if (ours == prefix or ours.startswith((prefix + ".", prefix + "["))) \
-                    and len(prefix) > len(best):
+            if (ours == prefix or ours.startswith((prefix + ".", prefix + "["))) and len(
+                prefix
+            ) > len(best):
                 best = prefix
-        return self.origins[best] + ours[len(best):] if best else ours
+        return self.origins[best] + ours[len(best) :] if best else ours
 
     def named_in_ghost(self, errors: list[FieldError]) -> list[FieldError]:
         return [FieldError(self.ghost_field(e.field), e.message) for e in errors]
@@ -92,13 +93,21 @@ def _event_and_post(body: Any) -> tuple[str, str, dict[str, Any]]:
         raise GhostPayloadError([FieldError("(body)", "must be a JSON object")])
     post = _obj(body.get("post"))
     if post is None:
-        raise GhostPayloadError([FieldError("post", "is required (an object with current "
-                                                    "and previous): is this a post webhook?")])
+        raise GhostPayloadError(
+            [
+                FieldError(
+                    "post",
+                    "is required (an object with current and previous): is this a post webhook?",
+                )
+            ]
+        )
     current = post.get("current") or {}
     previous = post.get("previous") or {}
-    errors = [FieldError(f"post.{name}", "must be an object")
-              for name, value in (("current", current), ("previous", previous))
-              if not isinstance(value, dict)]
+    errors = [
+        FieldError(f"post.{name}", "must be an object")
+        for name, value in (("current", current), ("previous", previous))
+        if not isinstance(value, dict)
+    ]
     if errors:
         raise GhostPayloadError(errors)
     event = body.get("event")
@@ -106,9 +115,16 @@ def _event_and_post(body: Any) -> tuple[str, str, dict[str, Any]]:
         event = infer_event(current, previous)
     elif event not in EVENTS:
         shown = clean_line(event, 100) if isinstance(event, str) else type(event).__name__
-        raise GhostPayloadError([FieldError("event", f"must be one of {', '.join(EVENTS)} "
-                                                     f"(got {shown!r}): add only these four "
-                                                     "webhooks in Ghost")])
+        raise GhostPayloadError(
+            [
+                FieldError(
+                    "event",
+                    f"must be one of {', '.join(EVENTS)} "
+                    f"(got {shown!r}): add only these four "
+                    "webhooks in Ghost",
+                )
+            ]
+        )
     if event == "post.deleted":
         return event, "post.previous", previous
     return event, "post.current", current
@@ -118,8 +134,9 @@ def _post_id_and_time(where: str, post: dict[str, Any]) -> tuple[str, str]:
     errors = []
     post_id = post.get("id")
     if not isinstance(post_id, str) or not _POST_ID.fullmatch(post_id):
-        errors.append(FieldError(f"{where}.id", "must be Ghost's post id (1 to 64 letters, "
-                                                "digits, - or _)"))
+        errors.append(
+            FieldError(f"{where}.id", "must be Ghost's post id (1 to 64 letters, digits, - or _)")
+        )
     updated = post.get("updated_at")
     stamp = ""
     try:
@@ -143,21 +160,26 @@ def to_event(body: Any, signed_at: datetime) -> GhostDelivery:
     when = format_time(signed_at) if event == "post.deleted" else updated_at
     webhook_id = f"ghost-{post_id}-{event}-{when}"
     article: dict[str, Any] = {"id": f"ghost-{post_id}", "updated_at": updated_at}
-    origins = {"article": where, "article.id": f"{where}.id",
-               "article.updated_at": f"{where}.updated_at"}
+    origins = {
+        "article": where,
+        "article.id": f"{where}.id",
+        "article.updated_at": f"{where}.updated_at",
+    }
     payload = {"type": EVENTS[event], "occurred_at": format_time(signed_at), "article": article}
     if EVENTS[event] == "article.unpublished":
         return GhostDelivery(event, webhook_id, payload, origins)
     if post.get("status") != "published":
         status = clean_line(str(post.get("status")), 30)
-        raise GhostPayloadError([FieldError(f"{where}.status", f"must be published for {event} "
-                                                               f"(got {status!r})")])
+        raise GhostPayloadError(
+            [FieldError(f"{where}.status", f"must be published for {event} (got {status!r})")]
+        )
     _map_post(post, where, article, origins)
     return GhostDelivery(event, webhook_id, payload, origins)
 
 
-def _map_post(post: dict[str, Any], where: str, article: dict[str, Any],
-              origins: dict[str, str]) -> None:
+def _map_post(
+    post: dict[str, Any], where: str, article: dict[str, Any], origins: dict[str, str]
+) -> None:
     """Copy what an article takes from a published post into `article` (and where each field
     came from into `origins`). Values are copied as they are; feeds.validation judges them."""
     public = post.get("visibility", "public") == "public"
@@ -170,8 +192,9 @@ def _map_post(post: dict[str, Any], where: str, article: dict[str, Any],
     excerpt = post.get("custom_excerpt") or (post.get("excerpt") if public else None)
     if excerpt:
         article["summary"] = excerpt
-        origins["article.summary"] = f"{where}.custom_excerpt" if post.get("custom_excerpt") \
-            else f"{where}.excerpt"
+        origins["article.summary"] = (
+            f"{where}.custom_excerpt" if post.get("custom_excerpt") else f"{where}.excerpt"
+        )
     html = post.get("html")
     if public and isinstance(html, str) and html and len(html) <= BODY_HTML_MAX:
         article["body_html"] = html
@@ -192,7 +215,8 @@ def _public_tags(post: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
 def _is_public(tag: dict[str, Any]) -> bool:
     name = tag.get("name")
     return tag.get("visibility", "public") != "internal" and not (
-        isinstance(name, str) and name.lstrip().startswith("#"))
+        isinstance(name, str) and name.lstrip().startswith("#")
+    )
 
 
 def _named(item: dict[str, Any]) -> dict[str, Any]:
@@ -202,8 +226,9 @@ def _named(item: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _map_tags(post: dict[str, Any], where: str, article: dict[str, Any],
-              origins: dict[str, str]) -> None:
+def _map_tags(
+    post: dict[str, Any], where: str, article: dict[str, Any], origins: dict[str, str]
+) -> None:
     tags = _public_tags(post)
     source = f"{where}.tags" if isinstance(post.get("tags"), list) else f"{where}.primary_tag"
     if not tags:
@@ -211,22 +236,23 @@ def _map_tags(post: dict[str, Any], where: str, article: dict[str, Any],
     first, primary = tags[0]
     article["sections"] = [_named(primary)]
     origins["article.sections[0]"] = source + (f"[{first}]" if source.endswith("tags") else "")
-    rest = tags[1:1 + LIMITS["tags"]]
+    rest = tags[1 : 1 + LIMITS["tags"]]
     if rest:
         article["tags"] = [_named(tag) for _, tag in rest]
         for k, (i, _) in enumerate(rest):
             origins[f"article.tags[{k}]"] = f"{source}[{i}]"
 
 
-def _map_authors(post: dict[str, Any], where: str, article: dict[str, Any],
-                 origins: dict[str, str]) -> None:
+def _map_authors(
+    post: dict[str, Any], where: str, article: dict[str, Any], origins: dict[str, str]
+) -> None:
     raw = post.get("authors")
     if not isinstance(raw, list):
         primary = _obj(post.get("primary_author"))
         raw, source = ([primary] if primary else []), f"{where}.primary_author"
     else:
         source = f"{where}.authors"
-    authors = [(i, a) for i, a in enumerate(raw) if isinstance(a, dict)][:LIMITS["authors"]]
+    authors = [(i, a) for i, a in enumerate(raw) if isinstance(a, dict)][: LIMITS["authors"]]
     if not authors:
         return
     article["authors"] = []
@@ -238,8 +264,9 @@ def _map_authors(post: dict[str, Any], where: str, article: dict[str, Any],
         origins[f"article.authors[{k}]"] = source if source.endswith("author") else f"{source}[{i}]"
 
 
-def _map_image(post: dict[str, Any], where: str, article: dict[str, Any],
-               origins: dict[str, str]) -> None:
+def _map_image(
+    post: dict[str, Any], where: str, article: dict[str, Any], origins: dict[str, str]
+) -> None:
     url = post.get("feature_image")
     if url is None or url == "":
         return

@@ -34,14 +34,18 @@ def _item(item: Item) -> dict[str, Any]:
     if item.language:
         out["language"] = item.language
     if item.authors:
-        out["authors"] = [{k: v for k, v in (("name", a.name), ("url", a.url)) if v}
-                          for a in item.authors]
+        out["authors"] = [
+            {k: v for k, v in (("name", a.name), ("url", a.url)) if v} for a in item.authors
+        ]
     if item.categories:  # JSON Feed's tags are plain names: the labels, breadcrumb first
         out["tags"] = list(dict.fromkeys(c.label for c in item.categories))
     if item.enclosure is not None:
         audio = item.enclosure
-        attachment: dict[str, Any] = {"url": audio.url, "mime_type": audio.type,
-                                      "size_in_bytes": audio.length}
+        attachment: dict[str, Any] = {
+            "url": audio.url,
+            "mime_type": audio.type,
+            "size_in_bytes": audio.length,
+        }
         if audio.duration is not None:
             attachment["duration_in_seconds"] = audio.duration
         out["attachments"] = [attachment]
@@ -55,14 +59,19 @@ def _extension(item: Item) -> dict[str, Any]:
     """What JSON Feed has no name for: image caption and credit, comments, related links."""
     ext: dict[str, Any] = {}
     if item.image is not None and (item.image.caption or item.image.credit):
-        ext["image"] = {k: v for k, v in (("caption", item.image.caption),
-                                          ("credit", item.image.credit)) if v}
+        ext["image"] = {
+            k: v for k, v in (("caption", item.image.caption), ("credit", item.image.credit)) if v
+        }
     if item.comments is not None:
-        ext["comments"] = {k: v for k, v in (("count", item.comments.count),
-                                             ("url", item.comments.url)) if v is not None}
+        ext["comments"] = {
+            k: v
+            for k, v in (("count", item.comments.count), ("url", item.comments.url))
+            if v is not None
+        }
     if item.related:
-        ext["related"] = [{k: v for k, v in (("url", r.url), ("title", r.title)) if v}
-                          for r in item.related]
+        ext["related"] = [
+            {k: v for k, v in (("url", r.url), ("title", r.title)) if v} for r in item.related
+        ]
     return ext
 
 
@@ -71,8 +80,9 @@ def json_item(item: Item) -> str:
     return json.dumps(_item(item), ensure_ascii=False, separators=(",", ":"))
 
 
-def render_json(desc: FeedDescription, articles: list[Article],
-                items: list[str] | None = None) -> bytes:
+def render_json(
+    desc: FeedDescription, articles: list[Article], items: list[str] | None = None
+) -> bytes:
     """The JSON Feed document of one feed; `articles` newest first, as for the XML writers.
     `items`, if given, are those articles' `json_item` texts, already made."""
     doc: dict[str, Any] = {

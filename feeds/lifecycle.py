@@ -54,18 +54,37 @@ def decide(stored: Stored | None, event: ArticleEvent) -> Change:
         # shared once already and is not shared again.
         stored = Stored(first_published_at=stored.first_published_at)
     if stored is not None and stored.state is not None:
-        if not supersedes(event.version, event.updated_at, event.publishes,
-                          stored.version, stored.time, stored.published):
+        if not supersedes(
+            event.version,
+            event.updated_at,
+            event.publishes,
+            stored.version,
+            stored.time,
+            stored.published,
+        ):
             same = (stored.version, stored.time, stored.published) == (
-                event.version, event.updated_at, event.publishes)
-            return Change("duplicate" if same else "stale", state=stored.state,
-                          feeds=stored.feeds)
+                event.version,
+                event.updated_at,
+                event.publishes,
+            )
+            return Change("duplicate" if same else "stale", state=stored.state, feeds=stored.feeds)
     old = stored.feeds if stored is not None and stored.published else ()
     if event.article is not None:
         new = tuple(feed_keys(event.article))
         first = stored is None or not stored.first_published_at
-        return Change("applied", "published", feeds=new,
-                      leave=tuple(k for k in old if k not in new), first_publish=first,
-                      touched=tuple(dict.fromkeys(old + new)))
-    return Change("applied", "unpublished", feeds=(), leave=old,
-                  retracted=bool(stored is not None and stored.published), touched=old)
+        return Change(
+            "applied",
+            "published",
+            feeds=new,
+            leave=tuple(k for k in old if k not in new),
+            first_publish=first,
+            touched=tuple(dict.fromkeys(old + new)),
+        )
+    return Change(
+        "applied",
+        "unpublished",
+        feeds=(),
+        leave=old,
+        retracted=bool(stored is not None and stored.published),
+        touched=old,
+    )

@@ -22,8 +22,10 @@ MAX_TAG_FEEDS = 10
 MAX_AUTHOR_FEEDS = 5
 
 # A feed key is what follows /feeds/ and precedes .rss/.atom; slugs only, so no path tricks.
-_KEY = re.compile(r"^(all|audio|tag/[a-z0-9-]{1,100}|author/[a-z0-9-]{1,100}"
-                  r"|section/[a-z0-9-]{1,100}(/[a-z0-9-]{1,100}){0,9})$")
+_KEY = re.compile(
+    r"^(all|audio|tag/[a-z0-9-]{1,100}|author/[a-z0-9-]{1,100}"
+    r"|section/[a-z0-9-]{1,100}(/[a-z0-9-]{1,100}){0,9})$"
+)
 
 # A name's feed slug when folding it to ASCII was a guess: the folded slug, "--" and this many
 # hex digits of a hash of the name. Slugs of ASCII names never hold "--" (slugify folds every

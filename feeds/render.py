@@ -51,8 +51,12 @@ def _with_stylesheet(xml: bytes, key: str) -> bytes:
     return declaration + newline + b"\n" + pi + b"\n" + rest.lstrip()
 
 
-def _generator(desc: FeedDescription, articles: list[Article],
-               deleted: list[tuple[str, datetime]], updated: datetime) -> FeedGenerator:
+def _generator(
+    desc: FeedDescription,
+    articles: list[Article],
+    deleted: list[tuple[str, datetime]],
+    updated: datetime,
+) -> FeedGenerator:
     """The feed's channel-level description, with no entries yet."""
     fg = FeedGenerator()
     fg.register_extension(NAMESPACE, FeedExtension, EntryExtension)
@@ -62,12 +66,25 @@ def _generator(desc: FeedDescription, articles: list[Article],
     if desc.is_podcast:
         p = desc.podcast or Podcast()
         # Apple wants square artwork: the configured one, else a square lead image.
-        image = p.image or next((a.image.url for a in articles if a.image and a.image.width
-                                 and a.image.width == a.image.height), None)
-        ext.podcast = {"author": desc.author, "summary": desc.subtitle, "image": image,
-                       "owner_name": p.owner_name, "owner_email": p.owner_email,
-                       "category": p.category, "explicit": p.explicit, "podping": p.podping,
-                       "guid": podcast_guid(desc.self_urls["rss"])}
+        image = p.image or next(
+            (
+                a.image.url
+                for a in articles
+                if a.image and a.image.width and a.image.width == a.image.height
+            ),
+            None,
+        )
+        ext.podcast = {
+            "author": desc.author,
+            "summary": desc.subtitle,
+            "image": image,
+            "owner_name": p.owner_name,
+            "owner_email": p.owner_email,
+            "category": p.category,
+            "explicit": p.explicit,
+            "podping": p.podping,
+            "guid": podcast_guid(desc.self_urls["rss"]),
+        }
     fg.id(feed_id(desc.key))
     fg.title(desc.title)
     fg.subtitle(desc.subtitle)  # also the RSS description
@@ -125,8 +142,9 @@ def render_whole(
     for article in articles:
         _add_entry(fg, item_of(article, desc.link), desc)
     out = {fmt: _with_stylesheet(_write(fg, desc, fmt), desc.key) for fmt in ("rss", "atom")}
-    return RenderedFeed(rss=out["rss"], atom=out["atom"], json=render_json(desc, articles),
-                        updated=updated)
+    return RenderedFeed(
+        rss=out["rss"], atom=out["atom"], json=render_json(desc, articles), updated=updated
+    )
 
 
 # Item fragments --------------------------------------------------------------------------------
@@ -161,7 +179,7 @@ def _fragment(article: Article, desc: FeedDescription) -> tuple[bytes, bytes, st
         start, end = data.find(start_tag), data.rfind(end_tag)
         if start < 0 or end < 0:
             raise RuntimeError(f"unexpected {fmt} item serialization")
-        parts.append(data[start:end + len(end_tag)])
+        parts.append(data[start : end + len(end_tag)])
     fragment = (parts[0], parts[1], json_item(item))
     _FRAGMENTS[key] = fragment
     return fragment
@@ -205,8 +223,14 @@ def render(
         items = b"".join(f[0] if n == 0 else f[1] for f in fragments)
         out[fmt] = _with_stylesheet(shell[:at] + items + shell[at:], desc.key)
     json_body = render_json(desc, articles, [f[2] for f in fragments])
-    return RenderedFeed(rss=out["rss"], atom=out["atom"], json=json_body, updated=updated,
-                        skipped=tuple(skipped), written=tuple(a.id for a in articles))
+    return RenderedFeed(
+        rss=out["rss"],
+        atom=out["atom"],
+        json=json_body,
+        updated=updated,
+        skipped=tuple(skipped),
+        written=tuple(a.id for a in articles),
+    )
 
 
 _ATOM = "{http://www.w3.org/2005/Atom}"
@@ -244,7 +268,10 @@ def _add_entry(fg: FeedGenerator, item: Item, desc: FeedDescription) -> None:
         fe.summary(item.summary, type="html")
     fe.content(item.content_html, type="html")
     for author in item.authors:
-        fe.author({"name": author.name, "uri": author.url, "email": author.email}
-                  if author.email or author.url else {"name": author.name})
+        fe.author(
+            {"name": author.name, "uri": author.url, "email": author.email}
+            if author.email or author.url
+            else {"name": author.name}
+        )
     if item.comments is not None and item.comments.url:
         fe.comments(item.comments.url)

@@ -46,8 +46,14 @@ def longest(count: int, fits: Callable[[int], bool]) -> int:
     return low
 
 
-def fit(text: str, fits: Callable[[str], bool], *, at_words: bool = True,
-        graphemes: bool = False, strip: str = " ") -> str:
+def fit(
+    text: str,
+    fits: Callable[[str], bool],
+    *,
+    at_words: bool = True,
+    graphemes: bool = False,
+    strip: str = " ",
+) -> str:
     """`text` if `fits(text)`; else its longest prefix that fits with an ellipsis: cut at a word
     boundary (unless `at_words` is False), else (one word longer than the budget, e.g. unbroken
     CJK) between characters, or between grapheme clusters where a network counts those; the

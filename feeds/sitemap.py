@@ -66,8 +66,9 @@ def usable_loc(url: str) -> bool:
 def news_sitemap(items: Iterable[NewsItem], publication: str, site_language: str) -> bytes:
     """The news sitemap of `items` (at most NEWS_MAX, newest first, whatever order they come
     in). Items whose URL the sitemap schema would refuse are left out."""
-    chosen = sorted((i for i in items if usable_loc(i.url)),
-                    key=lambda i: i.first_published, reverse=True)[:NEWS_MAX]
+    chosen = sorted(
+        (i for i in items if usable_loc(i.url)), key=lambda i: i.first_published, reverse=True
+    )[:NEWS_MAX]
     root = etree.Element(f"{{{SITEMAP}}}urlset", nsmap={None: SITEMAP, "news": NEWS})
     for item in chosen:
         url = etree.SubElement(root, f"{{{SITEMAP}}}url")
@@ -76,9 +77,9 @@ def news_sitemap(items: Iterable[NewsItem], publication: str, site_language: str
         pub = etree.SubElement(news, f"{{{NEWS}}}publication")
         etree.SubElement(pub, f"{{{NEWS}}}name").text = xml_safe(publication)
         etree.SubElement(pub, f"{{{NEWS}}}language").text = news_language(
-            item.language, site_language)
-        etree.SubElement(news, f"{{{NEWS}}}publication_date").text = w3c_time(
-            item.first_published)
+            item.language, site_language
+        )
+        etree.SubElement(news, f"{{{NEWS}}}publication_date").text = w3c_time(item.first_published)
         etree.SubElement(news, f"{{{NEWS}}}title").text = xml_safe(item.title)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
@@ -97,8 +98,9 @@ def url_sitemap(urls: Sequence[str], total: int | None = None) -> bytes:
         size += len(loc.encode()) + 40
         if size > BYTES_MAX:
             break
-        etree.SubElement(etree.SubElement(root, f"{{{SITEMAP}}}url"),
-                         f"{{{SITEMAP}}}loc").text = loc
+        etree.SubElement(
+            etree.SubElement(root, f"{{{SITEMAP}}}url"), f"{{{SITEMAP}}}loc"
+        ).text = loc
         kept += 1
     total = len(urls) if total is None else total
     if total > kept:

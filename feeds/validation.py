@@ -23,9 +23,7 @@ from urllib3.util import Url, parse_url
 from feeds.article import parse_time
 from feeds.text import clean_line
 
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
-)
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 _SPACE = re.compile(r"\s")
 _formats = FormatChecker(formats=())
@@ -36,7 +34,9 @@ def _is_datetime(value: object) -> bool:
     if not isinstance(value, str):
         return True
     if not _RFC3339.match(value):
-        raise ValueError("must be an RFC 3339 date-time with a UTC offset (e.g. 2023-07-13T18:00:00Z)")
+        raise ValueError(
+            "must be an RFC 3339 date-time with a UTC offset (e.g. 2023-07-13T18:00:00Z)"
+        )
     datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     return True
 
@@ -61,6 +61,7 @@ def _as_predicate(check: Callable[[object], bool]) -> Callable[[object], bool]:
             return check(value)
         except ValueError:
             return False
+
     return predicate
 
 
@@ -70,7 +71,8 @@ def _as_predicate(check: Callable[[object], bool]) -> Callable[[object], bool]:
 # between draft 7 (fastjsonschema) and 2020-12; tests/test_fuzz.py checks the two agree.
 _FAST = fastjsonschema.compile(
     {k: v for k, v in _SCHEMA.items() if k != "$schema"},
-    formats={"date-time": _as_predicate(_is_datetime), "uri": _as_predicate(_is_uri)})
+    formats={"date-time": _as_predicate(_is_datetime), "uri": _as_predicate(_is_uri)},
+)
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,11 @@ def full_validation(payload: Any) -> list[FieldError]:
     errors: dict[tuple[str, str], FieldError] = {}
     for err in _VALIDATOR.iter_errors(payload):
         # `if/then` failures repeat the inner errors; report the inner ones only.
-        leaves = [e for e in err.context] if err.validator in ("allOf", "oneOf") and err.context else [err]
+        leaves = (
+            [e for e in err.context]
+            if err.validator in ("allOf", "oneOf") and err.context
+            else [err]
+        )
         for leaf in leaves:
             field = _path(leaf.absolute_path)
             if leaf.validator == "required":
@@ -133,16 +139,34 @@ def full_validation(payload: Any) -> list[FieldError]:
 # integers are checked by Python type; dates must be plausible; one-line texts must still say
 # something once cleaned; URLs are http(s) (mailto for an author).
 LIMITS = {
-    "sections": 10, "tags": 25, "authors": 20, "related": 20, "hashtags": 10,
-    "name": 200, "slug": 100, "caption": 1_000, "credit": 300, "email": 254, "language": 35,
-    "media_type": 100, "message": 2_000, "hashtag": 100, "url": 2_048, "related_title": 500,
+    "sections": 10,
+    "tags": 25,
+    "authors": 20,
+    "related": 20,
+    "hashtags": 10,
+    "name": 200,
+    "slug": 100,
+    "caption": 1_000,
+    "credit": 300,
+    "email": 254,
+    "language": 35,
+    "media_type": 100,
+    "message": 2_000,
+    "hashtag": 100,
+    "url": 2_048,
+    "related_title": 500,
     "depth": 32,
 }
 MAX_INT = 2**53 - 1  # what every JSON reader keeps exactly
 INT_RANGES = {
-    "version": (0, MAX_INT), "width": (1, 100_000), "height": (1, 100_000),
-    "length": (0, MAX_INT), "duration": (0, 10_000_000), "count": (0, MAX_INT),
-    "episode": (1, 1_000_000), "season": (1, 10_000),
+    "version": (0, MAX_INT),
+    "width": (1, 100_000),
+    "height": (1, 100_000),
+    "length": (0, MAX_INT),
+    "duration": (0, 10_000_000),
+    "count": (0, MAX_INT),
+    "episode": (1, 1_000_000),
+    "season": (1, 10_000),
 }
 # An article's dates must be plausible to feed readers (the W3C validator's ImplausibleDate):
 # from 1990 to a few minutes from now (a CMS clock a little ahead is tolerated).
@@ -151,8 +175,10 @@ FUTURE_SLACK = timedelta(minutes=10)
 _LANGUAGE = re.compile(r"^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})*$")
 _MEDIA_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}$")
 _HASHTAG = re.compile(r"^\w+$")
-_UNSAFE_ID = re.compile("[\\s\x00-\x1f\x7f-\x9f\u00ad\u061c\u200b-\u200f\u202a-\u202e"
-                        "\u2060-\u2069\ufeff\ud800-\udfff\ufffe\uffff]")
+_UNSAFE_ID = re.compile(
+    "[\\s\x00-\x1f\x7f-\x9f\u00ad\u061c\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2069\ufeff\ud800-\udfff\ufffe\uffff]"
+)
 
 
 def depth_exceeds(value: Any, limit: int) -> bool:
@@ -185,7 +211,7 @@ def parse_outside_url(value: str, schemes: tuple[str, ...] = ("http", "https")) 
     if _UNSAFE_ID.search(value):
         raise ValueError("must not contain spaces or control characters")
     if scheme == "mailto":
-        return Url(scheme="mailto", path=value[len("mailto:"):])
+        return Url(scheme="mailto", path=value[len("mailto:") :])
     try:
         parts = parse_url(value)
     except (ValueError, UnicodeError):  # LocationParseError is a ValueError
@@ -197,7 +223,9 @@ def parse_outside_url(value: str, schemes: tuple[str, ...] = ("http", "https")) 
     return parts
 
 
-def _check_url(value: Any, field: str, out: list[FieldError], schemes: tuple[str, ...] = ("http", "https")) -> None:
+def _check_url(
+    value: Any, field: str, out: list[FieldError], schemes: tuple[str, ...] = ("http", "https")
+) -> None:
     if not isinstance(value, str):
         return
     try:
@@ -217,8 +245,9 @@ def _check_time(value: Any, field: str, out: list[FieldError], plausible: bool =
     if plausible and when < EARLIEST:
         out.append(FieldError(field, f"must not be before {EARLIEST.year}"))
     elif plausible and when > datetime.now(UTC) + FUTURE_SLACK:
-        out.append(FieldError(field, "must not be in the future (10 minutes of clock skew "
-                                     "are allowed)"))
+        out.append(
+            FieldError(field, "must not be in the future (10 minutes of clock skew are allowed)")
+        )
 
 
 def _check_int(value: Any, name: str, field: str, out: list[FieldError]) -> None:
@@ -226,19 +255,26 @@ def _check_int(value: Any, name: str, field: str, out: list[FieldError]) -> None
         return
     low, high = INT_RANGES[name]
     if type(value) is not int:  # bool is an int subclass; 1.0 and 1e300 are floats
-        out.append(FieldError(field, "must be a whole number written without a fraction or exponent"))
+        out.append(
+            FieldError(field, "must be a whole number written without a fraction or exponent")
+        )
     elif not low <= value <= high:
         out.append(FieldError(field, f"must be between {low} and {high}"))
 
 
-def _check_text(value: Any, field: str, limit: int, out: list[FieldError], required: bool = False) -> None:
+def _check_text(
+    value: Any, field: str, limit: int, out: list[FieldError], required: bool = False
+) -> None:
     if not isinstance(value, str):
         return
     if len(value) > limit:
         out.append(FieldError(field, f"is longer than {limit} characters"))
     elif required and not clean_line(value, limit):
-        out.append(FieldError(field, "has no visible text once markup, control and bidi "
-                                     "characters are removed"))
+        out.append(
+            FieldError(
+                field, "has no visible text once markup, control and bidi characters are removed"
+            )
+        )
 
 
 def _check_list(value: Any, name: str, field: str, out: list[FieldError]) -> list:
@@ -256,10 +292,15 @@ def semantic_errors(payload: dict[str, Any]) -> list[FieldError]:
     article = payload["article"]
     event_id = payload.get("id")  # `backfill` uses it as the event id
     if isinstance(event_id, str) and (len(event_id) > 200 or _UNSAFE_ID.search(event_id)):
-        out.append(FieldError("id", "must be 1 to 200 characters without spaces or control "
-                                    "characters"))
+        out.append(
+            FieldError("id", "must be 1 to 200 characters without spaces or control characters")
+        )
     if _UNSAFE_ID.search(article["id"]):
-        out.append(FieldError("article.id", "must not contain spaces, control, bidi or invisible characters"))
+        out.append(
+            FieldError(
+                "article.id", "must not contain spaces, control, bidi or invisible characters"
+            )
+        )
     _check_time(payload.get("occurred_at"), "occurred_at", out, plausible=False)
     if payload["type"] == "article.unpublished":
         _check_int(article.get("version"), "version", "article.version", out)
@@ -274,14 +315,25 @@ def semantic_errors(payload: dict[str, Any]) -> list[FieldError]:
     if isinstance(lang, str) and not _LANGUAGE.match(lang):
         out.append(FieldError("article.language", "must be a BCP 47 tag such as en or es-VE"))
     for list_name in ("sections", "tags"):
-        for i, item in enumerate(_check_list(article.get(list_name), list_name, f"article.{list_name}", out)):
+        for i, item in enumerate(
+            _check_list(article.get(list_name), list_name, f"article.{list_name}", out)
+        ):
             name = item if isinstance(item, str) else item.get("name")
-            _check_text(name, f"article.{list_name}[{i}]" + ("" if isinstance(item, str) else ".name"),
-                        LIMITS["name"], out, required=True)
+            _check_text(
+                name,
+                f"article.{list_name}[{i}]" + ("" if isinstance(item, str) else ".name"),
+                LIMITS["name"],
+                out,
+                required=True,
+            )
             if isinstance(item, dict):
                 _check_text(item.get("slug"), f"article.{list_name}[{i}].slug", LIMITS["slug"], out)
-    for i, author in enumerate(_check_list(article.get("authors"), "authors", "article.authors", out)):
-        _check_text(author.get("name"), f"article.authors[{i}].name", LIMITS["name"], out, required=True)
+    for i, author in enumerate(
+        _check_list(article.get("authors"), "authors", "article.authors", out)
+    ):
+        _check_text(
+            author.get("name"), f"article.authors[{i}].name", LIMITS["name"], out, required=True
+        )
         _check_text(author.get("slug"), f"article.authors[{i}].slug", LIMITS["slug"], out)
         _check_text(author.get("email"), f"article.authors[{i}].email", LIMITS["email"], out)
         _check_url(author.get("url"), f"article.authors[{i}].url", out, ("http", "https", "mailto"))
@@ -316,15 +368,24 @@ def _check_extras(article: dict[str, Any], out: list[FieldError]) -> None:
     if isinstance(comments, dict):
         _check_int(comments.get("count"), "count", "article.comments.count", out)
         _check_url(comments.get("url"), "article.comments.url", out)
-    for i, link in enumerate(_check_list(article.get("related"), "related", "article.related", out)):
+    for i, link in enumerate(
+        _check_list(article.get("related"), "related", "article.related", out)
+    ):
         _check_url(link.get("url"), f"article.related[{i}].url", out)
         _check_text(link.get("title"), f"article.related[{i}].title", LIMITS["related_title"], out)
     share = article.get("share")
     if isinstance(share, dict):
         _check_text(share.get("message"), "article.share.message", LIMITS["message"], out)
-        for i, tag in enumerate(_check_list(share.get("hashtags"), "hashtags", "article.share.hashtags", out)):
-            if isinstance(tag, str) and (len(tag) > LIMITS["hashtag"] or not _HASHTAG.match(tag)
-                                         or tag.isdigit()):
-                out.append(FieldError(f"article.share.hashtags[{i}]",
-                                      f"must be letters, digits or _ (not only digits), at most "
-                                      f"{LIMITS['hashtag']}"))
+        for i, tag in enumerate(
+            _check_list(share.get("hashtags"), "hashtags", "article.share.hashtags", out)
+        ):
+            if isinstance(tag, str) and (
+                len(tag) > LIMITS["hashtag"] or not _HASHTAG.match(tag) or tag.isdigit()
+            ):
+                out.append(
+                    FieldError(
+                        f"article.share.hashtags[{i}]",
+                        f"must be letters, digits or _ (not only digits), at most "
+                        f"{LIMITS['hashtag']}",
+                    )
+                )

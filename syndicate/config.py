@@ -51,8 +51,16 @@ def _broker_url(value: str | None) -> str | None:
     if not value:
         return None
     scheme = urlsplit(value).scheme
-    if scheme not in ("redis", "rediss", "unix", "amqp", "amqps", "pyamqp", "redis+socket",
-                      "sentinel"):
+    if scheme not in (
+        "redis",
+        "rediss",
+        "unix",
+        "amqp",
+        "amqps",
+        "pyamqp",
+        "redis+socket",
+        "sentinel",
+    ):
         raise ValueError(f"has an unsupported scheme {scheme!r}")
     if scheme == "sentinel":
         parse_sentinel(value)  # says what is malformed, at start-up
@@ -60,8 +68,11 @@ def _broker_url(value: str | None) -> str | None:
 
 
 def _blank_is_none(value: Any) -> Any:
-    return None if isinstance(value, str) and not value.strip() else (
-        value.strip() if isinstance(value, str) else value)
+    return (
+        None
+        if isinstance(value, str) and not value.strip()
+        else (value.strip() if isinstance(value, str) else value)
+    )
 
 
 def _hubs(value: Any) -> Any:
@@ -110,7 +121,9 @@ def _trusted_proxies(value: Any) -> Any:
             try:
                 ipaddress.ip_network(proxy, strict=False)
             except ValueError:
-                raise ValueError(f"must be IP addresses or networks (CIDR), got {proxy!r}") from None
+                raise ValueError(
+                    f"must be IP addresses or networks (CIDR), got {proxy!r}"
+                ) from None
         return tuple(value)
     return value
 
@@ -121,12 +134,14 @@ def _webhook_secret(secret: str | None) -> str | None:
     if not secret.startswith("whsec_"):
         raise ValueError("must start with whsec_")
     try:
-        key = base64.b64decode(secret[len("whsec_"):] + "==", validate=False)
+        key = base64.b64decode(secret[len("whsec_") :] + "==", validate=False)
     except (binascii.Error, ValueError):
         raise ValueError("is not valid base64 after whsec_") from None
     if len(key) < MIN_SECRET_BYTES:
-        raise ValueError(f"must decode to at least {MIN_SECRET_BYTES} bytes (make one with "
-                         "`syndicate run`, or 32 random bytes in base64)")
+        raise ValueError(
+            f"must decode to at least {MIN_SECRET_BYTES} bytes (make one with "
+            "`syndicate run`, or 32 random bytes in base64)"
+        )
     reason = weakness(key, 16)
     if reason:
         raise ValueError(reason)
@@ -140,15 +155,23 @@ def _email(value: str) -> str:
 
 
 def _admin_token(token: str | None) -> str | None:
-    if token is not None and (len(token) < MIN_SECRET_BYTES or len(set(token)) < 8
-                              or not token.isprintable() or " " in token):
-        raise ValueError(f"must be at least {MIN_SECRET_BYTES} random printable characters "
-                         "without spaces (e.g. `python -c 'import secrets; "
-                         "print(secrets.token_urlsafe(32))'`)")
+    if token is not None and (
+        len(token) < MIN_SECRET_BYTES
+        or len(set(token)) < 8
+        or not token.isprintable()
+        or " " in token
+    ):
+        raise ValueError(
+            f"must be at least {MIN_SECRET_BYTES} random printable characters "
+            "without spaces (e.g. `python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'`)"
+        )
     reason = token and weakness(token, 10)
     if reason:
-        raise ValueError(f"{reason}: make one with `python -c 'import secrets; "
-                         "print(secrets.token_urlsafe(32))'`")
+        raise ValueError(
+            f"{reason}: make one with `python -c 'import secrets; "
+            "print(secrets.token_urlsafe(32))'`"
+        )
     return token
 
 
@@ -159,8 +182,9 @@ def _indexnow_key(value: str | None) -> str | None:
 
 
 def _header_token(value: str | None) -> str | None:
-    if value is not None and (not value.isascii() or not value.isprintable() or " " in value
-                              or len(value) > 1_000):
+    if value is not None and (
+        not value.isascii() or not value.isprintable() or " " in value or len(value) > 1_000
+    ):
         raise ValueError("must be printable ASCII without spaces (the whole Authorization value)")
     return value
 
@@ -185,8 +209,9 @@ def _setting(default: Any, name: str, **bounds: Any) -> Any:
 
 
 class Settings(BaseModel):
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore",
-                              arbitrary_types_allowed=True)
+    model_config = ConfigDict(
+        frozen=True, populate_by_name=True, extra="ignore", arbitrary_types_allowed=True
+    )
 
     redis_url: Broker = _setting(None, "REDIS_URL")
     broker_url: Broker = _setting(None, "BROKER_URL")
@@ -194,12 +219,14 @@ class Settings(BaseModel):
     webhook_secret: Secret = Field(None, validation_alias="SYNDICATE_WEBHOOK_SECRET", repr=False)
     admin_token: Token = Field(None, validation_alias="SYNDICATE_ADMIN_TOKEN", repr=False)
     # the secret of the Ghost webhooks POST /integrations/ghost accepts (api/ghost.py); off: 404
-    ghost_webhook_secret: Annotated[str | None, BeforeValidator(_blank_is_none),
-                                    AfterValidator(_ghost_secret)] = \
-        Field(None, validation_alias="SYNDICATE_GHOST_WEBHOOK_SECRET", repr=False)
-    public_url: Annotated[str | None, BeforeValidator(_blank_is_none),
-                          AfterValidator(lambda v: checked_url(v) if v else None)] = \
-        _setting(None, "PUBLIC_URL")
+    ghost_webhook_secret: Annotated[
+        str | None, BeforeValidator(_blank_is_none), AfterValidator(_ghost_secret)
+    ] = Field(None, validation_alias="SYNDICATE_GHOST_WEBHOOK_SECRET", repr=False)
+    public_url: Annotated[
+        str | None,
+        BeforeValidator(_blank_is_none),
+        AfterValidator(lambda v: checked_url(v) if v else None),
+    ] = _setting(None, "PUBLIC_URL")
     site_url: Url = _setting("https://news.example.org", "SITE_URL")
     site_title: Text = _setting("Newsroom", "SITE_TITLE")
     site_description: Text = _setting("Latest articles from the newsroom", "SITE_DESCRIPTION")
@@ -213,13 +240,17 @@ class Settings(BaseModel):
     # on: every feed is a followable fediverse account (feeds/activitypub.py, api/fediverse.py,
     # worker/fediverse.py), within these bounds; the icon (a URL) is every account's avatar
     activitypub: bool = _setting(False, "ACTIVITYPUB")
-    activitypub_max_followers: int = _setting(100_000, "ACTIVITYPUB_MAX_FOLLOWERS", ge=1,
-                                              le=10_000_000)
-    activitypub_follows_per_host: int = _setting(100, "ACTIVITYPUB_FOLLOWS_PER_HOST", ge=1,
-                                                 le=1_000_000)  # new follows an hour
-    activitypub_icon: Annotated[str | None, BeforeValidator(_blank_is_none),
-                                AfterValidator(lambda v: checked_url(v) if v else None)] = \
-        _setting(None, "ACTIVITYPUB_ICON")
+    activitypub_max_followers: int = _setting(
+        100_000, "ACTIVITYPUB_MAX_FOLLOWERS", ge=1, le=10_000_000
+    )
+    activitypub_follows_per_host: int = _setting(
+        100, "ACTIVITYPUB_FOLLOWS_PER_HOST", ge=1, le=1_000_000
+    )  # new follows an hour
+    activitypub_icon: Annotated[
+        str | None,
+        BeforeValidator(_blank_is_none),
+        AfterValidator(lambda v: checked_url(v) if v else None),
+    ] = _setting(None, "ACTIVITYPUB_ICON")
     visibility_timeout: int = _setting(60, "VISIBILITY_TIMEOUT", ge=5, le=86400)
     deleted_entry_days: int = _setting(7, "DELETED_ENTRY_DAYS", ge=0, le=365)
     http_timeout: float = _setting(10.0, "HTTP_TIMEOUT", ge=1, le=120)
@@ -240,38 +271,46 @@ class Settings(BaseModel):
     export_dir: Path | None = _setting(None, "EXPORT_DIR")  # static copies for nginx or a CDN
     # the audio feed as podcast apps see it (`check` warns while the owner's email is missing)
     podcast_owner_name: Text = _setting(None, "PODCAST_OWNER_NAME")
-    podcast_owner_email: Annotated[str | None, BeforeValidator(_blank_is_none),
-                                   AfterValidator(lambda v: _email(v) if v else None)] = \
-        _setting(None, "PODCAST_OWNER_EMAIL")
-    podcast_image: Annotated[str | None, BeforeValidator(_blank_is_none),
-                             AfterValidator(lambda v: checked_url(v) if v else None)] = \
-        _setting(None, "PODCAST_IMAGE")
+    podcast_owner_email: Annotated[
+        str | None,
+        BeforeValidator(_blank_is_none),
+        AfterValidator(lambda v: _email(v) if v else None),
+    ] = _setting(None, "PODCAST_OWNER_EMAIL")
+    podcast_image: Annotated[
+        str | None,
+        BeforeValidator(_blank_is_none),
+        AfterValidator(lambda v: checked_url(v) if v else None),
+    ] = _setting(None, "PODCAST_IMAGE")
     podcast_category: Text = _setting("News", "PODCAST_CATEGORY")
     podcast_explicit: bool = _setting(False, "PODCAST_EXPLICIT")
     # Reverse proxies whose X-Forwarded-For/-Proto the API believes (IPs or CIDR networks).
-    trusted_proxies: Annotated[tuple[str, ...], BeforeValidator(_trusted_proxies)] = \
-        _setting(("127.0.0.1", "::1"), "TRUSTED_PROXIES")
+    trusted_proxies: Annotated[tuple[str, ...], BeforeValidator(_trusted_proxies)] = _setting(
+        ("127.0.0.1", "::1"), "TRUSTED_PROXIES"
+    )
     # The API's in-memory copies of feed bytes (and their gzip), in MB.
     body_cache_mb: int = _setting(64, "BODY_CACHE_MB", ge=1, le=65_536)
     # Search engines and podcast apps (CONTRACT §9): the news sitemap's publication name
     # (default the site title), IndexNow (off without a key) and Podping (off without a token).
     news_publication: Text = _setting(None, "NEWS_PUBLICATION")
-    indexnow_key: Annotated[str | None, BeforeValidator(_blank_is_none),
-                            AfterValidator(_indexnow_key)] = \
-        Field(None, validation_alias="SYNDICATE_INDEXNOW_KEY", repr=False)
+    indexnow_key: Annotated[
+        str | None, BeforeValidator(_blank_is_none), AfterValidator(_indexnow_key)
+    ] = Field(None, validation_alias="SYNDICATE_INDEXNOW_KEY", repr=False)
     indexnow_endpoint: Url = _setting("https://api.indexnow.org/indexnow", "INDEXNOW_ENDPOINT")
-    indexnow_key_location: Annotated[str | None, BeforeValidator(_blank_is_none),
-                                     AfterValidator(lambda v: checked_url(v) if v else None)] = \
-        _setting(None, "INDEXNOW_KEY_LOCATION")  # default {SITE_URL}/{key}.txt
+    indexnow_key_location: Annotated[
+        str | None,
+        BeforeValidator(_blank_is_none),
+        AfterValidator(lambda v: checked_url(v) if v else None),
+    ] = _setting(None, "INDEXNOW_KEY_LOCATION")  # default {SITE_URL}/{key}.txt
     indexnow_window_ms: int = _setting(2000, "INDEXNOW_WINDOW_MS", ge=0, le=600_000)
-    podping_token: Annotated[str | None, BeforeValidator(_blank_is_none),
-                             AfterValidator(_header_token)] = \
-        Field(None, validation_alias="SYNDICATE_PODPING_TOKEN", repr=False)
+    podping_token: Annotated[
+        str | None, BeforeValidator(_blank_is_none), AfterValidator(_header_token)
+    ] = Field(None, validation_alias="SYNDICATE_PODPING_TOKEN", repr=False)
     podping_url: Url = _setting("https://podping.cloud", "PODPING_URL")
     # The networks whose share-intent links articles get (comma-separated; worker/social checks
     # the names). Unset: the networks that are on.
-    share_links: Annotated[tuple[str, ...] | None, BeforeValidator(_names)] = \
-        _setting(None, "SHARE_LINKS")
+    share_links: Annotated[tuple[str, ...] | None, BeforeValidator(_names)] = _setting(
+        None, "SHARE_LINKS"
+    )
     # Every SYNDICATE_* variable as given: what each network module reads its settings from.
     environ: Mapping[str, str] = Field(default_factory=dict, repr=False, exclude=True)
 
@@ -286,7 +325,9 @@ class Settings(BaseModel):
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
         mine = {k: v for k, v in env.items() if k.startswith(PREFIX)}
-        values: dict[str, Any] = {k: v.strip() for k, v in mine.items() if v.strip()}  # blank: default
+        values: dict[str, Any] = {
+            k: v.strip() for k, v in mine.items() if v.strip()
+        }  # blank: default
         for name in ("HTTP_TIMEOUT", "BODY_TIMEOUT", "HEADER_TIMEOUT", "IDLE_TIMEOUT"):
             raw = values.get(PREFIX + name)
             if raw is not None and not raw.strip().isdigit():
@@ -313,8 +354,11 @@ class Settings(BaseModel):
         values = [self.webhook_secret, self.admin_token, self.ghost_webhook_secret]
         for url in (self.redis_url, self.broker_url, *self.websub_hubs):
             values.append(urlsplit(url).password if url else None)
-        values += [v for k, v in self.environ.items()
-                   if any(w in k for w in ("TOKEN", "SECRET", "PASSWORD", "KEY"))]
+        values += [
+            v
+            for k, v in self.environ.items()
+            if any(w in k for w in ("TOKEN", "SECRET", "PASSWORD", "KEY"))
+        ]
         return [v for v in values if v]
 
     def require_redis(self) -> str:
@@ -333,7 +377,8 @@ class Settings(BaseModel):
         if not self.admin_token:
             raise ConfigError(
                 "SYNDICATE_ADMIN_TOKEN is required for the operator surface (`syndicate run` "
-                "creates one in the data directory)")
+                "creates one in the data directory)"
+            )
         return self.admin_token
 
 

@@ -68,15 +68,25 @@ def parse_sentinel(url: str) -> SentinelAddress:
         raise ValueError("must name the master: sentinel://HOST:PORT[,...]/MASTER_NAME[/DB]")
     if len(path) == 2 and not path[1].isdigit():
         raise ValueError(f"has a database that is not a number: {path[1]!r}")
-    return SentinelAddress(tuple(sentinels), unquote(path[0]), int(path[1]) if len(path) == 2 else 0,
-                           unquote(username) or None, unquote(password) or None)
+    return SentinelAddress(
+        tuple(sentinels),
+        unquote(path[0]),
+        int(path[1]) if len(path) == 2 else 0,
+        unquote(username) or None,
+        unquote(password) or None,
+    )
 
 
 def _sentinel_options(address: SentinelAddress, options: dict[str, Any]) -> dict[str, Any]:
     # Asking a sentinel is quick or it is down: the next one is tried.
     asking = {k: v for k, v in options.items() if k in ("socket_timeout", "socket_connect_timeout")}
-    return dict(sentinel_kwargs=asking, db=address.db, username=address.username,
-                password=address.password, **options)
+    return dict(
+        sentinel_kwargs=asking,
+        db=address.db,
+        username=address.username,
+        password=address.password,
+        **options,
+    )
 
 
 def redis_client(url: str, **options: Any) -> redis.Redis:
@@ -94,8 +104,9 @@ def async_redis_client(url: str, **options: Any) -> redis.asyncio.Redis:
     if not is_sentinel(url):
         return redis.asyncio.Redis.from_url(url, **options)
     address = parse_sentinel(url)
-    sentinel = redis.asyncio.sentinel.Sentinel(address.sentinels,
-                                               **_sentinel_options(address, options))
+    sentinel = redis.asyncio.sentinel.Sentinel(
+        address.sentinels, **_sentinel_options(address, options)
+    )
     return sentinel.master_for(address.master)
 
 
@@ -115,8 +126,9 @@ def celery_broker(url: str) -> tuple[str, dict[str, Any]]:
     auth = ""
     if address.password:
         auth = f"{address.username or ''}:{address.password}@"
-    hosts = ";".join(f"{SCHEME}://{auth}{host}:{port}/{address.db}"
-                     for host, port in address.sentinels)
+    hosts = ";".join(
+        f"{SCHEME}://{auth}{host}:{port}/{address.db}" for host, port in address.sentinels
+    )
     return hosts, {"master_name": address.master}
 
 

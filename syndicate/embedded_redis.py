@@ -115,23 +115,29 @@ class EmbeddedRedis:
         lines = [f"dir {_quoted(str(directory))}"]
         if self.port is None:
             if len(str(self.socket_path).encode()) > MAX_SOCKET_PATH:
-                raise RuntimeError(f"the path {self.socket_path} is too long for a unix socket "
-                                   f"({MAX_SOCKET_PATH} bytes at most): use a shorter data "
-                                   "directory (SYNDICATE_DATA_DIR)")
+                raise RuntimeError(
+                    f"the path {self.socket_path} is too long for a unix socket "
+                    f"({MAX_SOCKET_PATH} bytes at most): use a shorter data "
+                    "directory (SYNDICATE_DATA_DIR)"
+                )
             self.password = _kept_password(self.password_file)
-            lines += ["port 0",
-                      f"unixsocket {_quoted(str(self.socket_path))}",
-                      "unixsocketperm 700",
-                      f"requirepass {self.password}"]
+            lines += [
+                "port 0",
+                f"unixsocket {_quoted(str(self.socket_path))}",
+                "unixsocketperm 700",
+                f"requirepass {self.password}",
+            ]
         else:
             lines += [f"port {self.port}", "bind 127.0.0.1"]
-        lines += ["protected-mode yes",
-                  "appendonly yes",
-                  "appendfsync everysec",
-                  'save ""',
-                  "daemonize no",
-                  f"logfile {_quoted(str(directory / 'redis.log'))}",
-                  *(f'rename-command {name} ""' for name in DISABLED_COMMANDS)]
+        lines += [
+            "protected-mode yes",
+            "appendonly yes",
+            "appendfsync everysec",
+            'save ""',
+            "daemonize no",
+            f"logfile {_quoted(str(directory / 'redis.log'))}",
+            *(f'rename-command {name} ""' for name in DISABLED_COMMANDS),
+        ]
         path = directory / CONFIG
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.fchmod(fd, 0o600)
@@ -150,18 +156,26 @@ class EmbeddedRedis:
         cmd = [redis_server_binary(), str(self._write_config())]
         quiet = subprocess.DEVNULL
         if supervise:
-            self._supervisor = Supervised(cmd, env=dict(os.environ), preexec_fn=_private_child,
-                                          name="redis-server", stdout=quiet, stderr=quiet).start()
+            self._supervisor = Supervised(
+                cmd,
+                env=dict(os.environ),
+                preexec_fn=_private_child,
+                name="redis-server",
+                stdout=quiet,
+                stderr=quiet,
+            ).start()
         else:
-            self._proc = subprocess.Popen(cmd, preexec_fn=_private_child, stdout=quiet,
-                                          stderr=quiet)
+            self._proc = subprocess.Popen(
+                cmd, preexec_fn=_private_child, stdout=quiet, stderr=quiet
+            )
         client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5, socket_timeout=2)
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
                 if self.restarts or (self.proc is not None and self.proc.poll() is not None):
                     raise RuntimeError(
-                        f"embedded redis-server exited; see {self.data_dir}/redis.log")
+                        f"embedded redis-server exited; see {self.data_dir}/redis.log"
+                    )
                 try:
                     if client.ping():
                         # Loading a large AOF answers LOADING errors until done; ping after.
@@ -177,8 +191,9 @@ class EmbeddedRedis:
 
     def ping(self, timeout: float = 1) -> bool:
         try:
-            with redis.Redis.from_url(self.url, socket_connect_timeout=timeout,
-                                      socket_timeout=timeout) as client:
+            with redis.Redis.from_url(
+                self.url, socket_connect_timeout=timeout, socket_timeout=timeout
+            ) as client:
                 return bool(client.ping())
         except redis.RedisError:
             return False

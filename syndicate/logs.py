@@ -14,8 +14,19 @@ import re
 import time
 from typing import Any
 
-CONTEXT_FIELDS = ("event_id", "article_id", "network", "feed", "hub", "trace_id", "method", "path",
-                  "status", "duration_ms", "client")
+CONTEXT_FIELDS = (
+    "event_id",
+    "article_id",
+    "network",
+    "feed",
+    "hub",
+    "trace_id",
+    "method",
+    "path",
+    "status",
+    "duration_ms",
+    "client",
+)
 # Standard Webhooks secrets, bearer tokens, access_token parameters and OAuth 1.0a signatures.
 _SECRETS = (
     (re.compile(r"whsec_[A-Za-z0-9+/=]+"), "whsec_<redacted>"),
@@ -23,8 +34,12 @@ _SECRETS = (
     (re.compile(r"(access_token=)[^&\s\"']+"), r"\1<redacted>"),
     (re.compile(r"(oauth_(?:signature|token)=\"?)[^\",&\s]+"), r"\1<redacted>"),
     (re.compile(r"(?i)(\b[a-z][a-z0-9+.-]*://)[^/@\s:]*:[^/@\s]*@"), r"\1<redacted>@"),
-    (re.compile(r"(?i)((?:token|password|secret|passwd|app_password)[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}]+"),
-     r"\1<redacted>"),
+    (
+        re.compile(
+            r"(?i)((?:token|password|secret|passwd|app_password)[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}]+"
+        ),
+        r"\1<redacted>",
+    ),
 )
 # The configured secrets themselves (tokens, passwords), registered when a runtime is built, are
 # masked wherever they appear, whatever their shape.

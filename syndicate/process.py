@@ -55,12 +55,25 @@ class Supervised:
     acks, append-only file); they only need a worker to come back.
     """
 
-    def __init__(self, cmd: list[str], *, env: dict[str, str], cwd: str | None = None,
-                 stdout: object = None, stderr: object = None,
-                 preexec_fn: object = die_with_parent, name: str = "worker") -> None:
+    def __init__(
+        self,
+        cmd: list[str],
+        *,
+        env: dict[str, str],
+        cwd: str | None = None,
+        stdout: object = None,
+        stderr: object = None,
+        preexec_fn: object = die_with_parent,
+        name: str = "worker",
+    ) -> None:
 
-        self._popen_args = {"env": env, "cwd": cwd, "stdout": stdout, "stderr": stderr,
-                            "preexec_fn": preexec_fn}
+        self._popen_args = {
+            "env": env,
+            "cwd": cwd,
+            "stdout": stdout,
+            "stderr": stderr,
+            "preexec_fn": preexec_fn,
+        }
         self.cmd, self.name = cmd, name
         self.proc: subprocess.Popen | None = None
         self.restarts = 0
@@ -70,8 +83,9 @@ class Supervised:
     def start(self) -> Supervised:
 
         self.proc = subprocess.Popen(self.cmd, **self._popen_args)  # type: ignore[call-overload]
-        self._watcher = threading.Thread(target=self._watch, name=f"supervise-{self.name}",
-                                         daemon=True)
+        self._watcher = threading.Thread(
+            target=self._watch, name=f"supervise-{self.name}", daemon=True
+        )
         self._watcher.start()
         return self
 

@@ -21,10 +21,21 @@ class Browser:
     def __init__(self, chromium: str, profile: Path, width: int = 390, height: int = 844) -> None:
         port = free_port()
         self.proc = subprocess.Popen(
-            [chromium, "--headless", "--no-sandbox", "--disable-gpu", f"--window-size={width},{height}",
-             f"--remote-debugging-port={port}", "--remote-allow-origins=*",
-             f"--user-data-dir={profile}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                f"--window-size={width},{height}",
+                f"--remote-debugging-port={port}",
+                "--remote-allow-origins=*",
+                f"--user-data-dir={profile}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
+        )
         base = f"http://127.0.0.1:{port}"
 
         def page_socket() -> str | None:
@@ -32,7 +43,9 @@ class Browser:
                 targets = requests.get(base + "/json", timeout=1).json()
             except (requests.RequestException, ValueError):
                 return None
-            return next((t["webSocketDebuggerUrl"] for t in targets if t.get("type") == "page"), None)
+            return next(
+                (t["webSocketDebuggerUrl"] for t in targets if t.get("type") == "page"), None
+            )
 
         url = wait_for(page_socket, 30, "Chromium's DevTools")
         self.ws = websocket.create_connection(url, timeout=30, suppress_origin=True)
@@ -52,12 +65,18 @@ class Browser:
                 return message.get("result", {})
 
     def set_size(self, width: int, height: int) -> None:
-        self.send("Emulation.setDeviceMetricsOverride", width=width, height=height,
-                  deviceScaleFactor=1, mobile=width < 600)
+        self.send(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=width < 600,
+        )
 
     def evaluate(self, expression: str) -> Any:
-        result = self.send("Runtime.evaluate", expression=expression, returnByValue=True,
-                           awaitPromise=True)
+        result = self.send(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
         return result.get("result", {}).get("value")
 
     def goto(self, url: str) -> None:
@@ -70,7 +89,9 @@ class Browser:
         wait_for(lambda: self.evaluate("document.readyState") == "complete", timeout, "the page")
 
     def text(self, selector: str) -> str:
-        return self.evaluate(f"(document.querySelector({json.dumps(selector)}) || {{}}).innerText || ''")
+        return self.evaluate(
+            f"(document.querySelector({json.dumps(selector)}) || {{}}).innerText || ''"
+        )
 
     def click(self, selector: str) -> None:
         self.evaluate(f"document.querySelector({json.dumps(selector)}).click()")
@@ -86,7 +107,9 @@ class Browser:
           .map(e => e.tagName + (e.id ? '#' + e.id : '')); })()""")
 
     def screenshot(self, path: Path) -> None:
-        path.write_bytes(base64.b64decode(self.send("Page.captureScreenshot", format="png")["data"]))
+        path.write_bytes(
+            base64.b64decode(self.send("Page.captureScreenshot", format="png")["data"])
+        )
 
     def close(self) -> None:
         try:

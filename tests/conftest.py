@@ -91,8 +91,9 @@ def settings(settings_env: dict[str, str]) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def worker(settings: Settings, settings_env: dict[str, str],
-           tmp_path_factory: pytest.TempPathFactory) -> Any:
+def worker(
+    settings: Settings, settings_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Any:
     proc = WorkerProcess(settings, settings_env, tmp_path_factory.mktemp("worker") / "worker.log")
     proc.start()
     yield proc
@@ -105,6 +106,7 @@ def clean_redis(settings: Settings) -> redis.Redis:
     hub), then delete syndicate's keys."""
     r = redis.Redis.from_url(settings.redis_url or "")
     if not os.environ.get("SYNDICATE_TEST_BROKER_URL"):
+
         def drained() -> bool:
             pipe = r.pipeline()
             for queue in ("events", "deliveries", "pings"):
@@ -123,7 +125,9 @@ def clean_redis(settings: Settings) -> redis.Redis:
 
 
 @pytest.fixture
-def service(settings: Settings, worker: WorkerProcess, clean_redis: redis.Redis, fakes: FakeServers):
+def service(
+    settings: Settings, worker: WorkerProcess, clean_redis: redis.Redis, fakes: FakeServers
+):
     """The API (in-process, over ASGI) backed by the real worker process."""
     from api.app import create_app
 
@@ -131,8 +135,10 @@ def service(settings: Settings, worker: WorkerProcess, clean_redis: redis.Redis,
     wait_for(lambda: worker.proc and worker.proc.poll() is None, what="worker alive")
     app = create_app(settings)
     # The operator's client (most tests read /events and /articles); `anonymous` is a stranger.
-    with TestClient(app, base_url=PUBLIC_URL, headers=OPERATOR) as client, \
-            TestClient(app, base_url=PUBLIC_URL) as anonymous:
+    with (
+        TestClient(app, base_url=PUBLIC_URL, headers=OPERATOR) as client,
+        TestClient(app, base_url=PUBLIC_URL) as anonymous,
+    ):
         yield Service(client, clean_redis, anonymous)
 
 

@@ -52,7 +52,9 @@ class Fake:
             def _handle(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
-                rec = Recorded(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                rec = Recorded(
+                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
+                )
                 with fake.lock:
                     fault = fake.faults.pop(0) if fake.faults else None
                     if fault is None:
@@ -62,8 +64,11 @@ class Fake:
                     self.close_connection = True
                     self.connection.close()
                     return
-                status, headers, payload = fault[1:] if isinstance(fault, tuple) and fault[0] == "answer" \
+                status, headers, payload = (
+                    fault[1:]
+                    if isinstance(fault, tuple) and fault[0] == "answer"
                     else fake.respond(rec)
+                )
                 if isinstance(fault, tuple) and fault[0] == "sleep":  # done, but answered late
                     time.sleep(fault[1])
                 if fault == "drop-after":  # the request took effect; the answer never arrives
@@ -122,8 +127,11 @@ class Fake:
 
     def received(self, method: str | None = None, path_prefix: str = "") -> list[Recorded]:
         with self.lock:
-            return [r for r in self.requests
-                    if (method is None or r.method == method) and r.path.startswith(path_prefix)]
+            return [
+                r
+                for r in self.requests
+                if (method is None or r.method == method) and r.path.startswith(path_prefix)
+            ]
 
     def respond(self, rec: Recorded) -> tuple[int, dict[str, str], Any]:
         raise NotImplementedError
@@ -159,53 +167,106 @@ class FakeTwitter(Fake):
         self.reset_state()
 
     def limits(self) -> dict[str, str]:
-        return {"x-rate-limit-limit": "100", "x-rate-limit-remaining": "99",
-                "x-rate-limit-reset": str(int(time.time()) + 900)}
+        return {
+            "x-rate-limit-limit": "100",
+            "x-rate-limit-remaining": "99",
+            "x-rate-limit-reset": str(int(time.time()) + 900),
+        }
 
     def respond(self, rec: Recorded) -> tuple[int, dict[str, str], Any]:
         auth = rec.headers.get("authorization", "")
         if auth != f"Bearer {self.TOKEN}" and not auth.startswith("OAuth "):
-            return 401, {"content-type": "application/problem+json"}, {
-                "title": "Unauthorized", "type": "about:blank", "status": 401, "detail": "Unauthorized"}
+            return (
+                401,
+                {"content-type": "application/problem+json"},
+                {
+                    "title": "Unauthorized",
+                    "type": "about:blank",
+                    "status": 401,
+                    "detail": "Unauthorized",
+                },
+            )
         path = urlsplit(rec.path).path
         if rec.method == "GET" and path == "/2/users/me":
-            return 200, self.limits(), {"data": {"id": "2244994945", "name": "Newsroom",
-                                                 "username": "newsroom"}}
+            return (
+                200,
+                self.limits(),
+                {"data": {"id": "2244994945", "name": "Newsroom", "username": "newsroom"}},
+            )
         if rec.method == "POST" and path == "/2/tweets":
             body = rec.json
             extra = set(body) - {"text", "media", "reply", "quote_tweet_id", "poll"}
             from twitter_text import parse_tweet
 
             if extra or not isinstance(body.get("text"), str):
-                return 400, {}, {"errors": [{"parameters": {k: [str(body[k])] for k in extra},
-                                             "message": "invalid"}],
-                                 "title": "Invalid Request",
-                                 "detail": "One or more parameters to your request was invalid.",
-                                 "type": "https://api.twitter.com/2/problems/invalid-request"}
+                return (
+                    400,
+                    {},
+                    {
+                        "errors": [
+                            {"parameters": {k: [str(body[k])] for k in extra}, "message": "invalid"}
+                        ],
+                        "title": "Invalid Request",
+                        "detail": "One or more parameters to your request was invalid.",
+                        "type": "https://api.twitter.com/2/problems/invalid-request",
+                    },
+                )
             if parse_tweet(body["text"]).weightedLength > 280:
-                return 400, {}, {"title": "Invalid Request", "detail": "Your Tweet text is too long.",
-                                 "type": "https://api.twitter.com/2/problems/invalid-request"}
+                return (
+                    400,
+                    {},
+                    {
+                        "title": "Invalid Request",
+                        "detail": "Your Tweet text is too long.",
+                        "type": "https://api.twitter.com/2/problems/invalid-request",
+                    },
+                )
             if body["text"] in self.posts.values():
-                return 403, self.limits(), {
-                    "detail": "You are not allowed to create a Tweet with duplicate content.",
-                    "type": "about:blank", "title": "Forbidden", "status": 403}
+                return (
+                    403,
+                    self.limits(),
+                    {
+                        "detail": "You are not allowed to create a Tweet with duplicate content.",
+                        "type": "about:blank",
+                        "title": "Forbidden",
+                        "status": 403,
+                    },
+                )
             self.next_id += 1
             self.posts[str(self.next_id)] = body["text"]
             return 201, self.limits(), {"data": {"id": str(self.next_id), "text": body["text"]}}
         if rec.method == "DELETE" and path.startswith("/2/tweets/"):
             tweet_id = path.rsplit("/", 1)[1]
             if self.posts.pop(tweet_id, None) is None:
-                return 404, {}, {"title": "Not Found Error", "status": 404,
-                                 "type": "https://api.twitter.com/2/problems/resource-not-found"}
+                return (
+                    404,
+                    {},
+                    {
+                        "title": "Not Found Error",
+                        "status": 404,
+                        "type": "https://api.twitter.com/2/problems/resource-not-found",
+                    },
+                )
             return 200, self.limits(), {"data": {"deleted": True}}
         return 404, {}, {"title": "Not Found", "status": 404}
 
     @staticmethod
     def rate_limited(reset_in_s: float) -> tuple:
-        return ("answer", 429, {"x-rate-limit-limit": "100", "x-rate-limit-remaining": "0",
-                                "x-rate-limit-reset": str(int(time.time() + reset_in_s))},
-                {"title": "Too Many Requests", "detail": "Too Many Requests",
-                 "type": "about:blank", "status": 429})
+        return (
+            "answer",
+            429,
+            {
+                "x-rate-limit-limit": "100",
+                "x-rate-limit-remaining": "0",
+                "x-rate-limit-reset": str(int(time.time() + reset_in_s)),
+            },
+            {
+                "title": "Too Many Requests",
+                "detail": "Too Many Requests",
+                "type": "about:blank",
+                "status": 429,
+            },
+        )
 
 
 class FakeFacebook(Fake):
@@ -226,8 +287,19 @@ class FakeFacebook(Fake):
 
     @staticmethod
     def error(code: int, message: str, status: int = 400, **extra: Any) -> tuple:
-        return status, {}, {"error": {"message": message, "type": "OAuthException", "code": code,
-                                      "fbtrace_id": "AbCdEf", **extra}}
+        return (
+            status,
+            {},
+            {
+                "error": {
+                    "message": message,
+                    "type": "OAuthException",
+                    "code": code,
+                    "fbtrace_id": "AbCdEf",
+                    **extra,
+                }
+            },
+        )
 
     def respond(self, rec: Recorded) -> tuple[int, dict[str, str], Any]:
         params = {k: v[0] for k, v in rec.query.items()}
@@ -253,7 +325,11 @@ class FakeFacebook(Fake):
             if not str(params.get("link", "")).startswith("http"):
                 return self.error(1500, "The url you supplied is invalid")
             last = list(self.posts.values())[-1:]
-            if last and last[0]["message"] == params.get("message") and last[0]["link"] == params.get("link"):
+            if (
+                last
+                and last[0]["message"] == params.get("message")
+                and last[0]["link"] == params.get("link")
+            ):
                 return self.error(506, "Duplicate posts cannot be published consecutively.")
             self.next_id += 1
             post_id = f"{self.PAGE}_{self.next_id}"
@@ -284,8 +360,23 @@ class FakeGooglePlus(Fake):
 
     def respond(self, rec: Recorded) -> tuple[int, dict[str, str], Any]:
         if rec.headers.get("authorization") != f"Bearer {self.TOKEN}":
-            return 401, {}, {"error": {"code": 401, "message": "Invalid Credentials", "errors": [
-                {"domain": "global", "reason": "authError", "message": "Invalid Credentials"}]}}
+            return (
+                401,
+                {},
+                {
+                    "error": {
+                        "code": 401,
+                        "message": "Invalid Credentials",
+                        "errors": [
+                            {
+                                "domain": "global",
+                                "reason": "authError",
+                                "message": "Invalid Credentials",
+                            }
+                        ],
+                    }
+                },
+            )
         path = urlsplit(rec.path).path
         if rec.method == "GET" and path == "/plusDomains/v1/people/me":
             return 200, {}, {"kind": "plus#person", "id": "1170", "displayName": "Newsroom"}
@@ -293,8 +384,17 @@ class FakeGooglePlus(Fake):
             body = rec.json
             activity_id = f"z{len(self.activities) + 1:020d}"
             self.activities[activity_id] = body
-            return 200, {}, {"kind": "plus#activity", "id": activity_id, "verb": "post",
-                             "object": body.get("object"), "access": body.get("access")}
+            return (
+                200,
+                {},
+                {
+                    "kind": "plus#activity",
+                    "id": activity_id,
+                    "verb": "post",
+                    "object": body.get("object"),
+                    "access": body.get("access"),
+                },
+            )
         if rec.method == "GET" and path == "/plusDomains/v1/people/me/activities/user":
             items = [{"id": i, **a} for i, a in self.activities.items()]
             return 200, {}, {"kind": "plus#activityFeed", "items": items}
@@ -320,17 +420,32 @@ class FakeMastodon(Fake):
         self.reset_state()
 
     def limits(self) -> dict[str, str]:
-        return {"x-ratelimit-limit": "300", "x-ratelimit-remaining": "299",
-                "x-ratelimit-reset": "2026-12-01T15:00:00.000000Z"}
+        return {
+            "x-ratelimit-limit": "300",
+            "x-ratelimit-remaining": "299",
+            "x-ratelimit-reset": "2026-12-01T15:00:00.000000Z",
+        }
 
     def respond(self, rec: Recorded) -> tuple[int, dict[str, str], Any]:
         import regex
 
         path = urlsplit(rec.path).path
         if path == "/api/v2/instance":
-            return 200, {}, {"domain": "mastodon.test", "version": "4.5.0", "configuration": {
-                "statuses": {"max_characters": self.max_characters, "max_media_attachments": 4,
-                             "characters_reserved_per_url": 23}}}
+            return (
+                200,
+                {},
+                {
+                    "domain": "mastodon.test",
+                    "version": "4.5.0",
+                    "configuration": {
+                        "statuses": {
+                            "max_characters": self.max_characters,
+                            "max_media_attachments": 4,
+                            "characters_reserved_per_url": 23,
+                        }
+                    },
+                },
+            )
         if rec.headers.get("authorization") != f"Bearer {self.TOKEN}":
             return 401, {}, {"error": "The access token is invalid"}
         if path == "/api/v1/accounts/verify_credentials":
@@ -341,25 +456,42 @@ class FakeMastodon(Fake):
             now = time.time() + self.clock_offset
             if key and key in self.keys and now - self.keys[key][1] < 3600:
                 original = self.statuses.get(self.keys[key][0])
-                return (200, self.limits(), original) if original else (
-                    404, {}, {"error": "Record not found"})
+                return (
+                    (200, self.limits(), original)
+                    if original
+                    else (404, {}, {"error": "Record not found"})
+                )
             text = form.get("status", "")
             if not text.strip():
                 return 422, {}, {"error": "Validation failed: Text can't be blank"}
             urls = regex.findall(r"https?://\S+", text)
             count = len(regex.findall(r"\X", regex.sub(r"https?://\S+", "", text))) + 23 * len(urls)
             if count > self.max_characters:
-                return 422, {}, {"error": f"Validation failed: Text character limit of "
-                                          f"{self.max_characters} exceeded"}
+                return (
+                    422,
+                    {},
+                    {
+                        "error": f"Validation failed: Text character limit of "
+                        f"{self.max_characters} exceeded"
+                    },
+                )
             self.next_id += 1
             status_id = str(self.next_id)
             links = "".join(f' <a href="{u}">{u}</a>' for u in urls)
-            status = {"id": status_id, "created_at": "2026-12-01T12:00:00.000Z",
-                      "url": f"{self.url}/@news/{status_id}", "uri": f"{self.url}/users/news/statuses/{status_id}",
-                      "content": f"<p>{text}{links}</p>", "text": text,
-                      "visibility": form.get("visibility", "public"),
-                      "language": form.get("language"), "spoiler_text": "", "edited_at": None,
-                      "card": None, "account": {"id": self.ACCOUNT, "acct": "news"}}
+            status = {
+                "id": status_id,
+                "created_at": "2026-12-01T12:00:00.000Z",
+                "url": f"{self.url}/@news/{status_id}",
+                "uri": f"{self.url}/users/news/statuses/{status_id}",
+                "content": f"<p>{text}{links}</p>",
+                "text": text,
+                "visibility": form.get("visibility", "public"),
+                "language": form.get("language"),
+                "spoiler_text": "",
+                "edited_at": None,
+                "card": None,
+                "account": {"id": self.ACCOUNT, "acct": "news"},
+            }
             self.statuses[status_id] = status
             if key:
                 self.keys[key] = (status_id, now)
@@ -457,19 +589,27 @@ class FakeIndexNow(Fake):
         if not isinstance(body, dict) or set(body) != {"host", "key", "keyLocation", "urlList"}:
             return self._refuse(400, f"fields {sorted(body) if isinstance(body, dict) else body}")
         host, key, location, urls = body["host"], body["key"], body["keyLocation"], body["urlList"]
-        if not all(isinstance(v, str) for v in (host, key, location)) or not isinstance(urls, list) \
-                or not 1 <= len(urls) <= 10_000 or not all(isinstance(u, str) for u in urls):
+        if (
+            not all(isinstance(v, str) for v in (host, key, location))
+            or not isinstance(urls, list)
+            or not 1 <= len(urls) <= 10_000
+            or not all(isinstance(u, str) for u in urls)
+        ):
             return self._refuse(400, "types or size")
         import re
 
         if not re.fullmatch(r"[A-Za-z0-9-]{8,128}", key) or key != self.KEY:
             return self._refuse(403, "key not valid")
         where = urlsplit(location)
-        if where.netloc != host or not where.path.endswith(f"/{key}.txt") \
-                or where.scheme not in ("http", "https"):
+        if (
+            where.netloc != host
+            or not where.path.endswith(f"/{key}.txt")
+            or where.scheme not in ("http", "https")
+        ):
             return self._refuse(422, f"keyLocation {location} for host {host}")
-        if any(urlsplit(u).netloc != host or urlsplit(u).scheme not in ("http", "https")
-               for u in urls):
+        if any(
+            urlsplit(u).netloc != host or urlsplit(u).scheme not in ("http", "https") for u in urls
+        ):
             return self._refuse(422, "a URL is not on host")
         return 200, {"content-type": "text/plain"}, b""
 
@@ -481,8 +621,21 @@ class FakePodping(Fake):
 
     TOKEN = "podping-token-0123456789abcdefghijklmnopqrstu"
     REASONS = {"update", "live", "liveend"}
-    MEDIA = {m + s for m in ("podcast", "music", "video", "film", "audiobook", "newsletter",
-                             "blog", "publisher", "course") for s in ("", "l")}
+    MEDIA = {
+        m + s
+        for m in (
+            "podcast",
+            "music",
+            "video",
+            "film",
+            "audiobook",
+            "newsletter",
+            "blog",
+            "publisher",
+            "course",
+        )
+        for s in ("", "l")
+    }
 
     def __init__(self) -> None:
         super().__init__()
@@ -512,8 +665,12 @@ class FakePodping(Fake):
             return self._refuse(400, "Url parameter is missing.")
         reason = query.get("reason", ["update"])
         medium = query.get("medium", ["podcast"])
-        if len(reason) != 1 or reason[0].lower() not in self.REASONS or len(medium) != 1 \
-                or medium[0].lower() not in self.MEDIA:
+        if (
+            len(reason) != 1
+            or reason[0].lower() not in self.REASONS
+            or len(medium) != 1
+            or medium[0].lower() not in self.MEDIA
+        ):
             return self._refuse(400, "unknown reason or medium")
         return 200, {"content-type": "text/plain"}, b"Success!"
 
@@ -533,17 +690,27 @@ class RouteFaults:
     def fault_answer(self, route: str, kind: str, status: int) -> tuple:
         raise NotImplementedError
 
-    def fault(self, route: str, kind: str, times: int = 1, seconds: float | None = None,
-              status: int = 500) -> None:
+    def fault(
+        self, route: str, kind: str, times: int = 1, seconds: float | None = None, status: int = 500
+    ) -> None:
         with self.lock:
-            self.route_faults.append({"route": route, "kind": kind, "times": times,
-                                      "until": time.time() + seconds if seconds else None,
-                                      "status": status})
+            self.route_faults.append(
+                {
+                    "route": route,
+                    "kind": kind,
+                    "times": times,
+                    "until": time.time() + seconds if seconds else None,
+                    "status": status,
+                }
+            )
 
     def fault_active(self, route: str, kind: str) -> bool:
-        return any(f["route"] == route and f["kind"] == kind and (
-            f["until"] > time.time() if f["until"] is not None else f["times"] > 0)
-            for f in self.route_faults)
+        return any(
+            f["route"] == route
+            and f["kind"] == kind
+            and (f["until"] > time.time() if f["until"] is not None else f["times"] > 0)
+            for f in self.route_faults
+        )
 
     def _path_fault(self, rec: Recorded) -> Any:
         found = super()._path_fault(rec)  # type: ignore[misc]
@@ -574,9 +741,11 @@ class RouteFaults:
 def threads_weight(text: str) -> int:
     """Threads' count as the fake sees it: an emoji code point (or a joiner or variation
     selector) costs its UTF-8 bytes, everything else one."""
+
     def emoji(c: str) -> bool:
         n = ord(c)
         return n >= 0x1F000 or 0x2600 <= n <= 0x27BF or c in "\u200d\ufe0f\u20e3"
+
     return sum(len(c.encode()) if emoji(c) else 1 for c in text)
 
 
@@ -587,8 +756,13 @@ class FakeThreads(RouteFaults, Fake):
 
     USER = "17841401234567890"
     TOKEN = "threads-token"
-    REPLY_CONTROL = {"everyone", "accounts_you_follow", "mentioned_only",
-                     "parent_post_author_only", "followers_only"}
+    REPLY_CONTROL = {
+        "everyone",
+        "accounts_you_follow",
+        "mentioned_only",
+        "parent_post_author_only",
+        "followers_only",
+    }
 
     def __init__(self) -> None:
         super().__init__()
@@ -606,35 +780,59 @@ class FakeThreads(RouteFaults, Fake):
         self.next_container, self.next_media = 17889615691921648, 18028564589123456
 
     def environment(self) -> dict[str, str]:
-        return {"SYNDICATE_THREADS_USER_ID": self.USER, "SYNDICATE_THREADS_TOKEN": self.TOKEN,
-                "SYNDICATE_THREADS_API_URL": self.url + "/v1.0"}
+        return {
+            "SYNDICATE_THREADS_USER_ID": self.USER,
+            "SYNDICATE_THREADS_TOKEN": self.TOKEN,
+            "SYNDICATE_THREADS_API_URL": self.url + "/v1.0",
+        }
 
     @staticmethod
     def error(code: int, message: str, status: int = 400, **extra: Any) -> tuple:
-        return status, {}, {"error": {"message": message, "type": "OAuthException", "code": code,
-                                      "fbtrace_id": "AxYz", **extra}}
+        return (
+            status,
+            {},
+            {
+                "error": {
+                    "message": message,
+                    "type": "OAuthException",
+                    "code": code,
+                    "fbtrace_id": "AxYz",
+                    **extra,
+                }
+            },
+        )
 
     def route(self, rec: Recorded) -> str:
         parts = urlsplit(rec.path).path.removeprefix("/v1.0/").strip("/").split("/")
         if len(parts) == 2:
-            return {("POST", "threads"): "threads.create", ("POST", "threads_publish"):
-                    "threads.publish", ("GET", "threads"): "threads.list",
-                    ("GET", "threads_publishing_limit"): "threads.quota"}.get(
-                (rec.method, parts[1]), "threads.other")
+            return {
+                ("POST", "threads"): "threads.create",
+                ("POST", "threads_publish"): "threads.publish",
+                ("GET", "threads"): "threads.list",
+                ("GET", "threads_publishing_limit"): "threads.quota",
+            }.get((rec.method, parts[1]), "threads.other")
         if len(parts) == 1 and rec.method == "GET":
             return "threads.status" if parts[0] in self.containers else "threads.read"
         return "threads.delete" if len(parts) == 1 and rec.method == "DELETE" else "threads.other"
 
     def fault_answer(self, route: str, kind: str, status: int) -> tuple:
         if kind == "rate_limit" and route == "threads.publish":
-            return self.error(9, "Application request limit reached", error_subcode=2207042,
-                              error_user_title="Max posts reached")
+            return self.error(
+                9,
+                "Application request limit reached",
+                error_subcode=2207042,
+                error_user_title="Max posts reached",
+            )
         if kind == "rate_limit":
             return self.error(4, "(#4) Application request limit reached", is_transient=True)
         if kind == "auth":
             return self.error(190, "Error validating access token: Session has expired.")
-        return self.error(2, "An unexpected error has occurred. Please retry your request later.",
-                          status=status, is_transient=True)
+        return self.error(
+            2,
+            "An unexpected error has occurred. Please retry your request later.",
+            status=status,
+            is_transient=True,
+        )
 
     def usage(self) -> int:
         if self.fault_active("threads.publish", "rate_limit"):
@@ -648,18 +846,28 @@ class FakeThreads(RouteFaults, Fake):
         if rec.method == "POST":
             params.update({k: v[0] for k, v in rec.form.items()})
         token = params.get("access_token") or rec.headers.get("authorization", "").removeprefix(
-            "Bearer ")
+            "Bearer "
+        )
         if token != self.TOKEN:
             return self.error(190, "Invalid OAuth access token - Cannot parse access token")
         route = self.route(rec)
         parts = urlsplit(rec.path).path.removeprefix("/v1.0/").strip("/").split("/")
-        if route in ("threads.create", "threads.publish", "threads.list", "threads.quota") \
-                and parts[0] not in (self.USER, "me"):
+        if route in (
+            "threads.create",
+            "threads.publish",
+            "threads.list",
+            "threads.quota",
+        ) and parts[0] not in (self.USER, "me"):
             return self.error(100, f"Object with ID '{parts[0]}' does not exist", error_subcode=33)
-        handler = {"threads.create": self._create, "threads.publish": self._publish,
-                   "threads.list": self._list, "threads.quota": self._quota,
-                   "threads.status": self._status, "threads.read": self._read,
-                   "threads.delete": self._delete}.get(route)
+        handler = {
+            "threads.create": self._create,
+            "threads.publish": self._publish,
+            "threads.list": self._list,
+            "threads.quota": self._quota,
+            "threads.status": self._status,
+            "threads.read": self._read,
+            "threads.delete": self._delete,
+        }.get(route)
         if handler is None:
             return self.error(100, "Unsupported request", status=400)
         return handler(params, parts[-1])
@@ -685,8 +893,13 @@ class FakeThreads(RouteFaults, Fake):
             return self.error(100, "Param reply_control is invalid")
         self.next_container += 1
         cid = str(self.next_container)
-        self.containers[cid] = {"status": self.new_status, "text": text, "link": link,
-                                "tags": re.findall(r"(?<!\w)#\w+", text), "at": time.time()}
+        self.containers[cid] = {
+            "status": self.new_status,
+            "text": text,
+            "link": link,
+            "tags": re.findall(r"(?<!\w)#\w+", text),
+            "at": time.time(),
+        }
         return 200, {}, {"id": cid}
 
     def _publish(self, params: dict[str, str], _: str) -> tuple:
@@ -699,36 +912,57 @@ class FakeThreads(RouteFaults, Fake):
         if status in ("EXPIRED", "ERROR"):
             return self.error(100, f"(#100) The media container is {status.lower()}")
         if status == "IN_PROGRESS":
-            return self.error(24, "The media is not ready for publishing, please wait",
-                              error_subcode=4279009)
+            return self.error(
+                24, "The media is not ready for publishing, please wait", error_subcode=4279009
+            )
         if self.usage() >= self.quota_total:
             return self.error(9, "Application request limit reached", error_subcode=2207042)
         self.next_media += 1
         mid = str(self.next_media)
         container["status"] = "PUBLISHED"
         self.published_at.append(time.time())
-        self.media[mid] = {"id": mid, "text": container["text"],
-                           "link_attachment_url": container["link"],
-                           "permalink": f"https://www.threads.net/@newsroom/post/C{mid[-8:]}",
-                           "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime()),
-                           "container": params["creation_id"]}
+        self.media[mid] = {
+            "id": mid,
+            "text": container["text"],
+            "link_attachment_url": container["link"],
+            "permalink": f"https://www.threads.net/@newsroom/post/C{mid[-8:]}",
+            "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime()),
+            "container": params["creation_id"],
+        }
         return 200, {}, {"id": mid}
 
     def _list(self, params: dict[str, str], _: str) -> tuple:
-        items = [{k: v for k, v in m.items() if k != "container"}
-                 for m in reversed(list(self.media.values()))]
+        items = [
+            {k: v for k, v in m.items() if k != "container"}
+            for m in reversed(list(self.media.values()))
+        ]
         start = int(params.get("after") or 0)
         limit = min(int(params.get("limit") or 25), 100)
-        page = items[start:start + limit]
-        body: dict[str, Any] = {"data": page, "paging": {"cursors": {
-            "before": str(start), "after": str(start + len(page))}}}
+        page = items[start : start + limit]
+        body: dict[str, Any] = {
+            "data": page,
+            "paging": {"cursors": {"before": str(start), "after": str(start + len(page))}},
+        }
         if start + limit < len(items):
             body["paging"]["next"] = f"{self.url}/v1.0/{self.USER}/threads?after={start + limit}"
         return 200, {}, body
 
     def _quota(self, params: dict[str, str], _: str) -> tuple:
-        return 200, {}, {"data": [{"quota_usage": self.usage(), "config": {
-            "quota_total": self.quota_total, "quota_duration": self.quota_duration}}]}
+        return (
+            200,
+            {},
+            {
+                "data": [
+                    {
+                        "quota_usage": self.usage(),
+                        "config": {
+                            "quota_total": self.quota_total,
+                            "quota_duration": self.quota_duration,
+                        },
+                    }
+                ]
+            },
+        )
 
     def _status(self, params: dict[str, str], cid: str) -> tuple:
         container = self.containers[cid]
@@ -765,10 +999,15 @@ def little_shown(commentary: str) -> str:
             out.append(commentary[i + 1])
             i += 2
             continue
-        element = (re.match(r"#(\w+)", rest) if ch == "#" else
-                   re.match(r"\{hashtag\|\\#\|(\w+)\}", rest) if ch == "{" else
-                   re.match(r"@\[([^\]]*)\]\(urn:li:[a-zA-Z]+:[\w-]+\)", rest) if ch == "@"
-                   else None)
+        element = (
+            re.match(r"#(\w+)", rest)
+            if ch == "#"
+            else re.match(r"\{hashtag\|\\#\|(\w+)\}", rest)
+            if ch == "{"
+            else re.match(r"@\[([^\]]*)\]\(urn:li:[a-zA-Z]+:[\w-]+\)", rest)
+            if ch == "@"
+            else None
+        )
         if element:
             out.append(("#" + element.group(1)) if ch != "@" else element.group(1))
             i += len(element.group(0))
@@ -807,8 +1046,12 @@ class FakeLinkedIn(RouteFaults, Fake):
         return f"{n // 12}{n % 12 + 1:02d}"
 
     def environment(self) -> dict[str, str]:
-        return {"SYNDICATE_LINKEDIN_TOKEN": self.TOKEN, "SYNDICATE_LINKEDIN_AUTHOR": self.AUTHOR,
-                "SYNDICATE_LINKEDIN_VERSION": self.version(), "SYNDICATE_LINKEDIN_API_URL": self.url}
+        return {
+            "SYNDICATE_LINKEDIN_TOKEN": self.TOKEN,
+            "SYNDICATE_LINKEDIN_AUTHOR": self.AUTHOR,
+            "SYNDICATE_LINKEDIN_VERSION": self.version(),
+            "SYNDICATE_LINKEDIN_API_URL": self.url,
+        }
 
     @staticmethod
     def error(status: int, message: str, code: str = "", **extra: Any) -> tuple:
@@ -820,37 +1063,53 @@ class FakeLinkedIn(RouteFaults, Fake):
     def route(self, rec: Recorded) -> str:
         path = urlsplit(rec.path).path
         if path == "/rest/posts":
-            return {"POST": "linkedin.create", "GET": "linkedin.list"}.get(rec.method,
-                                                                           "linkedin.other")
+            return {"POST": "linkedin.create", "GET": "linkedin.list"}.get(
+                rec.method, "linkedin.other"
+            )
         if path.startswith("/rest/posts/"):
-            return {"GET": "linkedin.read", "DELETE": "linkedin.delete"}.get(rec.method,
-                                                                             "linkedin.other")
+            return {"GET": "linkedin.read", "DELETE": "linkedin.delete"}.get(
+                rec.method, "linkedin.other"
+            )
         return "linkedin.other"
 
     def fault_answer(self, route: str, kind: str, status: int) -> tuple:
         if kind == "rate_limit":
-            return self.error(429, "Resource level throttle APPLICATION DAY limit for calls to "
-                                   "this resource is reached.", "TOO_MANY_REQUESTS")
+            return self.error(
+                429,
+                "Resource level throttle APPLICATION DAY limit for calls to "
+                "this resource is reached.",
+                "TOO_MANY_REQUESTS",
+            )
         if kind == "auth":
-            return self.error(401, "The token used in the request has been revoked by the user",
-                              "REVOKED_ACCESS_TOKEN", serviceErrorCode=65601)
+            return self.error(
+                401,
+                "The token used in the request has been revoked by the user",
+                "REVOKED_ACCESS_TOKEN",
+                serviceErrorCode=65601,
+            )
         return self.error(status, "Internal Server Error")
 
     def _headers(self, rec: Recorded) -> tuple | None:
         import re
 
         if rec.headers.get("authorization") != f"Bearer {self.TOKEN}":
-            return self.error(401, "Invalid access token", "INVALID_ACCESS_TOKEN",
-                              serviceErrorCode=65600)
+            return self.error(
+                401, "Invalid access token", "INVALID_ACCESS_TOKEN", serviceErrorCode=65600
+            )
         version = rec.headers.get("linkedin-version")
         if not version:
-            return self.error(400, "A version must be present. Please specify a version by "
-                                   "adding the LinkedIn-Version header.", "VERSION_MISSING")
+            return self.error(
+                400,
+                "A version must be present. Please specify a version by "
+                "adding the LinkedIn-Version header.",
+                "VERSION_MISSING",
+            )
         if not re.fullmatch(r"20\d\d(0[1-9]|1[0-2])", version):
             return self.error(400, f"Invalid version format {version}", "INVALID_VERSION")
         if not self.version(12) <= version <= self.version(0):
-            return self.error(426, f"Requested version {version} is not active",
-                              "NONEXISTENT_VERSION")
+            return self.error(
+                426, f"Requested version {version} is not active", "NONEXISTENT_VERSION"
+            )
         if rec.headers.get("x-restli-protocol-version") != "2.0.0":
             return self.error(400, "X-Restli-Protocol-Version 2.0.0 is required")
         return None
@@ -870,8 +1129,11 @@ class FakeLinkedIn(RouteFaults, Fake):
                 return self.error(400, "Invalid finder parameters")
             elements = [{"id": u, **p} for u, p in reversed(list(self.posts.items()))]
             count = min(int(query.get("count") or 10), 100)
-            return 200, {}, {"elements": elements[:count],
-                             "paging": {"start": 0, "count": count, "links": []}}
+            return (
+                200,
+                {},
+                {"elements": elements[:count], "paging": {"start": 0, "count": count, "links": []}},
+            )
         raw = urlsplit(rec.path).path.removeprefix("/rest/posts/")
         if route == "linkedin.other" or ":" in raw:
             return self.error(400, f"Invalid key {raw[:80]}")
@@ -881,8 +1143,11 @@ class FakeLinkedIn(RouteFaults, Fake):
         if route == "linkedin.read":
             if not self.readable:
                 return self.error(403, "Not enough permissions to access: posts.GET")
-            return (200, {}, {"id": urn, **self.posts[urn]}) if urn in self.posts else \
-                self.error(404, f"Post {urn} not found", "NOT_FOUND")
+            return (
+                (200, {}, {"id": urn, **self.posts[urn]})
+                if urn in self.posts
+                else self.error(404, f"Post {urn} not found", "NOT_FOUND")
+            )
         if urn in self.posts:
             self.deleted.add(urn)
             del self.posts[urn]
@@ -902,36 +1167,73 @@ class FakeLinkedIn(RouteFaults, Fake):
         if not isinstance(body, dict):
             return self.error(400, "Invalid JSON")
         if body.get("author") != self.AUTHOR:
-            return self.error(403, "Not enough permissions to access: "
-                                   "partnerApiPostsExternal.CREATE.20261101", "ACCESS_DENIED")
-        for name, value in (("visibility", body.get("visibility")),
-                            ("distribution/feedDistribution",
-                             (body.get("distribution") or {}).get("feedDistribution")),
-                            ("lifecycleState", body.get("lifecycleState"))):
+            return self.error(
+                403,
+                "Not enough permissions to access: partnerApiPostsExternal.CREATE.20261101",
+                "ACCESS_DENIED",
+            )
+        for name, value in (
+            ("visibility", body.get("visibility")),
+            (
+                "distribution/feedDistribution",
+                (body.get("distribution") or {}).get("feedDistribution"),
+            ),
+            ("lifecycleState", body.get("lifecycleState")),
+        ):
             if not value:
-                return self.error(422, f"/{name} :: field is required but not found",
-                                  errorDetails={"inputErrors": [{"code": "FIELD_REQUIRED",
-                                                "input": {"inputPath": {"fieldPath": name}}}]})
+                return self.error(
+                    422,
+                    f"/{name} :: field is required but not found",
+                    errorDetails={
+                        "inputErrors": [
+                            {"code": "FIELD_REQUIRED", "input": {"inputPath": {"fieldPath": name}}}
+                        ]
+                    },
+                )
         article = ((body.get("content") or {}).get("article")) or {}
-        if not re.fullmatch(r"https?://\S+", str(article.get("source") or "")) \
-                or not article.get("title") or ("thumbnail" in article and not re.fullmatch(
-                    r"urn:li:image:\S+", str(article["thumbnail"]))):
-            return self.error(422, "/content/article :: source (a URL) and title are required; "
-                                   "thumbnail is an image URN", errorDetails={"inputErrors": [
-                                       {"code": "INVALID_VALUE", "input": {}}]})
+        if (
+            not re.fullmatch(r"https?://\S+", str(article.get("source") or ""))
+            or not article.get("title")
+            or (
+                "thumbnail" in article
+                and not re.fullmatch(r"urn:li:image:\S+", str(article["thumbnail"]))
+            )
+        ):
+            return self.error(
+                422,
+                "/content/article :: source (a URL) and title are required; "
+                "thumbnail is an image URN",
+                errorDetails={"inputErrors": [{"code": "INVALID_VALUE", "input": {}}]},
+            )
         text = body.get("commentary", "")
         if not isinstance(text, str) or len(text) > 3000:
-            return self.error(422, "/commentary :: length exceeds 3000", errorDetails={
-                "inputErrors": [{"code": "INVALID_LENGTH", "input": {}}]})
+            return self.error(
+                422,
+                "/commentary :: length exceeds 3000",
+                errorDetails={"inputErrors": [{"code": "INVALID_LENGTH", "input": {}}]},
+            )
         for urn, post in self.posts.items():
             if (post["author"], post["commentary"], post["content"]) == (
-                    body["author"], text, body.get("content")):
-                return self.error(422, "com.linkedin.content.common.exception."
-                                       "BadRequestResponseException: Content is a duplicate of "
-                                       f"{urn}", errorDetailType="com.linkedin.common.error."
-                                       "BadRequest", errorDetails={"inputErrors": [{
-                                           "description": "Duplicate post is detected",
-                                           "input": {}, "code": "DUPLICATE_POST"}]})
+                body["author"],
+                text,
+                body.get("content"),
+            ):
+                return self.error(
+                    422,
+                    "com.linkedin.content.common.exception."
+                    "BadRequestResponseException: Content is a duplicate of "
+                    f"{urn}",
+                    errorDetailType="com.linkedin.common.error.BadRequest",
+                    errorDetails={
+                        "inputErrors": [
+                            {
+                                "description": "Duplicate post is detected",
+                                "input": {},
+                                "code": "DUPLICATE_POST",
+                            }
+                        ]
+                    },
+                )
         self.next_id += 1
         urn = f"urn:li:share:{self.next_id}"
         self.posts[urn] = {**body, "commentary": text, "shown": little_shown(text)}

@@ -30,15 +30,18 @@ ROOT = Path(__file__).resolve().parent.parent
 FEDIFY_DIR = ROOT / ".cache" / "fedify"
 NODE = FEDIFY_DIR / "bin" / "node"
 SCRIPT = ROOT / "tests" / "fedify" / "peer.mjs"
-SKIP_REASON = ("the Fedify peer is not installed: run tests/fedify/install.sh "
-               "(needs npm; brings Node 22 from npm if the machine's node is older)")
+SKIP_REASON = (
+    "the Fedify peer is not installed: run tests/fedify/install.sh "
+    "(needs npm; brings Node 22 from npm if the machine's node is older)"
+)
 DEFAULT_USER = "reader"
 
 
 def available() -> bool:
     """Whether tests/fedify/install.sh has run (tests skip with SKIP_REASON otherwise)."""
-    return ((FEDIFY_DIR / "node_modules" / ".syndicate-installed").exists()
-            and os.access(NODE, os.X_OK))
+    return (FEDIFY_DIR / "node_modules" / ".syndicate-installed").exists() and os.access(
+        NODE, os.X_OK
+    )
 
 
 class PeerError(AssertionError):
@@ -61,8 +64,9 @@ class FedifyPeer:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
     # -- process -----------------------------------------------------------------------------
-    def start(self, port: int | None = None, env: Mapping[str, str] | None = None,
-              timeout: float = 30) -> FedifyPeer:
+    def start(
+        self, port: int | None = None, env: Mapping[str, str] | None = None, timeout: float = 30
+    ) -> FedifyPeer:
         """Start the peer (a free port unless `port`); `env` adds FEDIFY_FIRST_KNOCK=rfc9421,
         FEDIFY_PEER_AUTO_ACCEPT=0, FEDIFY_PEER_HOST=… to the process's environment."""
         if not available():
@@ -71,12 +75,21 @@ class FedifyPeer:
         self._tmp = tempfile.TemporaryDirectory(prefix="fedify-peer-")
         tmp = Path(self._tmp.name)
         ready, self.log_path = tmp / "ready.json", tmp / "peer.log"
-        full_env = {**os.environ, "PORT": str(port or 0), "FEDIFY_PEER_USERS": ",".join(self.users),
-                    **(env or {})}
+        full_env = {
+            **os.environ,
+            "PORT": str(port or 0),
+            "FEDIFY_PEER_USERS": ",".join(self.users),
+            **(env or {}),
+        }
         with open(self.log_path, "wb") as log:  # a file, never a pipe nobody reads
-            self._proc = subprocess.Popen([str(NODE), "peer.mjs", str(ready)], cwd=FEDIFY_DIR,
-                                          env=full_env, stdout=log, stderr=subprocess.STDOUT,
-                                          start_new_session=True)
+            self._proc = subprocess.Popen(
+                [str(NODE), "peer.mjs", str(ready)],
+                cwd=FEDIFY_DIR,
+                env=full_env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while not (ready.exists() and ready.stat().st_size):
             if self._proc.poll() is not None or time.monotonic() > deadline:
@@ -176,8 +189,12 @@ class FedifyPeer:
         items: list[dict[str, Any]] = self._call("GET", "received")
         return [a for a in items if type is None or a["type"] == type]
 
-    def wait_received(self, predicate: Callable[[dict[str, Any]], bool] | None = None,
-                      count: int = 1, timeout: float = 20) -> list[dict[str, Any]]:
+    def wait_received(
+        self,
+        predicate: Callable[[dict[str, Any]], bool] | None = None,
+        count: int = 1,
+        timeout: float = 20,
+    ) -> list[dict[str, Any]]:
         """Wait until at least `count` received entries match; returns the matching ones."""
         deadline = time.monotonic() + timeout
         while True:
@@ -185,8 +202,10 @@ class FedifyPeer:
             if len(got) >= count:
                 return got
             if time.monotonic() > deadline:
-                raise AssertionError(f"the Fedify peer received {len(got)} of {count} expected "
-                                     f"activities: {[a['type'] for a in self.received()]}")
+                raise AssertionError(
+                    f"the Fedify peer received {len(got)} of {count} expected "
+                    f"activities: {[a['type'] for a in self.received()]}"
+                )
             time.sleep(0.1)
 
     def sent(self) -> list[dict[str, Any]]:
@@ -207,8 +226,11 @@ class FedifyPeer:
 
 
 @contextmanager
-def running_peer(port: int | None = None, env: Mapping[str, str] | None = None,
-                 users: tuple[str, ...] = (DEFAULT_USER, "reader2")) -> Iterator[FedifyPeer]:
+def running_peer(
+    port: int | None = None,
+    env: Mapping[str, str] | None = None,
+    users: tuple[str, ...] = (DEFAULT_USER, "reader2"),
+) -> Iterator[FedifyPeer]:
     """A started FedifyPeer for a `with` block, or for a fixture: `with running_peer() as p: yield p`."""
     peer = FedifyPeer(users).start(port=port, env=env)
     try:

@@ -9,6 +9,7 @@ signed per Standard Webhooks, then checks that the article appears in both forma
 feeds, that a conditional GET answers 304, and that a bad signature gets 401. It stops the service
 it started and prints one line per check, then 'N passed, M failed'.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -90,12 +91,21 @@ def main() -> int:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     data = tempfile.mkdtemp(prefix="smoke-")
-    env = dict(os.environ, SYNDICATE_DATA_DIR=data, SYNDICATE_WEBHOOK_SECRET=SECRET,
-               SYNDICATE_PUBLIC_URL=base)
+    env = dict(
+        os.environ,
+        SYNDICATE_DATA_DIR=data,
+        SYNDICATE_WEBHOOK_SECRET=SECRET,
+        SYNDICATE_PUBLIC_URL=base,
+    )
     env.pop("SYNDICATE_REDIS_URL", None)
     log = open(Path(data) / "service.log", "wb")
-    proc = subprocess.Popen([args.syndicate, "run", "--port", str(port)], env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [args.syndicate, "run", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + args.timeout
     try:
         while time.monotonic() < deadline and request("GET", base + "/healthz")[0] != 200:
@@ -108,7 +118,12 @@ def main() -> int:
             raise SystemExit(finish(results, data))
         body = SEED.read_bytes()
         event = json.loads(body)
-        status, _, _ = request("POST", base + "/events", body, sign("smoke-bad", body, secret="whsec_" + base64.b64encode(b"x" * 32).decode()))
+        status, _, _ = request(
+            "POST",
+            base + "/events",
+            body,
+            sign("smoke-bad", body, secret="whsec_" + base64.b64encode(b"x" * 32).decode()),
+        )
         check(status == 401, f"bad signature answered 401 (got {status})")
         status, _, answer = request("POST", base + "/events", body, sign(event["id"], body))
         check(status == 202, f"signed seed event answered 202 (got {status} {answer[:120]!r})")
@@ -130,9 +145,13 @@ def main() -> int:
         check(not pending and elapsed <= 1.5, f"all ten feeds carried it after {elapsed:.2f} s")
         st, headers, _ = request("GET", f"{base}/feeds/all.atom")
         etag = {k.lower(): v for k, v in headers.items()}.get("etag")
-        st2 = request("GET", f"{base}/feeds/all.atom", headers={"If-None-Match": etag or '"none"'})[0]
+        st2 = request("GET", f"{base}/feeds/all.atom", headers={"If-None-Match": etag or '"none"'})[
+            0
+        ]
         check(bool(etag) and st2 == 304, f"conditional GET answered 304 (etag {etag!r}, got {st2})")
-        check(request("GET", f"{base}/feeds/no-such-feed.rss")[0] == 404, "unknown feed answered 404")
+        check(
+            request("GET", f"{base}/feeds/no-such-feed.rss")[0] == 404, "unknown feed answered 404"
+        )
     finally:
         try:
             os.killpg(proc.pid, signal.SIGTERM)

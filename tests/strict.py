@@ -26,10 +26,20 @@ CONTENT = "http://purl.org/rss/1.0/modules/content/"
 PODCAST = "https://podcastindex.org/namespace/1.0"
 # RFC 6721's namespace is the one the validator does not know (the accepted exception); the
 # Podcasting 2.0 namespace is required by the podcast apps that read podcast:guid.
-KNOWN_NS = {ATOM, ITUNES, MEDIA, DC, CONTENT, PODCAST, "http://purl.org/rss/1.0/modules/slash/",
-            "http://purl.org/syndication/thread/1.0", "http://purl.org/atompub/tombstones/1.0"}
+KNOWN_NS = {
+    ATOM,
+    ITUNES,
+    MEDIA,
+    DC,
+    CONTENT,
+    PODCAST,
+    "http://purl.org/rss/1.0/modules/slash/",
+    "http://purl.org/syndication/thread/1.0",
+    "http://purl.org/atompub/tombstones/1.0",
+}
 # The validator's list of HTML tag names (validators.HTMLValidator.htmltags), for ContainsHTML.
-HTML_TAGS = set("""a abbr acronym address applet area article aside audio b base basefont bdi
+HTML_TAGS = set(
+    """a abbr acronym address applet area article aside audio b base basefont bdi
 bdo big blockquote body br button canvas caption center cite code col colgroup command data
 datagrid datalist dd del details dfn dialog dir div dl dt em eventsource fieldset figcaption
 figure font footer form frame frameset h1 h2 h3 h4 h5 h6 head header hgroup hr html i iframe img
@@ -37,27 +47,54 @@ input ins isindex kbd label legend li link m main mark map menu meta meter nav n
 object ol optgroup option output p param picture pre progress q rp rt ruby s samp script section
 select slot small source span strike strong style sub summary sup table tbody td template
 textarea tfoot th thead time title tr track tt u ul var xmp plaintext embed comment listing video
-wbr""".split())
+wbr""".split()
+)
 END_TAG = re.compile(r"</(\w+)>")
 ENTITY = re.compile(r"&(#?\w+)")
-EMAIL_IN_NAME = re.compile(r"<([A-Z0-9_\-+.']+)@(([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([A-Z0-9\-]+\.)+))"
-                           r"([A-Z0-9][-A-Z0-9]*)>", re.I)
-HREFS = (re.compile(r"""<a\s+href=(?:"(.*?)"|'(.*?)'|([\w-]+))[\s>]""", re.I),
-         re.compile(r"""<img\s+[^>]*src=(?:"(.*?)"|'(.*?)'|([\w-]+))[\s>]""", re.I))
+EMAIL_IN_NAME = re.compile(
+    r"<([A-Z0-9_\-+.']+)@(([0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.)|(([A-Z0-9\-]+\.)+))"
+    r"([A-Z0-9][-A-Z0-9]*)>",
+    re.I,
+)
+HREFS = (
+    re.compile(r"""<a\s+href=(?:"(.*?)"|'(.*?)'|([\w-]+))[\s>]""", re.I),
+    re.compile(r"""<img\s+[^>]*src=(?:"(.*?)"|'(.*?)'|([\w-]+))[\s>]""", re.I),
+)
 ABSOLUTE_REF = re.compile(r"\w+:")
 # Apple's top-level podcast categories (the validator's InvalidItunesCategory list).
 ITUNES_CATEGORIES = {
-    "Arts", "Business", "Comedy", "Education", "Fiction", "Government", "History",
-    "Health & Fitness", "Kids & Family", "Leisure", "Music", "News", "Religion & Spirituality",
-    "Science", "Society & Culture", "Sports", "Technology", "True Crime", "TV & Film"}
+    "Arts",
+    "Business",
+    "Comedy",
+    "Education",
+    "Fiction",
+    "Government",
+    "History",
+    "Health & Fitness",
+    "Kids & Family",
+    "Leisure",
+    "Music",
+    "News",
+    "Religion & Spirituality",
+    "Science",
+    "Society & Culture",
+    "Sports",
+    "Technology",
+    "True Crime",
+    "TV & Film",
+}
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")
-RFC822 = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|"
-                    r"Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d (GMT|[+-]\d{4})$")
+RFC822 = re.compile(
+    r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|"
+    r"Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d (GMT|[+-]\d{4})$"
+)
 LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 DURATION = re.compile(r"^(\d+:)?[0-5]?\d:[0-5]\d$|^\d+$")
 # validators.mime_re: type/subtype with optional parameters
-MIME = re.compile(r'[^\s()<>,;:\\"/[\]?=]+/[^\s()<>,;:\\"/[\]?=]+(\s*;\s*[^\s()<>,;:\\"/[\]?=]+='
-                  r'("(\\"|[^"])*"|[^\s()<>,;:\\"/[\]?=]+))*$')
+MIME = re.compile(
+    r'[^\s()<>,;:\\"/[\]?=]+/[^\s()<>,;:\\"/[\]?=]+(\s*;\s*[^\s()<>,;:\\"/[\]?=]+='
+    r'("(\\"|[^"])*"|[^\s()<>,;:\\"/[\]?=]+))*$'
+)
 
 
 def _absolute(url: str | None) -> bool:
@@ -95,9 +132,18 @@ def problems(data: bytes, self_url: str) -> list[tuple[str, str]]:
 
 # Plain-text elements (the validator's `nonhtml` and `nonemail` classes) and HTML elements
 # (`safeHtml`, with the relative-reference scan), by format.
-RSS_PLAIN = {"title", "description@channel", f"{{{DC}}}creator", "category", f"{{{ITUNES}}}author",
-             f"{{{ITUNES}}}summary", f"{{{ITUNES}}}name", f"{{{MEDIA}}}title", f"{{{MEDIA}}}credit",
-             f"{{{MEDIA}}}description"}
+RSS_PLAIN = {
+    "title",
+    "description@channel",
+    f"{{{DC}}}creator",
+    "category",
+    f"{{{ITUNES}}}author",
+    f"{{{ITUNES}}}summary",
+    f"{{{ITUNES}}}name",
+    f"{{{MEDIA}}}title",
+    f"{{{MEDIA}}}credit",
+    f"{{{MEDIA}}}description",
+}
 NAMES = {f"{{{DC}}}creator", f"{{{ATOM}}}name", f"{{{ITUNES}}}name", f"{{{ITUNES}}}author"}
 RSS_HTML = {"description@item", f"{{{CONTENT}}}encoded"}
 
@@ -115,22 +161,38 @@ def _text_rules(root: etree._Element, hex_lines: list[bool], out: list[tuple[str
         parent = el.getparent()
         where = f"{el.tag}@{etree.QName(parent).localname if parent is not None else ''}"
         text = el.text or ""
-        plain = (el.tag in RSS_PLAIN or where in RSS_PLAIN) if rss else (
-            el.tag in (f"{{{ATOM}}}title", f"{{{ATOM}}}name", f"{{{ATOM}}}subtitle")
-            and el.get("type", "text") == "text")
+        plain = (
+            (el.tag in RSS_PLAIN or where in RSS_PLAIN)
+            if rss
+            else (
+                el.tag in (f"{{{ATOM}}}title", f"{{{ATOM}}}name", f"{{{ATOM}}}subtitle")
+                and el.get("type", "text") == "text"
+            )
+        )
         if plain and text:
             tags = [t for t in END_TAG.findall(text) if t.lower() in HTML_TAGS]
-            entities = [v for v in ENTITY.findall(text)
-                        if v in name2codepoint or v == "apos" or not v.isalpha()]
+            entities = [
+                v
+                for v in ENTITY.findall(text)
+                if v in name2codepoint or v == "apos" or not v.isalpha()
+            ]
             if tags or entities:
                 out.append(("ContainsHTML", where))
-            elif rss and re.search(r"&#[x0-9]|<[/a-zA-Z]", text) and not (
-                    el.sourceline and hex_lines[el.sourceline - 1]):
+            elif (
+                rss
+                and re.search(r"&#[x0-9]|<[/a-zA-Z]", text)
+                and not (el.sourceline and hex_lines[el.sourceline - 1])
+            ):
                 out.append(("CharacterData", where))
         if el.tag in NAMES and EMAIL_IN_NAME.search(text):
             out.append(("ContainsEmail", where))
-        is_html = (el.tag in RSS_HTML or where in RSS_HTML) if rss else (
-            el.tag in (f"{{{ATOM}}}content", f"{{{ATOM}}}summary") and el.get("type") == "html")
+        is_html = (
+            (el.tag in RSS_HTML or where in RSS_HTML)
+            if rss
+            else (
+                el.tag in (f"{{{ATOM}}}content", f"{{{ATOM}}}summary") and el.get("type") == "html"
+            )
+        )
         if is_html and text:
             for pattern in HREFS:
                 for groups in pattern.findall(text):
@@ -185,8 +247,11 @@ def _rss(root: etree._Element, self_url: str, out: list[tuple[str, str]]) -> Non
             out.append(("InvalidRFC2822Date", f"{where}/pubDate"))
         for enc in item.findall("enclosure"):
             # url a full URL, length a non-negative integer (zero: unknown), type a MIME type
-            if not _absolute(enc.get("url")) or not (enc.get("length") or "").isdigit() \
-                    or not MIME.match(enc.get("type") or ""):
+            if (
+                not _absolute(enc.get("url"))
+                or not (enc.get("length") or "").isdigit()
+                or not MIME.match(enc.get("type") or "")
+            ):
                 out.append(("InvalidEnclosure", where))
         for media in item.findall(f"{{{MEDIA}}}content"):
             if not _absolute(media.get("url")):
@@ -201,8 +266,9 @@ def _rss(root: etree._Element, self_url: str, out: list[tuple[str, str]]) -> Non
 
 
 def _itunes(channel: etree._Element, out: list[tuple[str, str]]) -> None:
-    if channel.find(f"{{{ITUNES}}}explicit") is None and \
-            not any(el.tag.startswith(f"{{{ITUNES}}}") for el in channel.iter() if isinstance(el.tag, str)):
+    if channel.find(f"{{{ITUNES}}}explicit") is None and not any(
+        el.tag.startswith(f"{{{ITUNES}}}") for el in channel.iter() if isinstance(el.tag, str)
+    ):
         return  # not a podcast
     if channel.findtext(f"{{{ITUNES}}}explicit") not in ("true", "false"):
         out.append(("InvalidItunesExplicit", "channel"))

@@ -52,8 +52,13 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 15, what: str = "con
         time.sleep(0.05)
 
 
-def signed_headers(event_id: str, body: bytes, secret: str = SECRET, ts: float | None = None,
-                   content_type: str = "application/json") -> dict[str, str]:
+def signed_headers(
+    event_id: str,
+    body: bytes,
+    secret: str = SECRET,
+    ts: float | None = None,
+    content_type: str = "application/json",
+) -> dict[str, str]:
     when = datetime.fromtimestamp(time.time() if ts is None else ts, tz=UTC)
     sig = Webhook(secret).sign(event_id, when, body.decode())
     return {
@@ -80,10 +85,24 @@ class WorkerProcess:
         r.delete(keys.WORKERS)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "worker.main", "worker", "--loglevel=INFO",
-             f"--concurrency={concurrency}", "--without-gossip", "--without-mingle",
-             f"--hostname=test-{time.monotonic_ns()}@%h"],
-            env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, preexec_fn=die_with_parent,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "worker.main",
+                "worker",
+                "--loglevel=INFO",
+                f"--concurrency={concurrency}",
+                "--without-gossip",
+                "--without-mingle",
+                f"--hostname=test-{time.monotonic_ns()}@%h",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+            preexec_fn=die_with_parent,
         )
         wait_for(lambda: r.zcard(keys.WORKERS) > 0, timeout=60, what="worker start")
 
@@ -106,25 +125,37 @@ class Service:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         if event_id is None:
             event_id = json.loads(body)["id"]
-        return self.client.post("/events", content=body, headers=signed_headers(event_id, body, **kw))
+        return self.client.post(
+            "/events", content=body, headers=signed_headers(event_id, body, **kw)
+        )
 
     def event_done(self, event_id: str, timeout: float = 15) -> dict:
         def done() -> dict | None:
             r = self.client.get(f"/events/{event_id}")
-            return r.json() if r.status_code == 200 and r.json()["status"] in ("done", "failed") else None
+            return (
+                r.json()
+                if r.status_code == 200 and r.json()["status"] in ("done", "failed")
+                else None
+            )
 
         return wait_for(done, timeout, what=f"event {event_id}")
 
     def settle(self, timeout: float = 15) -> None:
         """Wait until no render is pending: every changed feed rendered."""
-        wait_for(lambda: self.redis.scard(keys.DIRTY) == 0
-                 and not any(self.redis.scan_iter(keys.render_lock_key("*"))),
-                 timeout, what="renders to settle")
+        wait_for(
+            lambda: (
+                self.redis.scard(keys.DIRTY) == 0
+                and not any(self.redis.scan_iter(keys.render_lock_key("*")))
+            ),
+            timeout,
+            what="renders to settle",
+        )
 
     def idle(self, timeout: float = 20) -> None:
         """Wait until the service has nothing left to do: no message queued or held, no feed to
         render, no delivery open, nothing scheduled within the next 5 s; twice in a row. After
         this, "nothing more happened" is a fact, not a guess after a sleep."""
+
         def quiet() -> bool:
             pipe = self.redis.pipeline()
             for queue in ("events", "deliveries", "pings"):
@@ -134,13 +165,13 @@ class Service:
             pipe.zcard(keys.OPEN)
             pipe.zcount(keys.SCHEDULE, "-inf", time.time() + 5)
             return not any(pipe.execute()) and not any(
-                self.redis.scan_iter(keys.render_lock_key("*")))
+                self.redis.scan_iter(keys.render_lock_key("*"))
+            )
 
         wait_for(lambda: quiet() and (time.sleep(0.2) or quiet()), timeout, what="the service idle")
 
     def rerender(self, key: str, timeout: float = 15) -> None:
         """Ask the renderers for one more render of `key` and wait until it is done."""
-
 
         def renders() -> int:
             return int(self.redis.hget(keys.meta_key(key), "renders") or 0)
@@ -154,28 +185,47 @@ class Service:
         return self.client.get(f"/feeds/{key}.{fmt}")
 
 
-def run_cli(settings_env: dict[str, str], *args: str, env: dict[str, str] | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess:
+def run_cli(
+    settings_env: dict[str, str],
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess:
     """The real `syndicate` command with the session's settings (plus `env`), output captured."""
     full = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
     full.update(settings_env)
     full.update(env or {})
     full = {k: v for k, v in full.items() if v is not None}
-    return subprocess.run([sys.executable, "-m", "cli", *args], env=full, cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args],
+        env=full,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @contextlib.contextmanager
-def api_process(settings: Settings, extra_env: dict[str, str] | None = None,
-                log_path: Path | None = None, cli_args: tuple[str, ...] = ()):
+def api_process(
+    settings: Settings,
+    extra_env: dict[str, str] | None = None,
+    log_path: Path | None = None,
+    cli_args: tuple[str, ...] = (),
+):
     # Only the settings the API needs; the broker override in extra_env is the point of most uses.
     """The real `syndicate api` command on a free port; yields its base URL."""
     port = free_port()
     env = {**child_environment(settings), **(extra_env or {})}
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL
-    proc = subprocess.Popen([sys.executable, "-m", "cli", *cli_args, "api", "--port",
-                             str(port)],
-                            env=env, cwd=ROOT, stdout=log, stderr=log, preexec_fn=die_with_parent)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", *cli_args, "api", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=log,
+        preexec_fn=die_with_parent,
+    )
     base = f"http://127.0.0.1:{port}"
 
     def up() -> bool:
@@ -238,16 +288,27 @@ def send(service, name: str, mutate=None) -> dict:
 class Run:
     """`syndicate run` on a data dir of its own, output captured."""
 
-    def __init__(self, tmp: Path, extra: dict[str, str] | None = None, port: int | None = None) -> None:
+    def __init__(
+        self, tmp: Path, extra: dict[str, str] | None = None, port: int | None = None
+    ) -> None:
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.data = tmp / "data"
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
-        self.env.update(SYNDICATE_DATA_DIR=str(self.data), SYNDICATE_WEBHOOK_SECRET=SECRET,
-                        SYNDICATE_ADMIN_TOKEN=ADMIN_TOKEN, **(extra or {}))
-        self.proc = subprocess.Popen([sys.executable, "-m", "cli", "run", "--port",
-                                      str(self.port)], env=self.env, cwd=ROOT,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.env.update(
+            SYNDICATE_DATA_DIR=str(self.data),
+            SYNDICATE_WEBHOOK_SECRET=SECRET,
+            SYNDICATE_ADMIN_TOKEN=ADMIN_TOKEN,
+            **(extra or {}),
+        )
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cli", "run", "--port", str(self.port)],
+            env=self.env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     def wait_up(self) -> None:
         def up() -> bool:
@@ -265,9 +326,14 @@ class Run:
         return self.proc.communicate(timeout=40)
 
     def cli(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "cli", *args],
-                              env={**self.env, **(env or {})}, cwd=ROOT, capture_output=True,
-                              text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "cli", *args],
+            env={**self.env, **(env or {})},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
 
 def post_event(base: str, event: dict, retry_for: float = 0) -> int:
@@ -277,8 +343,9 @@ def post_event(base: str, event: dict, retry_for: float = 0) -> int:
     deadline = time.monotonic() + retry_for
     while True:
         try:
-            status = requests.post(base + "/events", data=body, timeout=5,
-                                   headers=signed_headers(event["id"], body)).status_code
+            status = requests.post(
+                base + "/events", data=body, timeout=5, headers=signed_headers(event["id"], body)
+            ).status_code
         except requests.RequestException:
             status = 0
         if status in (200, 202) or time.monotonic() >= deadline:

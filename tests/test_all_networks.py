@@ -17,24 +17,38 @@ from tests.test_bluesky import INSTALLED, NODE, DroppingProxy, account, pds, rec
 
 pytestmark = pytest.mark.skipif(
     not (NODE and INSTALLED),
-    reason="the reference PDS is not installed: run tests/pds/install.sh (needs node and npm)")
+    reason="the reference PDS is not installed: run tests/pds/install.sh (needs node and npm)",
+)
 SEED = "20230713-0001"
 EVERY = ("twitter", "facebook", "googleplus", "mastodon", "bluesky", "threads", "linkedin")
 
 
 def test_the_seed_is_posted_once_to_each_of_seven_and_unpublish_deletes(tmp_path, pds):  # noqa: F811
-    fakes, mastodon, threads, linkedin = FakeServers(), FakeMastodon(), FakeThreads(), FakeLinkedIn()
+    fakes, mastodon, threads, linkedin = (
+        FakeServers(),
+        FakeMastodon(),
+        FakeThreads(),
+        FakeLinkedIn(),
+    )
     for fake in (fakes, mastodon, threads, linkedin):
         fake.start()
     handle, password, did = account(pds)
     proxy = DroppingProxy(pds)
     threads.quota_duration = 500  # one post's share of the window: 2 s
     linkedin.readable = False  # a token that may post but not read: the duplicate answer decides
-    run = Run(tmp_path, {**fakes.environment(), **mastodon.environment(),
-                         **threads.environment(), **linkedin.environment(),
-                         "SYNDICATE_BLUESKY_HANDLE": handle,
-                         "SYNDICATE_BLUESKY_APP_PASSWORD": password,
-                         "SYNDICATE_BLUESKY_PDS": proxy.url, "SYNDICATE_RETRY_BASE_MS": "200"})
+    run = Run(
+        tmp_path,
+        {
+            **fakes.environment(),
+            **mastodon.environment(),
+            **threads.environment(),
+            **linkedin.environment(),
+            "SYNDICATE_BLUESKY_HANDLE": handle,
+            "SYNDICATE_BLUESKY_APP_PASSWORD": password,
+            "SYNDICATE_BLUESKY_PDS": proxy.url,
+            "SYNDICATE_RETRY_BASE_MS": "200",
+        },
+    )
     try:
         run.wait_up()
         # Threads: the quota used up at first, then a 5xx on publish, then an answer lost.
@@ -52,8 +66,11 @@ def test_the_seed_is_posted_once_to_each_of_seven_and_unpublish_deletes(tmp_path
         assert sent.returncode == 0, sent.stderr
 
         def shares() -> dict:
-            return requests.get(f"{run.base}/articles/{SEED}", headers=OPERATOR,
-                                timeout=10).json().get("shares", {})
+            return (
+                requests.get(f"{run.base}/articles/{SEED}", headers=OPERATOR, timeout=10)
+                .json()
+                .get("shares", {})
+            )
 
         def states() -> dict:
             return {n: e.get("state") for n, e in shares().items()}
@@ -61,17 +78,27 @@ def test_the_seed_is_posted_once_to_each_of_seven_and_unpublish_deletes(tmp_path
         wait_for(lambda: states() == dict.fromkeys(EVERY, "sent"), 90, "a post on each network")
 
         def counts() -> tuple:
-            return (len(fakes.twitter.posts), len(fakes.facebook.posts),
-                    len(fakes.googleplus.activities), len(mastodon.statuses),
-                    len(records(pds, did)), len(threads.media), len(linkedin.posts))
+            return (
+                len(fakes.twitter.posts),
+                len(fakes.facebook.posts),
+                len(fakes.googleplus.activities),
+                len(mastodon.statuses),
+                len(records(pds, did)),
+                len(threads.media),
+                len(linkedin.posts),
+            )
 
         assert counts() == (1,) * 7
-        assert not any(f["times"] > 0 for f in threads.route_faults + linkedin.route_faults
-                       if f["until"] is None)  # every fault happened
+        assert not any(
+            f["times"] > 0
+            for f in threads.route_faults + linkedin.route_faults
+            if f["until"] is None
+        )  # every fault happened
         # the quota was read before publishing and again after the wait (how many more times
         # depends on how long the machine took to come back to it)
-        assert len(threads.received("GET", f"/v1.0/{FakeThreads.USER}/threads_publishing_limit")) \
-            >= 2
+        assert (
+            len(threads.received("GET", f"/v1.0/{FakeThreads.USER}/threads_publishing_limit")) >= 2
+        )
         assert len(threads.containers) == 1  # one container, published once
         entry = shares()
         [media] = threads.media
@@ -93,14 +120,20 @@ def test_the_seed_is_posted_once_to_each_of_seven_and_unpublish_deletes(tmp_path
         other["article"]["url"] = "https://news.example.org/news/archived-1.html"
         archive.write_text(json.dumps(other) + "\n")
         assert run.cli("backfill", str(archive)).returncode == 0
-        backfilled = requests.get(f"{run.base}/articles/archived-1", headers=OPERATOR,
-                                  timeout=10).json()["shares"]
+        backfilled = requests.get(
+            f"{run.base}/articles/archived-1", headers=OPERATOR, timeout=10
+        ).json()["shares"]
         assert {e["state"] for e in backfilled.values()} == {"skipped"}
 
         assert run.cli("send", str(FIXTURES / "seed-article-unpublished.json")).returncode == 0
-        wait_for(lambda: all(states()[n] == "deleted" for n in
-                             ("twitter", "facebook", "mastodon", "bluesky", "threads",
-                              "linkedin")), 60, "the deletes")
+        wait_for(
+            lambda: all(
+                states()[n] == "deleted"
+                for n in ("twitter", "facebook", "mastodon", "bluesky", "threads", "linkedin")
+            ),
+            60,
+            "the deletes",
+        )
         assert threads.media == {} and linkedin.posts == {} and records(pds, did) == []
         assert len(threads.received("POST", f"/v1.0/{FakeThreads.USER}/threads_publish")) == 2
         assert len(linkedin.received("POST", "/rest/posts")) == 4

@@ -28,23 +28,35 @@ def _catalogue(service, count: int) -> list[str]:
     """`count` tag feeds with one item each, plus `all` and two sections, written straight into
     the store (what renders would leave), without waiting for thousands of renders."""
     store = service.client.app.state.runtime.store
-    feed_keys = ["all", "section/news", "section/news/world",
-                 *(f"tag/t{i:04d}" for i in range(count))]
+    feed_keys = [
+        "all",
+        "section/news",
+        "section/news/world",
+        *(f"tag/t{i:04d}" for i in range(count)),
+    ]
     pipe = service.redis.pipeline(transaction=False)
     for key in feed_keys:
         pipe.sadd(keys.FEEDS, key)
         pipe.zadd(keys.items_key(key), {"some-article": 1})
     pipe.execute()
     for key in feed_keys:
-        store.feeds.save(key, 1, {"rss": b"<rss/>", "atom": b"<feed/>", "json": b"{}"}, 1,
-                         title=f"Title of {key}")
+        store.feeds.save(
+            key,
+            1,
+            {"rss": b"<rss/>", "atom": b"<feed/>", "json": b"{}"},
+            1,
+            title=f"Title of {key}",
+        )
     return feed_keys
 
 
 def _rows(response) -> list[str]:
     doc = html.fromstring(response.content)
-    return [tr.find("td/a").text for tr in doc.get_element_by_id("feeds").iter("tr")
-            if tr.find("td") is not None]
+    return [
+        tr.find("td/a").text
+        for tr in doc.get_element_by_id("feeds").iter("tr")
+        if tr.find("td") is not None
+    ]
 
 
 # Item 6: the index and the OPML ----------------------------------------------------------------
@@ -67,7 +79,7 @@ def test_index_and_opml_are_built_once_per_change_off_the_loop_with_etags(servic
         r = service.anonymous.get(path)
         assert r.status_code == 200, path
         assert r.headers["cache-control"] == "public, max-age=60", path
-        assert r.headers["etag"].startswith('"') and not r.headers["etag"].startswith('W/'), path
+        assert r.headers["etag"].startswith('"') and not r.headers["etag"].startswith("W/"), path
         assert r.headers["x-content-type-options"] == "nosniff", path
         again = service.anonymous.get(path, headers={"If-None-Match": r.headers["etag"]})
         assert again.status_code == 304 and again.content == b"", path
@@ -141,7 +153,9 @@ def test_the_body_cache_stays_under_its_byte_bound(service, settings):
     assert served > 10 * 2**20
     assert cache.max_bytes == 2**20
     assert 0 < cache.size_bytes <= 2**20
-    assert app.state.empty_feeds.currsize <= app.state.empty_feeds.maxsize == serving.EMPTY_FEEDS_BYTES
+    assert (
+        app.state.empty_feeds.currsize <= app.state.empty_feeds.maxsize == serving.EMPTY_FEEDS_BYTES
+    )
 
 
 # Item 9: Secure behind the proxies -------------------------------------------------------------
@@ -153,15 +167,19 @@ def test_the_session_cookie_is_secure_whenever_the_public_url_is_https(service, 
     assert "secure" in [part.strip().lower() for part in r.headers["set-cookie"].split(";")]
 
 
-def _raw(port: int, source: str, path: str, headers: dict[str, str], body: bytes = b""
-         ) -> tuple[int, str]:
+def _raw(
+    port: int, source: str, path: str, headers: dict[str, str], body: bytes = b""
+) -> tuple[int, str]:
     """One request from the loopback address `source` (a proxy of its own address)."""
     head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    request = (f"POST {path} HTTP/1.1\r\nHost: feeds.test\r\nConnection: close\r\n"
-               f"Content-Type: application/x-www-form-urlencoded\r\n"
-               f"Content-Length: {len(body)}\r\n{head}\r\n").encode() + body
-    with socket.create_connection(("127.0.0.1", port), timeout=10,
-                                  source_address=(source, 0)) as sock:
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: feeds.test\r\nConnection: close\r\n"
+        f"Content-Type: application/x-www-form-urlencoded\r\n"
+        f"Content-Length: {len(body)}\r\n{head}\r\n"
+    ).encode() + body
+    with socket.create_connection(
+        ("127.0.0.1", port), timeout=10, source_address=(source, 0)
+    ) as sock:
         sock.sendall(request)
         data = b""
         while chunk := sock.recv(65536):
@@ -241,14 +259,20 @@ def test_logout_is_a_post_with_csrf_and_revokes_the_session(service):
     assert r.status_code == 303 and r.headers["location"] == "/login"
     assert not list(service.redis.scan_iter(keys.session_key("*")))
     # The cookie itself, kept by someone (a copy, another tab), is refused from now on.
-    with TestClient(service.anonymous.app, base_url=PUBLIC_URL,
-                    cookies={"syndicate_session": cookie}) as copy:
+    with TestClient(
+        service.anonymous.app, base_url=PUBLIC_URL, cookies={"syndicate_session": cookie}
+    ) as copy:
         assert copy.get("/", follow_redirects=False).status_code == 303
         assert copy.get("/metrics").status_code == 401
 
 
-WEAK_TOKENS = ["abcdefgh" * 3, "Xy7#kP2q9Lm!" * 3, "a1b2c3d4e5" * 3, "abcdefghijklmnopqrstuvwxyz",
-               "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"]
+WEAK_TOKENS = [
+    "abcdefgh" * 3,
+    "Xy7#kP2q9Lm!" * 3,
+    "a1b2c3d4e5" * 3,
+    "abcdefghijklmnopqrstuvwxyz",
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+]
 
 
 @pytest.mark.parametrize("token", WEAK_TOKENS)
@@ -266,13 +290,25 @@ def test_low_entropy_webhook_secrets_are_refused(settings_env, key):
 
 def test_random_tokens_and_the_test_tokens_pass(settings_env):
     for _ in range(200):
-        Settings.from_env({**settings_env, "SYNDICATE_ADMIN_TOKEN": secrets.token_urlsafe(32),
-                           "SYNDICATE_WEBHOOK_SECRET": "whsec_" + base64.b64encode(
-                               secrets.token_bytes(32)).decode()})
-    for token in (ADMIN_TOKEN, "3f9a1c07be5d48e2a6c0f1d39b7e2a54", "6c1e0b7f93a2d845"
-                  "e07c5b1f29d3a68b04e7c92f1b5a3d86"):
-        assert Settings.from_env({**settings_env, "SYNDICATE_ADMIN_TOKEN": token,
-                                  "SYNDICATE_WEBHOOK_SECRET": SECRET}).admin_token == token
+        Settings.from_env(
+            {
+                **settings_env,
+                "SYNDICATE_ADMIN_TOKEN": secrets.token_urlsafe(32),
+                "SYNDICATE_WEBHOOK_SECRET": "whsec_"
+                + base64.b64encode(secrets.token_bytes(32)).decode(),
+            }
+        )
+    for token in (
+        ADMIN_TOKEN,
+        "3f9a1c07be5d48e2a6c0f1d39b7e2a54",
+        "6c1e0b7f93a2d845e07c5b1f29d3a68b04e7c92f1b5a3d86",
+    ):
+        assert (
+            Settings.from_env(
+                {**settings_env, "SYNDICATE_ADMIN_TOKEN": token, "SYNDICATE_WEBHOOK_SECRET": SECRET}
+            ).admin_token
+            == token
+        )
 
 
 def test_the_service_refuses_to_start_with_a_repeated_token(settings_env):
@@ -287,12 +323,20 @@ def test_every_feed_response_says_nosniff(service):
     responses = []
     for fmt in ("rss", "atom", "json"):
         r = client.get(f"/feeds/all.{fmt}")
-        responses += [r, client.get(f"/feeds/all.{fmt}", headers={"Accept-Encoding": "gzip"}),
-                      client.head(f"/feeds/all.{fmt}"),
-                      client.get(f"/feeds/all.{fmt}", headers={"If-None-Match": r.headers["etag"]})]
+        responses += [
+            r,
+            client.get(f"/feeds/all.{fmt}", headers={"Accept-Encoding": "gzip"}),
+            client.head(f"/feeds/all.{fmt}"),
+            client.get(f"/feeds/all.{fmt}", headers={"If-None-Match": r.headers["etag"]}),
+        ]
     assert responses[3].status_code == 304
-    responses += [client.get("/feeds/audio.rss"),  # known, nothing rendered: an empty feed
-                  client.get("/feeds/tag/never-used.rss"), client.get("/feeds/style.xsl"),
-                  client.get("/feeds.opml"), client.get("/feeds/"), client.get("/feeds/tag/nato")]
+    responses += [
+        client.get("/feeds/audio.rss"),  # known, nothing rendered: an empty feed
+        client.get("/feeds/tag/never-used.rss"),
+        client.get("/feeds/style.xsl"),
+        client.get("/feeds.opml"),
+        client.get("/feeds/"),
+        client.get("/feeds/tag/nato"),
+    ]
     for r in responses:
         assert r.headers.get("x-content-type-options") == "nosniff", (r.url, r.status_code)

@@ -77,8 +77,14 @@ def test_an_external_redis_is_backed_up_and_restored_over_tcp_with_its_ttls(tmp_
     env.update(SYNDICATE_REDIS_URL=url, SYNDICATE_DATA_DIR=str(tmp_path / "var"))
 
     def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "cli", *args], env=env, cwd=ROOT,
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "cli", *args],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     try:
         r = redis.Redis.from_url(url)

@@ -30,7 +30,8 @@ INSTALLED = (PDS_DIR / "node_modules" / ".syndicate-installed").exists()
 # Installed on demand (tests/pds/install.sh, about 30 s once) wherever node and npm exist.
 pytestmark = pytest.mark.skipif(
     not (NODE and (INSTALLED or shutil.which("npm"))),
-    reason="the reference PDS needs node and npm (Debian: apt install nodejs npm)")
+    reason="the reference PDS needs node and npm (Debian: apt install nodejs npm)",
+)
 SEED = "20230713-0001"
 
 
@@ -42,11 +43,17 @@ def _install_pds(log_path: Path) -> None:
     (ROOT / ".cache").mkdir(exist_ok=True)
     with open(ROOT / ".cache" / "pds.lock", "w") as lock, open(log_path, "wb") as log:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        done = subprocess.run(["bash", str(ROOT / "tests" / "pds" / "install.sh")],
-                              stdout=log, stderr=subprocess.STDOUT, timeout=900)
+        done = subprocess.run(
+            ["bash", str(ROOT / "tests" / "pds" / "install.sh")],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=900,
+        )
     if done.returncode != 0:
-        pytest.skip("could not install the reference PDS (tests/pds/install.sh): "
-                    + log_path.read_text(errors="replace")[-500:])
+        pytest.skip(
+            "could not install the reference PDS (tests/pds/install.sh): "
+            + log_path.read_text(errors="replace")[-500:]
+        )
 
 
 @pytest.fixture(scope="module")
@@ -54,14 +61,31 @@ def pds(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("pds")
     _install_pds(tmp / "install.log")  # quick when already installed
     ready = tmp / "ready.json"
-    env = {**os.environ, "TMPDIR": str(tmp), "PDS_PORT": str(free_port()),
-           "PLC_PORT": str(free_port())}
+    env = {
+        **os.environ,
+        "TMPDIR": str(tmp),
+        "PDS_PORT": str(free_port()),
+        "PLC_PORT": str(free_port()),
+    }
     log = open(tmp / "pds.log", "wb")  # a file, never a pipe nobody reads
-    proc = subprocess.Popen([NODE, "start-net.js", str(ready)], cwd=PDS_DIR, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [NODE, "start-net.js", str(ready)],
+        cwd=PDS_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
-        wait_for(lambda: (proc.poll() is None or pytest.fail((tmp / "pds.log").read_text()))
-                 and ready.exists() and ready.stat().st_size, 90, "the PDS")
+        wait_for(
+            lambda: (
+                (proc.poll() is None or pytest.fail((tmp / "pds.log").read_text()))
+                and ready.exists()
+                and ready.stat().st_size
+            ),
+            90,
+            "the PDS",
+        )
         yield json.loads(ready.read_text())["pds"]
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -75,12 +99,17 @@ def pds(tmp_path_factory):
 def account(pds: str) -> tuple[str, str, str]:
     """A fresh account and an app password: (handle, app password, did)."""
     handle = f"n{uuid.uuid4().hex[:10]}.test"
-    created = requests.post(f"{pds}/xrpc/com.atproto.server.createAccount", json={
-        "email": f"{handle}@example.org", "handle": handle, "password": "main-pass-123"},
-        timeout=30).json()
-    app = requests.post(f"{pds}/xrpc/com.atproto.server.createAppPassword",
-                        headers={"Authorization": f"Bearer {created['accessJwt']}"},
-                        json={"name": "syndicate"}, timeout=30).json()
+    created = requests.post(
+        f"{pds}/xrpc/com.atproto.server.createAccount",
+        json={"email": f"{handle}@example.org", "handle": handle, "password": "main-pass-123"},
+        timeout=30,
+    ).json()
+    app = requests.post(
+        f"{pds}/xrpc/com.atproto.server.createAppPassword",
+        headers={"Authorization": f"Bearer {created['accessJwt']}"},
+        json={"name": "syndicate"},
+        timeout=30,
+    ).json()
     return handle, app["password"], created["did"]
 
 
@@ -123,8 +152,9 @@ class DroppingProxy:
                         self.wfile.write(data)
                         return
                 headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                r = requests.request(self.command, target + self.path, data=body,
-                                     headers=headers, timeout=30)
+                r = requests.request(
+                    self.command, target + self.path, data=body, headers=headers, timeout=30
+                )
                 if "createSession" in self.path:
                     proxy.logins += 1
                 if "putRecord" in self.path:
@@ -136,8 +166,12 @@ class DroppingProxy:
                         return
                 self.send_response(r.status_code)
                 for k, v in r.headers.items():
-                    if k.lower() not in ("content-length", "transfer-encoding", "connection",
-                                         "content-encoding"):
+                    if k.lower() not in (
+                        "content-length",
+                        "transfer-encoding",
+                        "connection",
+                        "content-encoding",
+                    ):
                         self.send_header(k, v)
                 self.send_header("content-length", str(len(r.content)))
                 self.end_headers()
@@ -157,12 +191,17 @@ class DroppingProxy:
 def bluesky(service, settings_env, pds):
     handle, password, did = account(pds)
     proxy = DroppingProxy(pds)
-    env = {**settings_env, "SYNDICATE_BLUESKY_HANDLE": handle,
-           "SYNDICATE_BLUESKY_APP_PASSWORD": password, "SYNDICATE_BLUESKY_PDS": proxy.url}
+    env = {
+        **settings_env,
+        "SYNDICATE_BLUESKY_HANDLE": handle,
+        "SYNDICATE_BLUESKY_APP_PASSWORD": password,
+        "SYNDICATE_BLUESKY_PDS": proxy.url,
+    }
     rt = Runtime(Settings.from_env(env))
     event = load_fixture("seed-article-published")
-    rt.store.articles.apply(ArticleEvent.from_payload(event["id"], event),
-                            {"bluesky": ("pending", "")})
+    rt.store.articles.apply(
+        ArticleEvent.from_payload(event["id"], event), {"bluesky": ("pending", "")}
+    )
     yield rt, proxy, did, pds
     proxy.close()
 
@@ -173,8 +212,11 @@ def deliver(rt, action: str = "post") -> tuple[str, dict]:
 
 
 def records(pds: str, did: str) -> list[dict]:
-    return requests.get(f"{pds}/xrpc/com.atproto.repo.listRecords", params={
-        "repo": did, "collection": "app.bsky.feed.post"}, timeout=30).json()["records"]
+    return requests.get(
+        f"{pds}/xrpc/com.atproto.repo.listRecords",
+        params={"repo": did, "collection": "app.bsky.feed.post"},
+        timeout=30,
+    ).json()["records"]
 
 
 def test_publish_writes_one_post_with_facets_card_and_langs(bluesky):
@@ -185,16 +227,21 @@ def test_publish_writes_one_post_with_facets_card_and_langs(bluesky):
     assert record["uri"] == entry["remote_id"]
     rkey = record["uri"].rsplit("/", 1)[1]
     assert entry["remote_url"] == f"https://bsky.app/profile/{did}/post/{rkey}"
-    got = requests.get(f"{pds}/xrpc/com.atproto.repo.getRecord", params={
-        "repo": did, "collection": "app.bsky.feed.post", "rkey": rkey}, timeout=30).json()
+    got = requests.get(
+        f"{pds}/xrpc/com.atproto.repo.getRecord",
+        params={"repo": did, "collection": "app.bsky.feed.post", "rkey": rkey},
+        timeout=30,
+    ).json()
     value = got["value"]
     seed = load_fixture("seed-article-published")["article"]
     text = value["text"].encode()
     link, *tags = value["facets"]
-    assert text[link["index"]["byteStart"]:link["index"]["byteEnd"]].decode() == seed["url"]
+    assert text[link["index"]["byteStart"] : link["index"]["byteEnd"]].decode() == seed["url"]
     assert link["features"][0] == {"$type": "app.bsky.richtext.facet#link", "uri": seed["url"]}
-    assert [text[t["index"]["byteStart"]:t["index"]["byteEnd"]].decode() for t in tags] == [
-        "#NATO", "#Ukraine"]
+    assert [text[t["index"]["byteStart"] : t["index"]["byteEnd"]].decode() for t in tags] == [
+        "#NATO",
+        "#Ukraine",
+    ]
     assert [t["features"][0]["tag"] for t in tags] == ["NATO", "Ukraine"]
     card = value["embed"]["external"]
     assert card["uri"] == seed["url"] and card["title"] == seed["title"]
@@ -267,10 +314,17 @@ def test_the_real_service_posts_the_seed_once_to_all_five_and_unpublish_deletes(
     mastodon.start()
     handle, password, did = account(pds)
     proxy = DroppingProxy(pds, drops=1)
-    run = Run(tmp_path, {**fakes.environment(), **mastodon.environment(),
-                         "SYNDICATE_BLUESKY_HANDLE": handle,
-                         "SYNDICATE_BLUESKY_APP_PASSWORD": password,
-                         "SYNDICATE_BLUESKY_PDS": proxy.url, "SYNDICATE_RETRY_BASE_MS": "200"})
+    run = Run(
+        tmp_path,
+        {
+            **fakes.environment(),
+            **mastodon.environment(),
+            "SYNDICATE_BLUESKY_HANDLE": handle,
+            "SYNDICATE_BLUESKY_APP_PASSWORD": password,
+            "SYNDICATE_BLUESKY_PDS": proxy.url,
+            "SYNDICATE_RETRY_BASE_MS": "200",
+        },
+    )
     try:
         run.wait_up()
         seed = json.loads((FIXTURES / "seed-article-published.json").read_text())
@@ -281,23 +335,38 @@ def test_the_real_service_posts_the_seed_once_to_all_five_and_unpublish_deletes(
         assert sent.returncode == 0, sent.stderr
 
         def states() -> dict:
-            shares = requests.get(f"{run.base}/articles/{SEED}", headers=OPERATOR,
-                                  timeout=10).json().get("shares", {})
+            shares = (
+                requests.get(f"{run.base}/articles/{SEED}", headers=OPERATOR, timeout=10)
+                .json()
+                .get("shares", {})
+            )
             return {n: e.get("state") for n, e in shares.items()}
 
         every = {"twitter", "facebook", "googleplus", "mastodon", "bluesky"}
-        wait_for(lambda: {n: s for n, s in states().items() if n in every}
-                 == dict.fromkeys(every, "sent"), 60, "a post on each network")
-        assert (len(fakes.twitter.posts), len(fakes.facebook.posts),
-                len(fakes.googleplus.activities), len(mastodon.statuses),
-                len(records(pds, did))) == (1, 1, 1, 1, 1)
+        wait_for(
+            lambda: (
+                {n: s for n, s in states().items() if n in every} == dict.fromkeys(every, "sent")
+            ),
+            60,
+            "a post on each network",
+        )
+        assert (
+            len(fakes.twitter.posts),
+            len(fakes.facebook.posts),
+            len(fakes.googleplus.activities),
+            len(mastodon.statuses),
+            len(records(pds, did)),
+        ) == (1, 1, 1, 1, 1)
         assert proxy.drops == 0  # the first answer was lost: the record was found, not re-sent
         check = run.cli("check")
         assert "mastodon: authenticated as @news" in check.stdout
         assert "bluesky: session for @" in check.stdout
         assert run.cli("send", str(FIXTURES / "seed-article-unpublished.json")).returncode == 0
-        wait_for(lambda: states()["mastodon"] == "deleted" and states()["bluesky"] == "deleted",
-                 60, "the deletes")
+        wait_for(
+            lambda: states()["mastodon"] == "deleted" and states()["bluesky"] == "deleted",
+            60,
+            "the deletes",
+        )
         assert mastodon.statuses == {} and records(pds, did) == []
     finally:
         run.stop()
@@ -306,13 +375,24 @@ def test_the_real_service_posts_the_seed_once_to_all_five_and_unpublish_deletes(
         mastodon.stop()
 
 
-@pytest.mark.parametrize("status, headers, answer, outcome", [
-    (429, {"RateLimit-Reset": "4102444800", "RateLimit-Remaining": "0"},
-     {"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"}, "retry"),
-    (502, {}, {"error": "UpstreamFailure", "message": "Upstream service unreachable"}, "retry"),
-    (400, {}, {"error": "InvalidRequest", "message": "Invalid app.bsky.feed.post record"},
-     "failed"),
-])
+@pytest.mark.parametrize(
+    "status, headers, answer, outcome",
+    [
+        (
+            429,
+            {"RateLimit-Reset": "4102444800", "RateLimit-Remaining": "0"},
+            {"error": "RateLimitExceeded", "message": "Rate Limit Exceeded"},
+            "retry",
+        ),
+        (502, {}, {"error": "UpstreamFailure", "message": "Upstream service unreachable"}, "retry"),
+        (
+            400,
+            {},
+            {"error": "InvalidRequest", "message": "Invalid app.bsky.feed.post record"},
+            "failed",
+        ),
+    ],
+)
 def test_the_retry_matrix_on_the_real_pds(bluesky, status, headers, answer, outcome):
     """The rows the real PDS will not produce on demand are answered by the proxy in front of
     it (rate limit, an upstream failure, an invalid record); then the PDS takes the retry."""
@@ -331,8 +411,9 @@ def test_the_retry_matrix_on_the_real_pds(bluesky, status, headers, answer, outc
 def test_an_expired_access_token_is_refreshed_not_a_new_login(bluesky):
     rt, proxy, did, pds = bluesky
     rt.channels["bluesky"].health_check()  # the session exists
-    proxy.inject.append(("putRecord", 400, {}, {"error": "ExpiredToken",
-                                                 "message": "Token has expired"}))
+    proxy.inject.append(
+        ("putRecord", 400, {}, {"error": "ExpiredToken", "message": "Token has expired"})
+    )
     outcome, entry = deliver(rt)
     assert outcome == "sent", entry
     assert proxy.logins == 1  # refreshed with refreshSession, no second createSession

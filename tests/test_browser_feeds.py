@@ -19,10 +19,14 @@ from tests.browser import Browser
 from tests.support import FIXTURES, Run, free_port, load_fixture, wait_for
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMIUM_ACCEPT = ("text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
-                   "image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7")
-pytestmark = pytest.mark.skipif(CHROMIUM is None or srv.NGINX is None,
-                                reason="needs Chromium and nginx (apt install chromium nginx)")
+CHROMIUM_ACCEPT = (
+    "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
+    "image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7"
+)
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or srv.NGINX is None,
+    reason="needs Chromium and nginx (apt install chromium nginx)",
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,15 +37,22 @@ def site(tmp_path_factory):
     os.chmod(tmp, 0o755)  # nginx's worker reads the export below it
     export, api_port = tmp / "export", free_port()
     nginx = srv.Nginx(tmp / "nginx", export, srv.deploy_site(), api=f"http://127.0.0.1:{api_port}")
-    run = Run(tmp, {"SYNDICATE_EXPORT_DIR": str(export), "SYNDICATE_PUBLIC_URL": nginx.url},
-              port=api_port)
+    run = Run(
+        tmp, {"SYNDICATE_EXPORT_DIR": str(export), "SYNDICATE_PUBLIC_URL": nginx.url}, port=api_port
+    )
     try:
         run.wait_up()
         nginx.start()
         for name in ("seed-article-published", "audio-programme-published"):
             assert run.cli("send", str(FIXTURES / f"{name}.json")).returncode == 0
-        wait_for(lambda: (export / "feeds" / "audio.rss").exists()
-                 and (export / "feeds" / "tag" / "nato.atom").exists(), 60, "the export")
+        wait_for(
+            lambda: (
+                (export / "feeds" / "audio.rss").exists()
+                and (export / "feeds" / "tag" / "nato.atom").exists()
+            ),
+            60,
+            "the export",
+        )
         yield nginx.url, export
     finally:
         run.stop()
@@ -72,7 +83,9 @@ def test_a_feed_url_opened_in_chromium_reads_as_a_page(site, browser, tmp_path):
         boxes = browser.evaluate("""[...document.querySelectorAll('#subscribe code')].map(c => {
             const r = c.getBoundingClientRect();
             return [c.innerText, c.scrollWidth <= c.clientWidth + 1, r.right <= innerWidth]; })""")
-        assert [b[0] for b in boxes] == [f"{base}/feeds/tag/nato.{f}" for f in ("rss", "atom", "json")]
+        assert [b[0] for b in boxes] == [
+            f"{base}/feeds/tag/nato.{f}" for f in ("rss", "atom", "json")
+        ]
         assert all(b[1] and b[2] for b in boxes), boxes
         shot = tmp_path / f"feed-{width}.png"
         browser.screenshot(shot)
@@ -81,8 +94,11 @@ def test_a_feed_url_opened_in_chromium_reads_as_a_page(site, browser, tmp_path):
 
 def test_the_copy_button_puts_the_whole_address_on_the_clipboard(site, browser):
     base, _ = site
-    browser.send("Browser.grantPermissions", origin=base,
-                 permissions=["clipboardReadWrite", "clipboardSanitizedWrite"])
+    browser.send(
+        "Browser.grantPermissions",
+        origin=base,
+        permissions=["clipboardReadWrite", "clipboardSanitizedWrite"],
+    )
     browser.send("Emulation.setFocusEmulationEnabled", enabled=True)
     browser.goto(base + "/feeds/tag/nato")
     assert browser.evaluate("document.querySelector('button[data-copy=url-atom]').hidden") is False
@@ -123,11 +139,24 @@ def test_readers_through_nginx_get_the_exported_bytes_and_304(site):
     for accept in (feedparser.http.ACCEPT_HEADER, "*/*", "application/atom+xml"):
         r = requests.get(url, headers={"Accept": accept, "Accept-Encoding": "identity"}, timeout=5)
         assert r.content == on_disk and "Accept" in r.headers["vary"], accept
-        again = requests.get(url, timeout=5, headers={"Accept": accept, "If-None-Match": r.headers[
-            "etag"], "Accept-Encoding": "identity"})
+        again = requests.get(
+            url,
+            timeout=5,
+            headers={
+                "Accept": accept,
+                "If-None-Match": r.headers["etag"],
+                "Accept-Encoding": "identity",
+            },
+        )
         assert again.status_code == 304
     page = requests.get(url, headers={"Accept": CHROMIUM_ACCEPT}, timeout=5)
     assert page.headers["content-type"].startswith("text/html") and "What is a feed?" in page.text
     assert page.headers["vary"] == "Accept, Accept-Encoding"
-    assert requests.get(url, timeout=5, headers={"Accept": CHROMIUM_ACCEPT, "If-None-Match": page.headers[
-        "etag"]}).status_code == 304
+    assert (
+        requests.get(
+            url,
+            timeout=5,
+            headers={"Accept": CHROMIUM_ACCEPT, "If-None-Match": page.headers["etag"]},
+        ).status_code
+        == 304
+    )

@@ -13,14 +13,20 @@ def test_compose_runs_redis_with_appendonly_api_and_worker():
     services = compose["services"]
     assert {"redis", "api", "worker"} <= set(services)
     redis = services["redis"]
-    assert "--appendonly" in redis["command"] and redis["command"][redis["command"].index("--appendonly") + 1] == "yes"
+    assert (
+        "--appendonly" in redis["command"]
+        and redis["command"][redis["command"].index("--appendonly") + 1] == "yes"
+    )
     assert any(v.endswith(":/data") for v in redis["volumes"])
     assert "redis-data" in compose["volumes"]
     for name in ("api", "worker"):
         svc = services[name]
         assert svc["build"] == "."
         # .env's own SYNDICATE_REDIS_URL wins (compose interpolates from .env), else the bundled one
-        assert svc["environment"]["SYNDICATE_REDIS_URL"] == "${SYNDICATE_REDIS_URL:-redis://redis:6379/0}"
+        assert (
+            svc["environment"]["SYNDICATE_REDIS_URL"]
+            == "${SYNDICATE_REDIS_URL:-redis://redis:6379/0}"
+        )
         assert "redis" in svc["depends_on"]
     assert services["api"]["command"][:2] == ["syndicate", "api"]
     assert services["worker"]["command"][:2] == ["syndicate", "worker"]
@@ -39,7 +45,9 @@ def _filled(value, env: dict[str, str]):
     if isinstance(value, list):
         return [_filled(v, env) for v in value]
     if isinstance(value, str):
-        return re.sub(r"\$\{([A-Z0-9_]+)(?::?[-?][^}]*)?\}", lambda m: env.get(m.group(1), "x"), value)
+        return re.sub(
+            r"\$\{([A-Z0-9_]+)(?::?[-?][^}]*)?\}", lambda m: env.get(m.group(1), "x"), value
+        )
     return value
 
 
@@ -62,8 +70,12 @@ def test_compose_keeps_flower_and_the_operator_surface_behind_credentials():
     assert all(port.startswith("127.0.0.1:") for port in flower["ports"])
     env = compose["services"]["api"]["environment"]
     assert env["SYNDICATE_ADMIN_TOKEN"].startswith("${SYNDICATE_ADMIN_TOKEN:?")
-    for limit in ("SYNDICATE_MAX_HEADER_BYTES", "SYNDICATE_HEADER_TIMEOUT",
-                  "SYNDICATE_IDLE_TIMEOUT", "SYNDICATE_MAX_CONNECTIONS"):
+    for limit in (
+        "SYNDICATE_MAX_HEADER_BYTES",
+        "SYNDICATE_HEADER_TIMEOUT",
+        "SYNDICATE_IDLE_TIMEOUT",
+        "SYNDICATE_MAX_CONNECTIONS",
+    ):
         assert limit in env
 
 
@@ -74,16 +86,26 @@ def test_the_deploy_kit_reads_env_binds_loopback_checks_workers_and_pins_depende
         # the short form every Compose accepts (the long form needs Compose 2.24+)
         assert services[name]["env_file"] == ".env"
         assert "healthcheck" in services[name]
-    assert services["worker"]["healthcheck"]["test"] == ["CMD", "python", "-m", "worker.healthcheck"]
+    assert services["worker"]["healthcheck"]["test"] == [
+        "CMD",
+        "python",
+        "-m",
+        "worker.healthcheck",
+    ]
     assert services["api"]["ports"] == ["127.0.0.1:8000:8000"]
     dockerfile = (ROOT / "Dockerfile").read_text().splitlines()
     steps = [line.split()[0] for line in dockerfile if line and not line.startswith((" ", "#"))]
-    lock = next(i for i, line in enumerate(dockerfile) if "requirements.lock" in line and "RUN" in line)
+    lock = next(
+        i for i, line in enumerate(dockerfile) if "requirements.lock" in line and "RUN" in line
+    )
     first_source = next(i for i, line in enumerate(dockerfile) if line.startswith("COPY feeds"))
     assert lock < first_source  # dependencies are a layer of their own, before the source
     assert "USER" in steps and "HEALTHCHECK" in steps
-    pins = [line for line in (ROOT / "requirements.lock").read_text().splitlines()
-            if line and not line.startswith(("#", " "))]
+    pins = [
+        line
+        for line in (ROOT / "requirements.lock").read_text().splitlines()
+        if line and not line.startswith(("#", " "))
+    ]
     assert pins and all("==" in line for line in pins)
     assert any(line.startswith("celery==") for line in pins)
     assert (ROOT / "deploy" / "Caddyfile").exists()
@@ -104,8 +126,13 @@ def test_compose_scales_workers_and_serves_the_static_export_through_nginx():
     assert worker["environment"]["SYNDICATE_EXPORT_DIR"] == "${SYNDICATE_EXPORT_DIR-/export}"
     assert all(port.startswith("127.0.0.1:") for port in nginx["ports"])
     conf = (ROOT / "deploy" / "nginx.conf").read_text()
-    for directive in ("gzip_static on;", "etag on;", "root /srv/syndicate-export;",
-                      "proxy_pass http://api:8000;", "listen 8080;"):
+    for directive in (
+        "gzip_static on;",
+        "etag on;",
+        "root /srv/syndicate-export;",
+        "proxy_pass http://api:8000;",
+        "listen 8080;",
+    ):
         assert directive in conf, directive
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert "chown syndicate /app/var /export" in dockerfile
@@ -117,8 +144,11 @@ def test_compose_uses_no_syntax_newer_than_every_compose_v2_reads():
     for name, svc in compose["services"].items():
         env_file = svc.get("env_file")
         # `path:`/`required:` entries need Compose 2.24+; a string or a list of strings does not
-        assert env_file is None or isinstance(env_file, str) or all(
-            isinstance(item, str) for item in env_file), name
+        assert (
+            env_file is None
+            or isinstance(env_file, str)
+            or all(isinstance(item, str) for item in env_file)
+        ), name
         assert "develop" not in svc and "include" not in compose, name
 
 
@@ -149,13 +179,25 @@ def test_init_redirected_to_a_file_makes_it_owner_only_before_writing_secrets(tm
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
     env["PYTHONPATH"] = str(ROOT)
-    done = subprocess.run(["bash", "-c", f"umask 022; {sys.executable} -m cli init > .env"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        ["bash", "-c", f"umask 022; {sys.executable} -m cli init > .env"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     env_file = tmp_path / ".env"
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     text = env_file.read_text()
     assert "SYNDICATE_WEBHOOK_SECRET=whsec_" in text and "SYNDICATE_ADMIN_TOKEN=" in text
-    piped = subprocess.run(["bash", "-c", f"{sys.executable} -m cli init | grep -c ADMIN_TOKEN="],
-                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60)
+    piped = subprocess.run(
+        ["bash", "-c", f"{sys.executable} -m cli init | grep -c ADMIN_TOKEN="],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert piped.stdout.strip() == "1" and not (tmp_path / "-").exists()

@@ -78,15 +78,18 @@ def test_an_unpurged_article_applies_the_next_event_and_is_not_shared_again():
     assert change.outcome == "applied" and not change.first_publish
 
 
-@pytest.mark.parametrize("incoming, stored, expected", [
-    ((2, None, True), (1, None, True), True),
-    ((1, None, True), (2, None, True), False),
-    ((None, T0 + timedelta(seconds=1), True), (None, T0, True), True),
-    ((None, T0, True), (None, T0 + timedelta(seconds=1), True), False),
-    ((1, T0, False), (1, T0, True), True),  # a retraction of the same version wins
-    ((1, T0, True), (1, T0, False), False),  # ...and is not undone by the same version again
-    ((None, None, False), (5, T0, True), True),  # an unpublish with nothing to compare retracts
-])
+@pytest.mark.parametrize(
+    "incoming, stored, expected",
+    [
+        ((2, None, True), (1, None, True), True),
+        ((1, None, True), (2, None, True), False),
+        ((None, T0 + timedelta(seconds=1), True), (None, T0, True), True),
+        ((None, T0, True), (None, T0 + timedelta(seconds=1), True), False),
+        ((1, T0, False), (1, T0, True), True),  # a retraction of the same version wins
+        ((1, T0, True), (1, T0, False), False),  # ...and is not undone by the same version again
+        ((None, None, False), (5, T0, True), True),  # an unpublish with nothing to compare retracts
+    ],
+)
 def test_supersedes(incoming, stored, expected):
     assert supersedes(*incoming, *stored) is expected
 
@@ -106,7 +109,10 @@ def test_backoff_grows_with_equal_jitter_and_stays_under_the_cap(policy: Retry):
 # The store's apply, on the test Redis ---------------------------------------------------------------
 def test_apply_writes_article_membership_intent_and_dirty_feeds_in_one_go(service):
     store = service.client.app.state.runtime.store
-    plan = {"twitter": ("pending", ""), "facebook": ("skipped", "not in the article's share.networks")}
+    plan = {
+        "twitter": ("pending", ""),
+        "facebook": ("skipped", "not in the article's share.networks"),
+    }
     applied = store.articles.apply(event(), plan)
     assert applied.outcome == "applied" and applied.first_publish
     r = service.redis
@@ -192,20 +198,29 @@ def test_the_registry_finds_every_network_module_and_nothing_else_names_one():
         assert cls.name == name and cls.settings_class is not None
         assert cls.health_check is not social.Channel.health_check, name
     names = re.compile("|".join(social.NETWORKS))
-    for path in [*ROOT.glob("worker/**/*.py"), *ROOT.glob("api/**/*.py"),
-                 *ROOT.glob("syndicate/*.py"), *ROOT.glob("feeds/*.py")]:
+    for path in [
+        *ROOT.glob("worker/**/*.py"),
+        *ROOT.glob("api/**/*.py"),
+        *ROOT.glob("syndicate/*.py"),
+        *ROOT.glob("feeds/*.py"),
+    ]:
         relative = path.relative_to(ROOT).as_posix()
         if relative.startswith("worker/social/") or relative == "feeds/share.py":
             continue
         source = path.read_text()
         prose: set[int] = set()  # docstrings: prose may say "worker threads"; code may not
         for node in ast.walk(ast.parse(source)):
-            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) \
-                    and ast.get_docstring(node, clean=False) is not None:
+            if (
+                isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+                and ast.get_docstring(node, clean=False) is not None
+            ):
                 doc = node.body[0]
                 prose.update(range(doc.lineno, (doc.end_lineno or doc.lineno) + 1))
-        code = "\n".join(line for n, line in enumerate(source.splitlines(), 1)
-                         if n not in prose and not line.strip().startswith("#"))
+        code = "\n".join(
+            line
+            for n, line in enumerate(source.splitlines(), 1)
+            if n not in prose and not line.strip().startswith("#")
+        )
         # A URL is not a network's name in code (ActivityPub's `http://joinmastodon.org/ns#`
         # JSON-LD context is a vocabulary, not the Mastodon channel).
         code = re.sub(r"[a-z][a-z0-9+.-]*://[^\s\"']+", "", code)

@@ -54,7 +54,7 @@ def _socket_inodes(pid: int) -> set[str]:
         except OSError:
             continue
         if target.startswith("socket:["):
-            out.add(target[len("socket:["):-1])
+            out.add(target[len("socket:[") : -1])
     return out
 
 
@@ -140,12 +140,17 @@ def test_config_module_and_debug_are_unknown_and_a_password_is_required(running)
     with redis.Redis(unix_socket_path=str(sock), socket_timeout=5) as stranger:
         with pytest.raises(redis.AuthenticationError):
             stranger.ping()
-    with redis.Redis(unix_socket_path=str(sock), password=_password(running),
-                     socket_timeout=5) as r:
+    with redis.Redis(
+        unix_socket_path=str(sock), password=_password(running), socket_timeout=5
+    ) as r:
         assert r.ping()
-        for command in (("CONFIG", "SET", "dir", "/tmp"), ("CONFIG", "GET", "dir"),
-                        ("MODULE", "LOAD", "/tmp/x.so"), ("MODULE", "LIST"),
-                        ("DEBUG", "SLEEP", "0")):
+        for command in (
+            ("CONFIG", "SET", "dir", "/tmp"),
+            ("CONFIG", "GET", "dir"),
+            ("MODULE", "LOAD", "/tmp/x.so"),
+            ("MODULE", "LIST"),
+            ("DEBUG", "SLEEP", "0"),
+        ):
             with pytest.raises(redis.ResponseError, match="unknown command"):
                 r.execute_command(*command)
         # What the service needs stays: INFO (check) and BGREWRITEAOF (purge).
@@ -164,9 +169,17 @@ def test_events_go_end_to_end_and_the_password_is_never_shown(running, tmp_path)
     assert "ok    broker: reachable (redis+socket)" in check.stdout, check.stdout
     password = _password(running)
     redis_dir, _ = _paths(running)
-    for text in (status.stdout, status.stderr, check.stdout, check.stderr, sent.stdout,
-                 _all_cmdlines(), (running.data / "run.json").read_text(),
-                 (running.data / "worker.log").read_text(), (redis_dir / "redis.log").read_text()):
+    for text in (
+        status.stdout,
+        status.stderr,
+        check.stdout,
+        check.stderr,
+        sent.stdout,
+        _all_cmdlines(),
+        (running.data / "run.json").read_text(),
+        (running.data / "worker.log").read_text(),
+        (redis_dir / "redis.log").read_text(),
+    ):
         assert password not in text
     # Nothing stored in Redis (broker messages, published configuration) carries it either.
     for aof in redis_dir.glob("appendonly*"):
@@ -180,8 +193,11 @@ def test_a_killed_redis_is_started_again_and_serves(running, tmp_path):
     assert before is not None
     os.kill(before, signal.SIGKILL)  # no shutdown, no final AOF flush
     wait_for(lambda: _redis_pid(sock) not in (None, before), 30, "a new redis-server")
-    wait_for(lambda: requests.get(running.base + "/healthz", timeout=5).status_code == 200, 30,
-             "liveness again")
+    wait_for(
+        lambda: requests.get(running.base + "/healthz", timeout=5).status_code == 200,
+        30,
+        "liveness again",
+    )
     event = _write_event(tmp_path, "after-kill", "afterkill")
     sent = running.cli("send", str(event))
     assert sent.returncode == 0 and sent.stdout.startswith("202 "), sent.stdout + sent.stderr
@@ -199,8 +215,11 @@ def test_sigterm_stops_redis_and_the_output_has_no_password(running):
     assert "redis-server exited" in out + err  # the restart above was told, in one line
     assert password not in out + err
     assert f"unix://{sock}?db=0" in out
-    assert pid is None or not os.path.exists(f"/proc/{pid}") or \
-        open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+    assert (
+        pid is None
+        or not os.path.exists(f"/proc/{pid}")
+        or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+    )
 
 
 def test_a_unix_url_is_kombus_redis_socket_with_its_password_and_database():
@@ -237,18 +256,33 @@ def test_run_works_on_a_redis_that_allows_only_the_readmes_acl(tmp_path):
     port = free_port()
     folder = tmp_path / "acl-redis"
     folder.mkdir()
-    server = subprocess.Popen([redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1",
-                               "--save", "", "--appendonly", "yes", "--dir", str(folder)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              preexec_fn=die_with_parent)
+    server = subprocess.Popen(
+        [
+            redis_server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "yes",
+            "--dir",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=die_with_parent,
+    )
     admin = redis.Redis(port=port, socket_timeout=5)
     run = None
     try:
         wait_for(lambda: _pings(admin), 15, "the external redis-server")
         password = "acl-test-password-0123456789"
         admin.execute_command(*_readme_acl(password))
-        run = Run(tmp_path, {"SYNDICATE_REDIS_URL":
-                             f"redis://syndicate:{password}@127.0.0.1:{port}/0"})
+        run = Run(
+            tmp_path, {"SYNDICATE_REDIS_URL": f"redis://syndicate:{password}@127.0.0.1:{port}/0"}
+        )
         run.wait_up()
         sent = run.cli("send", str(_write_event(tmp_path, "acl", "acl")), "--url", run.base)
         assert sent.returncode == 0 and sent.stdout.startswith("202 "), sent.stdout + sent.stderr
@@ -259,8 +293,11 @@ def test_run_works_on_a_redis_that_allows_only_the_readmes_acl(tmp_path):
         assert run.cli("status").returncode == 0
         check = run.cli("check")
         assert "ok    redis: reachable, appendonly=yes" in check.stdout, check.stdout
-        refused = [e for e in admin.execute_command("ACL", "LOG")
-                   if e[b"username"] == b"syndicate" and e[b"object"] != b"client"]
+        refused = [
+            e
+            for e in admin.execute_command("ACL", "LOG")
+            if e[b"username"] == b"syndicate" and e[b"object"] != b"client"
+        ]
         assert refused == [], refused
     finally:
         if run is not None:

@@ -25,12 +25,18 @@ def test_renders_are_exported_atomically_with_their_gzip(tmp_path):
         assert run.cli("send", str(FIXTURES / "seed-article-published.json")).returncode == 0
         title = load_fixture("seed-article-published")["article"]["title"]
         target = export / "feeds" / "tag" / "nato.atom"
-        wait_for(lambda: target.exists() and title.encode() in target.read_bytes(), 30,
-                 "the exported feed")
+        wait_for(
+            lambda: target.exists() and title.encode() in target.read_bytes(),
+            30,
+            "the exported feed",
+        )
         for fmt in ("rss", "atom", "json"):
             path = export / "feeds" / "tag" / f"nato.{fmt}"
-            served = requests.get(f"{run.base}/feeds/tag/nato.{fmt}",
-                                  headers={"Accept-Encoding": "identity"}, timeout=5).content
+            served = requests.get(
+                f"{run.base}/feeds/tag/nato.{fmt}",
+                headers={"Accept-Encoding": "identity"},
+                timeout=5,
+            ).content
             assert path.read_bytes() == served, fmt
             assert gzip.decompress((path.parent / f"nato.{fmt}.gz").read_bytes()) == served
         assert not [p for p in (export / "feeds").rglob(".*")]  # no temporary file left
@@ -38,8 +44,11 @@ def test_renders_are_exported_atomically_with_their_gzip(tmp_path):
         new_title = load_fixture("seed-article-updated")["article"]["title"]
         wait_for(lambda: new_title.encode() in target.read_bytes(), 30, "the rewrite")
         assert run.cli("send", str(FIXTURES / "seed-article-unpublished.json")).returncode == 0
-        wait_for(lambda: feedparser.parse(target.read_bytes()).entries == [], 30,
-                 "the retraction in the exported feed")
+        wait_for(
+            lambda: feedparser.parse(target.read_bytes()).entries == [],
+            30,
+            "the retraction in the exported feed",
+        )
     finally:
         run.stop()
 
@@ -66,12 +75,20 @@ def test_nginx_serves_the_export_through_deploy_nginx_conf_and_hubs_fetch_the_ne
     os.chmod(tmp_path, 0o755)  # nginx's worker reads the export below it
     export = tmp_path / "export"
     api_port = free_port()
-    nginx = srv.Nginx(tmp_path / "nginx", export, srv.deploy_site(),
-                      api=f"http://127.0.0.1:{api_port}")
+    nginx = srv.Nginx(
+        tmp_path / "nginx", export, srv.deploy_site(), api=f"http://127.0.0.1:{api_port}"
+    )
     hub = FetchingHub()
     hub.start()
-    run = Run(tmp_path, {"SYNDICATE_EXPORT_DIR": str(export), "SYNDICATE_PUBLIC_URL": nginx.url,
-                         "SYNDICATE_WEBSUB_HUBS": hub.url + "/"}, port=api_port)
+    run = Run(
+        tmp_path,
+        {
+            "SYNDICATE_EXPORT_DIR": str(export),
+            "SYNDICATE_PUBLIC_URL": nginx.url,
+            "SYNDICATE_WEBSUB_HUBS": hub.url + "/",
+        },
+        port=api_port,
+    )
     try:
         run.wait_up()
         nginx.start()
@@ -81,13 +98,17 @@ def test_nginx_serves_the_export_through_deploy_nginx_conf_and_hubs_fetch_the_ne
         wait_for(lambda: title.encode() in requests.get(feed, timeout=5).content, 30, "nginx")
 
         plain = requests.get(feed, headers={"Accept-Encoding": "identity"}, timeout=5)
-        served = requests.get(f"{run.base}/feeds/tag/nato.atom",
-                              headers={"Accept-Encoding": "identity"}, timeout=5)
+        served = requests.get(
+            f"{run.base}/feeds/tag/nato.atom", headers={"Accept-Encoding": "identity"}, timeout=5
+        )
         assert plain.content == served.content
         assert plain.headers["content-type"] == "application/atom+xml; charset=utf-8"
         assert plain.headers["cache-control"] == "public, max-age=60"
-        again = requests.get(feed, timeout=5, headers={"Accept-Encoding": "identity",
-                                                       "If-None-Match": plain.headers["etag"]})
+        again = requests.get(
+            feed,
+            timeout=5,
+            headers={"Accept-Encoding": "identity", "If-None-Match": plain.headers["etag"]},
+        )
         assert again.status_code == 304 and again.content == b""
         packed = requests.get(feed, headers={"Accept-Encoding": "gzip"}, stream=True, timeout=5)
         assert packed.headers["content-encoding"] == "gzip"
@@ -107,15 +128,27 @@ def test_nginx_serves_the_export_through_deploy_nginx_conf_and_hubs_fetch_the_ne
         before_update = len(hub.fetched)
         assert run.cli("send", str(FIXTURES / "seed-article-updated.json")).returncode == 0
         new_title = load_fixture("seed-article-updated")["article"]["title"]
-        wait_for(lambda: any(u == feed for u, _ in hub.fetched[before_update:]), 30,
-                 "a ping after the update")
-        assert all(new_title.encode() in body
-                   for u, body in hub.fetched[before_update:] if u == feed)
+        wait_for(
+            lambda: any(u == feed for u, _ in hub.fetched[before_update:]),
+            30,
+            "a ping after the update",
+        )
+        assert all(
+            new_title.encode() in body for u, body in hub.fetched[before_update:] if u == feed
+        )
         assert run.cli("send", str(FIXTURES / "seed-article-unpublished.json")).returncode == 0
-        wait_for(lambda: feedparser.parse(requests.get(feed, timeout=5).content).entries == [],
-                 30, "the retraction served by nginx")
-        wait_for(lambda: any(u == feed and not feedparser.parse(body).entries
-                             for u, body in hub.fetched), 30, "a ping fetching the retraction")
+        wait_for(
+            lambda: feedparser.parse(requests.get(feed, timeout=5).content).entries == [],
+            30,
+            "the retraction served by nginx",
+        )
+        wait_for(
+            lambda: any(
+                u == feed and not feedparser.parse(body).entries for u, body in hub.fetched
+            ),
+            30,
+            "a ping fetching the retraction",
+        )
         pings = [body for u, body in hub.fetched if u == feed]
         assert pings and all(body.startswith(b"<?xml") for body in pings)
     finally:
@@ -125,7 +158,8 @@ def test_nginx_serves_the_export_through_deploy_nginx_conf_and_hubs_fetch_the_ne
 
 
 def test_an_export_that_cannot_be_written_fails_that_feed_alone_and_is_counted(
-        service, settings, tmp_path):
+    service, settings, tmp_path
+):
     """A feed whose files cannot be written (here its folder is a file) is a failed export of
     that feed: counted, retried through the schedule, dead-lettered in the end with its reason;
     its bytes are still published (the export never holds the store back), the hubs are not
@@ -153,8 +187,7 @@ def test_an_export_that_cannot_be_written_fails_that_feed_alone_and_is_counted(
     assert (export / "feeds" / "all.atom").exists()
 
 
-def test_a_link_planted_in_the_export_folder_is_replaced_not_followed(service, settings,
-                                                                       tmp_path):
+def test_a_link_planted_in_the_export_folder_is_replaced_not_followed(service, settings, tmp_path):
     """Someone who can write to the export folder plants links at the temporary names and at
     the target: nothing outside the folder is written or has its mode changed."""
     from worker import rendering

@@ -78,14 +78,30 @@ def test_unfollow_sends_an_undo_with_the_follow_embedded(pair):
 
 def test_an_unsigned_or_forged_post_is_refused_and_recorded(pair):
     a, b = pair
-    activity = {"@context": "https://www.w3.org/ns/activitystreams", "type": "Follow",
-                "id": f"{a.actor_url}#forged", "actor": a.actor_url, "object": b.actor_of("alice")}
-    r = requests.post(f"{b.url}/users/alice/inbox", json=activity, timeout=10,
-                      headers={"content-type": "application/activity+json"})
+    activity = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "type": "Follow",
+        "id": f"{a.actor_url}#forged",
+        "actor": a.actor_url,
+        "object": b.actor_of("alice"),
+    }
+    r = requests.post(
+        f"{b.url}/users/alice/inbox",
+        json=activity,
+        timeout=10,
+        headers={"content-type": "application/activity+json"},
+    )
     assert r.status_code == 401
-    forged = requests.post(b.shared_inbox_url, json=activity, timeout=10, headers={
-        "content-type": "application/activity+json", "date": "Wed, 02 Dec 2026 07:00:00 GMT",
-        "signature": f'keyId="{a.key_id}",algorithm="rsa-sha256",headers="date",signature="AAAA"'})
+    forged = requests.post(
+        b.shared_inbox_url,
+        json=activity,
+        timeout=10,
+        headers={
+            "content-type": "application/activity+json",
+            "date": "Wed, 02 Dec 2026 07:00:00 GMT",
+            "signature": f'keyId="{a.key_id}",algorithm="rsa-sha256",headers="date",signature="AAAA"',
+        },
+    )
     assert forged.status_code == 401
     unsigned, bad = b.received("Follow")
     assert unsigned["verified"] is False and unsigned["reason"] == "noSignature"
@@ -106,8 +122,10 @@ def test_a_failed_lookup_is_reported(pair):
 
 
 def test_rfc9421_first_knock_is_verified_too():
-    with FedifyPeer().start(env={"FEDIFY_FIRST_KNOCK": "rfc9421"}) as a, \
-            running_peer(users=("carol",)) as b:
+    with (
+        FedifyPeer().start(env={"FEDIFY_FIRST_KNOCK": "rfc9421"}) as a,
+        running_peer(users=("carol",)) as b,
+    ):
         a.follow(b.handle_of("carol"))
         [follow] = b.wait_received(lambda x: x["type"] == "Follow")
         assert follow["signature_spec"] == "rfc9421" and follow["verified"] is True

@@ -50,19 +50,36 @@ class Remote:
 
             def do_GET(self) -> None:
                 name = self.path.rsplit("/", 1)[-1]
-                doc = {"id": remote.actor(name), "type": "Person", "inbox": remote.url + "/inbox",
-                       "publicKey": {"id": remote.actor(name) + "#main-key",
-                                     "owner": remote.actor(name),
-                                     "publicKeyPem": public_pem(remote.key)}}
+                doc = {
+                    "id": remote.actor(name),
+                    "type": "Person",
+                    "inbox": remote.url + "/inbox",
+                    "publicKey": {
+                        "id": remote.actor(name) + "#main-key",
+                        "owner": remote.actor(name),
+                        "publicKeyPem": public_pem(remote.key),
+                    },
+                }
                 self._answer(200, json.dumps(doc).encode())
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
-                ok = httpsig.HeaderVerifier(dict(self.headers), remote.our_key, method="POST",
-                                            path=self.path, sign_header="signature").verify()
+                ok = httpsig.HeaderVerifier(
+                    dict(self.headers),
+                    remote.our_key,
+                    method="POST",
+                    path=self.path,
+                    sign_header="signature",
+                ).verify()
                 status = remote.answers.pop(0) if remote.answers else 202
-                remote.posts.append({"body": json.loads(body), "verified": ok, "status": status,
-                                     "signature": self.headers["Signature"]})
+                remote.posts.append(
+                    {
+                        "body": json.loads(body),
+                        "verified": ok,
+                        "status": status,
+                        "signature": self.headers["Signature"],
+                    }
+                )
                 self._answer(status, b"")
 
             def _answer(self, status: int, body: bytes) -> None:
@@ -80,13 +97,20 @@ class Remote:
         return f"{self.url}/users/{name}"
 
     def follow(self, name: str, target: str = "all") -> dict[str, Any]:
-        return {"@context": ap.AS, "id": f"{self.actor(name)}#follows/1", "type": "Follow",
-                "actor": self.actor(name), "object": ap.actor_id(PUBLIC_URL, target)}
+        return {
+            "@context": ap.AS,
+            "id": f"{self.actor(name)}#follows/1",
+            "type": "Follow",
+            "actor": self.actor(name),
+            "object": ap.actor_id(PUBLIC_URL, target),
+        }
 
-    def signed(self, name: str, body: bytes, path: str = "/ap/inbox", key: bytes | None = None,
-               **kw: Any) -> dict[str, str]:
-        headers = sign(self.actor(name) + "#main-key", key or self.key, "POST",
-                       PUBLIC_URL + path, body, **kw)
+    def signed(
+        self, name: str, body: bytes, path: str = "/ap/inbox", key: bytes | None = None, **kw: Any
+    ) -> dict[str, str]:
+        headers = sign(
+            self.actor(name) + "#main-key", key or self.key, "POST", PUBLIC_URL + path, body, **kw
+        )
         return {**ACTIVITY_JSON, **headers}
 
 
@@ -120,11 +144,16 @@ def _ap_state(r: redis.Redis) -> dict[bytes, Any]:
 def test_webfinger_actor_and_nodeinfo_shapes(settings: Settings, clean_redis) -> None:
     with _client(settings) as c:
         jrd = c.get("/.well-known/webfinger", params={"resource": f"acct:all@{HOST}"})
-        assert jrd.status_code == 200 and jrd.headers["content-type"].startswith("application/jrd+json")
+        assert jrd.status_code == 200 and jrd.headers["content-type"].startswith(
+            "application/jrd+json"
+        )
         assert jrd.json()["subject"] == f"acct:all@{HOST}"
         self_link = next(link for link in jrd.json()["links"] if link["rel"] == "self")
-        assert self_link == {"rel": "self", "type": "application/activity+json",
-                             "href": f"{PUBLIC_URL}/ap/actors/all"}
+        assert self_link == {
+            "rel": "self",
+            "type": "application/activity+json",
+            "href": f"{PUBLIC_URL}/ap/actors/all",
+        }
         for resource in (f"acct:tag.none@{HOST}", "acct:all@elsewhere.example", "acct:x"):
             assert c.get("/.well-known/webfinger", params={"resource": resource}).status_code == 404
         actor = c.get(self_link["href"], headers={"Accept": "application/activity+json"})
@@ -147,12 +176,17 @@ def test_webfinger_actor_and_nodeinfo_shapes(settings: Settings, clean_redis) ->
         info = c.get(links[0]["href"].removeprefix(PUBLIC_URL)).json()
         assert info["software"]["name"] == "syndicate" and info["protocols"] == ["activitypub"]
         assert c.get("/ap/actors/all/followers").json() == {
-            "@context": ap.AS, "id": f"{PUBLIC_URL}/ap/actors/all/followers",
-            "type": "OrderedCollection", "totalItems": 0}
+            "@context": ap.AS,
+            "id": f"{PUBLIC_URL}/ap/actors/all/followers",
+            "type": "OrderedCollection",
+            "totalItems": 0,
+        }
         assert c.get("/ap/objects/no-such").status_code == 404
     with TestClient(create_app(settings), base_url=PUBLIC_URL) as off:
-        assert off.get("/.well-known/webfinger",
-                       params={"resource": f"acct:all@{HOST}"}).status_code == 404
+        assert (
+            off.get("/.well-known/webfinger", params={"resource": f"acct:all@{HOST}"}).status_code
+            == 404
+        )
 
 
 def test_refused_inbox_requests_store_nothing(settings: Settings, clean_redis, remote) -> None:
@@ -178,9 +212,9 @@ def test_refused_inbox_requests_store_nothing(settings: Settings, clean_redis, r
             r = c.post("/ap/inbox", content=data, headers=headers)
             assert r.status_code == status, (name, r.text)
             assert "error" in r.json()
-        assert _ap_state(clean_redis) == {k: v for k, v in before.items()
-                                          if k != b"syn:ap:counts"} | (
-            {b"syn:ap:counts": clean_redis.dump(b"syn:ap:counts")})
+        assert _ap_state(clean_redis) == {
+            k: v for k, v in before.items() if k != b"syn:ap:counts"
+        } | ({b"syn:ap:counts": clean_redis.dump(b"syn:ap:counts")})
         assert not list(clean_redis.scan_iter(b"syn:ap:followers:*"))
         assert not list(clean_redis.scan_iter(b"syn:ap:remote:*"))
         # The same Follow, signed right: taken, and the follower counted once however often.
@@ -189,28 +223,41 @@ def test_refused_inbox_requests_store_nothing(settings: Settings, clean_redis, r
             assert ok.status_code == 202, ok.text
         assert c.get("/ap/actors/all/followers").json()["totalItems"] == 1
         # An Undo with the Follow embedded removes it.
-        undo = json.dumps({"@context": ap.AS, "id": remote.actor("mallory") + "#undo",
-                           "type": "Undo", "actor": remote.actor("mallory"),
-                           "object": remote.follow("mallory")}).encode()
-        assert c.post("/ap/inbox", content=undo,
-                      headers=remote.signed("mallory", undo)).status_code == 202
+        undo = json.dumps(
+            {
+                "@context": ap.AS,
+                "id": remote.actor("mallory") + "#undo",
+                "type": "Undo",
+                "actor": remote.actor("mallory"),
+                "object": remote.follow("mallory"),
+            }
+        ).encode()
+        assert (
+            c.post("/ap/inbox", content=undo, headers=remote.signed("mallory", undo)).status_code
+            == 202
+        )
         assert c.get("/ap/actors/all/followers").json()["totalItems"] == 0
 
 
-def test_a_flood_of_follows_from_one_host_is_bounded(settings: Settings, clean_redis,
-                                                     remote) -> None:
+def test_a_flood_of_follows_from_one_host_is_bounded(
+    settings: Settings, clean_redis, remote
+) -> None:
     with _client(settings, activitypub_follows_per_host=3) as c:
         answers = []
         for n in range(5):
             body = json.dumps(remote.follow(f"bot{n}")).encode()
-            answers.append(c.post("/ap/inbox", content=body,
-                                  headers=remote.signed(f"bot{n}", body)).status_code)
+            answers.append(
+                c.post(
+                    "/ap/inbox", content=body, headers=remote.signed(f"bot{n}", body)
+                ).status_code
+            )
         assert answers == [202, 202, 202, 429, 429]
         assert c.get("/ap/actors/all/followers").json()["totalItems"] == 3
 
 
-def test_remote_keys_are_fetched_only_through_the_outbound_guard(settings: Settings,
-                                                                  clean_redis, remote) -> None:
+def test_remote_keys_are_fetched_only_through_the_outbound_guard(
+    settings: Settings, clean_redis, remote
+) -> None:
     body = json.dumps(remote.follow("local")).encode()
     guarded = settings.with_(activitypub=True, allow_private_addresses=False)
     with TestClient(create_app(guarded), base_url=PUBLIC_URL) as c:
@@ -221,7 +268,8 @@ def test_remote_keys_are_fetched_only_through_the_outbound_guard(settings: Setti
 
 
 def test_retries_after_inbox_failures_deliver_exactly_once_and_410_removes(
-        settings: Settings, clean_redis, remote) -> None:
+    settings: Settings, clean_redis, remote
+) -> None:
     rt = Runtime(settings.with_(activitypub=True, allow_private_addresses=True))
     store = rt.store.fediverse
     remote.our_key = public_pem(fediverse.private_key(rt, "all"))
@@ -229,8 +277,13 @@ def test_retries_after_inbox_failures_deliver_exactly_once_and_410_removes(
     assert store.follow("all", remote.actor("reader"), inbox, "f1", "127.0.0.1", 10, 10) == "new"
     remote.answers[:] = [500, 503]
     remote.posts.clear()
-    activity = {"@context": ap.AS, "id": f"{PUBLIC_URL}/ap/objects/x#create", "type": "Create",
-                "actor": ap.actor_id(PUBLIC_URL, "all"), "object": {"id": "x"}}
+    activity = {
+        "@context": ap.AS,
+        "id": f"{PUBLIC_URL}/ap/objects/x#create",
+        "type": "Create",
+        "actor": ap.actor_id(PUBLIC_URL, "all"),
+        "object": {"id": "x"},
+    }
     [did] = store.plan(activity, "create", "all", "x", store.targets_of("all"), lambda _u: "h")
     outcomes = []
     for _ in range(4):
@@ -251,7 +304,8 @@ def test_retries_after_inbox_failures_deliver_exactly_once_and_410_removes(
 
 
 def test_a_create_still_waiting_when_the_article_is_retracted_is_never_sent(
-        settings: Settings, clean_redis, remote) -> None:
+    settings: Settings, clean_redis, remote
+) -> None:
     """A Create held back (its inbox's host failing) is dropped once the article is
     unpublished: nothing of a retracted article reaches an inbox after the retraction."""
     from tests.support import load_fixture
@@ -264,8 +318,13 @@ def test_a_create_still_waiting_when_the_article_is_retracted_is_never_sent(
     seed = load_fixture("seed-article-published")["article"]["id"]
     clean_redis.hset(keys.article_key(seed), "state", "unpublished")
     remote.posts.clear()
-    activity = {"@context": ap.AS, "id": f"{PUBLIC_URL}/ap/objects/{seed}#create",
-                "type": "Create", "actor": ap.actor_id(PUBLIC_URL, "all"), "object": {"id": seed}}
+    activity = {
+        "@context": ap.AS,
+        "id": f"{PUBLIC_URL}/ap/objects/{seed}#create",
+        "type": "Create",
+        "actor": ap.actor_id(PUBLIC_URL, "all"),
+        "object": {"id": seed},
+    }
     [did] = store.plan(activity, "create", "all", seed, store.targets_of("all"), lambda _u: "h")
     assert fediverse.deliver(rt, did) == "retracted"
     assert remote.posts == []

@@ -20,8 +20,12 @@ from tests.support import OPERATOR, Run, load_fixture, post_event, wait_for
 
 pytestmark = pytest.mark.skipif(not fedify_peer.available(), reason=fedify_peer.SKIP_REASON)
 
-ENV = {"SYNDICATE_ACTIVITYPUB": "on", "SYNDICATE_ALLOW_PRIVATE_ADDRESSES": "on",
-       "SYNDICATE_RETRY_BASE_MS": "200", "SYNDICATE_HTTP_TIMEOUT": "5"}
+ENV = {
+    "SYNDICATE_ACTIVITYPUB": "on",
+    "SYNDICATE_ALLOW_PRIVATE_ADDRESSES": "on",
+    "SYNDICATE_RETRY_BASE_MS": "200",
+    "SYNDICATE_HTTP_TIMEOUT": "5",
+}
 
 
 @pytest.fixture(scope="module")
@@ -56,20 +60,30 @@ def _of(peer: fedify_peer.FedifyPeer, kind: str, object_id: str) -> list[dict]:
         obj = a["activity"].get("object")
         oid = obj.get("id") if isinstance(obj, dict) else obj
         return a["type"] == kind and oid == object_id
+
     return [a for a in peer.received() if matches(a)]
 
 
 def test_follow_publish_update_delete_and_undo_with_a_real_peer(run: Run, peer) -> None:
     # A feed is an account once it exists (an article tagged NATO makes `tag/nato`); before: 404.
-    missing = requests.get(f"{run.base}/.well-known/webfinger", timeout=5,
-                           params={"resource": f"acct:{_account(run, 'tag.nato')}"})
+    missing = requests.get(
+        f"{run.base}/.well-known/webfinger",
+        timeout=5,
+        params={"resource": f"acct:{_account(run, 'tag.nato')}"},
+    )
     assert missing.status_code == 404
     assert post_event(run.base, _event("seed-article-published", "fedi-0", "evt-fedi-0")) == 202
-    wait_for(lambda: requests.get(f"{run.base}/ap/actors/tag.nato", timeout=5).status_code == 200,
-             30, "the tag.nato account")
+    wait_for(
+        lambda: requests.get(f"{run.base}/ap/actors/tag.nato", timeout=5).status_code == 200,
+        30,
+        "the tag.nato account",
+    )
     # Discovery as Mastodon does it, then the follows (Fedify: WebFinger, actor, signed Follow).
-    jrd = requests.get(f"{run.base}/.well-known/webfinger",
-                       params={"resource": f"acct:{_account(run, 'tag.nato')}"}, timeout=5)
+    jrd = requests.get(
+        f"{run.base}/.well-known/webfinger",
+        params={"resource": f"acct:{_account(run, 'tag.nato')}"},
+        timeout=5,
+    )
     assert jrd.status_code == 200 and jrd.headers["content-type"].startswith("application/jrd+json")
     for user in ("tag.nato", "all"):
         peer.follow(_account(run, user))
@@ -85,8 +99,11 @@ def test_follow_publish_update_delete_and_undo_with_a_real_peer(run: Run, peer) 
     # A new article: one Create by `all` and one Announce by `tag.nato`, both verified by Fedify.
     assert post_event(run.base, _event("seed-article-published", "fedi-1", "evt-fedi-1")) == 202
     object_id = f"{run.base}/ap/objects/fedi-1"
-    wait_for(lambda: _of(peer, "Create", object_id) and _of(peer, "Announce", object_id), 30,
-             "a Create and an Announce")
+    wait_for(
+        lambda: _of(peer, "Create", object_id) and _of(peer, "Announce", object_id),
+        30,
+        "a Create and an Announce",
+    )
     created, announced = _of(peer, "Create", object_id), _of(peer, "Announce", object_id)
     assert len(created) == 1 and len(announced) == 1
     assert created[0]["verified"] and announced[0]["verified"], (created, announced)
@@ -108,8 +125,14 @@ def test_follow_publish_update_delete_and_undo_with_a_real_peer(run: Run, peer) 
 
     # Undo: the Announces stop; `all`'s Create still comes.
     peer.unfollow(_account(run, "tag.nato"))
-    wait_for(lambda: requests.get(f"{run.base}/ap/actors/tag.nato/followers",
-                                  timeout=5).json()["totalItems"] == 0, 15, "the Undo")
+    wait_for(
+        lambda: (
+            requests.get(f"{run.base}/ap/actors/tag.nato/followers", timeout=5).json()["totalItems"]
+            == 0
+        ),
+        15,
+        "the Undo",
+    )
     assert post_event(run.base, _event("seed-article-published", "fedi-2", "evt-fedi-2")) == 202
     second = f"{run.base}/ap/objects/fedi-2"
     wait_for(lambda: _of(peer, "Create", second), 30, "the second Create")
@@ -127,10 +150,19 @@ def test_follow_publish_update_delete_and_undo_with_a_real_peer(run: Run, peer) 
 
 def test_forged_requests_are_refused_and_status_counts_followers(run: Run, peer) -> None:
     before = requests.get(f"{run.base}/ap/actors/all/followers", timeout=5).json()["totalItems"]
-    follow = {"@context": "https://www.w3.org/ns/activitystreams", "id": peer.actor_url + "#f9",
-              "type": "Follow", "actor": peer.actor_url, "object": f"{run.base}/ap/actors/all"}
-    r = requests.post(f"{run.base}/ap/inbox", json=follow, timeout=5,
-                      headers={"Content-Type": "application/activity+json"})
+    follow = {
+        "@context": "https://www.w3.org/ns/activitystreams",
+        "id": peer.actor_url + "#f9",
+        "type": "Follow",
+        "actor": peer.actor_url,
+        "object": f"{run.base}/ap/actors/all",
+    }
+    r = requests.post(
+        f"{run.base}/ap/inbox",
+        json=follow,
+        timeout=5,
+        headers={"Content-Type": "application/activity+json"},
+    )
     assert r.status_code == 401
     after = requests.get(f"{run.base}/ap/actors/all/followers", timeout=5).json()["totalItems"]
     assert after == before

@@ -16,10 +16,15 @@ from worker.store import keys
 def _event(n: int, body: str, tags: list[str]) -> dict:
     event = copy.deepcopy(load_fixture("seed-article-published"))
     event["id"] = f"evt-bounds-{n}"
-    event["article"].update(id=f"bounds-{n}", title=f"Long read number {n}", tags=tags,
-                            url=f"https://news.example.org/long/{n}.html", body_html=body,
-                            published_at=f"2023-07-13T{10 + n // 60:02d}:{n % 60:02d}:00Z",
-                            updated_at=f"2023-07-13T{10 + n // 60:02d}:{n % 60:02d}:00Z")
+    event["article"].update(
+        id=f"bounds-{n}",
+        title=f"Long read number {n}",
+        tags=tags,
+        url=f"https://news.example.org/long/{n}.html",
+        body_html=body,
+        published_at=f"2023-07-13T{10 + n // 60:02d}:{n % 60:02d}:00Z",
+        updated_at=f"2023-07-13T{10 + n // 60:02d}:{n % 60:02d}:00Z",
+    )
     return event
 
 

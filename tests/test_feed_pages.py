@@ -43,8 +43,11 @@ def test_each_feed_has_a_page_with_subscribe_links_and_its_newest_items(service)
 def test_the_index_lists_every_feed_with_its_item_count_and_opml_has_titles_and_json(service):
     publish(service, "seed-article-published")
     doc = html.fromstring(service.anonymous.get("/feeds/").content)
-    rows = {tr.find("td/a").text: tr.findall("td")[1].text
-            for tr in doc.get_element_by_id("feeds").iter("tr") if tr.find("td") is not None}
+    rows = {
+        tr.find("td/a").text: tr.findall("td")[1].text
+        for tr in doc.get_element_by_id("feeds").iter("tr")
+        if tr.find("td") is not None
+    }
     assert rows["Test Newsroom: NATO"] == "1" and rows["Test Newsroom"] == "1"
     outlines = ET.fromstring(service.anonymous.get("/feeds.opml").content).findall(".//outline")
     by_url = {o.get("xmlUrl"): o.get("title") for o in outlines}
@@ -56,10 +59,15 @@ def test_share_links_carry_the_alternate_tags_of_the_articles_feeds(service):
     publish(service, "seed-article-published")
     body = service.anonymous.get(f"/articles/{SEED_ID}/share-links").json()
     tags = {a["html"] for a in body["alternates"]}
-    assert ('<link rel="alternate" type="application/rss+xml" title="Test Newsroom: NATO" '
-            'href="http://feeds.test/feeds/tag/nato.rss">') in tags
-    assert {a["feed"] for a in body["alternates"]} >= {"section/news", "tag/nato",
-                                                       "author/news-desk"}
+    assert (
+        '<link rel="alternate" type="application/rss+xml" title="Test Newsroom: NATO" '
+        'href="http://feeds.test/feeds/tag/nato.rss">'
+    ) in tags
+    assert {a["feed"] for a in body["alternates"]} >= {
+        "section/news",
+        "tag/nato",
+        "author/news-desk",
+    }
     assert "all" not in {a["feed"] for a in body["alternates"]}
 
 
@@ -83,21 +91,38 @@ def test_known_feeds_with_no_items_answer_a_valid_empty_feed(service):
     assert service.anonymous.get("/feeds/tag/never-used").status_code == 404
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt install chromium)")
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium is not installed (Debian: apt install chromium)"
+)
 def test_the_feed_page_in_headless_chromium_shows_its_items(service, settings, tmp_path):
     seed = publish(service, "seed-article-published")["article"]
     with api_process(settings) as base:
-        common = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-                  "--window-size=390,844", f"--user-data-dir={tmp_path / 'profile'}"]
+        common = [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--window-size=390,844",
+            f"--user-data-dir={tmp_path / 'profile'}",
+        ]
         # (the page has no script at all, and its CSP allows none: see the ASGI test)
-        dom = subprocess.run([*common, "--dump-dom", base + "/feeds/tag/nato"],
-                             capture_output=True, text=True, timeout=60, check=True).stdout
+        dom = subprocess.run(
+            [*common, "--dump-dom", base + "/feeds/tag/nato"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
         doc = html.fromstring(dom)
         titles = [a.text for a in doc.get_element_by_id("items").iterfind(".//h3/a")]
         assert titles == [seed["title"]]
         shot = tmp_path / "feed.png"
-        subprocess.run([*common, f"--screenshot={shot}", base + "/feeds/tag/nato"],
-                       capture_output=True, timeout=60, check=True)
+        subprocess.run(
+            [*common, f"--screenshot={shot}", base + "/feeds/tag/nato"],
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
         assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 5_000
 
 
@@ -109,11 +134,11 @@ READERS = {
     # Miniflux: internal/reader/fetcher/request_builder.go defaultAcceptHeader (text/html at q=1,
     # tied with the feed types: a tie is a reader's)
     "miniflux": "application/xml, application/atom+xml, application/rss+xml, application/rdf+xml, "
-                "application/feed+json, text/html, */*;q=0.9",
+    "application/feed+json, text/html, */*;q=0.9",
     # SimplePie (FreshRSS, WordPress): SimplePie/File.php and Locator.php
     "simplepie/freshrss": "application/atom+xml, application/rss+xml, application/rdf+xml;q=0.9, "
-                          "application/xml;q=0.8, text/xml;q=0.8, text/html;q=0.7, "
-                          "unknown/unknown;q=0.1, application/unknown;q=0.1, */*;q=0.1",
+    "application/xml;q=0.8, text/xml;q=0.8, text/html;q=0.7, "
+    "unknown/unknown;q=0.1, application/unknown;q=0.1, */*;q=0.1",
     # reader's JSON Feed parser (reader/_parser/jsonfeed.py), merged with feedparser's
     "reader (json)": "application/feed+json,application/json;q=0.9",
     # curl and libcurl readers (newsboat), XMLHttpRequest (Thunderbird's feed downloader),
@@ -123,7 +148,7 @@ READERS = {
 }
 BROWSERS = {
     "chromium": "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,"
-                "image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7",
+    "image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7",
     "firefox": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
     "safari": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
 }
@@ -163,43 +188,70 @@ def test_readers_get_the_exact_bytes_and_browsers_the_page_at_the_same_url(servi
             doc = html.fromstring(page.content)
             assert "What is a feed?" in doc.text_content()
             assert doc.get_element_by_id("opened") is not None
-            assert [a.text for a in doc.get_element_by_id("items").iterfind(".//h3/a")] == \
-                [seed["title"]]
+            assert [a.text for a in doc.get_element_by_id("items").iterfind(".//h3/a")] == [
+                seed["title"]
+            ]
             # Each representation revalidates with its own ETag only.
             same = _get(service, path, accept, **{"If-None-Match": page.headers["etag"]})
             assert same.status_code == 304
             crossed = _get(service, path, accept, **{"If-None-Match": feed_tag})
-            assert crossed.status_code == 200 and crossed.headers["content-type"].startswith("text/html")
-            other = _get(service, path, READERS["feedparser"],
-                         **{"If-None-Match": page.headers["etag"]})
+            assert crossed.status_code == 200 and crossed.headers["content-type"].startswith(
+                "text/html"
+            )
+            other = _get(
+                service, path, READERS["feedparser"], **{"If-None-Match": page.headers["etag"]}
+            )
             assert other.status_code == 200 and other.content == stored
             head = service.anonymous.head(path, headers={"Accept": accept})
             assert head.headers["etag"] == page.headers["etag"] and head.content == b""
     # q-values decide, not the order of the list.
-    assert _get(service, "/feeds/all.rss", "application/rss+xml, text/html;q=0.5").headers[
-        "content-type"].startswith("application/rss+xml")
-    assert _get(service, "/feeds/all.rss", "application/rss+xml;q=0.4, text/html;q=0.9").headers[
-        "content-type"].startswith("text/html")
-    assert _get(service, "/feeds/all.rss", "text/html;q=0").headers["content-type"].startswith(
-        "application/rss+xml")
-    assert _get(service, "/feeds/all.rss", "text/html;q=abc," * 500).headers[
-        "content-type"].startswith("application/rss+xml")  # hostile: bounded, bad q is 0
+    assert (
+        _get(service, "/feeds/all.rss", "application/rss+xml, text/html;q=0.5")
+        .headers["content-type"]
+        .startswith("application/rss+xml")
+    )
+    assert (
+        _get(service, "/feeds/all.rss", "application/rss+xml;q=0.4, text/html;q=0.9")
+        .headers["content-type"]
+        .startswith("text/html")
+    )
+    assert (
+        _get(service, "/feeds/all.rss", "text/html;q=0")
+        .headers["content-type"]
+        .startswith("application/rss+xml")
+    )
+    assert (
+        _get(service, "/feeds/all.rss", "text/html;q=abc," * 500)
+        .headers["content-type"]
+        .startswith("application/rss+xml")
+    )  # hostile: bounded, bad q is 0
 
 
 def test_a_feed_key_typed_in_capitals_is_moved_to_the_slugs_own_path(service):
     publish(service, "seed-article-published")
-    moved = {"/feeds/tag/NATO.rss": "/feeds/tag/nato.rss", "/feeds/Tag/Nato": "/feeds/tag/nato",
-             "/feeds/tag/nato.RSS": "/feeds/tag/nato.rss", "/feeds/ALL.atom": "/feeds/all.atom",
-             "/feeds/Section/News.json": "/feeds/section/news.json",
-             "/feeds/tag/NATO.rss?next=//evil.example": "/feeds/tag/nato.rss"}
+    moved = {
+        "/feeds/tag/NATO.rss": "/feeds/tag/nato.rss",
+        "/feeds/Tag/Nato": "/feeds/tag/nato",
+        "/feeds/tag/nato.RSS": "/feeds/tag/nato.rss",
+        "/feeds/ALL.atom": "/feeds/all.atom",
+        "/feeds/Section/News.json": "/feeds/section/news.json",
+        "/feeds/tag/NATO.rss?next=//evil.example": "/feeds/tag/nato.rss",
+    }
     for path, location in moved.items():
         r = service.anonymous.get(path, follow_redirects=False)
         assert r.status_code == 301 and r.headers["location"] == location, path
-    assert service.anonymous.get("/feeds/tag/NATO.rss").content == \
-        service.anonymous.get("/feeds/tag/nato.rss").content
-    for path in ("/feeds/tag/NEVER-USED.rss", "/feeds/tag/NATO@evil.example.rss",
-                 "/feeds//evil.example/x.rss", "/feeds/%2F%2Fevil.example.rss",
-                 "/feeds/tag/NATO.exe", "/feeds/" + "A" * 5000 + ".rss"):
+    assert (
+        service.anonymous.get("/feeds/tag/NATO.rss").content
+        == service.anonymous.get("/feeds/tag/nato.rss").content
+    )
+    for path in (
+        "/feeds/tag/NEVER-USED.rss",
+        "/feeds/tag/NATO@evil.example.rss",
+        "/feeds//evil.example/x.rss",
+        "/feeds/%2F%2Fevil.example.rss",
+        "/feeds/tag/NATO.exe",
+        "/feeds/" + "A" * 5000 + ".rss",
+    ):
         r = service.anonymous.get(path, follow_redirects=False)
         assert r.status_code == 404, path
         assert "location" not in r.headers
@@ -213,7 +265,9 @@ def test_feed_pages_show_whole_urls_copy_buttons_images_with_credits_and_play_au
     assert "media-src 'self' https:" in r.headers["content-security-policy"]
     doc = html.fromstring(r.content)
     codes = {c.get("id"): c.text for c in doc.get_element_by_id("subscribe").iter("code")}
-    assert codes == {f"url-{f}": f"http://feeds.test/feeds/tag/nato.{f}" for f in ("rss", "atom", "json")}
+    assert codes == {
+        f"url-{f}": f"http://feeds.test/feeds/tag/nato.{f}" for f in ("rss", "atom", "json")
+    }
     buttons = [b.get("data-copy") for b in doc.get_element_by_id("subscribe").iter("button")]
     assert buttons == ["url-rss", "url-atom", "url-json"]
     alternates = [link.get("href") for link in doc.iter("link") if link.get("rel") == "alternate"]
@@ -221,7 +275,11 @@ def test_feed_pages_show_whole_urls_copy_buttons_images_with_credits_and_play_au
     figure = doc.get_element_by_id("items").find(".//figure")
     img, image = figure.find("img"), seed["image"]
     assert (img.get("src"), img.get("alt"), img.get("width"), img.get("height")) == (
-        image["url"], image["caption"], str(image["width"]), str(image["height"]))
+        image["url"],
+        image["caption"],
+        str(image["width"]),
+        str(image["height"]),
+    )
     caption = " ".join(figure.find("figcaption").text_content().split())
     assert image["caption"] in caption and image["credit"] in caption
     player = html.fromstring(service.anonymous.get("/feeds/audio").content).find(".//audio")
@@ -241,13 +299,21 @@ def _backfill(service, count: int, tag: str) -> list[str]:
     rt = service.client.app.state.runtime
     event, titles, report = load_fixture("seed-article-published"), [], BackfillReport()
     for i in range(count):
-        article = {**event["article"], "id": f"page-{i:03d}", "title": f"Page test {i:03d}",
-                   "url": f"https://news.example.org/page-{i:03d}", "tags": [tag],
-                   "sections": [], "authors": [], "audio": None,
-                   "published_at": f"2023-07-13T{10 + i // 60:02d}:{i % 60:02d}:00Z"}
+        article = {
+            **event["article"],
+            "id": f"page-{i:03d}",
+            "title": f"Page test {i:03d}",
+            "url": f"https://news.example.org/page-{i:03d}",
+            "tags": [tag],
+            "sections": [],
+            "authors": [],
+            "audio": None,
+            "published_at": f"2023-07-13T{10 + i // 60:02d}:{i % 60:02d}:00Z",
+        }
         article = {k: v for k, v in article.items() if v is not None}
-        backfill_line(rt, i + 1, json.dumps({**event, "id": f"evt-page-{i:03d}",
-                                             "article": article}), report)
+        backfill_line(
+            rt, i + 1, json.dumps({**event, "id": f"evt-page-{i:03d}", "article": article}), report
+        )
         titles.append(article["title"])
     assert report.applied == count, report.rejected
     return titles[::-1]  # newest first
@@ -283,7 +349,9 @@ def test_the_index_groups_sections_tags_and_authors_with_article_counts(service)
             groups.append(current)
         elif tr.find("td") is not None:
             rows[tr.find("td/a").get("href").removeprefix("http://feeds.test/feeds/")] = (
-                current, tr.findall("td")[1].text)
+                current,
+                tr.findall("td")[1].text,
+            )
     assert groups == ["Main feeds", "Sections", "Tags", "Authors"]
     assert rows["all"] == ("Main feeds", "2") and rows["audio"] == ("Main feeds", "1")
     assert rows["tag/nato"][0] == "Tags" and rows["section/news"][0] == "Sections"

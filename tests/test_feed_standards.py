@@ -26,10 +26,19 @@ from tests import strict
 from tests.support import FIXTURES, ROOT
 
 ATOM = "{http://www.w3.org/2005/Atom}"
-SITE = Site("Newsroom", "All the news", "https://news.example.org", "en", "http://feeds.test",
-            ("https://hub.example.org/",),
-            Podcast(owner_name="Audio Desk", owner_email="audio@news.example.org",
-                    image="https://news.example.org/podcast/artwork-3000.jpg"))
+SITE = Site(
+    "Newsroom",
+    "All the news",
+    "https://news.example.org",
+    "en",
+    "http://feeds.test",
+    ("https://hub.example.org/",),
+    Podcast(
+        owner_name="Audio Desk",
+        owner_email="audio@news.example.org",
+        image="https://news.example.org/podcast/artwork-3000.jpg",
+    ),
+)
 
 
 def _schema() -> etree.RelaxNG:
@@ -40,7 +49,8 @@ def _schema() -> etree.RelaxNG:
 SCHEMA = _schema()
 JSON_FEED = jsonschema.Draft202012Validator(
     json.loads((ROOT / "tests" / "schemas" / "jsonfeed-1.1.schema.json").read_text()),
-    format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER,
+)
 
 
 def fixture_articles() -> list[Article]:
@@ -64,18 +74,26 @@ def check_atom(data: bytes) -> None:
         assert has_feed_author or entry.find(f"{ATOM}author") is not None
         links = entry.findall(f"{ATOM}link")
         assert links or entry.find(f"{ATOM}content") is not None
-        alternates = Counter((l.get("type"), l.get("hreflang")) for l in links
-                             if l.get("rel", "alternate") == "alternate")
+        alternates = Counter(
+            (l.get("type"), l.get("hreflang"))
+            for l in links
+            if l.get("rel", "alternate") == "alternate"
+        )
         assert all(n == 1 for n in alternates.values()), alternates
 
 
 def every_feed(articles: list[Article]):
     keys = sorted({k for a in articles for k in feed_keys(a)})
     for key in keys:
-        members = sorted((a for a in articles if key in feed_keys(a)),
-                         key=lambda a: a.published_at, reverse=True)
-        yield key, render(describe(key, SITE, members), members,
-                          [("gone", datetime(2023, 7, 16, tzinfo=UTC))])
+        members = sorted(
+            (a for a in articles if key in feed_keys(a)), key=lambda a: a.published_at, reverse=True
+        )
+        yield (
+            key,
+            render(
+                describe(key, SITE, members), members, [("gone", datetime(2023, 7, 16, tzinfo=UTC))]
+            ),
+        )
 
 
 def test_every_fixture_feed_is_schema_valid_atom_and_clean_rss():
@@ -99,26 +117,30 @@ def test_cached_item_fragments_give_the_feed_a_whole_render_gives():
     render gives: the same entries with the same fields, in the same order."""
     articles = fixture_articles()
     for key, feed in every_feed(articles):
-        members = sorted((a for a in articles if key in feed_keys(a)),
-                         key=lambda a: a.published_at, reverse=True)
-        whole = render_whole(describe(key, SITE, members), members,
-                             [("gone", datetime(2023, 7, 16, tzinfo=UTC))])
+        members = sorted(
+            (a for a in articles if key in feed_keys(a)), key=lambda a: a.published_at, reverse=True
+        )
+        whole = render_whole(
+            describe(key, SITE, members), members, [("gone", datetime(2023, 7, 16, tzinfo=UTC))]
+        )
         assert feed.json == whole.json
         for fmt in ("rss", "atom"):
             ours, theirs = (feedparser.parse(f.bodies()[fmt]) for f in (feed, whole))
             assert ours.feed == theirs.feed
             assert ours.entries == theirs.entries
             check_atom(feed.atom)
-        again = render(describe(key, SITE, members), members,
-                       [("gone", datetime(2023, 7, 16, tzinfo=UTC))])
+        again = render(
+            describe(key, SITE, members), members, [("gone", datetime(2023, 7, 16, tzinfo=UTC))]
+        )
         assert again == feed  # deterministic, cache or not
 
 
 def test_the_strict_rules_catch_what_they_claim_to():
     key, feed = next(every_feed(fixture_articles()))
     self_url = f"http://feeds.test/feeds/{key}.rss"
-    broken = (feed.rss.replace(b'isPermaLink="false"', b'isPermaLink="true"')
-              .replace(b"<language>en</language>", b"<language>English</language>"))
+    broken = feed.rss.replace(b'isPermaLink="false"', b'isPermaLink="true"').replace(
+        b"<language>en</language>", b"<language>English</language>"
+    )
     rules = {rule for rule, _ in strict.problems(broken, self_url)}
     assert {"InvalidPermalink", "InvalidLanguage"} <= rules
     assert strict.problems(feed.rss, "http://elsewhere.test/x.rss")  # self must match
@@ -135,15 +157,23 @@ def test_the_strict_rules_catch_the_warnings_the_w3c_validator_gave():
     without an email."""
     article = next(a for a in fixture_articles() if a.id == "20230713-0001")
     old_way = dataclasses.replace(
-        article, title="Breaking: <b>bold</b> & more",
+        article,
+        title="Breaking: <b>bold</b> & more",
         authors=(dataclasses.replace(article.authors[0], name="O’Brien <obrien@example.org>"),),
         body_html='<p><a href="/news/other.html">other</a> <img src="x.png"></p>',
-        published_at=datetime(1985, 1, 1, tzinfo=UTC), updated_at=None)
+        published_at=datetime(1985, 1, 1, tzinfo=UTC),
+        updated_at=None,
+    )
     feed = render(describe("all", SITE, [old_way]), [old_way])
     plain_rss = feed.rss.replace(b"&#x26;", b"&amp;").replace(b"&#x3C;", b"&lt;")
     rules = _rules(plain_rss)
-    assert {"ContainsHTML", "ContainsEmail", "ContainsRelRef", "ImplausibleDate",
-            "CharacterData"} <= rules, rules
+    assert {
+        "ContainsHTML",
+        "ContainsEmail",
+        "ContainsRelRef",
+        "ImplausibleDate",
+        "CharacterData",
+    } <= rules, rules
     assert "CharacterData" not in _rules(feed.rss)  # hexadecimal references: as asked
     atom = _rules(feed.atom, fmt="atom")
     assert {"ContainsHTML", "ContainsEmail", "ContainsRelRef", "ImplausibleDate"} <= atom, atom
@@ -157,9 +187,11 @@ def test_what_intake_makes_of_the_old_way_is_clean():
     """The same article through intake: markup stripped from the title, the address from the
     name, relative links resolved against the article's URL; dates before 1990 refused."""
     event = json.loads((FIXTURES / "seed-article-published.json").read_text())
-    event["article"].update(title="Breaking: <b>bold</b> & more",
-                            authors=[{"name": "O’Brien <obrien@example.org>"}],
-                            body_html='<p><a href="/news/other.html">other</a> <img src="x.png"></p>')
+    event["article"].update(
+        title="Breaking: <b>bold</b> & more",
+        authors=[{"name": "O’Brien <obrien@example.org>"}],
+        body_html='<p><a href="/news/other.html">other</a> <img src="x.png"></p>',
+    )
     assert validate_event(event) == []
     article = ArticleEvent.from_payload("e", event).article
     assert article.title == "Breaking: bold & more" and article.authors[0].name == "O’Brien"
@@ -177,7 +209,9 @@ def test_json_feed_has_the_same_items_and_is_valid_json_feed_1_1():
         doc = json.loads(feed.json)
         errors = [e.message for e in JSON_FEED.iter_errors(doc)]
         assert errors == [], (key, errors)
-        atom_ids = [e.findtext(f"{ATOM}id") for e in etree.fromstring(feed.atom).findall(f"{ATOM}entry")]
+        atom_ids = [
+            e.findtext(f"{ATOM}id") for e in etree.fromstring(feed.atom).findall(f"{ATOM}entry")
+        ]
         assert [item["id"] for item in doc["items"]] == atom_ids
         assert doc["feed_url"] == f"http://feeds.test/feeds/{key}.json"
         assert doc["hubs"] == [{"type": "WebSub", "url": "https://hub.example.org/"}]
@@ -189,9 +223,12 @@ def test_json_feed_has_the_same_items_and_is_valid_json_feed_1_1():
     assert "Lithuania" in item["tags"]
     audio = next(a for a in articles if a.audio is not None)
     item = json.loads(render(describe("audio", SITE, [audio]), [audio]).json)["items"][0]
-    assert item["attachments"][0] == {"url": audio.audio.url, "mime_type": audio.audio.type,
-                                      "size_in_bytes": audio.audio.length,
-                                      "duration_in_seconds": audio.audio.duration}
+    assert item["attachments"][0] == {
+        "url": audio.audio.url,
+        "mime_type": audio.audio.type,
+        "size_in_bytes": audio.audio.length,
+        "duration_in_seconds": audio.audio.duration,
+    }
 
 
 def test_feeds_name_a_stylesheet_that_turns_them_into_a_page():
@@ -223,7 +260,9 @@ def test_rich_item_fields_reach_readers():
     atom = etree.fromstring(feed.atom).find(f"{ATOM}entry")
     rels = {l.get("rel"): l for l in atom.findall(f"{ATOM}link")}
     assert rels["related"].get("href") == seed.related[0].url
-    assert rels["replies"].get("{http://purl.org/syndication/thread/1.0}count") == str(seed.comments.count)
+    assert rels["replies"].get("{http://purl.org/syndication/thread/1.0}count") == str(
+        seed.comments.count
+    )
     desc = etree.fromstring(feed.rss).find(".//{http://search.yahoo.com/mrss/}description")
     assert desc.text == seed.image.caption
 
@@ -244,8 +283,9 @@ def test_podcast_feed_has_itunes_tags():
     assert owner.findtext(f"{itunes}name") == "Audio Desk"
     podcast = "{https://podcastindex.org/namespace/1.0}"
     guid = channel.findtext(f"{podcast}guid")
-    assert guid == str(uuid.uuid5(uuid.UUID("ead4c236-bf58-58c6-a2c6-a6b28d128cb6"),
-                                  "feeds.test/feeds/audio.rss"))
+    assert guid == str(
+        uuid.uuid5(uuid.UUID("ead4c236-bf58-58c6-a2c6-a6b28d128cb6"), "feeds.test/feeds/audio.rss")
+    )
     assert channel.find(f"{podcast}locked").text == "yes"
     assert channel.findtext("language") == "en"
     entry = parsed.entries[0]
@@ -259,14 +299,28 @@ hostile_text = st.text(
 
 
 @settings(max_examples=60, deadline=None)
-@given(title=hostile_text, summary=st.text(max_size=500), body=st.text(max_size=500),
-       tags=st.lists(hostile_text, max_size=4), author=hostile_text)
+@given(
+    title=hostile_text,
+    summary=st.text(max_size=500),
+    body=st.text(max_size=500),
+    tags=st.lists(hostile_text, max_size=4),
+    author=hostile_text,
+)
 def test_no_article_however_hostile_breaks_a_render(title, summary, body, tags, author):
-    payload = {"type": "article.published", "article": {
-        "id": "h-1", "url": "https://news.example.org/h", "title": title,
-        "summary": summary + "<script>alert(1)</script>", "body_html": body + "<img onerror=x>",
-        "tags": tags, "authors": [{"name": author}], "sections": [{"name": title}],
-        "published_at": "2024-01-01T00:00:00Z"}}
+    payload = {
+        "type": "article.published",
+        "article": {
+            "id": "h-1",
+            "url": "https://news.example.org/h",
+            "title": title,
+            "summary": summary + "<script>alert(1)</script>",
+            "body_html": body + "<img onerror=x>",
+            "tags": tags,
+            "authors": [{"name": author}],
+            "sections": [{"name": title}],
+            "published_at": "2024-01-01T00:00:00Z",
+        },
+    }
     if validate_event(payload):
         return
     article = ArticleEvent.from_payload("e", payload).article
@@ -276,6 +330,8 @@ def test_no_article_however_hostile_breaks_a_render(title, summary, body, tags, 
         for data in (feed.rss, feed.atom):
             parsed = feedparser.parse(data)
             assert parsed.bozo == 0
-            text = (parsed.entries[0].get("summary", "") +
-                    parsed.entries[0].get("content", [{"value": ""}])[0]["value"]).lower()
+            text = (
+                parsed.entries[0].get("summary", "")
+                + parsed.entries[0].get("content", [{"value": ""}])[0]["value"]
+            ).lower()
             assert "<script" not in text and "onerror" not in text

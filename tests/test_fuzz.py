@@ -15,8 +15,7 @@ from schemathesis.checks import not_a_server_error
 from tests.support import OPERATOR, load_fixture, signed_headers
 from worker.store import keys
 
-FUZZ = settings(max_examples=30, deadline=None,
-                suppress_health_check=list(HealthCheck))
+FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 def test_no_operation_answers_with_a_server_error(service):
@@ -25,6 +24,7 @@ def test_no_operation_answers_with_a_server_error(service):
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 10
     for operation in operations:
+
         @given(case=operation.as_strategy())
         @FUZZ
         def check(case) -> None:
@@ -35,9 +35,11 @@ def test_no_operation_answers_with_a_server_error(service):
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
-                                                                 max_size=4),
-    max_leaves=12)
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
 
 
 @st.composite
@@ -78,8 +80,9 @@ def test_signed_random_bodies_never_fail_the_server_or_leave_a_trace(service, bo
     if r.status_code == 202:
         assert service.redis.exists(keys.event_key(event_id))
     else:
-        assert r.headers["content-type"].startswith("application/problem+json") or \
-            r.status_code == 422
+        assert (
+            r.headers["content-type"].startswith("application/problem+json") or r.status_code == 422
+        )
         assert not service.redis.exists(keys.event_key(event_id))
 
 

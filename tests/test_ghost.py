@@ -54,9 +54,14 @@ class Ghost:
 
     def post(self, body: dict | bytes, headers: dict[str, str] | None = None, **sign: Any):
         raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-        sent = {"Content-Type": "application/json", "User-Agent": "Ghost/6.0.0",
-                "X-Ghost-Signature": ghost_signature(raw, **sign)}
-        return self.client.post("/integrations/ghost", content=raw, headers={**sent, **(headers or {})})
+        sent = {
+            "Content-Type": "application/json",
+            "User-Agent": "Ghost/6.0.0",
+            "X-Ghost-Signature": ghost_signature(raw, **sign),
+        }
+        return self.client.post(
+            "/integrations/ghost", content=raw, headers={**sent, **(headers or {})}
+        )
 
     def deliver(self, body: dict, outcome: str = "applied") -> str:
         """Post until done; the event id."""
@@ -91,13 +96,16 @@ def entries(service, key: str = "all", fmt: str = "atom") -> list:
 
 # Through the service --------------------------------------------------------------------------
 
+
 def test_published_post_reaches_the_feeds_as_ghost_describes_it(ghost, service):
     started = time.monotonic()
     r = ghost.post(body_of("post-published"))
     assert time.monotonic() - started < 2  # Ghost gives up after 2 s
     assert r.status_code == 202, r.text
-    assert r.json() == {"event_id": f"ghost-{POST}-post.published-2024-03-05T10:00:00Z",
-                        "status": "queued"}
+    assert r.json() == {
+        "event_id": f"ghost-{POST}-post.published-2024-03-05T10:00:00Z",
+        "status": "queued",
+    }
     assert service.event_done(r.json()["event_id"])["status"] == "done"
     service.settle()
     post = body_of("post-published")["post"]["current"]
@@ -151,7 +159,8 @@ def test_an_older_edit_arriving_late_is_stale(ghost, service):
     late["post"]["current"]["updated_at"] = "2024-03-05T11:00:00.000Z"  # before the edit above
     ghost.deliver(late, outcome="stale")
     assert [e.title for e in entries(service)] == [
-        body_of("post-published-edited")["post"]["current"]["title"]]
+        body_of("post-published-edited")["post"]["current"]["title"]
+    ]
 
 
 @pytest.mark.parametrize("retract", ["post-unpublished", "post-deleted"])
@@ -188,8 +197,10 @@ def test_ghost_5_bodies_without_event_are_inferred(ghost, service):
 
 # Refused: nothing stored ----------------------------------------------------------------------
 
-@pytest.mark.parametrize("case", ["wrong-secret", "missing", "old", "future", "garbled",
-                                  "seconds-not-ms", "tampered"])
+
+@pytest.mark.parametrize(
+    "case", ["wrong-secret", "missing", "old", "future", "garbled", "seconds-not-ms", "tampered"]
+)
 def test_bad_signature_is_401_and_stores_nothing(ghost, service, case):
     body = body_of("post-published")
     raw = json.dumps(body).encode()
@@ -220,15 +231,24 @@ def test_signature_within_five_minutes_is_accepted(ghost, service):
     assert r.status_code == 202
 
 
-@pytest.mark.parametrize("body,status,fields", [
-    (b'{"event": "post.published", "post": ', 400, None),
-    (b'"just a string"', 422, {"(body)"}),
-    (b'{"event": "post.published"}', 422, {"post"}),
-    (json.dumps({"event": "post.added", "post": {"current": {"id": POST}}}).encode(), 422,
-     {"event"}),
-    (json.dumps({"event": "post.published", "post": {"current": {"title": "x"}}}).encode(), 422,
-     {"post.current.id", "post.current.updated_at"}),
-])
+@pytest.mark.parametrize(
+    "body,status,fields",
+    [
+        (b'{"event": "post.published", "post": ', 400, None),
+        (b'"just a string"', 422, {"(body)"}),
+        (b'{"event": "post.published"}', 422, {"post"}),
+        (
+            json.dumps({"event": "post.added", "post": {"current": {"id": POST}}}).encode(),
+            422,
+            {"event"},
+        ),
+        (
+            json.dumps({"event": "post.published", "post": {"current": {"title": "x"}}}).encode(),
+            422,
+            {"post.current.id", "post.current.updated_at"},
+        ),
+    ],
+)
 def test_garbage_is_refused_naming_fields(ghost, service, body, status, fields):
     r = ghost.post(body)
     assert r.status_code == status, r.text
@@ -247,8 +267,12 @@ def test_post_that_makes_no_valid_article_is_422_naming_ghost_fields(ghost, serv
     r = ghost.post(body)
     assert r.status_code == 422
     fields = {e["field"] for e in r.json()["errors"]}
-    assert fields >= {"post.current.title", "post.current.canonical_url",
-                      "post.current.published_at", "post.current.tags[3].name"}
+    assert fields >= {
+        "post.current.title",
+        "post.current.canonical_url",
+        "post.current.published_at",
+        "post.current.tags[3].name",
+    }
     assert all(f.startswith("post.current.") for f in fields)
     image = body_of("post-published")
     image["post"]["current"]["feature_image"] = "http://user:pw@example.org/x.jpg"
@@ -274,13 +298,17 @@ def test_wrong_media_type_and_body_over_one_mebibyte(ghost, service):
 
 def test_off_without_the_secret_and_never_410(service):
     raw = json.dumps(body_of("post-published")).encode()
-    r = service.anonymous.post("/integrations/ghost", content=raw, headers={
-        "Content-Type": "application/json", "X-Ghost-Signature": ghost_signature(raw)})
+    r = service.anonymous.post(
+        "/integrations/ghost",
+        content=raw,
+        headers={"Content-Type": "application/json", "X-Ghost-Signature": ghost_signature(raw)},
+    )
     assert r.status_code == 404  # 410 would make Ghost delete the webhook
     nothing_stored(service)
 
 
 # The mapping alone ----------------------------------------------------------------------------
+
 
 def test_ghost_5_inference_rules():
     assert infer_event({}, {"id": POST}) == "post.deleted"
@@ -288,10 +316,12 @@ def test_ghost_5_inference_rules():
     assert infer_event({"status": "published"}, {"status": "scheduled"}) == "post.published"
     assert infer_event({"status": "draft"}, {"status": "published"}) == "post.unpublished"
     assert infer_event({"status": "published"}, {"title": "x"}) == "post.published.edited"
-    for name, event in (("ghost5-post-published", "post.published"),
-                        ("ghost5-post-published-edited", "post.published.edited"),
-                        ("ghost5-post-unpublished", "post.unpublished"),
-                        ("ghost5-post-deleted", "post.deleted")):
+    for name, event in (
+        ("ghost5-post-published", "post.published"),
+        ("ghost5-post-published-edited", "post.published.edited"),
+        ("ghost5-post-unpublished", "post.unpublished"),
+        ("ghost5-post-deleted", "post.deleted"),
+    ):
         assert to_event(body_of(name), datetime.now(UTC)).event == event
 
 

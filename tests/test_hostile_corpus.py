@@ -35,36 +35,95 @@ from tests.support import load_fixture, wait_for
 MAX_VERSION = 2**53 - 1
 
 NASTY = list("aZ09 <>&\"';#+.-_/\\\t\n") + [
-    "\u202e", "\u202d", "\u2066", "\u200b", "\u200f", "\ufeff", "\u00ad", "\u0000", "\u0007",
-    "\u001b", "\u0085", "\u2028", "\ud800", "\ufffe", "\u0301", "é", "北", "京", "🇺", "🇦",
+    "\u202e",
+    "\u202d",
+    "\u2066",
+    "\u200b",
+    "\u200f",
+    "\ufeff",
+    "\u00ad",
+    "\u0000",
+    "\u0007",
+    "\u001b",
+    "\u0085",
+    "\u2028",
+    "\ud800",
+    "\ufffe",
+    "\u0301",
+    "é",
+    "北",
+    "京",
+    "🇺",
+    "🇦",
     "а",  # Cyrillic a, the lookalike
-    "<script>", "</b>", "&amp;", "&#x202e;", "]]>", "<![CDATA[", "javascript:",
+    "<script>",
+    "</b>",
+    "&amp;",
+    "&#x202e;",
+    "]]>",
+    "<![CDATA[",
+    "javascript:",
 ]
-text = st.one_of(st.lists(st.sampled_from(NASTY), max_size=30).map("".join),
-                 st.text(max_size=40))
+text = st.one_of(st.lists(st.sampled_from(NASTY), max_size=30).map("".join), st.text(max_size=40))
 visible = text.map(lambda t: "Headline " + t)  # hostile, yet something is left once cleaned
 title = st.one_of(visible, visible, text)
 ints = st.integers(0, 10**6)
-numbers = st.one_of(ints, ints, st.integers(-5, 2**64),
-                    st.floats(allow_nan=False, allow_infinity=False),
-                    st.sampled_from([0, 1, 1.0, 3600.0, 1e300, True, None, "7"]))
-good_dates = st.datetimes(min_value=datetime(1990, 1, 2), max_value=datetime(2025, 12, 30),
-                          timezones=st.just(UTC)).map(lambda d: d.isoformat())
+numbers = st.one_of(
+    ints,
+    ints,
+    st.integers(-5, 2**64),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from([0, 1, 1.0, 3600.0, 1e300, True, None, "7"]),
+)
+good_dates = st.datetimes(
+    min_value=datetime(1990, 1, 2), max_value=datetime(2025, 12, 30), timezones=st.just(UTC)
+).map(lambda d: d.isoformat())
 dates = st.one_of(
-    good_dates, good_dates,
-    st.sampled_from(["2023-07-15T09:00:00-05:00", "0001-01-01T00:00:00Z",
-                     "9999-12-31T23:59:59-01:00", "2023-02-30T00:00:00Z", "2023-07-15T09:00:00",
-                     "1989-12-31T23:59:59Z", "2199-12-30T00:00:00+14:00", "yesterday", ""]))
-good_urls = st.lists(st.sampled_from(list("az09-._~!$&'()*+,;=:@/?#[]%<>\"\u00e9\u5317")),
-                     max_size=30).map(lambda p: "https://news.example.org/" + "".join(p))
+    good_dates,
+    good_dates,
+    st.sampled_from(
+        [
+            "2023-07-15T09:00:00-05:00",
+            "0001-01-01T00:00:00Z",
+            "9999-12-31T23:59:59-01:00",
+            "2023-02-30T00:00:00Z",
+            "2023-07-15T09:00:00",
+            "1989-12-31T23:59:59Z",
+            "2199-12-30T00:00:00+14:00",
+            "yesterday",
+            "",
+        ]
+    ),
+)
+good_urls = st.lists(
+    st.sampled_from(list("az09-._~!$&'()*+,;=:@/?#[]%<>\"\u00e9\u5317")), max_size=30
+).map(lambda p: "https://news.example.org/" + "".join(p))
 urls = st.one_of(
-    good_urls, good_urls,
-    st.builds(lambda scheme, rest: f"{scheme}:{rest}",
-              st.sampled_from(["http", "https", "HTTPS", "javascript", "data", "file", "ftp",
-                               "mailto", "vbscript", "gopher", ""]),
-              st.one_of(st.just("//news.example.org/x"), text.map(lambda t: "//" + t), text)))
-named = st.one_of(visible, visible, text, st.fixed_dictionaries({"name": visible},
-                                                                optional={"slug": text}))
+    good_urls,
+    good_urls,
+    st.builds(
+        lambda scheme, rest: f"{scheme}:{rest}",
+        st.sampled_from(
+            [
+                "http",
+                "https",
+                "HTTPS",
+                "javascript",
+                "data",
+                "file",
+                "ftp",
+                "mailto",
+                "vbscript",
+                "gopher",
+                "",
+            ]
+        ),
+        st.one_of(st.just("//news.example.org/x"), text.map(lambda t: "//" + t), text),
+    ),
+)
+named = st.one_of(
+    visible, visible, text, st.fixed_dictionaries({"name": visible}, optional={"slug": text})
+)
 
 
 @st.composite
@@ -75,10 +134,32 @@ def hostile_event(draw) -> dict:
     plain_id = f"h-{uuid.uuid4().hex[:12]}"
     article["id"] = draw(st.one_of(st.just(plain_id), st.just(plain_id), text))
     article["title"] = draw(title)
-    choices = draw(st.sets(st.sampled_from([
-        "version", "published_at", "updated_at", "url", "tags", "sections", "authors", "image",
-        "audio", "related", "hashtags", "summary", "body", "comments", "language", "networks",
-        "type"]), max_size=4))
+    choices = draw(
+        st.sets(
+            st.sampled_from(
+                [
+                    "version",
+                    "published_at",
+                    "updated_at",
+                    "url",
+                    "tags",
+                    "sections",
+                    "authors",
+                    "image",
+                    "audio",
+                    "related",
+                    "hashtags",
+                    "summary",
+                    "body",
+                    "comments",
+                    "language",
+                    "networks",
+                    "type",
+                ]
+            ),
+            max_size=4,
+        )
+    )
     if "version" in choices:
         article["version"] = draw(numbers)
     if "published_at" in choices:
@@ -90,22 +171,46 @@ def hostile_event(draw) -> dict:
     if "tags" in choices:
         article["tags"] = draw(st.lists(named, max_size=40))
     if "sections" in choices:
-        article["sections"] = draw(st.lists(st.fixed_dictionaries({"name": st.one_of(visible, text)}),
-                                            max_size=12))
+        article["sections"] = draw(
+            st.lists(st.fixed_dictionaries({"name": st.one_of(visible, text)}), max_size=12)
+        )
     if "authors" in choices:
-        article["authors"] = draw(st.lists(st.fixed_dictionaries(
-            {"name": st.one_of(visible, text)}, optional={"email": text, "url": urls}), max_size=25))
+        article["authors"] = draw(
+            st.lists(
+                st.fixed_dictionaries(
+                    {"name": st.one_of(visible, text)}, optional={"email": text, "url": urls}
+                ),
+                max_size=25,
+            )
+        )
     if "image" in choices:
-        article["image"] = draw(st.fixed_dictionaries(
-            {"url": urls}, optional={"width": numbers, "height": numbers, "caption": text,
-                                     "credit": text, "type": text}))
+        article["image"] = draw(
+            st.fixed_dictionaries(
+                {"url": urls},
+                optional={
+                    "width": numbers,
+                    "height": numbers,
+                    "caption": text,
+                    "credit": text,
+                    "type": text,
+                },
+            )
+        )
     if "audio" in choices:
-        article["audio"] = draw(st.fixed_dictionaries(
-            {"url": urls, "type": st.sampled_from(["audio/mpeg", "audio/x-m4a", "text/html", ""]),
-             "length": numbers}, optional={"duration": numbers}))
+        article["audio"] = draw(
+            st.fixed_dictionaries(
+                {
+                    "url": urls,
+                    "type": st.sampled_from(["audio/mpeg", "audio/x-m4a", "text/html", ""]),
+                    "length": numbers,
+                },
+                optional={"duration": numbers},
+            )
+        )
     if "related" in choices:
-        article["related"] = draw(st.lists(st.fixed_dictionaries(
-            {"url": urls}, optional={"title": text}), max_size=25))
+        article["related"] = draw(
+            st.lists(st.fixed_dictionaries({"url": urls}, optional={"title": text}), max_size=25)
+        )
     if "hashtags" in choices:
         article["share"] = {"hashtags": draw(st.lists(text, max_size=15))}
     if "networks" in choices:
@@ -137,8 +242,7 @@ def _entry_ids(service, key: str) -> dict[str, set[str]]:
     return out
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck),
-          derandomize=True)
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 @given(batch=st.lists(hostile_event(), min_size=4, max_size=8))
 def test_hostile_batches_never_stop_the_feeds_and_always_retract(service, batch):
     accepted = []
@@ -157,17 +261,25 @@ def test_hostile_batches_never_stop_the_feeds_and_always_retract(service, batch)
     n = uuid.uuid4().hex[:8]
     canary = copy.deepcopy(load_fixture("seed-article-published"))
     canary["id"] = f"canary-{n}"
-    canary["article"].update(id=f"canary-{n}", title=f"Canary {n}", version=1,
-                             url=f"https://news.example.org/canary-{n}", tags=["Canary"],
-                             published_at=format_time(datetime.now(UTC)),
-                             share={"networks": []})
+    canary["article"].update(
+        id=f"canary-{n}",
+        title=f"Canary {n}",
+        version=1,
+        url=f"https://news.example.org/canary-{n}",
+        tags=["Canary"],
+        published_at=format_time(datetime.now(UTC)),
+        share={"networks": []},
+    )
     assert service.send(canary).status_code == 202
     service.event_done(canary["id"])
     feeds = service.client.get(f"/articles/canary-{n}").json()["feeds"]
     canary_id = item_id(f"canary-{n}")
     for feed in feeds:
-        wait_for(lambda: all(canary_id in ids for ids in _entry_ids(service, feed["key"]).values()),
-                 10, f"the canary in {feed['key']}")
+        wait_for(
+            lambda: all(canary_id in ids for ids in _entry_ids(service, feed["key"]).values()),
+            10,
+            f"the canary in {feed['key']}",
+        )
 
     published = {}
     for event in accepted + [canary]:
@@ -176,8 +288,11 @@ def test_hostile_batches_never_stop_the_feeds_and_always_retract(service, batch)
         if r.status_code == 200 and r.json()["state"] == "published":
             published[article_id] = [f["key"] for f in r.json()["feeds"]]
     for article_id in published:
-        gone = {"id": f"gone-{uuid.uuid4().hex}", "type": "article.unpublished",
-                "article": {"id": article_id, "version": MAX_VERSION}}
+        gone = {
+            "id": f"gone-{uuid.uuid4().hex}",
+            "type": "article.unpublished",
+            "article": {"id": article_id, "version": MAX_VERSION},
+        }
         assert service.send(gone).status_code == 202, article_id
         assert service.event_done(gone["id"])["status"] == "done"
     service.settle(20)
@@ -194,17 +309,25 @@ def test_whatever_intake_accepts_renders_in_every_format_and_every_network(event
     that every writer and every share payload takes, with no item left out, and whose feeds the
     W3C validator's rules find nothing in."""
 
-
     if validate_event(event):
         return
     parsed = ArticleEvent.from_payload(event["id"], event)
     if parsed.article is None:
         return
     article = parsed.article
-    site = Site(title="T", description="D", url="https://news.example.org", language="en",
-                public_url="http://feeds.test", hubs=(),
-                podcast=Podcast(owner_name="Audio", owner_email="audio@news.example.org",
-                                image="https://news.example.org/artwork.png"))
+    site = Site(
+        title="T",
+        description="D",
+        url="https://news.example.org",
+        language="en",
+        public_url="http://feeds.test",
+        hubs=(),
+        podcast=Podcast(
+            owner_name="Audio",
+            owner_email="audio@news.example.org",
+            image="https://news.example.org/artwork.png",
+        ),
+    )
     for key in feed_keys(article):
         assert is_feed_key(key), key
         rendered = render(describe(key, site, [article]), [article], [])

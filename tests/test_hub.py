@@ -59,6 +59,7 @@ class Subscriber:
 
             def log_message(self, *args: Any) -> None:
                 pass
+
             def _answer(self, status: int, body: bytes = b"") -> None:
                 self.send_response(status)
                 self.send_header("Content-Type", "text/plain")
@@ -119,9 +120,13 @@ class Subscriber:
         return requests.post(hub, data=form, timeout=5).status_code
 
 
-HUB_ENV = {"SYNDICATE_WEBSUB_HUB": "on", "SYNDICATE_ALLOW_PRIVATE_ADDRESSES": "on",
-           "SYNDICATE_RETRY_BASE_MS": "200", "SYNDICATE_HTTP_TIMEOUT": "2",
-           "SYNDICATE_RENDER_INTERVAL_MS": "0"}
+HUB_ENV = {
+    "SYNDICATE_WEBSUB_HUB": "on",
+    "SYNDICATE_ALLOW_PRIVATE_ADDRESSES": "on",
+    "SYNDICATE_RETRY_BASE_MS": "200",
+    "SYNDICATE_HTTP_TIMEOUT": "2",
+    "SYNDICATE_RENDER_INTERVAL_MS": "0",
+}
 
 
 class Service:
@@ -135,8 +140,11 @@ class Service:
 
     def redis(self) -> redis.Redis:
         folder = self.run.data.resolve() / "redis"
-        return redis.Redis(unix_socket_path=str(folder / "redis.sock"), socket_timeout=5,
-                           password=(folder / "password").read_text().strip())
+        return redis.Redis(
+            unix_socket_path=str(folder / "redis.sock"),
+            socket_timeout=5,
+            password=(folder / "password").read_text().strip(),
+        )
 
     def restart(self) -> None:
         self.run.stop()
@@ -150,8 +158,12 @@ class Service:
         n = self.published
         event["id"] = f"evt-hub-{n}"
         article = event["article"]
-        article.update(id=f"hub-{n}", tags=[tag], title=f"Hub story {n}",
-                       published_at=f"2024-01-01T00:{n // 60:02d}:{n % 60:02d}Z")
+        article.update(
+            id=f"hub-{n}",
+            tags=[tag],
+            title=f"Hub story {n}",
+            published_at=f"2024-01-01T00:{n // 60:02d}:{n % 60:02d}Z",
+        )
         article.pop("share", None)
         assert post_event(self.base, event) == 202
 
@@ -220,12 +232,13 @@ def test_a_subscriber_gets_each_new_version_signed_within_a_second(hub_service, 
         assert got.body == requests.get(topic, timeout=5).content  # the full current body
         assert got.headers["content-type"].startswith("application/atom+xml")
         links = requests.utils.parse_header_links(got.headers["link"])
-        assert {(x["rel"], x["url"]) for x in links} == {("hub", f"{svc.base}/hub"),
-                                                          ("self", topic)}
+        assert {(x["rel"], x["url"]) for x in links} == {
+            ("hub", f"{svc.base}/hub"),
+            ("self", topic),
+        }
 
 
-def test_a_wrong_echo_subscribes_nobody_and_an_unserved_topic_is_refused(hub_service,
-                                                                          subscribers):
+def test_a_wrong_echo_subscribes_nobody_and_an_unserved_topic_is_refused(hub_service, subscribers):
     svc = hub_service
     first_version(svc, "hubecho")
     wrong = subscribers(wrong_echo=True)
@@ -272,8 +285,9 @@ def test_unsubscribe_lease_expiry_and_410_end_deliveries(hub_service, subscriber
     assert not svc.subscribed(expiring, topic)
 
 
-def test_a_failing_subscriber_is_retried_with_backoff_and_never_delays_another(hub_service,
-                                                                              subscribers):
+def test_a_failing_subscriber_is_retried_with_backoff_and_never_delays_another(
+    hub_service, subscribers
+):
     svc = hub_service
     first_version(svc, "hubfail")
     failing, healthy = subscribers(secret="f"), subscribers(secret="h")
@@ -295,7 +309,10 @@ def test_a_failing_subscriber_is_retried_with_backoff_and_never_delays_another(h
     assert status["hub"]["counts"]["failed"] >= 4 and status["hub"]["counts"]["delivered"] >= 2
     assert "secret" not in json.dumps(status["hub"]) and failing.callback not in json.dumps(status)
     metrics = requests.get(f"{svc.base}/metrics", headers=OPERATOR, timeout=5).text
-    assert "syndicate_hub_subscriptions" in metrics and 'syndicate_hub_total{outcome="failed"}' in metrics
+    assert (
+        "syndicate_hub_subscriptions" in metrics
+        and 'syndicate_hub_total{outcome="failed"}' in metrics
+    )
     page = requests.get(f"{svc.base}/", headers=OPERATOR, timeout=5).text
     assert "Our hub" in page and topic in page
     assert "own hub" in svc.run.cli("check").stdout
@@ -319,32 +336,52 @@ def test_subscriptions_survive_a_restart(hub_service, subscribers):
 
 
 # The edge: validation and bounds (no callback is ever called here) ----------------------------
-@pytest.mark.parametrize("callback", [
-    "http://127.0.0.1:9/cb", "http://localhost/cb", "http://[::1]/cb", "http://10.0.0.1/cb",
-    "http://169.254.169.254/latest", "http://0x7f000001/cb", "http://a.localhost/cb"])
+@pytest.mark.parametrize(
+    "callback",
+    [
+        "http://127.0.0.1:9/cb",
+        "http://localhost/cb",
+        "http://[::1]/cb",
+        "http://10.0.0.1/cb",
+        "http://169.254.169.254/latest",
+        "http://0x7f000001/cb",
+        "http://a.localhost/cb",
+    ],
+)
 def test_local_callbacks_are_refused_unless_allowed(callback):
     assert isinstance(edge.callback_problem(callback, allow_private=False), str)
     assert not isinstance(edge.callback_problem(callback, allow_private=True), str)
 
 
-@pytest.mark.parametrize("callback", [
-    "ftp://sub.example/cb", "https://user:pw@sub.example/cb", "https://sub.example/cb#x",
-    "https:///cb", "https://sub.example\\@127.0.0.1/", "https://sub.example/a b"])
+@pytest.mark.parametrize(
+    "callback",
+    [
+        "ftp://sub.example/cb",
+        "https://user:pw@sub.example/cb",
+        "https://sub.example/cb#x",
+        "https:///cb",
+        "https://sub.example\\@127.0.0.1/",
+        "https://sub.example/a b",
+    ],
+)
 def test_malformed_callbacks_are_refused(callback):  # whatever ALLOW_PRIVATE_ADDRESSES says
     assert isinstance(edge.callback_problem(callback, allow_private=True), str)
 
 
 def form(callback: str, **extra: str) -> dict[str, str]:
-    return {"hub.mode": "subscribe", "hub.topic": f"{PUBLIC_URL}/feeds/all.atom",
-            "hub.callback": callback, **extra}
+    return {
+        "hub.mode": "subscribe",
+        "hub.topic": f"{PUBLIC_URL}/feeds/all.atom",
+        "hub.callback": callback,
+        **extra,
+    }
 
 
 @pytest.fixture
 def hub_client(settings, service) -> Any:
     from api.app import create_app
 
-    app = create_app(settings.with_(websub_hub=True, hub_max_subscriptions=3,
-                                    hub_max_per_host=2))
+    app = create_app(settings.with_(websub_hub=True, hub_max_subscriptions=3, hub_max_per_host=2))
     with TestClient(app, base_url=PUBLIC_URL) as client:
         yield client
 
@@ -352,18 +389,28 @@ def hub_client(settings, service) -> Any:
 def test_the_edge_validates_and_bounds_requests(hub_client, service):
     assert service.anonymous.post("/hub", data=form("https://a.example/1")).status_code == 404
     post = hub_client.post
-    assert post("/hub", data=form("https://a.example/1", **{"hub.secret": "x" * 200})
-                ).status_code == 400
+    assert (
+        post("/hub", data=form("https://a.example/1", **{"hub.secret": "x" * 200})).status_code
+        == 400
+    )
     assert post("/hub", data=form("http://127.0.0.1:9/cb")).status_code == 400
-    assert post("/hub", data={**form("https://a.example/1"), "hub.mode": "publish"}
-                ).status_code == 400
-    assert post("/hub", content=b"hub.mode=subscribe" + b"&x=1" * 3000,
-                headers={"content-type": "application/x-www-form-urlencoded"}
-                ).status_code == 413
+    assert (
+        post("/hub", data={**form("https://a.example/1"), "hub.mode": "publish"}).status_code == 400
+    )
+    assert (
+        post(
+            "/hub",
+            content=b"hub.mode=subscribe" + b"&x=1" * 3000,
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        ).status_code
+        == 413
+    )
     assert post("/hub", json={"hub.mode": "subscribe"}).status_code == 415
     assert service.redis.zcard(keys.HUB_INTENTS) == 0  # nothing refused was recorded
-    ok = form("https://a.example/1", **{"hub.secret": "x" * 199, "hub.lease_seconds": "5",
-                                        "unknown.field": "ignored"})
+    ok = form(
+        "https://a.example/1",
+        **{"hub.secret": "x" * 199, "hub.lease_seconds": "5", "unknown.field": "ignored"},
+    )
     assert post("/hub", data=ok).status_code == 202
     assert post("/hub", data=ok).status_code == 202  # the same again replaces the request
     assert post("/hub", data=form("https://a.example/2")).status_code == 202
@@ -378,22 +425,63 @@ def test_the_edge_validates_and_bounds_requests(hub_client, service):
 
 def test_verified_subscriptions_count_against_the_bounds(service):
     subs = Subscriptions(service.redis)
-    bounds = {"max_total": 4, "max_per_host": 2, "lease_s": 3600, "secret": "",
-              "feed": "all", "fmt": "atom", "topic": f"{PUBLIC_URL}/feeds/all.atom"}
+    bounds = {
+        "max_total": 4,
+        "max_per_host": 2,
+        "lease_s": 3600,
+        "secret": "",
+        "feed": "all",
+        "fmt": "atom",
+        "topic": f"{PUBLIC_URL}/feeds/all.atom",
+    }
     for n, host in enumerate(("a.example", "a.example", "b.example")):
-        outcome, sid, rid = subs.request(mode="subscribe", callback=f"https://{host}/{n}",
-                                         host=host, origin=f"https://{host}:443", **bounds)
+        outcome, sid, rid = subs.request(
+            mode="subscribe",
+            callback=f"https://{host}/{n}",
+            host=host,
+            origin=f"https://{host}:443",
+            **bounds,
+        )
         assert outcome == "ok"
         assert subs.finish(sid, rid, "all", True, 4) == "subscribed"
     assert service.redis.zcard(keys.HUB_SUBS) == 3 and service.redis.zcard(keys.HUB_INTENTS) == 0
-    assert subs.request(mode="subscribe", callback="https://a.example/9", host="a.example",
-                        origin="https://a.example:443", **bounds)[0] == "host"
-    assert subs.request(mode="subscribe", callback="https://c.example/9", host="c.example",
-                        origin="https://c.example:443", **bounds)[0] == "ok"  # pending counts
-    assert subs.request(mode="subscribe", callback="https://d.example/9", host="d.example",
-                        origin="https://d.example:443", **bounds)[0] == "total"
+    assert (
+        subs.request(
+            mode="subscribe",
+            callback="https://a.example/9",
+            host="a.example",
+            origin="https://a.example:443",
+            **bounds,
+        )[0]
+        == "host"
+    )
+    assert (
+        subs.request(
+            mode="subscribe",
+            callback="https://c.example/9",
+            host="c.example",
+            origin="https://c.example:443",
+            **bounds,
+        )[0]
+        == "ok"
+    )  # pending counts
+    assert (
+        subs.request(
+            mode="subscribe",
+            callback="https://d.example/9",
+            host="d.example",
+            origin="https://d.example:443",
+            **bounds,
+        )[0]
+        == "total"
+    )
     # a renewal of a verified subscription is within its own place
-    outcome, sid, rid = subs.request(mode="subscribe", callback="https://a.example/0",
-                                     host="a.example", origin="https://a.example:443", **bounds)
+    outcome, sid, rid = subs.request(
+        mode="subscribe",
+        callback="https://a.example/0",
+        host="a.example",
+        origin="https://a.example:443",
+        **bounds,
+    )
     assert outcome == "ok" and subs.finish(sid, rid, "all", True, 4) == "subscribed"
     assert subs.listing()["subscriptions"] == 3 and subs.listing()["pending"] == 1

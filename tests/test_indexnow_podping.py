@@ -37,15 +37,26 @@ def remotes() -> Any:
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory, remotes: Any) -> Any:
     engine, podping = remotes
-    run = Run(tmp_path_factory.mktemp("notify"), {
-        "SYNDICATE_INDEXNOW_KEY": KEY, "SYNDICATE_INDEXNOW_ENDPOINT": engine.url + "/indexnow",
-        "SYNDICATE_INDEXNOW_WINDOW_MS": str(WINDOW_MS), "SYNDICATE_RETRY_BASE_MS": "100",
-        "SYNDICATE_PODPING_TOKEN": FakePodping.TOKEN, "SYNDICATE_PODPING_URL": podping.url,
-        "SYNDICATE_HTTP_TIMEOUT": "2", "SYNDICATE_SITE_URL": SITE})
+    run = Run(
+        tmp_path_factory.mktemp("notify"),
+        {
+            "SYNDICATE_INDEXNOW_KEY": KEY,
+            "SYNDICATE_INDEXNOW_ENDPOINT": engine.url + "/indexnow",
+            "SYNDICATE_INDEXNOW_WINDOW_MS": str(WINDOW_MS),
+            "SYNDICATE_RETRY_BASE_MS": "100",
+            "SYNDICATE_PODPING_TOKEN": FakePodping.TOKEN,
+            "SYNDICATE_PODPING_URL": podping.url,
+            "SYNDICATE_HTTP_TIMEOUT": "2",
+            "SYNDICATE_SITE_URL": SITE,
+        },
+    )
     try:
         run.wait_up()
-        wait_for(lambda: json.loads(run.cli("status", "--json").stdout or "{}").get("renderers"),
-                 60, "the service's worker and renderer")
+        wait_for(
+            lambda: json.loads(run.cli("status", "--json").stdout or "{}").get("renderers"),
+            60,
+            "the service's worker and renderer",
+        )
         yield run
     finally:
         run.stop()
@@ -62,9 +73,12 @@ def article_event(n: int, kind: str = "published", version: int = 1) -> dict:
     article: dict = {"id": f"ix-{n}", "version": version}
     if kind != "unpublished":
         when = datetime.now(UTC) - timedelta(minutes=5)
-        article.update(url=f"{SITE}/ix-{n}.html", title=f"Story {n} v{version}",
-                       published_at=format_time(when),
-                       updated_at=format_time(when + timedelta(seconds=version)))
+        article.update(
+            url=f"{SITE}/ix-{n}.html",
+            title=f"Story {n} v{version}",
+            published_at=format_time(when),
+            updated_at=format_time(when + timedelta(seconds=version)),
+        )
     return {"id": f"evt-ix-{n}-{kind}-{version}", "type": f"article.{kind}", "article": article}
 
 
@@ -107,8 +121,10 @@ def test_a_burst_of_events_is_submitted_in_coalesced_batches(run, remotes):
 
 def test_429_and_5xx_are_retried_and_403_is_permanent(run, remotes):
     engine, _ = remotes
-    engine.fail_next(("answer", 429, {"retry-after": "0", "content-type": "text/plain"}, b"slow"),
-                     ("answer", 503, {"content-type": "text/plain"}, b"down"))
+    engine.fail_next(
+        ("answer", 429, {"retry-after": "0", "content-type": "text/plain"}, b"slow"),
+        ("answer", 503, {"content-type": "text/plain"}, b"down"),
+    )
     send(run, article_event(40))
     wait_for(lambda: len(engine.received("POST")) == 3, 20, "two retries")
     lists = [r.json["urlList"] for r in engine.received("POST")]
@@ -150,8 +166,9 @@ def test_check_says_whether_the_key_file_is_served(run, remotes):
 
 
 def audio_rss(run: Run) -> bytes:
-    return requests.get(f"{run.base}/feeds/audio.rss", timeout=5,
-                        headers={"Accept-Encoding": "identity"}).content
+    return requests.get(
+        f"{run.base}/feeds/audio.rss", timeout=5, headers={"Accept-Encoding": "identity"}
+    ).content
 
 
 def test_each_change_of_the_audio_feed_is_one_podping(run, remotes):
@@ -165,8 +182,11 @@ def test_each_change_of_the_audio_feed_is_one_podping(run, remotes):
     assert podping.refusals == []
     for rec in podping.pings():
         assert rec.method == "GET" and rec.path.startswith("/?")
-        assert rec.query == {"url": [f"{run.base}/feeds/audio.rss"], "reason": ["update"],
-                             "medium": ["podcast"]}
+        assert rec.query == {
+            "url": [f"{run.base}/feeds/audio.rss"],
+            "reason": ["update"],
+            "medium": ["podcast"],
+        }
         assert rec.headers["authorization"] == FakePodping.TOKEN
         assert "syndicate" in rec.headers["user-agent"]
         assert FakePodping.TOKEN not in rec.path
@@ -195,8 +215,9 @@ def test_batches_hold_at_most_10000_urls_of_one_host(settings, clean_redis, remo
 
     engine, _ = remotes
     engine.reset()
-    rt = Runtime(settings.with_(indexnow_key=KEY, indexnow_endpoint=engine.url + "/indexnow",
-                                site_url=SITE))
+    rt = Runtime(
+        settings.with_(indexnow_key=KEY, indexnow_endpoint=engine.url + "/indexnow", site_url=SITE)
+    )
     ours = [f"{SITE}/bulk/{i}" for i in range(10_050)]
     theirs = [f"https://other.example.org/p/{i}" for i in range(5)]
     indexnow.queue_urls(rt, ours + theirs + ours[:10] + ["ftp://nope.example/x"])

@@ -81,8 +81,9 @@ def test_not_json_is_400(service):
 
 def test_wrong_content_type_is_415(service):
     body = json.dumps(load_fixture("seed-article-published")).encode()
-    r = service.client.post("/events", content=body,
-                            headers=signed_headers("e3", body, content_type="text/plain"))
+    r = service.client.post(
+        "/events", content=body, headers=signed_headers("e3", body, content_type="text/plain")
+    )
     assert r.status_code == 415
     _nothing_queued(service, "e3")
 
@@ -146,7 +147,13 @@ def test_broker_unreachable_is_503_and_takes_the_record_back(service, settings: 
     body = json.dumps(load_fixture("seed-article-published")).encode()
     env = {"SYNDICATE_BROKER_URL": "redis://127.0.0.1:1/0"}
     with api_process(settings, env) as base:
-        r = requests.post(f"{base}/events", data=body, headers=signed_headers("e9", body), timeout=10)
+        r = requests.post(
+            f"{base}/events", data=body, headers=signed_headers("e9", body), timeout=10
+        )
         assert r.status_code == 503
-        assert requests.get(f"{base}/readyz", timeout=10, headers=OPERATOR).json()["broker"].startswith("unreachable")
+        assert (
+            requests.get(f"{base}/readyz", timeout=10, headers=OPERATOR)
+            .json()["broker"]
+            .startswith("unreachable")
+        )
     _nothing_queued(service, "e9")

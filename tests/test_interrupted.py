@@ -69,8 +69,10 @@ def run(tmp_path_factory):
 
 def _redis(run: Run) -> redis.Redis:
     directory = run.data / "redis"
-    return redis.Redis(unix_socket_path=str(directory / "redis.sock"),
-                       password=(directory / "password").read_text().strip())
+    return redis.Redis(
+        unix_socket_path=str(directory / "redis.sock"),
+        password=(directory / "password").read_text().strip(),
+    )
 
 
 def _titles(base: str, key: str) -> list[str]:
@@ -83,11 +85,17 @@ def test_a_backfill_stopped_by_sigint_leaves_its_feeds_marked_and_says_what_next
     archive = tmp_path / "archive.jsonl"
     archive.write_text("".join(json.dumps(article_event(n)) + "\n" for n in range(1, 4001)))
     r = _redis(run)
-    backfill = subprocess.Popen([sys.executable, "-m", "cli", "backfill", str(archive)],
-                                env=run.env, cwd=ROOT, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+    backfill = subprocess.Popen(
+        [sys.executable, "-m", "cli", "backfill", str(archive)],
+        env=run.env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     renderers = []
     try:
+
         def under_way() -> bool:
             assert backfill.poll() is None, backfill.communicate()
             return r.zcard(ARTICLES) >= 200
@@ -141,22 +149,43 @@ def test_a_run_that_died_without_cleaning_up_is_named_and_ignored(run, tmp_path)
     data.mkdir()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    (data / "run.json").write_text(json.dumps({"redis_url": "unix:///nowhere/redis.sock?db=0",
-                                               "public_url": "http://127.0.0.1:8000",
-                                               "pid": dead.pid}))
+    (data / "run.json").write_text(
+        json.dumps(
+            {
+                "redis_url": "unix:///nowhere/redis.sock?db=0",
+                "public_url": "http://127.0.0.1:8000",
+                "pid": dead.pid,
+            }
+        )
+    )
     (data / "webhook-secret").write_text("whsec_" + "A" * 43 + "=\n")
-    env = {k: v for k, v in run.env.items() if k not in (
-        "SYNDICATE_DATA_DIR", "SYNDICATE_WEBHOOK_SECRET", "SYNDICATE_ADMIN_TOKEN")}
+    env = {
+        k: v
+        for k, v in run.env.items()
+        if k not in ("SYNDICATE_DATA_DIR", "SYNDICATE_WEBHOOK_SECRET", "SYNDICATE_ADMIN_TOKEN")
+    }
     env["SYNDICATE_DATA_DIR"] = str(data)
     gone = f"a `syndicate run` (pid {dead.pid}) on {data.resolve()} is no longer running"
-    status = subprocess.run([sys.executable, "-m", "cli", "status"], env=env, cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
+    status = subprocess.run(
+        [sys.executable, "-m", "cli", "status"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert status.returncode == 1
     assert gone in status.stderr
     assert "unreachable" not in status.stderr  # not blamed on a Redis nobody configured
     assert f"no `syndicate run` is running with data in {data.resolve()}" in status.stderr
-    check = subprocess.run([sys.executable, "-m", "cli", "check"], env=env, cwd=ROOT,
-                           capture_output=True, text=True, timeout=60)
+    check = subprocess.run(
+        [sys.executable, "-m", "cli", "check"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert gone in check.stderr
     assert "webhook secret: set" in check.stdout, check.stdout
 

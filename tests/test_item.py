@@ -12,8 +12,13 @@ from feeds.item import item_of
 from feeds.render import render
 from tests.support import load_fixture
 
-SITE = Site(title="Daily", description="News", url="https://news.example.org", language="en",
-            public_url="https://feeds.example.org")
+SITE = Site(
+    title="Daily",
+    description="News",
+    url="https://news.example.org",
+    language="en",
+    public_url="https://feeds.example.org",
+)
 
 
 def _article(name: str):
@@ -26,9 +31,13 @@ def test_the_item_carries_every_part_of_the_news_page():
     item = item_of(article, SITE.url)
     assert item.id == item_id(article.id) and item.link == article.url
     assert [(c.term, c.label) for c in item.categories][:2] == [
-        ("news", "News"), ("news/lithuania", "Lithuania")]  # the breadcrumb, every level
-    assert {c.scheme for c in item.categories} == {"https://news.example.org/section/",
-                                                  "https://news.example.org/tag/"}
+        ("news", "News"),
+        ("news/lithuania", "Lithuania"),
+    ]  # the breadcrumb, every level
+    assert {c.scheme for c in item.categories} == {
+        "https://news.example.org/section/",
+        "https://news.example.org/tag/",
+    }
     assert item.image is not None and item.image.caption and "<figcaption>" in item.content_html
     assert item.authors[0].name == "News Desk"
 

@@ -37,8 +37,9 @@ def runtime(settings_env, linkedin, **env: str) -> Runtime:
 def rt(service, settings_env, linkedin):
     rt = runtime(settings_env, linkedin)
     event = load_fixture("seed-article-published")
-    rt.store.articles.apply(ArticleEvent.from_payload(event["id"], event),
-                            {"linkedin": ("pending", "")})
+    rt.store.articles.apply(
+        ArticleEvent.from_payload(event["id"], event), {"linkedin": ("pending", "")}
+    )
     return rt
 
 
@@ -116,13 +117,16 @@ def test_a_lost_answer_is_found_in_the_authors_posts_where_readable(rt, linkedin
     assert entry["note"] == "found after an uncertain attempt" and len(creates(linkedin)) == 1
 
 
-@pytest.mark.parametrize("kind, status, outcome, ambiguous", [
-    ("drop", 500, "retry", "1"),
-    ("error", 500, "retry", "1"),
-    ("error", 503, "retry", "1"),
-    ("rate_limit", 429, "retry", "0"),
-    ("auth", 401, "failed", "0"),
-])
+@pytest.mark.parametrize(
+    "kind, status, outcome, ambiguous",
+    [
+        ("drop", 500, "retry", "1"),
+        ("error", 500, "retry", "1"),
+        ("error", 503, "retry", "1"),
+        ("rate_limit", 429, "retry", "0"),
+        ("auth", 401, "failed", "0"),
+    ],
+)
 def test_the_retry_matrix(rt, linkedin, kind, status, outcome, ambiguous):
     linkedin.fault("linkedin.create", kind, status=status)
     got, entry = deliver(rt)
@@ -135,25 +139,38 @@ def test_the_retry_matrix(rt, linkedin, kind, status, outcome, ambiguous):
         assert "REVOKED_ACCESS_TOKEN" in entry["last_error"] and linkedin.posts == {}
 
 
-@pytest.mark.parametrize("env, expected", [
-    ({"SYNDICATE_LINKEDIN_AUTHOR": "urn:li:organization:1"}, "HTTP 403"),
-    ({"SYNDICATE_LINKEDIN_VERSION": "202301"}, "HTTP 426"),
-    ({"SYNDICATE_LINKEDIN_TOKEN": "wrong"}, "INVALID_ACCESS_TOKEN"),
-])
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({"SYNDICATE_LINKEDIN_AUTHOR": "urn:li:organization:1"}, "HTTP 403"),
+        ({"SYNDICATE_LINKEDIN_VERSION": "202301"}, "HTTP 426"),
+        ({"SYNDICATE_LINKEDIN_TOKEN": "wrong"}, "INVALID_ACCESS_TOKEN"),
+    ],
+)
 def test_refusals_fail_at_once_with_the_reason(service, settings_env, linkedin, env, expected):
     rt = runtime(settings_env, linkedin, **env)
     event = load_fixture("seed-article-published")
-    rt.store.articles.apply(ArticleEvent.from_payload(event["id"], event),
-                            {"linkedin": ("pending", "")})
+    rt.store.articles.apply(
+        ArticleEvent.from_payload(event["id"], event), {"linkedin": ("pending", "")}
+    )
     outcome, entry = deliver(rt)
     assert outcome == "failed" and expected in entry["last_error"], entry
     assert entry["attempts"] == "1" and linkedin.posts == {}
 
 
 def test_an_invalid_payload_fails_at_once(rt, linkedin):
-    linkedin.fail_path("POST", "/rest/posts", ("answer", *FakeLinkedIn.error(
-        422, "/commentary :: length exceeds 3000", errorDetails={"inputErrors": [
-            {"code": "INVALID_LENGTH", "input": {}}]})))
+    linkedin.fail_path(
+        "POST",
+        "/rest/posts",
+        (
+            "answer",
+            *FakeLinkedIn.error(
+                422,
+                "/commentary :: length exceeds 3000",
+                errorDetails={"inputErrors": [{"code": "INVALID_LENGTH", "input": {}}]},
+            ),
+        ),
+    )
     outcome, entry = deliver(rt)
     assert outcome == "failed" and "length exceeds" in entry["last_error"]
 
@@ -168,9 +185,18 @@ def test_a_duplicate_of_a_live_post_counts_as_that_post(rt, linkedin):
 
 
 def test_a_duplicate_naming_a_deleted_post_fails_with_the_reason(rt, linkedin):
-    linkedin.fail_path("POST", "/rest/posts", ("answer", *FakeLinkedIn.error(
-        422, "Content is a duplicate of urn:li:share:7141138937766391000",
-        errorDetails={"inputErrors": [{"code": "DUPLICATE_POST", "input": {}}]})))
+    linkedin.fail_path(
+        "POST",
+        "/rest/posts",
+        (
+            "answer",
+            *FakeLinkedIn.error(
+                422,
+                "Content is a duplicate of urn:li:share:7141138937766391000",
+                errorDetails={"inputErrors": [{"code": "DUPLICATE_POST", "input": {}}]},
+            ),
+        ),
+    )
     outcome, entry = deliver(rt)
     assert outcome == "failed" and "does not exist" in entry["last_error"]
     assert len(creates(linkedin)) == 1  # not posted again
@@ -193,11 +219,17 @@ def test_unpublish_deletes_by_the_encoded_urn_and_gone_is_fine(rt, linkedin):
 def test_check_warns_as_the_version_ages_and_fails_once_sunset(service, settings_env, linkedin):
     from worker.social.errors import HealthWarning, PermanentError
 
-    assert runtime(settings_env, linkedin).channels["linkedin"].health_check().startswith(
-        f"posts of {FakeLinkedIn.AUTHOR} readable")
+    assert (
+        runtime(settings_env, linkedin)
+        .channels["linkedin"]
+        .health_check()
+        .startswith(f"posts of {FakeLinkedIn.AUTHOR} readable")
+    )
     linkedin.readable = False
-    assert "reading posts is not permitted" in runtime(
-        settings_env, linkedin).channels["linkedin"].health_check()
+    assert (
+        "reading posts is not permitted"
+        in runtime(settings_env, linkedin).channels["linkedin"].health_check()
+    )
     old = runtime(settings_env, linkedin, SYNDICATE_LINKEDIN_VERSION=FakeLinkedIn.version(10))
     with pytest.raises(HealthWarning, match="10 months old"):
         old.channels["linkedin"].health_check()
@@ -211,10 +243,14 @@ def test_the_share_url_and_malformed_settings(rt, settings_env):
     from worker.social import network_settings, share_links
 
     links = share_links(rt.settings, rt.store.articles.article(SEED))
-    assert links["linkedin"] == ("https://www.linkedin.com/sharing/share-offsite/?url="
-                                 "https%3A%2F%2Fnews.example.org%2Fnews%2FNATO-Summit-in-"
-                                 "Lithuania-Ends-Amid-Division-20230713-0001.html")
-    for name, value in (("SYNDICATE_LINKEDIN_AUTHOR", "org 5515715"),
-                        ("SYNDICATE_LINKEDIN_VERSION", "2026-11")):
+    assert links["linkedin"] == (
+        "https://www.linkedin.com/sharing/share-offsite/?url="
+        "https%3A%2F%2Fnews.example.org%2Fnews%2FNATO-Summit-in-"
+        "Lithuania-Ends-Amid-Division-20230713-0001.html"
+    )
+    for name, value in (
+        ("SYNDICATE_LINKEDIN_AUTHOR", "org 5515715"),
+        ("SYNDICATE_LINKEDIN_VERSION", "2026-11"),
+    ):
         with pytest.raises(ConfigError, match=name):
             network_settings(Settings.from_env({**settings_env, name: value}))

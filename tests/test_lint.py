@@ -1,6 +1,6 @@
-"""The code's own hygiene, run with the suite (and so in CI): ruff's checks over everything,
-mypy over every package (configuration in pyproject.toml), imports that point down the floors,
-and size limits (a module at most 400 lines, a function at most 60)."""
+"""The code's own hygiene, run with the suite (and so in CI): ruff's checks and ruff's format
+over everything, mypy over every package (configuration in pyproject.toml), imports that point
+down the floors, and size limits (a module at most 400 lines, a function at most 60)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,19 @@ from tests.support import ROOT
 
 
 def test_ruff_finds_nothing():
-    result = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=ROOT,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "."], cwd=ROOT, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ruff_format_changes_nothing():
+    result = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", "."],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -38,8 +49,9 @@ def test_no_module_over_400_lines_and_no_function_over_60():
 
 
 def test_mypy_is_clean_on_every_package():
-    result = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True,
-                            text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -71,14 +83,19 @@ def _imports(folder: str) -> dict[str, set[str]]:
 
 
 def test_imports_point_down_the_floors_only():
-    wrong = [f"{module} imports {sorted(bad)}" for folder, allowed in FLOORS.items()
-             for module, tops in _imports(folder).items() if (bad := tops - allowed)]
+    wrong = [
+        f"{module} imports {sorted(bad)}"
+        for folder, allowed in FLOORS.items()
+        for module, tops in _imports(folder).items()
+        if (bad := tops - allowed)
+    ]
     assert not wrong, "\n".join(wrong)
 
 
 def test_importing_a_store_module_loads_no_celery():
-    code = ("import sys, worker.store.articles, api.metrics; "
-            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'celery'))")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                            text=True)
+    code = (
+        "import sys, worker.store.articles, api.metrics; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'celery'))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stdout + result.stderr

@@ -20,8 +20,9 @@ SEED = "20230713-0001"
 def rt(service, settings_env, mastodon):
     runtime = Runtime(Settings.from_env({**settings_env, **mastodon.environment()}))
     event = load_fixture("seed-article-published")
-    runtime.store.articles.apply(ArticleEvent.from_payload(event["id"], event),
-                                 {"mastodon": ("pending", "")})
+    runtime.store.articles.apply(
+        ArticleEvent.from_payload(event["id"], event), {"mastodon": ("pending", "")}
+    )
     return runtime
 
 
@@ -78,16 +79,37 @@ def test_unpublish_deletes_and_gone_is_fine(rt, mastodon):
     assert deliver(rt, "delete")[0] == "deleted"
 
 
-@pytest.mark.parametrize("answer, outcome, ambiguous", [
-    ((429, {"x-ratelimit-reset": "2099-01-01T00:00:00.000000Z"}, {"error": "Too many requests"}),
-     "retry", "0"),
-    ((503, {}, {"error": "There was a temporary problem serving your request, please try again"}),
-     "retry", "1"),
-    ((500, {}, {"error": "boom"}), "retry", "1"),
-    ((401, {}, {"error": "The access token was revoked"}), "failed", "0"),
-    ((403, {}, {"error": "This action is outside the authorized scopes"}), "failed", "0"),
-    ((422, {}, {"error": "Validation failed: Text character limit of 500 exceeded"}), "failed", "0"),
-])
+@pytest.mark.parametrize(
+    "answer, outcome, ambiguous",
+    [
+        (
+            (
+                429,
+                {"x-ratelimit-reset": "2099-01-01T00:00:00.000000Z"},
+                {"error": "Too many requests"},
+            ),
+            "retry",
+            "0",
+        ),
+        (
+            (
+                503,
+                {},
+                {"error": "There was a temporary problem serving your request, please try again"},
+            ),
+            "retry",
+            "1",
+        ),
+        ((500, {}, {"error": "boom"}), "retry", "1"),
+        ((401, {}, {"error": "The access token was revoked"}), "failed", "0"),
+        ((403, {}, {"error": "This action is outside the authorized scopes"}), "failed", "0"),
+        (
+            (422, {}, {"error": "Validation failed: Text character limit of 500 exceeded"}),
+            "failed",
+            "0",
+        ),
+    ],
+)
 def test_the_retry_matrix(rt, mastodon, answer, outcome, ambiguous):
     mastodon.fail_path("POST", "/api/v1/statuses", ("answer", *answer), times=1)
     got, entry = deliver(rt)

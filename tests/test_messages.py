@@ -9,7 +9,8 @@ from tests.support import FIXTURES, load_fixture, publish, run_cli
 
 
 def test_send_points_a_url_without_scheme_and_many_events_to_the_right_command(
-        tmp_path, settings_env):
+    tmp_path, settings_env
+):
     seed = str(FIXTURES / "seed-article-published.json")
     r = run_cli(settings_env, "send", seed, "--url", "127.0.0.1:8000")
     assert r.returncode == 1 and "did you mean http://127.0.0.1:8000" in r.stderr
@@ -24,7 +25,7 @@ def test_send_points_a_url_without_scheme_and_many_events_to_the_right_command(
     array.write_text(json.dumps([event, event]))
     r = run_cli(settings_env, "send", str(array))
     assert r.returncode == 1 and "holds a JSON array (2 items)" in r.stderr
-    assert "backfill" in r.stderr and "no \"id\" field" not in r.stderr
+    assert "backfill" in r.stderr and 'no "id" field' not in r.stderr
     assert "Traceback" not in r.stderr
 
 

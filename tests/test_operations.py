@@ -25,11 +25,14 @@ def _feeds(service) -> set[str]:
 
 def _no_traceback(result) -> None:
     assert "Traceback" not in result.stderr + result.stdout
-    assert result.stderr.strip().startswith("Error: ") and len(result.stderr.strip().splitlines()) == 1
+    assert (
+        result.stderr.strip().startswith("Error: ") and len(result.stderr.strip().splitlines()) == 1
+    )
 
 
 def test_backfill_imports_an_archive_renders_each_feed_once_and_shares_nothing(
-        service, settings_env, fakes, tmp_path):
+    service, settings_env, fakes, tmp_path
+):
     archive = tmp_path / "archive.jsonl"
     archive.write_text("".join(json.dumps(article_event(n)) + "\n" for n in range(1000)))
     before = _renders(service)
@@ -47,8 +50,11 @@ def test_backfill_imports_an_archive_renders_each_feed_once_and_shares_nothing(
     parsed = feedparser.parse(service.feed("all", "atom").content)
     assert parsed.bozo == 0 and len(parsed.entries) == 50
     assert parsed.entries[0].id == item_id("bench-0000999")  # newest published first
-    assert [fakes.twitter.received("POST"), fakes.facebook.received("POST"),
-            fakes.googleplus.received("POST")] == [[], [], []]
+    assert [
+        fakes.twitter.received("POST"),
+        fakes.facebook.received("POST"),
+        fakes.googleplus.received("POST"),
+    ] == [[], [], []]
     assert {e["state"] for e in shares(service, "bench-0000500").values()} == {"skipped"}
     assert service.redis.zcard(keys.OPEN) == 0
     wait_for(lambda: len(fakes.hub.received("POST")) >= 3 * len(feeds), what="a ping per topic")
@@ -65,7 +71,9 @@ def test_backfill_names_the_bad_lines_and_keeps_the_good_ones(service, settings_
     bad_schema = article_event(1)
     del bad_schema["article"]["title"]
     archive = tmp_path / "archive.jsonl"
-    archive.write_text(json.dumps(article_event(0)) + "\n{not json\n" + json.dumps(bad_schema) + "\n")
+    archive.write_text(
+        json.dumps(article_event(0)) + "\n{not json\n" + json.dumps(bad_schema) + "\n"
+    )
     result = run_cli(settings_env, "backfill", str(archive))
     assert result.returncode == 1
     assert "1 applied, 0 already current, 2 rejected" in result.stdout
@@ -92,8 +100,19 @@ def test_rebuild_restores_a_lost_feed_and_refuses_unknown_keys(service, settings
 
 
 def test_replay_retries_dead_letters_once_the_cause_is_fixed(service, settings_env, fakes):
-    fakes.twitter.fail_next(("answer", 401, {}, {"title": "Unauthorized", "type": "about:blank",
-                                                 "status": 401, "detail": "Unauthorized"}))
+    fakes.twitter.fail_next(
+        (
+            "answer",
+            401,
+            {},
+            {
+                "title": "Unauthorized",
+                "type": "about:blank",
+                "status": 401,
+                "detail": "Unauthorized",
+            },
+        )
+    )
     send(service, "seed-article-published")
     wait_states(service, {"twitter": "failed", "facebook": "sent", "googleplus": "sent"})
     listed = run_cli(settings_env, "replay", "--list")
@@ -115,7 +134,7 @@ def test_replay_retries_dead_letters_once_the_cause_is_fixed(service, settings_e
 def test_replay_reruns_a_failed_event(service, settings_env):
     """An event that failed (here: its stored body was damaged) is re-run once it is repaired."""
     event = publish(service, "seed-article-published")
-    service.redis.hset(keys.event_key(event['id']), mapping={"status": "failed", "error": "boom"})
+    service.redis.hset(keys.event_key(event["id"]), mapping={"status": "failed", "error": "boom"})
     service.redis.zadd(keys.DEAD, {f"event:{event['id']}": time.time()})
     assert run_cli(settings_env, "replay").returncode == 0
     assert service.event_done(event["id"])["status"] == "done"
@@ -125,27 +144,44 @@ def test_replay_reruns_a_failed_event(service, settings_env):
 def test_status_shows_queues_workers_events_and_channels(service, settings_env, worker):
     publish(service, "seed-article-published")
     text = run_cli(settings_env, "status").stdout
-    for expected in ("queues     events 0", "workers    test-", "twitter    on",
-                     "article.published", SEED_ID):
+    for expected in (
+        "queues     events 0",
+        "workers    test-",
+        "twitter    on",
+        "article.published",
+        SEED_ID,
+    ):
         assert expected in text, (expected, text)
     data = json.loads(run_cli(settings_env, "status", "--json").stdout)
     assert set(data["queues"]) == {"events", "deliveries", "pings"}
     assert data["events"][0]["article_id"] == SEED_ID and data["events"][0]["status"] == "done"
     assert data["feeds"] == 8 and data["feeds_to_render"] == 0  # publish() waited for renders
     assert {c["network"]: c["enabled"] for c in data["channels"]} == {
-        "twitter": True, "facebook": True, "googleplus": True,
-        "mastodon": False, "bluesky": False, "threads": False,
-        "linkedin": False}  # every network of the registry, on or off
+        "twitter": True,
+        "facebook": True,
+        "googleplus": True,
+        "mastodon": False,
+        "bluesky": False,
+        "threads": False,
+        "linkedin": False,
+    }  # every network of the registry, on or off
 
 
 def test_check_reaches_every_remote_and_says_what_is_off(settings_env, fakes):
     result = run_cli(settings_env, "check")
     assert result.returncode == 0, result.stdout
     for name in ("redis", "broker", "twitter", "facebook", "googleplus", f"hub {fakes.hub.url}/"):
-        assert any(line.startswith("ok") and f" {name}:" in line
-                   for line in result.stdout.splitlines()), (name, result.stdout)
-    off = run_cli(settings_env, "check", env={"SYNDICATE_TWITTER_BEARER_TOKEN": None,
-                                             "SYNDICATE_WEBSUB_HUBS": "http://127.0.0.1:9/"})
+        assert any(
+            line.startswith("ok") and f" {name}:" in line for line in result.stdout.splitlines()
+        ), (name, result.stdout)
+    off = run_cli(
+        settings_env,
+        "check",
+        env={
+            "SYNDICATE_TWITTER_BEARER_TOKEN": None,
+            "SYNDICATE_WEBSUB_HUBS": "http://127.0.0.1:9/",
+        },
+    )
     assert off.returncode == 1
     assert "off   twitter: off (no credentials)" in off.stdout
     assert "FAIL  hub http://127.0.0.1:9/: unreachable" in off.stdout
@@ -155,8 +191,11 @@ def test_user_mistakes_are_one_line_and_a_non_zero_exit(settings_env, tmp_path):
     bad = run_cli(settings_env, "check", env={"SYNDICATE_FEED_SIZE": "lots"})
     assert bad.returncode == 1 and "SYNDICATE_FEED_SIZE" in bad.stderr
     _no_traceback(bad)
-    nowhere = run_cli(settings_env, "status", env={"SYNDICATE_REDIS_URL": None,
-                                                   "SYNDICATE_DATA_DIR": str(tmp_path)})
+    nowhere = run_cli(
+        settings_env,
+        "status",
+        env={"SYNDICATE_REDIS_URL": None, "SYNDICATE_DATA_DIR": str(tmp_path)},
+    )
     assert nowhere.returncode == 1 and "no SYNDICATE_REDIS_URL" in nowhere.stderr
     _no_traceback(nowhere)
     down = run_cli(settings_env, "status", env={"SYNDICATE_REDIS_URL": "redis://127.0.0.1:9/0"})

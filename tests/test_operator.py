@@ -89,8 +89,10 @@ def test_start_is_one_line_per_fact_and_stop_is_quiet(tmp_path):
     assert all(line.startswith("syndicate: ") for line in lines), out
     assert "celery" not in out.lower() and "SecurityWarning" not in out + err
     assert "scheduler tick failed" not in out + err and "Traceback" not in out + err
-    assert "celery@" in (run.data / "worker.log").read_text() or \
-        "ready" in (run.data / "worker.log").read_text()
+    assert (
+        "celery@" in (run.data / "worker.log").read_text()
+        or "ready" in (run.data / "worker.log").read_text()
+    )
 
 
 def test_check_proves_each_piece_and_reads_the_running_service(tmp_path, own_fakes):
@@ -106,16 +108,35 @@ def test_check_proves_each_piece_and_reads_the_running_service(tmp_path, own_fak
         assert lines["secret"].startswith("ok")  # the service's, though this shell has none?
         bare = {k: v for k, v in run.env.items() if not k.startswith("SYNDICATE_")}
         bare["SYNDICATE_DATA_DIR"] = run.env["SYNDICATE_DATA_DIR"]
-        shell = subprocess.run([sys.executable, "-m", "cli", "check"], env=bare,
-                               cwd=ROOT, capture_output=True, text=True, timeout=120)
+        shell = subprocess.run(
+            [sys.executable, "-m", "cli", "check"],
+            env=bare,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert "webhook secret: set" in shell.stdout  # not "not set": the service has one
         assert "on in the running service" in shell.stdout  # networks: the service's view
-        status = json.loads(subprocess.run(
-            [sys.executable, "-m", "cli", "status", "--json"], env=bare, cwd=ROOT,
-            capture_output=True, text=True, timeout=120).stdout)
+        status = json.loads(
+            subprocess.run(
+                [sys.executable, "-m", "cli", "status", "--json"],
+                env=bare,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            ).stdout
+        )
         assert {c["network"]: c["enabled"] for c in status["channels"]} == {
-            "facebook": True, "googleplus": True, "twitter": True, "mastodon": False,
-            "bluesky": False, "threads": False, "linkedin": False}
+            "facebook": True,
+            "googleplus": True,
+            "twitter": True,
+            "mastodon": False,
+            "bluesky": False,
+            "threads": False,
+            "linkedin": False,
+        }
         wrong = run.cli("check", env={"SYNDICATE_TWITTER_BEARER_TOKEN": "not-the-token"})
         assert wrong.returncode == 1 and "FAIL  twitter:" in wrong.stdout
     finally:
@@ -123,8 +144,11 @@ def test_check_proves_each_piece_and_reads_the_running_service(tmp_path, own_fak
 
 
 def test_check_without_any_redis_fails(tmp_path, settings_env):
-    result = run_cli(settings_env, "check", env={"SYNDICATE_REDIS_URL": None,
-                                                 "SYNDICATE_DATA_DIR": str(tmp_path)})
+    result = run_cli(
+        settings_env,
+        "check",
+        env={"SYNDICATE_REDIS_URL": None, "SYNDICATE_DATA_DIR": str(tmp_path)},
+    )
     assert result.returncode == 1 and "FAIL  redis: no Redis" in result.stdout
 
 
@@ -144,8 +168,11 @@ def test_send_with_the_wrong_secret_explains(tmp_path):
     try:
         run.wait_up()
         other = "whsec_" + "b3RoZXItc2VjcmV0LTAxMjM0NTY3ODlhYmNkZWZnaGlq"
-        r = run.cli("send", str(FIXTURES / "seed-article-published.json"),
-                    env={"SYNDICATE_WEBHOOK_SECRET": other})
+        r = run.cli(
+            "send",
+            str(FIXTURES / "seed-article-published.json"),
+            env={"SYNDICATE_WEBHOOK_SECRET": other},
+        )
         assert r.returncode == 1 and "does not match the service's secret" in r.stderr
     finally:
         run.stop()
@@ -174,7 +201,9 @@ def test_init_writes_an_owner_only_env_with_fresh_secrets(tmp_path, settings_env
     assert other.read_text() != text  # fresh each time
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt install chromium)")
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium is not installed (Debian: apt install chromium)"
+)
 def test_the_newcomers_tour_in_headless_chromium(tmp_path, own_fakes):
     """The README's tour: start, send, see the headline on the status page, retry a failure
     from the page, stop; at phone and desktop width, nothing cut off."""
@@ -183,19 +212,27 @@ def test_the_newcomers_tour_in_headless_chromium(tmp_path, own_fakes):
     browser = None
     try:
         run.wait_up()
-        fakes.twitter.fail_next(("answer", 401, {}, {"title": "Unauthorized", "status": 401,
-                                                     "detail": "Unauthorized"}))
+        fakes.twitter.fail_next(
+            ("answer", 401, {}, {"title": "Unauthorized", "status": 401, "detail": "Unauthorized"})
+        )
         sent = run.cli("send", str(FIXTURES / "seed-article-published.json"))
         assert sent.returncode == 0 and sent.stdout.startswith("202 "), sent.stderr
 
         def dead() -> list:
-            return requests.get(run.base + "/articles/20230713-0001", headers=OPERATOR,
-                                timeout=5).json().get("shares", {}).get("twitter", {}).get("state")
+            return (
+                requests.get(run.base + "/articles/20230713-0001", headers=OPERATOR, timeout=5)
+                .json()
+                .get("shares", {})
+                .get("twitter", {})
+                .get("state")
+            )
 
         wait_for(lambda: dead() == "failed", 30, "the refused tweet")
         browser = Browser(CHROMIUM, tmp_path / "profile", 390, 844)
         browser.goto(f"{run.base}/login?next=/#token={ADMIN_TOKEN}")
-        title = json.loads((FIXTURES / "seed-article-published.json").read_text())["article"]["title"]
+        title = json.loads((FIXTURES / "seed-article-published.json").read_text())["article"][
+            "title"
+        ]
         assert title in browser.text("#events")
         assert "token expired" in browser.text("#dead")
         for width in (390, 1280):
@@ -221,7 +258,12 @@ def test_the_newcomers_tour_in_headless_chromium(tmp_path, own_fakes):
 
 
 def test_a_replayed_failure_that_fails_again_stays_a_dead_letter(service, settings_env, fakes):
-    refused = ("answer", 401, {}, {"title": "Unauthorized", "status": 401, "detail": "Unauthorized"})
+    refused = (
+        "answer",
+        401,
+        {},
+        {"title": "Unauthorized", "status": 401, "detail": "Unauthorized"},
+    )
     fakes.twitter.fail_path("POST", "/2/tweets", refused, times=2)
     send(service, "seed-article-published")
     wait_states(service, {"twitter": "failed"})
@@ -250,26 +292,36 @@ def test_the_json_api_speaks_iso_times_and_numbers(service):
     assert event["received_at"].endswith("Z") and "T" in event["received_at"]
     assert isinstance(event["attempts"], int)
     shares = service.client.get(f"/articles/{SEED_ID}").json()["shares"]
-    assert all(isinstance(s["attempts"], int) and s["created_at"].endswith("Z")
-               for s in shares.values())
+    assert all(
+        isinstance(s["attempts"], int) and s["created_at"].endswith("Z") for s in shares.values()
+    )
 
 
 def test_a_trace_runs_from_intake_to_the_posts_and_the_logs(service, fakes, worker):
     seed = load_fixture("seed-article-published")
     incoming = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
     body = json.dumps(seed).encode()
-    r = service.client.post("/events", content=body,
-                            headers={**signed_headers(seed["id"], body), "traceparent": incoming})
+    r = service.client.post(
+        "/events",
+        content=body,
+        headers={**signed_headers(seed["id"], body), "traceparent": incoming},
+    )
     assert r.headers["traceparent"].startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-")
     wait_states(service, {"twitter": "sent", "facebook": "sent", "googleplus": "sent"})
     for fake in (fakes.twitter, fakes.facebook, fakes.googleplus):
         sent = fake.received("POST")[-1].headers.get("traceparent", "")
         assert sent.startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-"), sent
         assert sent != incoming  # a span of its own
-    lines = [json.loads(line) for line in worker.log_path.read_text().splitlines()
-             if line.startswith("{")]
-    assert any(line.get("trace_id") == "4bf92f3577b34da6a3ce929d0e0e4736"
-               and line.get("network") == "twitter" for line in lines)
+    lines = [
+        json.loads(line)
+        for line in worker.log_path.read_text().splitlines()
+        if line.startswith("{")
+    ]
+    assert any(
+        line.get("trace_id") == "4bf92f3577b34da6a3ce929d0e0e4736"
+        and line.get("network") == "twitter"
+        for line in lines
+    )
 
 
 def test_the_access_log_has_a_line_per_request(settings, tmp_path):
@@ -279,11 +331,17 @@ def test_the_access_log_has_a_line_per_request(settings, tmp_path):
         requests.get(base + "/metrics", timeout=5)  # no token: 401
 
         def lines() -> list[dict]:
-            return [json.loads(x) for x in log.read_text().splitlines() if x.startswith("{")
-                    and json.loads(x).get("logger") == "syndicate.access"]
+            return [
+                json.loads(x)
+                for x in log.read_text().splitlines()
+                if x.startswith("{") and json.loads(x).get("logger") == "syndicate.access"
+            ]
 
-        found = wait_for(lambda: {"/feeds/all.rss", "/metrics"} <= {x["path"] for x in lines()}
-                         and lines(), 10, "access lines")  # the start-up probe logs lines too
+        found = wait_for(
+            lambda: {"/feeds/all.rss", "/metrics"} <= {x["path"] for x in lines()} and lines(),
+            10,
+            "access lines",
+        )  # the start-up probe logs lines too
     by_path = {line["path"]: line for line in found}
     assert by_path["/feeds/all.rss"]["status"] == 200 and by_path["/metrics"]["status"] == 401
     assert by_path["/feeds/all.rss"]["method"] == "GET" and "duration_ms" in by_path["/metrics"]
@@ -300,7 +358,7 @@ def test_the_timeline_keeps_when_an_article_first_went_live_in_each_feed(service
 def _readme_block(lang: str, after: str) -> str:
     text = (ROOT / "README.md").read_text()
     start = text.index(f"```{lang}\n", text.index(after)) + len(lang) + 4
-    return text[start:text.index("```", start)]
+    return text[start : text.index("```", start)]
 
 
 def _tour_steps(block: str, port: int) -> list[tuple[str, list[str]]]:
@@ -333,14 +391,22 @@ def test_the_readme_tour_pastes_and_runs_as_written(tmp_path):
     """The first screen of the README, line by line, in a directory like a fresh checkout's:
     `run` on port 8000's stand-in, then each command of the tour prints what the README says;
     `run`'s terminal keeps its start-up lines (the one-time login link) on screen."""
-    for name, target in ((".venv", Path(sys.prefix)), ("tests", ROOT / "tests"),
-                         ("bench", ROOT / "bench")):
+    for name, target in (
+        (".venv", Path(sys.prefix)),
+        ("tests", ROOT / "tests"),
+        ("bench", ROOT / "bench"),
+    ):
         (tmp_path / name).symlink_to(target)
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
     port = free_port()
-    service = subprocess.Popen([".venv/bin/python", "-m", "cli", "run", "--port", str(port)],
-                               cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    service = subprocess.Popen(
+        [".venv/bin/python", "-m", "cli", "run", "--port", str(port)],
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for(lambda: _ready(port, service), 90, "syndicate run")
         for command, expected in _tour_steps(_readme_block("sh", "A first tour"), port):
@@ -348,9 +414,14 @@ def test_the_readme_tour_pastes_and_runs_as_written(tmp_path):
                 command = command.replace(".venv/bin/syndicate", ".venv/bin/python -m cli")
 
             def ran() -> subprocess.CompletedProcess | None:
-                done = subprocess.run(["bash", "-c", command], cwd=tmp_path, timeout=180,
-                                      env={**env, "PYTHONPATH": str(ROOT)},
-                                      capture_output=True, text=True)
+                done = subprocess.run(
+                    ["bash", "-c", command],
+                    cwd=tmp_path,
+                    timeout=180,
+                    env={**env, "PYTHONPATH": str(ROOT)},
+                    capture_output=True,
+                    text=True,
+                )
                 return done if done.returncode == 0 and _prints(done.stdout, expected) else None
 
             first = ran()
@@ -358,9 +429,16 @@ def test_the_readme_tour_pastes_and_runs_as_written(tmp_path):
                 first = wait_for(ran, 20, command)  # a reader asking again a moment later
             assert first is not None, command
         snippet = _readme_block("python", "From your own code").replace(
-            "127.0.0.1:8000", f"127.0.0.1:{port}")
-        answer = subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path, env=env,
-                                capture_output=True, text=True, timeout=60)
+            "127.0.0.1:8000", f"127.0.0.1:{port}"
+        )
+        answer = subprocess.run(
+            [sys.executable, "-c", snippet],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert answer.returncode == 0 and "'duplicate'" in answer.stdout, answer.stderr
     finally:
         service.send_signal(signal.SIGTERM)

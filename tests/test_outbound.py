@@ -50,8 +50,13 @@ class Recorder:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def _answer(self, status: int, body: bytes, headers: dict[str, str] | None = None,
-                        length: bool = True) -> None:
+            def _answer(
+                self,
+                status: int,
+                body: bytes,
+                headers: dict[str, str] | None = None,
+                length: bool = True,
+            ) -> None:
                 self.send_response(status)
                 for name, value in (headers or {}).items():
                     self.send_header(name, value)
@@ -66,9 +71,15 @@ class Recorder:
             def _handle(self) -> None:
                 size = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(size) if size else b""
-                recorder.seen.append({"method": self.command, "path": self.path,
-                                      "host": self.headers.get("host"), "body": body,
-                                      "auth": self.headers.get("authorization")})
+                recorder.seen.append(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "host": self.headers.get("host"),
+                        "body": body,
+                        "auth": self.headers.get("authorization"),
+                    }
+                )
                 path = self.path.split("?")[0]
                 if path == "/image.jpg":
                     self._answer(200, IMAGE, {"Content-Type": "image/png"})
@@ -98,14 +109,33 @@ class Recorder:
                     target = self.path.split("?to=", 1)[1]
                     self._answer(302, b"", {"Location": target})
                 elif path == "/xrpc/com.atproto.server.createSession":
-                    self._answer(200, json.dumps({
-                        "did": "did:plc:test", "handle": "n.test", "accessJwt": "access",
-                        "refreshJwt": "refresh"}).encode(), {"Content-Type": "application/json"})
+                    self._answer(
+                        200,
+                        json.dumps(
+                            {
+                                "did": "did:plc:test",
+                                "handle": "n.test",
+                                "accessJwt": "access",
+                                "refreshJwt": "refresh",
+                            }
+                        ).encode(),
+                        {"Content-Type": "application/json"},
+                    )
                 elif path == "/xrpc/com.atproto.repo.uploadBlob":
-                    self._answer(200, json.dumps({"blob": {
-                        "$type": "blob", "ref": {"$link": "bafkrei"}, "mimeType":
-                        self.headers.get("content-type"), "size": len(body)}}).encode(),
-                        {"Content-Type": "application/json"})
+                    self._answer(
+                        200,
+                        json.dumps(
+                            {
+                                "blob": {
+                                    "$type": "blob",
+                                    "ref": {"$link": "bafkrei"},
+                                    "mimeType": self.headers.get("content-type"),
+                                    "size": len(body),
+                                }
+                            }
+                        ).encode(),
+                        {"Content-Type": "application/json"},
+                    )
                 else:
                     self._answer(404, b"not here")
 
@@ -114,14 +144,14 @@ class Recorder:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         if context is not None:
+
             def remember(sock: Any, name: str | None, ctx: Any) -> None:
                 recorder.sni.append(name)
 
             context.sni_callback = remember
             self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,),
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
         self.thread.start()
 
     def paths(self) -> list[str]:
@@ -170,7 +200,7 @@ def get(url: str, allow_private: bool = False, **kw: Any) -> outbound.Fetched:
 # (a) the guard ------------------------------------------------------------------------------------
 
 REFUSED = [
-    "http://localhost:{port}/image.jpg",                  # a name that resolves to 127.0.0.1
+    "http://localhost:{port}/image.jpg",  # a name that resolves to 127.0.0.1
     "http://127.1:{port}/image.jpg",
     "http://127.0.0.1:{port}/image.jpg",
     "http://[::1]:{port}/image.jpg",
@@ -178,20 +208,29 @@ REFUSED = [
     "http://2130706433:{port}/image.jpg",
     "http://[::ffff:127.0.0.1]:{port}/image.jpg",
     "http://[::ffff:7f00:1]:{port}/image.jpg",
-    "http://169.254.169.254/latest/meta-data/",           # cloud metadata (link-local)
+    "http://169.254.169.254/latest/meta-data/",  # cloud metadata (link-local)
     "http://[fe80::1]/",
-    "http://10.0.0.1/", "http://172.16.0.1/", "http://192.168.1.1/", "http://[fc00::1]/",
-    "http://100.64.0.1/",                                 # CGNAT
-    "http://0.0.0.0:{port}/", "http://[::]:{port}/",      # unspecified (this machine on Linux)
-    "http://224.0.0.1/", "http://240.0.0.1/", "http://255.255.255.255/",
-    "http://[64:ff9b::7f00:1]:{port}/",                   # NAT64 of 127.0.0.1
-    "http://[2002:7f00:1::]:{port}/",                     # 6to4 of 127.0.0.1
+    "http://10.0.0.1/",
+    "http://172.16.0.1/",
+    "http://192.168.1.1/",
+    "http://[fc00::1]/",
+    "http://100.64.0.1/",  # CGNAT
+    "http://0.0.0.0:{port}/",
+    "http://[::]:{port}/",  # unspecified (this machine on Linux)
+    "http://224.0.0.1/",
+    "http://240.0.0.1/",
+    "http://255.255.255.255/",
+    "http://[64:ff9b::7f00:1]:{port}/",  # NAT64 of 127.0.0.1
+    "http://[2002:7f00:1::]:{port}/",  # 6to4 of 127.0.0.1
     "http://127.0.0.1:{port}\\@news.example.org/image.jpg",  # the audit's backslash trick
     "http://127.0.0.1:{port}\\\\@news.example.org/image.jpg",
-    "http://user:secret@news.example.org/image.jpg",      # credentials
+    "http://user:secret@news.example.org/image.jpg",  # credentials
     "http://user@localhost:{port}/image.jpg",
-    "ftp://news.example.org/image.jpg", "file:///etc/passwd", "gopher://127.0.0.1:{port}/",
-    "http:///image.jpg", "http://news.example.org:99999/",
+    "ftp://news.example.org/image.jpg",
+    "file:///etc/passwd",
+    "gopher://127.0.0.1:{port}/",
+    "http:///image.jpg",
+    "http://news.example.org:99999/",
 ]
 
 
@@ -277,15 +316,36 @@ def test_an_ipv6_literal_is_pinned_with_its_brackets_in_the_host_header():
 
 # TLS: SNI and certificate verification for the original hostname ------------------------------------
 
+
 def _certificate(tmp: Path, name: str) -> tuple[Path, Path]:
     openssl = shutil.which("openssl")
     if not openssl:
         pytest.skip("openssl is not installed")
     cert, key = tmp / f"{name}.pem", tmp / f"{name}.key"
-    subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2", "-subj", f"/CN={name}",
-                    "-addext", f"subjectAltName=DNS:{name}", "-keyout", str(key), "-out",
-                    str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            openssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            f"/CN={name}",
+            "-addext",
+            f"subjectAltName=DNS:{name}",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
@@ -309,13 +369,13 @@ def test_tls_keeps_sni_and_verifies_the_certificate_for_the_original_hostname(tl
     # the certificate is checked against the URL's hostname (not the address connected to)
     dns["answers"]["other.example"] = ["127.0.0.1"]
     with pytest.raises(requests.exceptions.SSLError):
-        get(f"https://other.example:{server.port}/image.jpg", allow_private=True,
-            verify=str(cert))
+        get(f"https://other.example:{server.port}/image.jpg", allow_private=True, verify=str(cert))
     with pytest.raises(requests.exceptions.SSLError):  # nor is the IP taken for the name
         get(f"https://127.0.0.1:{server.port}/image.jpg", allow_private=True, verify=str(cert))
 
 
 # Redirects, bytes and time --------------------------------------------------------------------------
+
 
 def test_redirects_are_not_followed_unless_asked_and_then_each_hop_is_checked(web):
     base = f"http://127.0.0.1:{web.port}"
@@ -324,15 +384,21 @@ def test_redirects_are_not_followed_unless_asked_and_then_each_hop_is_checked(we
     got = get(f"{base}/redirect?to=/image.jpg", allow_private=True, allow_redirects=True)
     assert got.content == IMAGE and got.url == f"{base}/image.jpg"
     web.seen.clear()
-    for hop in (f"http://user:pw@127.0.0.1:{web.port}/secret",
-                f"http://127.0.0.1:{web.port}\\@{SITE}/secret", f"http://0.0.0.0:{web.port}/secret",
-                "file:///etc/passwd"):
+    for hop in (
+        f"http://user:pw@127.0.0.1:{web.port}/secret",
+        f"http://127.0.0.1:{web.port}\\@{SITE}/secret",
+        f"http://0.0.0.0:{web.port}/secret",
+        "file:///etc/passwd",
+    ):
         with pytest.raises(outbound.Refused):
             get(f"{base}/redirect?to={hop}", allow_private=True, allow_redirects=True)
     assert all(not p.startswith("/secret") for p in web.paths()), web.paths()
     with pytest.raises(outbound.Refused, match="redirects"):
-        get(f"{base}/redirect?to={base}/redirect?to={base}/redirect?to={base}/redirect?to=/x",
-            allow_private=True, allow_redirects=True)
+        get(
+            f"{base}/redirect?to={base}/redirect?to={base}/redirect?to={base}/redirect?to=/x",
+            allow_private=True,
+            allow_redirects=True,
+        )
 
 
 def test_bodies_are_bounded(web):
@@ -353,11 +419,17 @@ def test_a_slow_answer_is_cut_at_the_timeout(web):
 
 # Bluesky's thumbnail goes through the guard -----------------------------------------------------------
 
+
 def _bluesky(site: str, pds: str, allow_private: bool) -> Bluesky:
-    config = BlueskySettings.model_validate({
-        "SYNDICATE_BLUESKY_HANDLE": "n.test", "SYNDICATE_BLUESKY_APP_PASSWORD": "app-pass",
-        "SYNDICATE_BLUESKY_PDS": pds, "SYNDICATE_SITE_URL": site,
-        "SYNDICATE_ALLOW_PRIVATE_ADDRESSES": "on" if allow_private else "off"})
+    config = BlueskySettings.model_validate(
+        {
+            "SYNDICATE_BLUESKY_HANDLE": "n.test",
+            "SYNDICATE_BLUESKY_APP_PASSWORD": "app-pass",
+            "SYNDICATE_BLUESKY_PDS": pds,
+            "SYNDICATE_SITE_URL": site,
+            "SYNDICATE_ALLOW_PRIVATE_ADDRESSES": "on" if allow_private else "off",
+        }
+    )
     return Bluesky(config, 2.0)
 
 
@@ -391,44 +463,65 @@ def test_bluesky_thumbnail_from_the_site_is_uploaded(web):
 
 # Intake: one parser's rules -----------------------------------------------------------------------------
 
+
 def _errors(mutate) -> dict[str, str]:
     event = load_fixture("seed-article-published")
     mutate(event["article"])
     return {e.field: e.message for e in validate_event(event)}
 
 
-@pytest.mark.parametrize("url, message", [
-    ("http://127.0.0.1:18602\\@news.example.org/x.jpg", "backslash"),
-    ("https://news.example.org\\x.jpg", "backslash"),
-    ("https://editor:pw@news.example.org/x.jpg", "user name or password"),
-    ("https://editor@news.example.org/x.jpg", "user name or password"),
-    ("https://news.example.org:99999/x.jpg", "not a valid URL"),
-    ("https:///x.jpg", "must name a host"),
-])
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("http://127.0.0.1:18602\\@news.example.org/x.jpg", "backslash"),
+        ("https://news.example.org\\x.jpg", "backslash"),
+        ("https://editor:pw@news.example.org/x.jpg", "user name or password"),
+        ("https://editor@news.example.org/x.jpg", "user name or password"),
+        ("https://news.example.org:99999/x.jpg", "not a valid URL"),
+        ("https:///x.jpg", "must name a host"),
+    ],
+)
 def test_intake_refuses_backslashes_credentials_and_unparseable_urls(url, message):
-    def image(article): article["image"]["url"] = url
-    def related(article): article["related"] = [{"url": url}]
-    def page(article): article["url"] = url
+    def image(article):
+        article["image"]["url"] = url
+
+    def related(article):
+        article["related"] = [{"url": url}]
+
+    def page(article):
+        article["url"] = url
+
     assert message in _errors(image).get("article.image.url", "")
     assert message in _errors(related).get("article.related[0].url", "")
     assert message in _errors(page).get("article.url", "")
 
 
 def test_intake_still_accepts_ordinary_urls():
-    for url in ("https://news.example.org:8443/media/a%20b.jpg?w=1200&h=675#top",
-                "http://[2001:db8::1]/x.jpg", "https://bücher.example/x.jpg",
-                "https://news.example.org/@desk/x.jpg"):
-        def mutate(article, url=url): article["image"]["url"] = url
+    for url in (
+        "https://news.example.org:8443/media/a%20b.jpg?w=1200&h=675#top",
+        "http://[2001:db8::1]/x.jpg",
+        "https://bücher.example/x.jpg",
+        "https://news.example.org/@desk/x.jpg",
+    ):
+
+        def mutate(article, url=url):
+            article["image"]["url"] = url
+
         assert "article.image.url" not in _errors(mutate), url
 
-    def author(article): article["authors"][0]["url"] = "mailto:desk@news.example.org"
+    def author(article):
+        article["authors"][0]["url"] = "mailto:desk@news.example.org"
+
     assert not any(f.startswith("article.authors") for f in _errors(author))
 
-    def author_trick(article): article["authors"][0]["url"] = "mailto:desk\\@news.example.org"
+    def author_trick(article):
+        article["authors"][0]["url"] = "mailto:desk\\@news.example.org"
+
     assert "backslash" in _errors(author_trick)["article.authors[0].url"]
 
 
 # (b) through the real service ----------------------------------------------------------------------
+
 
 def test_the_service_answers_422_for_the_backslash_trick_and_stores_nothing(service):
     event = load_fixture("seed-article-published")

@@ -30,7 +30,8 @@ def test_seed_article_reaches_all_five_feeds_in_every_format(service):
             assert entry.media_content[0]["url"] == article["image"]["url"]
         items = service.feed(key, "json").json()["items"]
         assert [(i["id"], i["title"], i["url"]) for i in items] == [
-            (item_id(article["id"]), article["title"], article["url"])]
+            (item_id(article["id"]), article["title"], article["url"])
+        ]
         assert {"NATO", "Ukraine"} <= set(items[0]["tags"])
 
 
@@ -73,8 +74,14 @@ def test_audio_programme_is_in_the_audio_feed_with_its_enclosure(service):
 
 def test_hostile_article_feeds_parse_and_carry_nothing_executable(service):
     event = publish(service, "hostile-article-published")
-    keys = ["all", "section/news", "tag/cote-d-ivoire", "tag/sao-paulo", "tag/bei-jing--68c77e1551",
-            "tag/c-plus-plus-rust"]
+    keys = [
+        "all",
+        "section/news",
+        "tag/cote-d-ivoire",
+        "tag/sao-paulo",
+        "tag/bei-jing--68c77e1551",
+        "tag/c-plus-plus-rust",
+    ]
     for key in keys:
         for fmt in ("rss", "atom"):
             raw = service.feed(key, fmt).content
@@ -110,7 +117,9 @@ def test_out_of_order_update_before_publish_keeps_the_newer_state(service):
     assert service.event_done(late["id"])["result"]["outcome"] == "stale"
     service.settle()
     entries = parsed(service, "all", "rss").entries
-    assert [e.title for e in entries] == ["NATO Summit in Lithuania Ends Amid Division Over Ukraine"]
+    assert [e.title for e in entries] == [
+        "NATO Summit in Lithuania Ends Amid Division Over Ukraine"
+    ]
 
 
 def test_late_update_does_not_undo_an_unpublish(service):

@@ -19,7 +19,9 @@ from tests.support import OPERATOR, api_process, publish
 
 def _served(base: str, status: str) -> float:
     text = requests.get(base + "/metrics", timeout=5, headers=OPERATOR).text
-    m = re.search(rf'^syndicate_feed_requests_total\{{status="{status}"\}} (\S+)$', text, re.MULTILINE)
+    m = re.search(
+        rf'^syndicate_feed_requests_total\{{status="{status}"\}} (\S+)$', text, re.MULTILINE
+    )
     return float(m.group(1)) if m else 0.0
 
 
@@ -50,25 +52,33 @@ def test_reader_subscribes_and_gets_not_modified_on_its_second_update(service, s
 NEWSBOAT = shutil.which("newsboat")
 
 
-@pytest.mark.skipif(NEWSBOAT is None, reason="newsboat is not installed (Debian: apt install newsboat)")
-def test_newsboat_shows_the_whole_article_title_image_caption_and_credit(service, settings,
-                                                                         tmp_path):
+@pytest.mark.skipif(
+    NEWSBOAT is None, reason="newsboat is not installed (Debian: apt install newsboat)"
+)
+def test_newsboat_shows_the_whole_article_title_image_caption_and_credit(
+    service, settings, tmp_path
+):
     """A terminal reader nobody here wrote: it reads the content, not Media RSS, so the lead
     image, caption and credit must be in the content for its readers to see them."""
     seed = publish(service, "seed-article-published")["article"]
     env = {**os.environ, "HOME": str(tmp_path)}
     with api_process(settings) as base:
         for fmt in ("rss", "atom"):  # one cache each: newsboat keeps one copy per guid
-            urls, config, cache = (tmp_path / f"urls-{fmt}", tmp_path / "config",
-                                   tmp_path / f"cache-{fmt}.db")
+            urls, config, cache = (
+                tmp_path / f"urls-{fmt}",
+                tmp_path / "config",
+                tmp_path / f"cache-{fmt}.db",
+            )
             urls.write_text(f"{base}/feeds/tag/nato.{fmt}\n")
             config.write_text("")
             args = [NEWSBOAT, "-u", str(urls), "-c", str(cache), "-C", str(config)]
-            run = subprocess.run([*args, "-x", "reload"], capture_output=True, text=True,
-                                 timeout=60, env=env)
+            run = subprocess.run(
+                [*args, "-x", "reload"], capture_output=True, text=True, timeout=60, env=env
+            )
             assert run.returncode == 0, run.stderr
-            unread = subprocess.run([*args, "-x", "print-unread"], capture_output=True,
-                                    text=True, timeout=60, env=env)
+            unread = subprocess.run(
+                [*args, "-x", "print-unread"], capture_output=True, text=True, timeout=60, env=env
+            )
             assert unread.stdout.startswith("1 unread article"), unread.stdout
             with sqlite3.connect(cache) as db:
                 rows = db.execute("select title, author, content from rss_item").fetchall()

@@ -47,9 +47,24 @@ def _tag(name: str, slug: str | None = None) -> Named:
 
 
 def test_distinct_names_get_distinct_feed_slugs_and_plain_names_keep_theirs():
-    slugs = {name: feed_slug(_tag(name)) for name in
-             ("🔥", "X-ED8D830565", "北京", "Bei Jing", "NATO", "ＮＡＴＯ", "Côte d’Ivoire",
-              "São Paulo", "O’Brien", "Москва", "Moskva", "🔥 Hot", "Hot")}
+    slugs = {
+        name: feed_slug(_tag(name))
+        for name in (
+            "🔥",
+            "X-ED8D830565",
+            "北京",
+            "Bei Jing",
+            "NATO",
+            "ＮＡＴＯ",
+            "Côte d’Ivoire",
+            "São Paulo",
+            "O’Brien",
+            "Москва",
+            "Moskva",
+            "🔥 Hot",
+            "Hot",
+        )
+    }
     assert slugs["🔥"] != slugs["X-ED8D830565"] == "x-ed8d830565"
     assert slugs["北京"] != slugs["Bei Jing"] == "bei-jing"
     assert slugs["Москва"] != slugs["Moskva"] == "moskva"
@@ -57,7 +72,10 @@ def test_distinct_names_get_distinct_feed_slugs_and_plain_names_keep_theirs():
     # ASCII and the Latin script keep today's (the contract's) keys; NFKC forms are one name.
     assert slugs["NATO"] == slugs["ＮＡＴＯ"] == "nato"
     assert (slugs["Côte d’Ivoire"], slugs["São Paulo"], slugs["O’Brien"]) == (
-        "cote-d-ivoire", "sao-paulo", "o-brien")
+        "cote-d-ivoire",
+        "sao-paulo",
+        "o-brien",
+    )
     # A hashed slug has "--", which no ASCII name's slug can have; each is a valid feed key.
     assert slugs["北京"].startswith("bei-jing--") and slugs["🔥"].startswith("x--")
     assert all(is_feed_key(f"tag/{s}") for s in slugs.values())
@@ -72,10 +90,13 @@ def _wide_payload(n: int = 0) -> dict[str, Any]:
     payload = copy.deepcopy(load_fixture("seed-article-published"))
     article = payload["article"]
     article.update(
-        id=f"wide-{n:04d}", url=f"https://news.example.org/wide/{n}.html", version=1,
+        id=f"wide-{n:04d}",
+        url=f"https://news.example.org/wide/{n}.html",
+        version=1,
         sections=[{"name": f"Level {i}"} for i in range(10)],
         tags=[f"Wide tag {n}-{i}" for i in range(25)],
-        authors=[{"name": f"Wide author {n}-{i}"} for i in range(20)])
+        authors=[{"name": f"Wide author {n}-{i}"} for i in range(20)],
+    )
     payload["id"] = f"evt-wide-{n:04d}"
     return payload
 
@@ -125,7 +146,7 @@ def test_claiming_stays_in_milliseconds_with_thousands_of_dirty_feeds(feeds, pri
     (the scan took 68-81 ms at 16,559 feeds). Timed at the client and Redis-side."""
     tail = [f"tag/many-{i:05d}" for i in range(5000)]
     for start in range(0, len(tail), 500):
-        feeds.mark_dirty(*tail[start:start + 500])
+        feeds.mark_dirty(*tail[start : start + 500])
     feeds.mark_dirty("all", "section/news")
     assert feeds.dirty_count() == 5002
     feeds.claim_next(30)  # the script is loaded
@@ -150,13 +171,20 @@ def test_all_then_sections_then_read_feeds_then_the_rest_oldest_first(feeds, pri
     feeds.mark_dirty("tag/read", "section/news/world", "all")
     time.sleep(0.005)
     feeds.mark_dirty("section/news")
-    assert _drain(feeds) == ["all", "section/news/world", "section/news", "tag/read",
-                             "tag/old", "tag/newer"]
+    assert _drain(feeds) == [
+        "all",
+        "section/news/world",
+        "section/news",
+        "tag/read",
+        "tag/old",
+        "tag/newer",
+    ]
     assert feeds.dirty_count() == 0 and not feeds.queued()
 
 
 def test_a_head_start_is_bounded_so_the_long_tail_still_goes_first_when_old_enough(
-        feeds, private_redis):
+    feeds, private_redis
+):
     feeds.mark_dirty("tag/waited", "all", "section/news")
     # tag/waited became dirty longer ago than `all`'s head start: it goes first, then `all`.
     waited_at = private_redis.zscore(QUEUES[3], "tag/waited")
@@ -196,8 +224,9 @@ def test_two_renderers_never_claim_the_same_feed(feeds, private_redis):
         while (got := store.claim_next(30)) is not None:
             out.append(got[0])  # kept: held by its renderer
 
-    threads = [threading.Thread(target=claim, args=(s, out))
-               for s, out in zip((feeds, others), claimed)]
+    threads = [
+        threading.Thread(target=claim, args=(s, out)) for s, out in zip((feeds, others), claimed)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -254,8 +283,12 @@ def test_distinct_tags_get_distinct_feeds_through_the_service(service):
     for n, tag in enumerate(("🔥", "X-ED8D830565", "北京", "Bei Jing", "NATO")):
         payload = copy.deepcopy(load_fixture("seed-article-published"))
         payload["id"] = f"evt-slug-{n}"
-        payload["article"].update(id=f"slug-{n}", url=f"https://news.example.org/s/{n}.html",
-                                  tags=[tag], share={"networks": []})
+        payload["article"].update(
+            id=f"slug-{n}",
+            url=f"https://news.example.org/s/{n}.html",
+            tags=[tag],
+            share={"networks": []},
+        )
         assert service.send(payload).status_code == 202
         feeds = service.event_done(payload["id"])["result"]["feeds"]
         made[tag] = [k for k in feeds if k.startswith("tag/")]
@@ -294,11 +327,14 @@ def test_all_and_the_sections_have_every_article_before_the_long_tail_is_rendere
         payload = copy.deepcopy(load_fixture("seed-article-published"))
         payload["id"] = f"evt-burst-{n:04d}"
         payload["article"].update(
-            id=f"burst-{n:04d}", url=f"https://news.example.org/burst/{n}.html",
-            published_at=f"2023-07-13T{n // 60:02d}:{n % 60:02d}:00Z", share={"networks": []},
+            id=f"burst-{n:04d}",
+            url=f"https://news.example.org/burst/{n}.html",
+            published_at=f"2023-07-13T{n // 60:02d}:{n % 60:02d}:00Z",
+            share={"networks": []},
             sections=[{"name": "News"}, {"name": f"Desk {n % 4}"}],
             tags=[f"Burst {n} topic {i}" for i in range(MAX_TAG_FEEDS)],
-            authors=[{"name": f"Burst {n} writer {i}"} for i in range(MAX_AUTHOR_FEEDS)])
+            authors=[{"name": f"Burst {n} writer {i}"} for i in range(MAX_AUTHOR_FEEDS)],
+        )
         events.append(payload)
     with ThreadPoolExecutor(4) as pool:
         assert set(pool.map(lambda e: service.send(e).status_code, events)) == {202}
@@ -307,18 +343,27 @@ def test_all_and_the_sections_have_every_article_before_the_long_tail_is_rendere
     service.settle(timeout=90)
 
     r = service.redis
-    firsts = {e["article"]["id"]: {k.decode(): float(v) for k, v in
-                                   r.hgetall(keys.rendered_key(e["article"]["id"])).items()}
-              for e in events}
+    firsts = {
+        e["article"]["id"]: {
+            k.decode(): float(v)
+            for k, v in r.hgetall(keys.rendered_key(e["article"]["id"])).items()
+        }
+        for e in events
+    }
     head_feeds = ["all", "section/news", *(f"section/news/desk-{d}" for d in range(4))]
     head = []  # when each article of each head feed's final content first went out in it
     for feed in head_feeds:
-        members = [m.decode() for m in r.zrevrange(keys.items_key(feed), 0,
-                                                   service_feed_size(service) - 1)]
+        members = [
+            m.decode() for m in r.zrevrange(keys.items_key(feed), 0, service_feed_size(service) - 1)
+        ]
         assert members, feed
         head += [firsts[m][feed] for m in members]
-    tail = [at for rendered in firsts.values() for feed, at in rendered.items()
-            if feed.startswith(("tag/", "author/"))]
+    tail = [
+        at
+        for rendered in firsts.values()
+        for feed, at in rendered.items()
+        if feed.startswith(("tag/", "author/"))
+    ]
     assert len(tail) == len(events) * (MAX_TAG_FEEDS + MAX_AUTHOR_FEEDS)
     head_done = max(head)
     later = sum(at > head_done for at in tail)

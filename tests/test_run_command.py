@@ -49,12 +49,22 @@ def test_run_serves_the_seed_and_sigterm_leaves_nothing_behind(tmp_path, own_fak
     fakes = own_fakes
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYNDICATE_")}
-    env.update(SYNDICATE_DATA_DIR=str(tmp_path / "data"), SYNDICATE_WEBHOOK_SECRET=SECRET,
-               SYNDICATE_ADMIN_TOKEN=ADMIN_TOKEN, **fakes.environment())
-    proc = subprocess.Popen([sys.executable, "-m", "cli", "run", "--port", str(port)],
-                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    env.update(
+        SYNDICATE_DATA_DIR=str(tmp_path / "data"),
+        SYNDICATE_WEBHOOK_SECRET=SECRET,
+        SYNDICATE_ADMIN_TOKEN=ADMIN_TOKEN,
+        **fakes.environment(),
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cli", "run", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
+
         def up() -> bool:
             try:
                 return requests.get(base + "/readyz", timeout=1).status_code == 200
@@ -69,40 +79,62 @@ def test_run_serves_the_seed_and_sigterm_leaves_nothing_behind(tmp_path, own_fak
         body = json.dumps(seed).encode()
         r = requests.post(base + "/events", data=body, headers=signed_headers(seed["id"], body))
         assert r.status_code == 202
-        feed = wait_for(lambda: feedparser.parse(requests.get(base + "/feeds/tag/nato.atom").content)
-                        .entries, timeout=5, what="the seed in tag/nato")
+        feed = wait_for(
+            lambda: feedparser.parse(requests.get(base + "/feeds/tag/nato.atom").content).entries,
+            timeout=5,
+            what="the seed in tag/nato",
+        )
         assert feed[0].title == seed["article"]["title"]
         # Self links use the public URL, which defaults to http://HOST:PORT.
-        assert f'<{base}/feeds/tag/nato.atom>; rel="self"' in requests.get(
-            base + "/feeds/tag/nato.atom").headers["link"]
+        assert (
+            f'<{base}/feeds/tag/nato.atom>; rel="self"'
+            in requests.get(base + "/feeds/tag/nato.atom").headers["link"]
+        )
         # One post per network, no more:
         url = seed["article"]["url"]
 
         def posts() -> tuple[int, int, int]:
-            return (sum(url in t for t in list(fakes.twitter.posts.values())),
-                    sum(p["link"] == url for p in list(fakes.facebook.posts.values())),
-                    sum(a["object"]["attachments"][0]["url"] == url
-                        for a in list(fakes.googleplus.activities.values())))
+            return (
+                sum(url in t for t in list(fakes.twitter.posts.values())),
+                sum(p["link"] == url for p in list(fakes.facebook.posts.values())),
+                sum(
+                    a["object"]["attachments"][0]["url"] == url
+                    for a in list(fakes.googleplus.activities.values())
+                ),
+            )
 
         wait_for(lambda: posts() == (1, 1, 1), timeout=15, what="one post each")
-        shares = requests.get(f"{base}/articles/{seed['article']['id']}", headers=OPERATOR).json()["shares"]
+        shares = requests.get(f"{base}/articles/{seed['article']['id']}", headers=OPERATOR).json()[
+            "shares"
+        ]
         assert {n: e["state"] for n, e in shares.items()} == {
-            "twitter": "sent", "facebook": "sent", "googleplus": "sent",
-            "mastodon": "skipped", "bluesky": "skipped", "threads": "skipped",
-            "linkedin": "skipped"}  # not configured: skipped
-        wait_for(lambda: f"{base}/feeds/tag/nato.atom" in fakes.hub.pinged_urls(), timeout=10,
-                 what="the hub ping")
+            "twitter": "sent",
+            "facebook": "sent",
+            "googleplus": "sent",
+            "mastodon": "skipped",
+            "bluesky": "skipped",
+            "threads": "skipped",
+            "linkedin": "skipped",
+        }  # not configured: skipped
+        wait_for(
+            lambda: f"{base}/feeds/tag/nato.atom" in fakes.hub.pinged_urls(),
+            timeout=10,
+            what="the hub ping",
+        )
         time.sleep(0.5)
         assert posts() == (1, 1, 1)
         assert (tmp_path / "data" / "redis" / "appendonlydir").exists() or any(
-            p.name.startswith("appendonly") for p in (tmp_path / "data" / "redis").iterdir())
+            p.name.startswith("appendonly") for p in (tmp_path / "data" / "redis").iterdir()
+        )
     finally:
         proc.send_signal(signal.SIGTERM)
         output = proc.communicate(timeout=30)[0].decode()
     assert proc.returncode == 0, output
     assert "syndicate: API" in output
     for pid in children:
-        assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+        assert (
+            not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+        )
 
 
 def test_api_refuses_to_start_without_a_secret(tmp_path):
@@ -120,10 +152,16 @@ def test_bad_configuration_is_one_line_and_nonzero(tmp_path):
 
 def test_send_signs_and_posts_an_event_file(settings, service):
     with api_process(settings) as base:
+
         def send() -> subprocess.CompletedProcess:
-            return run_cli({"SYNDICATE_WEBHOOK_SECRET": SECRET}, "send",
-                           str(FIXTURES / "seed-article-published.json"), "--url", base,
-                           timeout=30)
+            return run_cli(
+                {"SYNDICATE_WEBHOOK_SECRET": SECRET},
+                "send",
+                str(FIXTURES / "seed-article-published.json"),
+                "--url",
+                base,
+                timeout=30,
+            )
 
         r = send()
         assert r.returncode == 0, r.stderr

@@ -57,12 +57,15 @@ def test_a_sentinel_url_names_the_sentinels_the_master_and_the_database():
     assert celery_broker("redis://h:6379/0") == ("redis://h:6379/0", {})
 
 
-@pytest.mark.parametrize("url, says", [
-    ("sentinel://h1:26379", "must name the master"),
-    ("sentinel:///syndicate", "names no sentinel"),
-    ("sentinel://h1:port/syndicate", "malformed sentinel address"),
-    ("sentinel://h1:26379/syndicate/zero", "not a number"),
-])
+@pytest.mark.parametrize(
+    "url, says",
+    [
+        ("sentinel://h1:26379", "must name the master"),
+        ("sentinel:///syndicate", "names no sentinel"),
+        ("sentinel://h1:port/syndicate", "malformed sentinel address"),
+        ("sentinel://h1:26379/syndicate/zero", "not a number"),
+    ],
+)
 def test_a_malformed_sentinel_url_is_refused_at_start_up_with_the_reason(url, says):
     with pytest.raises(ConfigError, match=says):
         Settings.from_env({"SYNDICATE_REDIS_URL": url})
@@ -75,8 +78,17 @@ def _env(settings_env: dict[str, str], **extra: str) -> dict[str, str]:
 
 
 def _worker_command(n: int) -> list[str]:
-    return [sys.executable, "-m", "cli", "worker", "--concurrency=1", "--loglevel=INFO",
-            "--without-gossip", "--without-mingle", f"--hostname=w{n}@%h"]
+    return [
+        sys.executable,
+        "-m",
+        "cli",
+        "worker",
+        "--concurrency=1",
+        "--loglevel=INFO",
+        "--without-gossip",
+        "--without-mingle",
+        f"--hostname=w{n}@%h",
+    ]
 
 
 @contextlib.contextmanager
@@ -91,11 +103,26 @@ def _workers(env: dict[str, str], count: int, log_dir: Path, supervised: bool = 
             log = open(path, "ab")  # noqa: SIM115 (closed below)
             logs.append((path, log))
             if supervised:
-                procs.append(Supervised(_worker_command(n), env=env, cwd=str(ROOT), stdout=log,
-                                        stderr=subprocess.STDOUT).start())
+                procs.append(
+                    Supervised(
+                        _worker_command(n),
+                        env=env,
+                        cwd=str(ROOT),
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                    ).start()
+                )
             else:
-                procs.append(subprocess.Popen(_worker_command(n), env=env, cwd=ROOT, stdout=log,
-                                              stderr=subprocess.STDOUT, preexec_fn=die_with_parent))
+                procs.append(
+                    subprocess.Popen(
+                        _worker_command(n),
+                        env=env,
+                        cwd=ROOT,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        preexec_fn=die_with_parent,
+                    )
+                )
         yield procs, [p for p, _ in logs]
     finally:
         for proc in procs:
@@ -111,10 +138,14 @@ def _event(n: int, tag: str, version: int = 1) -> dict:
     event = copy.deepcopy(load_fixture("seed-article-published"))
     event["id"] = f"evt-{tag}-{n}-v{version}"
     event["type"] = "article.published" if version == 1 else "article.updated"
-    event["article"].update(id=f"{tag}-{n}", version=version, title=f"{tag} {n} v{version}",
-                            url=f"https://news.example.org/{tag}/{n}.html",
-                            tags=[tag, f"{tag}{n % 4}"],
-                            updated_at=f"2024-05-01T12:{version:02d}:00Z")
+    event["article"].update(
+        id=f"{tag}-{n}",
+        version=version,
+        title=f"{tag} {n} v{version}",
+        url=f"https://news.example.org/{tag}/{n}.html",
+        tags=[tag, f"{tag}{n % 4}"],
+        updated_at=f"2024-05-01T12:{version:02d}:00Z",
+    )
     event["article"]["share"]["networks"] = list(NETWORKS)
     return event
 
@@ -149,10 +180,19 @@ def _render_spans(log_paths: list[Path]) -> dict[str, list[tuple[float, float, s
 
 
 # Three workers through a burst -----------------------------------------------------------------
-@pytest.mark.parametrize("broker", ["redis", pytest.param("amqp", marks=pytest.mark.skipif(
-    not rabbitmq_up(), reason="no RabbitMQ on 127.0.0.1:5672"))])
+@pytest.mark.parametrize(
+    "broker",
+    [
+        "redis",
+        pytest.param(
+            "amqp",
+            marks=pytest.mark.skipif(not rabbitmq_up(), reason="no RabbitMQ on 127.0.0.1:5672"),
+        ),
+    ],
+)
 def test_three_workers_through_a_burst_agree_post_once_and_coalesce_renders(
-        broker, settings, settings_env, fakes, mastodon, tmp_path, rabbitmq_turn):
+    broker, settings, settings_env, fakes, mastodon, tmp_path, rabbitmq_turn
+):
     server = EmbeddedRedis(tmp_path / "redis", port=free_port())
     url = server.start()
     extra = {"SYNDICATE_REDIS_URL": url, **mastodon.environment()}
@@ -176,8 +216,9 @@ def test_three_workers_through_a_burst_agree_post_once_and_coalesce_renders(
                     wait_for(lambda: r.zcard(keys.WORKERS) >= 3, timeout=90, what="three workers")
                     answers += list(pool.map(lambda e: post_event(base, e), burst[1::2]))
                     assert answers == [202] * len(burst)
-                    _after_the_burst(base, env, r, fakes, mastodon, tag, publishes, updates,
-                                     procs, logs)
+                    _after_the_burst(
+                        base, env, r, fakes, mastodon, tag, publishes, updates, procs, logs
+                    )
     finally:
         server.stop()
         if broker == "amqp":
@@ -186,35 +227,48 @@ def test_three_workers_through_a_burst_agree_post_once_and_coalesce_renders(
 
 def _after_the_burst(base, env, r, fakes, mastodon, tag, publishes, updates, procs, logs) -> None:
     for event in publishes + updates:
-        wait_for(lambda: event_status(base, event["id"]) == "done", timeout=120,
-                 what=f"{event['id']} done")
-    wait_for(lambda: r.scard(keys.DIRTY) == 0 and not any(
-        r.scan_iter(keys.render_lock_key("*"))), timeout=60, what="renders settled")
+        wait_for(
+            lambda: event_status(base, event["id"]) == "done",
+            timeout=120,
+            what=f"{event['id']} done",
+        )
+    wait_for(
+        lambda: r.scard(keys.DIRTY) == 0 and not any(r.scan_iter(keys.render_lock_key("*"))),
+        timeout=60,
+        what="renders settled",
+    )
 
     # Identical final feeds: what the readers get is the final state, and a fresh
     # render of every feed from the store changes no byte.
-    latest = {e["article"]["url"]: e["article"]["title"]
-              for e in publishes + updates}  # updates come last: v2 wins
+    latest = {
+        e["article"]["url"]: e["article"]["title"] for e in publishes + updates
+    }  # updates come last: v2 wins
     whole = _entries(base, f"tag/{tag}")  # the newest 50 (SYNDICATE_FEED_SIZE) of the 90
     assert len(whole) == 50 and all(latest[u] == t for u, t in whole.items())
     for k in range(4):
         assert _entries(base, f"tag/{tag}{k}") == {
-            u: t for u, t in latest.items() if int(u.rsplit("/", 1)[1][:-5]) % 4 == k}
+            u: t for u, t in latest.items() if int(u.rsplit("/", 1)[1][:-5]) % 4 == k
+        }
     rebuilt = run_cli(env, "rebuild")
     assert rebuilt.returncode == 0, rebuilt.stderr
     assert rebuilt.stdout.strip().endswith(", 0 changed"), rebuilt.stdout
 
     # One post per network and article, whichever worker took which delivery.
-    wait_for(lambda: all(s.get(n, {}).get("state") == "sent" for s in _shares(base, publishes)
-                         for n in NETWORKS), timeout=90, what="every post sent")
+    wait_for(
+        lambda: all(
+            s.get(n, {}).get("state") == "sent" for s in _shares(base, publishes) for n in NETWORKS
+        ),
+        timeout=90,
+        what="every post sent",
+    )
     urls = [e["article"]["url"] for e in publishes]
     posted = {
         "twitter": [u for text in fakes.twitter.posts.values() for u in urls if u in text],
         "facebook": [p["link"] for p in fakes.facebook.posts.values()],
-        "googleplus": [u for a in fakes.googleplus.activities.values() for u in urls
-                       if u in json.dumps(a)],
-        "mastodon": [u for s in mastodon.statuses.values() for u in urls
-                     if u in s["content"]],
+        "googleplus": [
+            u for a in fakes.googleplus.activities.values() for u in urls if u in json.dumps(a)
+        ],
+        "mastodon": [u for s in mastodon.statuses.values() for u in urls if u in s["content"]],
     }
     for network, got in posted.items():
         assert Counter(got) == Counter(urls), network
@@ -258,14 +312,25 @@ class SentinelSet:
         folder = self.workdir / name
         folder.mkdir(parents=True, exist_ok=True)
         self.procs[name] = subprocess.Popen(
-            [redis_server_binary(), *args], cwd=folder, preexec_fn=die_with_parent,
-            stdout=open(folder / "out.log", "ab"), stderr=subprocess.STDOUT)  # noqa: SIM115
+            [redis_server_binary(), *args],
+            cwd=folder,
+            preexec_fn=die_with_parent,
+            stdout=open(folder / "out.log", "ab"),
+            stderr=subprocess.STDOUT,
+        )  # noqa: SIM115
 
     def start(self) -> None:
         common = ["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
         self._start("master", "--port", str(self.master_port), *common)
-        self._start("replica", "--port", str(self.replica_port), *common,
-                    "--replicaof", "127.0.0.1", str(self.master_port))
+        self._start(
+            "replica",
+            "--port",
+            str(self.replica_port),
+            *common,
+            "--replicaof",
+            "127.0.0.1",
+            str(self.master_port),
+        )
         for n, port in enumerate(self.sentinel_ports):
             folder = self.workdir / f"sentinel-{n}"
             folder.mkdir(parents=True, exist_ok=True)
@@ -273,13 +338,23 @@ class SentinelSet:
                 f"port {port}\nbind 127.0.0.1\ndir {folder}\n"
                 f"sentinel monitor {self.MASTER} 127.0.0.1 {self.master_port} 2\n"
                 f"sentinel down-after-milliseconds {self.MASTER} 1000\n"
-                f"sentinel failover-timeout {self.MASTER} 4000\n")
+                f"sentinel failover-timeout {self.MASTER} 4000\n"
+            )
             self._start(f"sentinel-{n}", str(folder / "sentinel.conf"), "--sentinel")
         # Ready when the replica is in sync and every sentinel knows of it and of the others.
-        wait_for(lambda: self._ask(self.replica_port, "info", "replication").get(
-            "master_link_status") == "up", timeout=30, what="the replica in sync")
-        wait_for(lambda: all(self._knows_all(p) for p in self.sentinel_ports), timeout=30,
-                 what="the sentinels to know the replica and each other")
+        wait_for(
+            lambda: (
+                self._ask(self.replica_port, "info", "replication").get("master_link_status")
+                == "up"
+            ),
+            timeout=30,
+            what="the replica in sync",
+        )
+        wait_for(
+            lambda: all(self._knows_all(p) for p in self.sentinel_ports),
+            timeout=30,
+            what="the sentinels to know the replica and each other",
+        )
 
     def _ask(self, port: int, *command: str):
         try:
@@ -290,8 +365,10 @@ class SentinelSet:
     def _knows_all(self, port: int) -> bool:
         try:
             client = redis.Redis(port=port, socket_timeout=1, decode_responses=True)
-            return (len(client.sentinel_slaves(self.MASTER)) == 1
-                    and len(client.sentinel_sentinels(self.MASTER)) == 2)
+            return (
+                len(client.sentinel_slaves(self.MASTER)) == 1
+                and len(client.sentinel_sentinels(self.MASTER)) == 2
+            )
         except redis.RedisError:
             return False
 
@@ -327,7 +404,8 @@ def sentinels(tmp_path):
 
 
 def test_the_service_on_redis_sentinel_survives_a_failover_of_the_master(
-        sentinels, settings_env, tmp_path):
+    sentinels, settings_env, tmp_path
+):
     env = _env(settings_env, SYNDICATE_REDIS_URL=sentinels.url)
     env.pop("SYNDICATE_BROKER_URL", None)  # the broker is the same Redis, through the sentinels
     before = [_event(n, "sentinel") for n in range(10)]
@@ -337,10 +415,15 @@ def test_the_service_on_redis_sentinel_survives_a_failover_of_the_master(
     # Supervised as compose supervises it: kombu's reconnect to the promoted master can make the
     # Celery worker exit ("'NoneType' object has no attribute 'hostname'"), and then it is
     # started again; its unacknowledged tasks are in Redis.
-    with _workers(env, 1, tmp_path, supervised=True) as (procs, _), \
-            api_process(Settings.from_env(env), env) as base:
-        wait_for(lambda: requests.get(base + "/readyz", headers=OPERATOR, timeout=5).json()
-                 ["ready"], timeout=60, what="ready through the sentinels")
+    with (
+        _workers(env, 1, tmp_path, supervised=True) as (procs, _),
+        api_process(Settings.from_env(env), env) as base,
+    ):
+        wait_for(
+            lambda: requests.get(base + "/readyz", headers=OPERATOR, timeout=5).json()["ready"],
+            timeout=60,
+            what="ready through the sentinels",
+        )
         assert [post_event(base, e) for e in before] == [202] * len(before)
         for event in before:
             wait_for(lambda: event_status(base, event["id"]) == "done", timeout=60, what="done")
@@ -349,14 +432,20 @@ def test_the_service_on_redis_sentinel_survives_a_failover_of_the_master(
         assert master.execute_command("WAIT", 1, 5000) == 1  # the replica has all of it
 
         sentinels.kill("master")  # SIGKILL: the sentinels promote the replica
-        wait_for(lambda: sentinels.master_port_now() == sentinels.replica_port, timeout=30,
-                 what="the failover")
+        wait_for(
+            lambda: sentinels.master_port_now() == sentinels.replica_port,
+            timeout=30,
+            what="the failover",
+        )
         # The CMS keeps trying what is refused while the clients find the new master.
         assert [post_event(base, e, retry_for=60) for e in after] == [202] * len(after)
         for event in after:
             wait_for(lambda: event_status(base, event["id"]) == "done", timeout=90, what="done")
-        wait_for(lambda: len(_entries(base, "tag/sentinel")) == 20, timeout=30,
-                 what="all twenty in the feed, served from the promoted replica")
+        wait_for(
+            lambda: len(_entries(base, "tag/sentinel")) == 20,
+            timeout=30,
+            what="all twenty in the feed, served from the promoted replica",
+        )
         promoted = redis.Redis(port=sentinels.replica_port)
         assert promoted.info("replication")["role"] == "master"
         assert promoted.zcard(keys.items_key("tag/sentinel")) == 20
@@ -366,18 +455,24 @@ def test_the_service_on_redis_sentinel_survives_a_failover_of_the_master(
         assert json.loads(status.stdout)["workers"], status.stdout
 
 
-
 # Several API processes ---------------------------------------------------------------------------
 def test_the_api_in_several_processes_shares_its_port_and_stops_as_one(
-        settings_env, worker, clean_redis, tmp_path):
+    settings_env, worker, clean_redis, tmp_path
+):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = _env(settings_env)
 
     def start() -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-m", "cli", "api", "--port", str(port),
-                                 "--processes", "2"], env=env, cwd=ROOT, preexec_fn=die_with_parent,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cli", "api", "--port", str(port), "--processes", "2"],
+            env=env,
+            cwd=ROOT,
+            preexec_fn=die_with_parent,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+
         def up() -> bool:
             try:
                 return requests.get(base + "/healthz", timeout=2).status_code == 200
@@ -417,8 +512,14 @@ def test_the_worker_healthcheck_wants_the_worker_and_its_renderer(settings_env, 
     env = _env(settings_env, SYNDICATE_REDIS_URL=url)
 
     def healthcheck() -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "worker.healthcheck"], env=env, cwd=ROOT,
-                              capture_output=True, text=True, timeout=30)
+        return subprocess.run(
+            [sys.executable, "-m", "worker.healthcheck"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
 
     try:
         r = redis.Redis.from_url(url)
@@ -444,17 +545,23 @@ def _renderers_of(pid: int) -> list[int]:
 
 
 def test_a_killed_renderer_is_started_again_and_its_feeds_are_rendered(
-        settings, settings_env, tmp_path):
+    settings, settings_env, tmp_path
+):
     server = EmbeddedRedis(tmp_path / "redis", port=free_port())
     url = server.start()
     env = _env(settings_env, SYNDICATE_REDIS_URL=url)
     try:
-        with _workers(env, 1, tmp_path) as (procs, _), \
-                api_process(Settings.from_env(env), env) as base:
+        with (
+            _workers(env, 1, tmp_path) as (procs, _),
+            api_process(Settings.from_env(env), env) as base,
+        ):
             first = wait_for(lambda: _renderers_of(procs[0].pid), 60, "the renderer")
             os.kill(first[0], 9)  # SIGKILL, mid-whatever
-            again = wait_for(lambda: [p for p in _renderers_of(procs[0].pid) if p not in first],
-                             30, "a new renderer")
+            again = wait_for(
+                lambda: [p for p in _renderers_of(procs[0].pid) if p not in first],
+                30,
+                "a new renderer",
+            )
             assert again and procs[0].poll() is None
             event = _event(1, "renderer")
             event["article"]["share"]["networks"] = []

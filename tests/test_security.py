@@ -60,17 +60,25 @@ def titles(service, key: str, fmt: str = "atom") -> list[str]:
 
 
 def unpublish(service, article_id: str, event_id: str, version: int = 99) -> None:
-    event = {"id": event_id, "type": "article.unpublished",
-             "article": {"id": article_id, "version": version}}
+    event = {
+        "id": event_id,
+        "type": "article.unpublished",
+        "article": {"id": article_id, "version": version},
+    }
     assert service.send(event).status_code == 202
     assert service.event_done(event_id)["status"] == "done"
 
 
 def canary(service, n: int) -> dict:
     """A fresh article in `all`, its section, tag and author feeds, sent after the damage."""
-    event = seed(id=f"canary-{n}", url=f"https://news.example.org/canary-{n}",
-                 title=f"Canary {n}", version=1, tags=["Canary"],
-                 published_at=format_time(datetime.now(UTC)))
+    event = seed(
+        id=f"canary-{n}",
+        url=f"https://news.example.org/canary-{n}",
+        title=f"Canary {n}",
+        version=1,
+        tags=["Canary"],
+        published_at=format_time(datetime.now(UTC)),
+    )
     event["id"] = f"evt-canary-{n}"
     event["article"].pop("updated_at", None)
     assert service.send(event).status_code == 202
@@ -107,7 +115,9 @@ def test_a_poisoned_article_in_the_store_loses_its_item_never_the_feeds(service)
             assert "Poisoned programme" not in titles(service, key, fmt)
 
 
-def test_a_feed_whose_render_raises_is_retried_with_backoff_then_dead_lettered(service, monkeypatch):
+def test_a_feed_whose_render_raises_is_retried_with_backoff_then_dead_lettered(
+    service, monkeypatch
+):
     """A unit of rendering that raises is recorded on the feed, scheduled again with growing
     delays, and after its last attempt dead-lettered; a later success clears it."""
 
@@ -140,22 +150,34 @@ def test_a_feed_whose_render_raises_is_retried_with_backoff_then_dead_lettered(s
 
 
 # 2. What is accepted renders -------------------------------------------------------------------
-@pytest.mark.parametrize("change, field", [
-    ({"title": "\u202e"}, "article.title"),
-    ({"title": "<b></b>\u200b"}, "article.title"),
-    ({"version": 1.0}, "article.version"),
-    ({"version": 1e300}, "article.version"),
-    ({"published_at": "0001-01-01T00:00:00Z"}, "article.published_at"),
-    ({"published_at": "9999-12-31T23:59:59-01:00"}, "article.published_at"),
-    ({"id": "bad\nid"}, "article.id"),
-    ({"audio": {"url": "https://x.example/a.mp3", "type": "audio/mpeg", "length": 1,
-                "duration": 3600.0}}, "article.audio.duration"),
-    ({"image": {"url": "javascript:alert(1)"}}, "article.image.url"),
-    ({"related": [{"url": "file:///etc/passwd"}]}, "article.related[0].url"),
-    ({"tags": [f"t{i}" for i in range(2000)]}, "article.tags"),
-    ({"share": {"hashtags": [f"h{i}" for i in range(250)]}}, "article.share.hashtags"),
-    ({"authors": [{"name": "\u0007"}]}, "article.authors[0].name"),
-])
+@pytest.mark.parametrize(
+    "change, field",
+    [
+        ({"title": "\u202e"}, "article.title"),
+        ({"title": "<b></b>\u200b"}, "article.title"),
+        ({"version": 1.0}, "article.version"),
+        ({"version": 1e300}, "article.version"),
+        ({"published_at": "0001-01-01T00:00:00Z"}, "article.published_at"),
+        ({"published_at": "9999-12-31T23:59:59-01:00"}, "article.published_at"),
+        ({"id": "bad\nid"}, "article.id"),
+        (
+            {
+                "audio": {
+                    "url": "https://x.example/a.mp3",
+                    "type": "audio/mpeg",
+                    "length": 1,
+                    "duration": 3600.0,
+                }
+            },
+            "article.audio.duration",
+        ),
+        ({"image": {"url": "javascript:alert(1)"}}, "article.image.url"),
+        ({"related": [{"url": "file:///etc/passwd"}]}, "article.related[0].url"),
+        ({"tags": [f"t{i}" for i in range(2000)]}, "article.tags"),
+        ({"share": {"hashtags": [f"h{i}" for i in range(250)]}}, "article.share.hashtags"),
+        ({"authors": [{"name": "\u0007"}]}, "article.authors[0].name"),
+    ],
+)
 def test_intake_names_each_field_the_worker_could_not_render(service, change, field):
     event = seed(**change)
     event["id"] = f"evt-bad-{abs(hash(field + repr(change))) % 10**8}"
@@ -184,8 +206,9 @@ def test_c_cpp_and_csharp_are_three_feeds(service):
     for key in ("tag/c", "tag/c-plus-plus", "tag/c-sharp"):
         feed = feedparser.parse(service.feed(key).content)
         assert [c.term for c in feed.entries[0].tags if c.term.startswith("c")]
-        assert feed.feed.title.endswith({"tag/c": "C", "tag/c-plus-plus": "C++",
-                                         "tag/c-sharp": "C#"}[key])
+        assert feed.feed.title.endswith(
+            {"tag/c": "C", "tag/c-plus-plus": "C++", "tag/c-sharp": "C#"}[key]
+        )
 
 
 def test_the_longest_accepted_share_composes_in_n_log_n_tweet_parses(monkeypatch):
@@ -208,7 +231,9 @@ def test_failing_facebook_lookups_count_and_a_retraction_never_posts(service, fa
     the unpublish; the entry ends skipped with the reason."""
     feed_path = f"/v25.0/{FakeFacebook.PAGE}/feed"
     fakes.facebook.fail_path("POST", feed_path, "drop-before", times=1)  # sent, outcome unknown
-    fakes.facebook.fail_path("GET", feed_path, ("answer", 500, {}, b'{"error":{"code":2}}'), times=3)
+    fakes.facebook.fail_path(
+        "GET", feed_path, ("answer", 500, {}, b'{"error":{"code":2}}'), times=3
+    )
     event = seed(share={"networks": ["facebook"]})
     assert service.send(event).status_code == 202
     wait_for(lambda: len(fakes.facebook.received("GET", feed_path)) >= 2, 20, "failing lookups")
@@ -237,7 +262,12 @@ def test_a_lookup_the_network_refuses_is_dead_lettered_not_stormed(service, fake
     assert service.send(event).status_code == 202
 
     def failed():
-        e = service.client.get(f"/articles/{SEED_ID}").json().get("shares", {}).get("googleplus", {})
+        e = (
+            service.client.get(f"/articles/{SEED_ID}")
+            .json()
+            .get("shares", {})
+            .get("googleplus", {})
+        )
         return e if e.get("state") == "failed" else None
 
     entry = wait_for(failed, 20, "the G+ entry to fail")
@@ -257,8 +287,9 @@ def test_a_delivery_gives_up_after_its_attempts_into_a_dead_letter(service, fake
     okey = keys.entry_key(SEED_ID, "twitter")
     service.redis.hset(okey, "attempts", DELIVERY.max_attempts)
     rt = configure(service.client.app.state.runtime.settings)
-    wait_for(lambda: Delivery(rt, SEED_ID, "twitter").run("post") == "failed", 10,
-             "the last attempt")
+    wait_for(
+        lambda: Delivery(rt, SEED_ID, "twitter").run("post") == "failed", 10, "the last attempt"
+    )
     entry = service.client.get(f"/articles/{SEED_ID}").json()["shares"]["twitter"]
     assert entry["state"] == "failed" and "gave up after" in entry["last_error"]
     assert service.redis.zscore(keys.DEAD, f"delivery:{SEED_ID}:twitter") is not None
@@ -283,17 +314,21 @@ def test_the_facebook_token_never_travels_in_a_url_nor_lands_in_an_error(service
             assert FakeFacebook.TOKEN.encode() not in b"".join(service.redis.hvals(key))
 
 
-def test_hub_credentials_are_used_for_pings_but_never_advertised(settings, settings_env, worker, fakes,
-                                                                 clean_redis, tmp_path):
-
+def test_hub_credentials_are_used_for_pings_but_never_advertised(
+    settings, settings_env, worker, fakes, clean_redis, tmp_path
+):
 
     hub = fakes.hub.url.replace("http://", "http://ping:s3cret-hub-pass@") + "/"
     secret_settings = settings.with_(websub_hubs=(hub,))
-    with TestClient(create_app(secret_settings), base_url="http://feeds.test",
-                    headers=OPERATOR) as client:
+    with TestClient(
+        create_app(secret_settings), base_url="http://feeds.test", headers=OPERATOR
+    ) as client:
         body = json.dumps(load_fixture("seed-article-published")).encode()
         event_id = load_fixture("seed-article-published")["id"]
-        assert client.post("/events", content=body, headers=signed_headers(event_id, body)).status_code == 202
+        assert (
+            client.post("/events", content=body, headers=signed_headers(event_id, body)).status_code
+            == 202
+        )
         wait_for(lambda: client.get("/feeds/all.atom").status_code == 200, 15, "the feed")
         for fmt in ("rss", "atom", "json"):
             r = client.get(f"/feeds/all.{fmt}")
@@ -304,20 +339,29 @@ def test_hub_credentials_are_used_for_pings_but_never_advertised(settings, setti
 
 def test_plain_log_lines_escape_control_characters_and_mask_secrets():
 
-
     register_secrets(["a-configured-token-value"])
-    record = logging.LogRecord("t", logging.INFO, __file__, 1,
-                               "event %s from a-configured-token-value", ("x\nFAKE INFO forged",), None)
+    record = logging.LogRecord(
+        "t",
+        logging.INFO,
+        __file__,
+        1,
+        "event %s from a-configured-token-value",
+        ("x\nFAKE INFO forged",),
+        None,
+    )
     RedactSecrets().filter(record)
     line = PlainFormatter().format(record)
     assert "\n" not in line and "x\\nFAKE INFO forged" in line
     assert "a-configured-token-value" not in line
 
 
-@pytest.mark.parametrize("secret", [
-    "whsec_" + "A" * 44,  # 33 zero bytes
-    "whsec_" + "c2hvcnQtc2VjcmV0LTE2Yg==",  # 16 bytes
-])
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "whsec_" + "A" * 44,  # 33 zero bytes
+        "whsec_" + "c2hvcnQtc2VjcmV0LTE2Yg==",  # 16 bytes
+    ],
+)
 def test_weak_webhook_secrets_are_refused(settings_env, secret):
     result = run_cli(settings_env, "check", env={"SYNDICATE_WEBHOOK_SECRET": secret})
     assert result.returncode != 0
@@ -333,8 +377,14 @@ def test_event_bodies_expire_after_the_retention(service):
 
 
 # 6. Only feeds are public --------------------------------------------------------------------------
-OPERATOR_ONLY = ["/", f"/status/articles/{SEED_ID}", f"/articles/{SEED_ID}", "/events/x",
-                 "/metrics", "/openapi.json"]
+OPERATOR_ONLY = [
+    "/",
+    f"/status/articles/{SEED_ID}",
+    f"/articles/{SEED_ID}",
+    "/events/x",
+    "/metrics",
+    "/openapi.json",
+]
 PUBLIC = ["/feeds/all.rss", "/feeds.opml", f"/articles/{SEED_ID}/share-links", "/healthz"]
 
 
@@ -371,14 +421,19 @@ def test_login_gives_a_session_cookie_and_html_carries_security_headers(service)
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["referrer-policy"] == "no-referrer"
     assert stranger.post("/login", data={"token": "wrong"}).status_code == 401
-    r = stranger.post("/login?next=//evil.example/", data={"token": ADMIN_TOKEN},
-                      follow_redirects=False)
+    r = stranger.post(
+        "/login?next=//evil.example/", data={"token": ADMIN_TOKEN}, follow_redirects=False
+    )
     assert r.status_code == 303 and r.headers["location"] == "/"  # no open redirect
     cookie = r.headers["set-cookie"]
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
     assert stranger.get("/").status_code == 200  # the cookie now
-    csrf = html.fromstring(stranger.get("/").content).get_element_by_id("signout").find(
-        ".//input[@name='csrf']").get("value")
+    csrf = (
+        html.fromstring(stranger.get("/").content)
+        .get_element_by_id("signout")
+        .find(".//input[@name='csrf']")
+        .get("value")
+    )
     stranger.post("/logout", data={"csrf": csrf})  # a form on the status page (CSRF field)
     assert stranger.get("/", follow_redirects=False).status_code == 303
 
@@ -393,9 +448,15 @@ def test_after_an_unpublish_no_endpoint_serves_the_body(service):
     body_marker = event["article"]["body_html"][10:60]
     record = service.client.get(f"/articles/{SEED_ID}").json()
     assert record["state"] == "unpublished" and record["article"] is None
-    for path in (f"/articles/{SEED_ID}", f"/status/articles/{SEED_ID}", f"/events/{event['id']}",
-                 "/feeds/all.rss", "/feeds/all.atom", "/feeds/all.json",
-                 f"/articles/{SEED_ID}/share-links"):
+    for path in (
+        f"/articles/{SEED_ID}",
+        f"/status/articles/{SEED_ID}",
+        f"/events/{event['id']}",
+        "/feeds/all.rss",
+        "/feeds/all.atom",
+        "/feeds/all.json",
+        f"/articles/{SEED_ID}/share-links",
+    ):
         assert body_marker not in service.client.get(path).text, path
     assert event["article"]["title"] in service.client.get(f"/status/articles/{SEED_ID}").text
 
@@ -414,8 +475,12 @@ def test_purge_removes_every_trace_and_leaves_an_audit_record(service, settings_
     assert service.client.get(f"/events/{event['id']}").status_code == 404
     record = service.client.get(f"/articles/{SEED_ID}").json()
     assert record["state"] == "purged" and record["article"] is None
-    dump = b"".join(v for key in service.redis.scan_iter(keys.PREFIX + "*") if service.redis.type(key) == b"hash"
-                    for v in service.redis.hvals(key))
+    dump = b"".join(
+        v
+        for key in service.redis.scan_iter(keys.PREFIX + "*")
+        if service.redis.type(key) == b"hash"
+        for v in service.redis.hvals(key)
+    )
     assert event["article"]["title"].encode() not in dump
     assert event["article"]["url"].encode() not in dump
     wait_for(lambda: not fakes.twitter.posts, 15, "the tweet deleted")
@@ -431,8 +496,9 @@ def test_purge_removes_every_trace_and_leaves_an_audit_record(service, settings_
 
 # 8. HTTP limits, through the real server -----------------------------------------------------------
 def test_the_http_server_bounds_heads_slow_senders_and_idle_connections(settings):
-    with api_process(settings, extra_env={"SYNDICATE_HEADER_TIMEOUT": "2",
-                                          "SYNDICATE_IDLE_TIMEOUT": "1"}) as base:
+    with api_process(
+        settings, extra_env={"SYNDICATE_HEADER_TIMEOUT": "2", "SYNDICATE_IDLE_TIMEOUT": "1"}
+    ) as base:
         port = int(base.rsplit(":", 1)[1])
 
         def connect() -> socket.socket:
@@ -477,8 +543,13 @@ def test_run_keeps_its_data_dir_owner_only_and_prints_a_secret_only_once(tmp_pat
 
     def start_and_stop() -> str:
         port = free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "cli", "run", "--port", str(port)],
-                                env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "cli", "run", "--port", str(port)],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         try:
             wait_for(lambda: _answers(port), 90, "syndicate run")
         finally:
@@ -512,9 +583,13 @@ def test_the_inline_style_of_each_page_is_the_one_the_csp_allows(service):
     import re as re_
 
     publish(service, "seed-article-published")
-    for client, path in ((service.client, "/"), (service.client, f"/status/articles/{SEED_ID}"),
-                         (service.anonymous, "/login"), (service.anonymous, "/feeds/tag/nato"),
-                         (service.anonymous, "/feeds/")):
+    for client, path in (
+        (service.client, "/"),
+        (service.client, f"/status/articles/{SEED_ID}"),
+        (service.anonymous, "/login"),
+        (service.anonymous, "/feeds/tag/nato"),
+        (service.anonymous, "/feeds/"),
+    ):
         r = client.get(path)
         style = re_.search(r"<style>(.*?)</style>", r.text, re_.S).group(1)
         digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
@@ -523,9 +598,11 @@ def test_the_inline_style_of_each_page_is_the_one_the_csp_allows(service):
 
 def test_the_login_and_retry_forms_read_bounded_bodies(service):
     huge = b"token=" + b"a" * 2_000_000
-    r = service.anonymous.post("/login", content=huge,
-                               headers={"content-type": "application/x-www-form-urlencoded"})
+    r = service.anonymous.post(
+        "/login", content=huge, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
     assert r.status_code == 400
-    r = service.client.post("/status/retry", content=huge,
-                            headers={"content-type": "application/x-www-form-urlencoded"})
+    r = service.client.post(
+        "/status/retry", content=huge, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
     assert r.status_code == 403  # no valid token in an oversized form

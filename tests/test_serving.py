@@ -16,8 +16,11 @@ from worker.store import keys
 
 def test_content_types_etag_and_last_modified(service):
     publish(service, "seed-article-published")
-    for fmt, mime in (("rss", "application/rss+xml"), ("atom", "application/atom+xml"),
-                      ("json", "application/feed+json")):
+    for fmt, mime in (
+        ("rss", "application/rss+xml"),
+        ("atom", "application/atom+xml"),
+        ("json", "application/feed+json"),
+    ):
         r = service.feed("all", fmt)
         assert r.headers["content-type"] == f"{mime}; charset=utf-8"
         assert r.headers["etag"].startswith('"') and not r.headers["etag"].startswith("W/")
@@ -30,10 +33,16 @@ def test_conditional_get_answers_304(service):
     etag, modified = first.headers["etag"], first.headers["last-modified"]
     r = service.client.get("/feeds/tag/nato.rss", headers={"If-None-Match": etag})
     assert r.status_code == 304 and r.content == b""
-    assert service.client.get("/feeds/tag/nato.rss",
-                              headers={"If-Modified-Since": modified}).status_code == 304
-    assert service.client.get("/feeds/tag/nato.rss",
-                              headers={"If-None-Match": '"other"'}).status_code == 200
+    assert (
+        service.client.get(
+            "/feeds/tag/nato.rss", headers={"If-Modified-Since": modified}
+        ).status_code
+        == 304
+    )
+    assert (
+        service.client.get("/feeds/tag/nato.rss", headers={"If-None-Match": '"other"'}).status_code
+        == 200
+    )
 
 
 def test_a_change_gives_a_new_etag_and_an_unchanged_render_keeps_it(service):
@@ -47,8 +56,12 @@ def test_a_change_gives_a_new_etag_and_an_unchanged_render_keeps_it(service):
     assert service.feed("all", "atom").headers["etag"] == after
 
 
-ENCODINGS = [{"Accept-Encoding": "identity"}, {"Accept-Encoding": "gzip"},
-             {"Accept-Encoding": "br;q=1, gzip;q=0.8"}, {"Accept-Encoding": "gzip;q=0"}]
+ENCODINGS = [
+    {"Accept-Encoding": "identity"},
+    {"Accept-Encoding": "gzip"},
+    {"Accept-Encoding": "br;q=1, gzip;q=0.8"},
+    {"Accept-Encoding": "gzip;q=0"},
+]
 
 
 def test_head_carries_exactly_the_headers_of_get(service):
@@ -64,8 +77,9 @@ def test_head_carries_exactly_the_headers_of_get(service):
                     get_headers = dict(get.headers)
                 assert head.status_code == get.status_code == 200
                 drop = {"date"}
-                assert ({k: v for k, v in head.headers.items() if k not in drop}
-                        == {k: v for k, v in get_headers.items() if k not in drop}), (key, fmt, headers)
+                assert {k: v for k, v in head.headers.items() if k not in drop} == {
+                    k: v for k, v in get_headers.items() if k not in drop
+                }, (key, fmt, headers)
                 assert head.content == b"" and int(get_headers["content-length"]) == len(raw)
                 assert get_headers["vary"] == "Accept, Accept-Encoding"
 
@@ -76,9 +90,13 @@ IDENTITY = {"Accept-Encoding": "identity"}
 def test_gzip_when_asked_with_its_own_etag(service):
     publish(service, "seed-article-published")
     plain = service.client.get("/feeds/all.rss", headers=IDENTITY)
-    assert "content-encoding" not in plain.headers and plain.headers["vary"] == "Accept, Accept-Encoding"
-    with service.client.stream("GET", "/feeds/all.rss",
-                               headers={"Accept-Encoding": "br;q=1, gzip;q=0.8"}) as r:
+    assert (
+        "content-encoding" not in plain.headers
+        and plain.headers["vary"] == "Accept, Accept-Encoding"
+    )
+    with service.client.stream(
+        "GET", "/feeds/all.rss", headers={"Accept-Encoding": "br;q=1, gzip;q=0.8"}
+    ) as r:
         raw = b"".join(r.iter_raw())
         zipped = r.headers
     assert zipped["content-encoding"] == "gzip"
@@ -86,8 +104,12 @@ def test_gzip_when_asked_with_its_own_etag(service):
     assert zipped["etag"] != plain.headers["etag"] and zipped["etag"].startswith('"')
     assert int(zipped["content-length"]) == len(raw) < len(plain.content)
     for tag in (zipped["etag"], plain.headers["etag"]):
-        assert service.client.get("/feeds/all.rss", headers={
-            "If-None-Match": tag, "Accept-Encoding": "gzip"}).status_code == 304
+        assert (
+            service.client.get(
+                "/feeds/all.rss", headers={"If-None-Match": tag, "Accept-Encoding": "gzip"}
+            ).status_code
+            == 304
+        )
     refused = service.client.get("/feeds/all.rss", headers={"Accept-Encoding": "gzip;q=0"})
     assert "content-encoding" not in refused.headers
 
@@ -99,8 +121,11 @@ def test_json_feed_is_served_with_the_same_items(service):
     seed = load_fixture("seed-article-published")["article"]
     assert [item["url"] for item in doc["items"]] == [seed["url"]]
     assert doc["items"][0]["id"] == item_id(seed["id"])
-    assert service.feed("tag/nato", "json").headers["link"].endswith(
-        '<http://feeds.test/feeds/tag/nato.json>; rel="self"')
+    assert (
+        service.feed("tag/nato", "json")
+        .headers["link"]
+        .endswith('<http://feeds.test/feeds/tag/nato.json>; rel="self"')
+    )
 
 
 def test_the_stylesheet_the_feeds_name_is_served(service):
@@ -120,11 +145,21 @@ def test_websub_link_header_has_hub_and_one_self(service, fakes):
     assert '<http://feeds.test/feeds/all.rss>; rel="self"' in link
 
 
-@pytest.mark.parametrize("path", [
-    "/feeds/no-such-feed.rss", "/feeds/all.xml", "/feeds/../all.rss", "/feeds/tag/never-used",
-    "/feeds/tag/..%2Fall.rss", "/feeds/tag%2Fnato.rss", "/feeds/tag/NEVER-USED.rss",
-    "/feeds/" + "a" * 10_000 + ".rss", "/feeds/all%00.rss", "/feeds/tag/never-used.atom",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/feeds/no-such-feed.rss",
+        "/feeds/all.xml",
+        "/feeds/../all.rss",
+        "/feeds/tag/never-used",
+        "/feeds/tag/..%2Fall.rss",
+        "/feeds/tag%2Fnato.rss",
+        "/feeds/tag/NEVER-USED.rss",
+        "/feeds/" + "a" * 10_000 + ".rss",
+        "/feeds/all%00.rss",
+        "/feeds/tag/never-used.atom",
+    ],
+)
 def test_unknown_keys_are_404(service, path):
     publish(service, "seed-article-published")
     assert service.client.get(path).status_code == 404
@@ -139,6 +174,8 @@ def test_opml_lists_every_feed_with_items(service):
     assert "http://feeds.test/feeds/section/news/lithuania.atom" in urls
     assert "http://feeds.test/feeds/tag/nato.rss" in urls
     publish(service, "seed-article-unpublished")
-    urls = {o.get("xmlUrl") for o in ET.fromstring(service.client.get("/feeds.opml").content)
-            .findall(".//outline")}
+    urls = {
+        o.get("xmlUrl")
+        for o in ET.fromstring(service.client.get("/feeds.opml").content).findall(".//outline")
+    }
     assert urls == set()

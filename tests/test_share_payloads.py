@@ -10,25 +10,28 @@ from feeds.article import Article, Share
 from feeds.share import facebook_payload, googleplus_payload, share_links, tweet_text, tweet_weight
 from tests.support import load_fixture
 
-FAMILY = "\U0001F468\u200d\U0001F469\u200d\U0001F467\u200d\U0001F466"
+FAMILY = "\U0001f468\u200d\U0001f469\u200d\U0001f467\u200d\U0001f466"
 
 
-@pytest.mark.parametrize("text,weight", [
-    ("This is a test.", 15),
-    ("https://test.com", 23),
-    ("test.com", 23),
-    ("Test https://test.com test https://test.com test.com test", 86),
-    (FAMILY * 140, 280),
-    ("\U0001F637\U0001F47E\U0001F621\U0001F525\U0001F4A9", 10),
-    ("Привет мир", 10),
-    ("故人西辞黄鹤楼", 14),
-    ("— em dash “quotes” …", 21),
-    ("Read more… https://example.com/a", 35),
-    ("a" * 280, 280),
-    ("あ" * 141, 282),
-    ("a" * 256 + " https://example.com/x", 280),
-    ("a" * 257 + " https://example.com/x", 281),
-])
+@pytest.mark.parametrize(
+    "text,weight",
+    [
+        ("This is a test.", 15),
+        ("https://test.com", 23),
+        ("test.com", 23),
+        ("Test https://test.com test https://test.com test.com test", 86),
+        (FAMILY * 140, 280),
+        ("\U0001f637\U0001f47e\U0001f621\U0001f525\U0001f4a9", 10),
+        ("Привет мир", 10),
+        ("故人西辞黄鹤楼", 14),
+        ("— em dash “quotes” …", 21),
+        ("Read more… https://example.com/a", 35),
+        ("a" * 280, 280),
+        ("あ" * 141, 282),
+        ("a" * 256 + " https://example.com/x", 280),
+        ("a" * 257 + " https://example.com/x", 281),
+    ],
+)
 def test_twitter_text_v3_conformance_vectors(text, weight):
     assert tweet_weight(text) == weight
 
@@ -43,12 +46,15 @@ def test_tweet_is_title_url_and_hashtags():
     assert tweet_text(a) == f"{a.title} {a.url} #NATO #Ukraine"
 
 
-@pytest.mark.parametrize("title", [
-    "word " * 100,
-    "北京" * 200,
-    "Breaking: " + "very long headline " * 40,
-    "x" * 600,
-])
+@pytest.mark.parametrize(
+    "title",
+    [
+        "word " * 100,
+        "北京" * 200,
+        "Breaking: " + "very long headline " * 40,
+        "x" * 600,
+    ],
+)
 def test_long_texts_are_cut_at_a_word_boundary_to_fit(title):
     a = article(title=title.strip())
     text = tweet_text(a)
@@ -73,10 +79,18 @@ def test_facebook_defaults_to_the_summary_as_plain_text():
 
 
 def test_share_links_use_percent_20_and_encode_reserved_characters():
-    a = article(title="Café & C++ #1", url="https://news.example.com/a?id=1",
-                share=Share(networks=None, message=None, hashtags=("news", "tech")))
+    a = article(
+        title="Café & C++ #1",
+        url="https://news.example.com/a?id=1",
+        share=Share(networks=None, message=None, hashtags=("news", "tech")),
+    )
     links = share_links(a)
-    assert links["twitter"] == ("https://twitter.com/intent/tweet?text=Caf%C3%A9%20%26%20C%2B%2B%20%231"
-                                "&url=https%3A%2F%2Fnews.example.com%2Fa%3Fid%3D1&hashtags=news,tech")
+    assert links["twitter"] == (
+        "https://twitter.com/intent/tweet?text=Caf%C3%A9%20%26%20C%2B%2B%20%231"
+        "&url=https%3A%2F%2Fnews.example.com%2Fa%3Fid%3D1&hashtags=news,tech"
+    )
     assert "+" not in links["twitter"]
-    assert links["facebook"] == "https://www.facebook.com/sharer/sharer.php?u=https%3A%2F%2Fnews.example.com%2Fa%3Fid%3D1"
+    assert (
+        links["facebook"]
+        == "https://www.facebook.com/sharer/sharer.php?u=https%3A%2F%2Fnews.example.com%2Fa%3Fid%3D1"
+    )

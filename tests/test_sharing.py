@@ -65,16 +65,22 @@ def test_unpublish_deletes_the_tweet_and_the_facebook_post(service, fakes):
     wait_states(service, {"twitter": "deleted", "facebook": "deleted", "googleplus": "sent"})
     assert fakes.twitter.posts == {} and fakes.facebook.posts == {}
     assert [r.path for r in fakes.twitter.received("DELETE")] == [
-        f"/2/tweets/{before['twitter']['remote_id']}"]
+        f"/2/tweets/{before['twitter']['remote_id']}"
+    ]
     # Google+ has no delete: its entry stays sent, with a note (it may land a moment later).
-    wait_for(lambda: "no delete" in shares(service)["googleplus"].get("note", ""),
-             what="the Google+ note")
+    wait_for(
+        lambda: "no delete" in shares(service)["googleplus"].get("note", ""),
+        what="the Google+ note",
+    )
 
 
 def test_share_networks_limit_the_posts_and_the_rest_are_skipped(service, fakes):
     send(service, "audio-programme-published")  # share.networks: facebook, twitter
-    state = wait_states(service, {"twitter": "sent", "facebook": "sent", "googleplus": "skipped"},
-                        article_id="20230714-0007")
+    state = wait_states(
+        service,
+        {"twitter": "sent", "facebook": "sent", "googleplus": "skipped"},
+        article_id="20230714-0007",
+    )
     assert fakes.googleplus.received("POST") == []
     tweet = fakes.twitter.received("POST")[0].json["text"]
     assert tweet.startswith("Escuche: la cumbre de la OTAN en Vilna, analizada https://")
@@ -87,8 +93,11 @@ def test_an_update_overtaking_its_publish_shares_once(service, fakes):
     wait_states(service, {"twitter": "sent", "facebook": "sent", "googleplus": "sent"})
     service.idle()
     assert len(fakes.twitter.received("POST")) == 1
-    assert fakes.twitter.received("POST")[0].json["text"].startswith(
-        "NATO Summit in Lithuania Ends Amid Division Over Ukraine")
+    assert (
+        fakes.twitter.received("POST")[0]
+        .json["text"]
+        .startswith("NATO Summit in Lithuania Ends Amid Division Over Ukraine")
+    )
 
 
 def test_republish_after_unpublish_does_not_post_again(service, fakes):
@@ -108,6 +117,7 @@ def test_republish_after_unpublish_does_not_post_again(service, fakes):
 
 # The retry matrix -------------------------------------------------------------------------
 
+
 def test_rate_limit_waits_for_the_reset_then_posts(service, fakes):
     fakes.twitter.fail_next(fakes.twitter.rate_limited(reset_in_s=2))
     started = time.time()
@@ -120,9 +130,16 @@ def test_rate_limit_waits_for_the_reset_then_posts(service, fakes):
 
 
 def test_facebook_throttling_codes_back_off_then_post(service, fakes):
-    fakes.facebook.fail_next(("answer", *FakeFacebook.error(80001, "(#80001) There have been too "
-                                                            "many calls to this Page account.",
-                                                            is_transient=True)))
+    fakes.facebook.fail_next(
+        (
+            "answer",
+            *FakeFacebook.error(
+                80001,
+                "(#80001) There have been too many calls to this Page account.",
+                is_transient=True,
+            ),
+        )
+    )
     send(service, "seed-article-published")
     state = wait_states(service, {"facebook": "sent"})
     assert state["facebook"]["attempts"] == 2 and len(fakes.facebook.posts) == 1
@@ -138,8 +155,9 @@ def test_server_error_is_retried_with_backoff(service, fakes):
 def test_an_implausible_post_id_in_the_answer_is_kept_as_unknown(service, fakes):
     """A remote answer is validated like any input: a 5,000-character "id" with a newline is
     not stored, logged or shown; the post counts as sent, once, with its id unknown."""
-    fakes.googleplus.fail_next(("answer", 200, {}, {"kind": "plus#activity",
-                                                    "id": "z\n" + "9" * 5000}))
+    fakes.googleplus.fail_next(
+        ("answer", 200, {}, {"kind": "plus#activity", "id": "z\n" + "9" * 5000})
+    )
     send(service, "seed-article-published")
     state = wait_states(service, {"googleplus": "sent"})
     assert state["googleplus"].get("remote_id", "") == ""
@@ -149,8 +167,19 @@ def test_an_implausible_post_id_in_the_answer_is_kept_as_unknown(service, fakes)
 
 
 def test_bad_credentials_fail_at_once_with_the_reason(service, fakes):
-    fakes.twitter.fail_next(("answer", 401, {}, {"title": "Unauthorized", "type": "about:blank",
-                                                 "status": 401, "detail": "Unauthorized"}))
+    fakes.twitter.fail_next(
+        (
+            "answer",
+            401,
+            {},
+            {
+                "title": "Unauthorized",
+                "type": "about:blank",
+                "status": 401,
+                "detail": "Unauthorized",
+            },
+        )
+    )
     fakes.facebook.fail_next(("answer", *FakeFacebook.error(190, "Error validating access token")))
     send(service, "seed-article-published")
     state = wait_states(service, {"twitter": "failed", "facebook": "failed", "googleplus": "sent"})
@@ -218,7 +247,8 @@ def test_share_links_are_percent_encoded_with_20_for_spaces(service):
     assert links["googleplus"] == f"https://plus.google.com/share?url={url}"
     assert links["twitter"] == (
         "https://twitter.com/intent/tweet?text=Caf%C3%A9%20%26%20C%2B%2B%3A%20what%27s%20%231%3F"
-        f"&url={url}&hashtags=NATO,Ukraine")
+        f"&url={url}&hashtags=NATO,Ukraine"
+    )
     assert service.client.get("/articles/nope/share-links").status_code == 404
 
 
@@ -232,17 +262,25 @@ def test_share_links_only_for_networks_that_are_on_unless_a_setting_lists_them(s
     article = Article.from_payload(load_fixture("seed-article-published")["article"])
     # The session's networks: X, Facebook and Google+ on; Mastodon, Bluesky, ... off.
     assert set(share_links(Settings.from_env(settings_env), article)) == {
-        "twitter", "facebook", "googleplus"}
+        "twitter",
+        "facebook",
+        "googleplus",
+    }
     # Google+ off (its share page is gone): no link to it.
-    only_x = {k: v for k, v in settings_env.items()
-              if not k.startswith(("SYNDICATE_GOOGLEPLUS_", "SYNDICATE_FACEBOOK_"))}
+    only_x = {
+        k: v
+        for k, v in settings_env.items()
+        if not k.startswith(("SYNDICATE_GOOGLEPLUS_", "SYNDICATE_FACEBOOK_"))
+    }
     assert set(share_links(Settings.from_env(only_x), article)) == {"twitter"}
     listed = Settings.from_env({**only_x, "SYNDICATE_SHARE_LINKS": " Facebook, linkedin,facebook"})
     links = share_links(listed, article)
     assert list(links) == ["facebook", "linkedin"]
     assert links["linkedin"].startswith("https://www.linkedin.com/sharing/share-offsite/?url=")
-    assert share_links(Settings.from_env({**settings_env, "SYNDICATE_SHARE_LINKS": "none"}),
-                       article) == {}
+    assert (
+        share_links(Settings.from_env({**settings_env, "SYNDICATE_SHARE_LINKS": "none"}), article)
+        == {}
+    )
     misspelt = Settings.from_env({**settings_env, "SYNDICATE_SHARE_LINKS": "twiter"})
     with pytest.raises(ConfigError, match="SYNDICATE_SHARE_LINKS.*twiter"):
         channels_for(misspelt)  # at start-up, not on a reader's request
@@ -266,11 +304,20 @@ def test_many_articles_each_post_once(service, fakes):
 
 
 def test_missing_write_permission_fails_at_once(service, fakes):
-    fakes.twitter.fail_next(("answer", 403, {}, {
-        "title": "Forbidden", "status": 403,
-        "detail": "Your client app is not configured with the appropriate oauth1 app permissions "
-                  "for this endpoint.",
-        "type": "https://api.twitter.com/2/problems/oauth1-permissions"}))
+    fakes.twitter.fail_next(
+        (
+            "answer",
+            403,
+            {},
+            {
+                "title": "Forbidden",
+                "status": 403,
+                "detail": "Your client app is not configured with the appropriate oauth1 app permissions "
+                "for this endpoint.",
+                "type": "https://api.twitter.com/2/problems/oauth1-permissions",
+            },
+        )
+    )
     send(service, "seed-article-published")
     state = wait_states(service, {"twitter": "failed"})
     assert "permissions" in state["twitter"]["last_error"]
@@ -278,8 +325,9 @@ def test_missing_write_permission_fails_at_once(service, fakes):
 
 
 def test_facebook_temporary_service_error_is_retried(service, fakes):
-    fakes.facebook.fail_next(("answer", *FakeFacebook.error(2, "An unexpected error has occurred.",
-                                                            status=500)))
+    fakes.facebook.fail_next(
+        ("answer", *FakeFacebook.error(2, "An unexpected error has occurred.", status=500))
+    )
     send(service, "seed-article-published")
     state = wait_states(service, {"facebook": "sent"})
     assert len(fakes.facebook.posts) == 1 and state["facebook"]["attempts"] == 2
@@ -296,8 +344,13 @@ def test_oauth1_credentials_sign_the_request(settings, fakes):
     from worker.social.twitter import Twitter, TwitterSettings
 
     fakes.reset()
-    config = TwitterSettings(api_url=fakes.twitter.url, consumer_key="ck", consumer_secret="cs",
-                             access_token="at", access_secret="as")
+    config = TwitterSettings(
+        api_url=fakes.twitter.url,
+        consumer_key="ck",
+        consumer_secret="cs",
+        access_token="at",
+        access_secret="as",
+    )
     channel = Twitter(config, settings.http_timeout)
     tweet_id = channel.post({"text": "hello from OAuth 1.0a"})
     auth = fakes.twitter.received("POST")[0].headers["authorization"]

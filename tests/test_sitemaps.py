@@ -32,23 +32,36 @@ def news_schema() -> etree.XMLSchema:
     """sitemap.xsd and sitemap-news.xsd in one schema (the sitemap's `url` takes the news
     elements strictly, so both namespaces must be known)."""
     wrapper = f"""<xsd:schema xmlns:xsd="http://www.w3.org/2001/XMLSchema">
-      <xsd:import namespace="{SITEMAP}" schemaLocation="{(SCHEMAS / 'sitemap.xsd').as_uri()}"/>
-      <xsd:import namespace="{NEWS}" schemaLocation="{(SCHEMAS / 'sitemap-news.xsd').as_uri()}"/>
+      <xsd:import namespace="{SITEMAP}" schemaLocation="{(SCHEMAS / "sitemap.xsd").as_uri()}"/>
+      <xsd:import namespace="{NEWS}" schemaLocation="{(SCHEMAS / "sitemap-news.xsd").as_uri()}"/>
     </xsd:schema>"""
     return etree.XMLSchema(etree.fromstring(wrapper.encode()))
 
 
-def event(n: int, published: datetime, language: str | None = "en", kind: str = "published",
-          version: int = 1, title: str | None = None) -> dict:
+def event(
+    n: int,
+    published: datetime,
+    language: str | None = "en",
+    kind: str = "published",
+    version: int = 1,
+    title: str | None = None,
+) -> dict:
     article: dict = {"id": f"news-{n}", "version": version}
     if kind != "unpublished":
-        article.update(url=f"https://news.example.org/story-{n}.html",
-                       title=title or f"Story {n} & more", published_at=format_time(published),
-                       updated_at=format_time(published + timedelta(seconds=version)))
+        article.update(
+            url=f"https://news.example.org/story-{n}.html",
+            title=title or f"Story {n} & more",
+            published_at=format_time(published),
+            updated_at=format_time(published + timedelta(seconds=version)),
+        )
         if language:
             article["language"] = language
-    return {"id": f"evt-news-{n}-{kind}-{version}", "type": f"article.{kind}",
-            "occurred_at": format_time(datetime.now(UTC)), "article": article}
+    return {
+        "id": f"evt-news-{n}-{kind}-{version}",
+        "type": f"article.{kind}",
+        "occurred_at": format_time(datetime.now(UTC)),
+        "article": article,
+    }
 
 
 def send_all(service, events: list[dict]) -> None:
@@ -90,7 +103,15 @@ def test_news_sitemap_lists_the_last_48_hours_newest_first_and_validates(service
     locs = root.xpath("s:url/s:loc/text()", namespaces=NS)
     assert locs == [f"https://news.example.org/story-{n}.html" for n in (21, 0, 1, 2, 3, 4, 5, 6)]
     assert root.xpath("s:url/n:news/n:publication/n:language/text()", namespaces=NS) == [
-        "en", "en", "zh-tw", "zh-tw", "zh-tw", "zh-cn", "pt", "en"]  # None: the site's
+        "en",
+        "en",
+        "zh-tw",
+        "zh-tw",
+        "zh-tw",
+        "zh-cn",
+        "pt",
+        "en",
+    ]  # None: the site's
     assert set(root.xpath("//n:name/text()", namespaces=NS)) == {"Test Newsroom"}
     assert root.xpath("s:url[2]/n:news/n:title/text()", namespaces=NS) == ["Story 0 & more"]
     dates = root.xpath("s:url/n:news/n:publication_date/text()", namespaces=NS)
@@ -112,13 +133,16 @@ def test_an_update_keeps_the_first_date_and_a_retraction_leaves_at_once(service,
     root = parse(service.anonymous.get("/sitemaps/news.xml").content, news_schema)
     assert root.xpath("s:url[2]/n:news/n:title/text()", namespaces=NS) == ["Retitled"]
     assert root.xpath("s:url[2]/n:news/n:publication_date/text()", namespaces=NS) == [
-        format_time(now - timedelta(hours=2))]
+        format_time(now - timedelta(hours=2))
+    ]
     send_all(service, [event(2, now, kind="unpublished", version=3)])
     # No render to wait for: the very next fetch no longer lists it.
     gone = service.anonymous.get("/sitemaps/news.xml", headers={"If-None-Match": etag})
     assert gone.status_code == 200 and gone.headers["etag"] != etag
     root = parse(gone.content, news_schema)
-    assert root.xpath("s:url/s:loc/text()", namespaces=NS) == ["https://news.example.org/story-1.html"]
+    assert root.xpath("s:url/s:loc/text()", namespaces=NS) == [
+        "https://news.example.org/story-1.html"
+    ]
 
 
 def test_a_purged_article_leaves_and_the_sitemap_may_be_empty(service, settings):
@@ -137,10 +161,24 @@ def test_at_most_1000_and_archives_never_listed(service, news_schema):
     now = time.time()
     pipe = service.redis.pipeline()
     for i in range(1_005):
-        news.published_in(pipe, f"bulk-{i}", datetime.fromtimestamp(now - 60 - i, UTC),
-                          f"https://news.example.org/bulk-{i}", f"Bulk {i}", "de-AT", now)
-    news.published_in(pipe, "archive", datetime(2020, 1, 1, tzinfo=UTC),
-                      "https://news.example.org/archive", "Archive", "en", now)
+        news.published_in(
+            pipe,
+            f"bulk-{i}",
+            datetime.fromtimestamp(now - 60 - i, UTC),
+            f"https://news.example.org/bulk-{i}",
+            f"Bulk {i}",
+            "de-AT",
+            now,
+        )
+    news.published_in(
+        pipe,
+        "archive",
+        datetime(2020, 1, 1, tzinfo=UTC),
+        "https://news.example.org/archive",
+        "Archive",
+        "en",
+        now,
+    )
     pipe.execute()
     root = parse(service.anonymous.get("/sitemaps/news.xml").content, news_schema)
     locs = root.xpath("s:url/s:loc/text()", namespaces=NS)
@@ -148,10 +186,14 @@ def test_at_most_1000_and_archives_never_listed(service, news_schema):
     assert "https://news.example.org/archive" not in locs
     assert set(root.xpath("//n:language/text()", namespaces=NS)) == {"de"}
     # The writer alone bounds it too, whatever it is given.
-    items = [NewsItem(f"https://x.example/{i}", "t", datetime.fromtimestamp(i, UTC))
-             for i in range(1_200)]
-    assert etree.fromstring(news_sitemap(items, "P", "en")).xpath(
-        "count(s:url)", namespaces=NS) == 1_000
+    items = [
+        NewsItem(f"https://x.example/{i}", "t", datetime.fromtimestamp(i, UTC))
+        for i in range(1_200)
+    ]
+    assert (
+        etree.fromstring(news_sitemap(items, "P", "en")).xpath("count(s:url)", namespaces=NS)
+        == 1_000
+    )
 
 
 def test_feed_pages_sitemap_lists_every_feed_page(service):
@@ -166,8 +208,10 @@ def test_feed_pages_sitemap_lists_every_feed_page(service):
     for loc in locs[1:]:  # every URL is a page that answers
         assert service.anonymous.get(loc).status_code == 200, loc
     etag = r.headers["etag"]
-    assert service.anonymous.get("/feeds/sitemap.xml",
-                                 headers={"If-None-Match": etag}).status_code == 304
+    assert (
+        service.anonymous.get("/feeds/sitemap.xml", headers={"If-None-Match": etag}).status_code
+        == 304
+    )
     head = service.anonymous.head("/feeds/sitemap.xml")
     assert head.status_code == 200 and head.headers["content-length"] == str(len(r.content))
 

@@ -22,7 +22,8 @@ from worker.store import keys
 
 
 def test_a_concurrent_burst_renders_a_few_times_and_ends_on_the_final_state(
-        service, settings, worker):
+    service, settings, worker
+):
     """100 events (updates of 20 articles, shuffled, from 8 threads) against the worker pool:
     the final bytes equal a render from scratch of the final articles."""
     rnd = random.Random(7)
@@ -47,8 +48,9 @@ def test_a_concurrent_burst_renders_a_few_times_and_ends_on_the_final_state(
     site = Runtime(settings).site
     touched = {k for e in events for k in feed_keys(ArticleEvent.from_payload(e["id"], e).article)}
     for key in sorted(touched):
-        members = sorted((a for a in articles if key in feed_keys(a)),
-                         key=lambda a: a.published_at, reverse=True)[: settings.feed_size]
+        members = sorted(
+            (a for a in articles if key in feed_keys(a)), key=lambda a: a.published_at, reverse=True
+        )[: settings.feed_size]
         # (JSON Feed has no deleted entries, so articles that moved between tag feeds are simply
         # absent from the old one: the comparison is of the items alone.)
         expected = render(describe(key, site, members), members).json
@@ -62,21 +64,25 @@ def _cost_of_one_event(r: redis.Redis, rt: Runtime, n: int) -> tuple[int, int]:
     """Commands and bytes Redis handled for one new event and the renders it causes."""
     before = r.info("stats")
     event = article_event(n)
-    applied = rt.store.articles.apply(ArticleEvent.from_payload(event["id"], event), {},
-                                   defer_render=True)
+    applied = rt.store.articles.apply(
+        ArticleEvent.from_payload(event["id"], event), {}, defer_render=True
+    )
     for key in applied.touched_feeds:
         rendering.render_and_save(rt, key)
     after = r.info("stats")
-    return (after["total_commands_processed"] - before["total_commands_processed"] - 2,
-            after["total_net_output_bytes"] - before["total_net_output_bytes"])
+    return (
+        after["total_commands_processed"] - before["total_commands_processed"] - 2,
+        after["total_net_output_bytes"] - before["total_net_output_bytes"],
+    )
 
 
 def test_an_events_cost_is_flat_however_many_articles_are_stored(settings, tmp_path):
     server = EmbeddedRedis(tmp_path / "redis", port=free_port())  # TCP: no AUTH to count
     server.start()
     try:
-        rt = Runtime(settings.with_(redis_url=server.url, broker_url=None, feed_size=10,
-                                    websub_hubs=()))
+        rt = Runtime(
+            settings.with_(redis_url=server.url, broker_url=None, feed_size=10, websub_hubs=())
+        )
         r = redis.Redis.from_url(server.url)
         plan = {}
         costs = {}
@@ -84,8 +90,9 @@ def test_an_events_cost_is_flat_however_many_articles_are_stored(settings, tmp_p
         for size in (1000, 3000):
             for n in range(loaded, size):
                 event = article_event(n)
-                rt.store.articles.apply(ArticleEvent.from_payload(event["id"], event), plan,
-                                     defer_render=True)
+                rt.store.articles.apply(
+                    ArticleEvent.from_payload(event["id"], event), plan, defer_render=True
+                )
             loaded = size
             _cost_of_one_event(r, rt, 10_000_000 + size)  # warm: scripts loaded, caches filled
             costs[size] = _cost_of_one_event(r, rt, 10_000_001 + size)

@@ -42,14 +42,22 @@ def test_openapi_describes_the_api(service):
 def test_metrics_count_events_and_renders(service):
     publish(service, "seed-article-published")
     text = service.client.get("/metrics").text
-    samples = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
-               for line in text.splitlines() if line and not line.startswith("#")}
+    samples = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
     assert samples['syndicate_events_total{outcome="accepted",type="article.published"}'] == 1
     assert samples["syndicate_renders_total"] >= 5  # the seed's feeds, each rendered
     assert samples["syndicate_render_seconds_total"] > 0
     assert samples['syndicate_queue_depth{queue="events"}'] == 0
     assert samples["syndicate_dead_letters"] == 0
     assert samples["syndicate_intake_seconds_count"] >= 1
-    wait_for(lambda: 'syndicate_deliveries_total{network="twitter",state="sent"} 1.0'
-             in service.client.get("/metrics").text, what="the tweet counted")
+    wait_for(
+        lambda: (
+            'syndicate_deliveries_total{network="twitter",state="sent"} 1.0'
+            in service.client.get("/metrics").text
+        ),
+        what="the tweet counted",
+    )
     assert "# TYPE syndicate_deliveries_total counter" in service.client.get("/metrics").text

@@ -32,13 +32,27 @@ def _doc(service, path: str):
 
 
 def _rows(doc, table_id: str) -> list[list[str]]:
-    return [[" ".join(td.text_content().split()) for td in tr.findall("td")]
-            for tr in doc.get_element_by_id(table_id).iter("tr") if tr.find("td") is not None]
+    return [
+        [" ".join(td.text_content().split()) for td in tr.findall("td")]
+        for tr in doc.get_element_by_id(table_id).iter("tr")
+        if tr.find("td") is not None
+    ]
 
 
 def test_home_shows_recent_events_channels_and_failures(service, fakes):
-    fakes.twitter.fail_next(("answer", 401, {}, {"title": "Unauthorized", "type": "about:blank",
-                                                 "status": 401, "detail": "Unauthorized"}))
+    fakes.twitter.fail_next(
+        (
+            "answer",
+            401,
+            {},
+            {
+                "title": "Unauthorized",
+                "type": "about:blank",
+                "status": 401,
+                "detail": "Unauthorized",
+            },
+        )
+    )
     send(service, "seed-article-published")
     wait_states(service, {"twitter": "failed", "facebook": "sent", "googleplus": "sent"})
     doc = _doc(service, "/")
@@ -69,16 +83,18 @@ def test_article_timeline_shows_received_rendered_pinged_and_shared(service, fak
     def timeline() -> list[str] | None:
         doc = _doc(service, f"/status/articles/{SEED_ID}")
         steps = [row[1] for row in _rows(doc, "timeline")]
-        return steps if any(s.startswith("hub ") and "answered HTTP 204" in s
-                            for s in steps) else None
+        return (
+            steps if any(s.startswith("hub ") and "answered HTTP 204" in s for s in steps) else None
+        )
 
     steps = wait_for(timeline, what="the ping on the timeline")
     assert steps[0].startswith("received article.published"), "\n".join(steps)
     assert any(s.startswith("applied article.published") for s in steps)
     assert any(s == "in feed tag/nato" for s in steps)
     for network in ("twitter", "facebook", "googleplus"):
-        assert any(s.startswith(f"{network}: sent remote id {state[network]['remote_id']}")
-                   for s in steps), (network, steps)
+        assert any(
+            s.startswith(f"{network}: sent remote id {state[network]['remote_id']}") for s in steps
+        ), (network, steps)
     assert service.client.get("/status/articles/nope").status_code == 404
 
 
@@ -106,8 +122,10 @@ def test_chart_counts_events_and_posts_per_hour(service):
     assert (chart.get("data-events"), chart.get("data-posts")) == ("1", "3")
     hours = chart.findall(".//{*}g")
     assert len(hours) == 24  # one pair of bars per hour, the current hour last
-    counts = [tuple(map(int, re.findall(r"(\d+) (?:events|posts)", g.find("{*}title").text)))
-              for g in hours]
+    counts = [
+        tuple(map(int, re.findall(r"(\d+) (?:events|posts)", g.find("{*}title").text)))
+        for g in hours
+    ]
     assert sum(e for e, _ in counts) == 1 and sum(p for _, p in counts) == 3
     top = max(max(c) for c in counts)
     for g, (events, posts) in zip(hours, counts):  # each bar as tall as its count
@@ -144,18 +162,29 @@ def test_search_by_headline_article_id_and_event_id(service):
     assert hostile.find(".//img") is None
 
 
-def test_operator_actions_list_a_purge_and_a_replay_with_who_and_when(service, settings_env,
-                                                                      fakes):
-    fakes.twitter.fail_next(("answer", 401, {}, {"title": "Unauthorized", "type": "about:blank",
-                                                 "status": 401, "detail": "Unauthorized"}))
+def test_operator_actions_list_a_purge_and_a_replay_with_who_and_when(service, settings_env, fakes):
+    fakes.twitter.fail_next(
+        (
+            "answer",
+            401,
+            {},
+            {
+                "title": "Unauthorized",
+                "type": "about:blank",
+                "status": 401,
+                "detail": "Unauthorized",
+            },
+        )
+    )
     send(service, "seed-article-published")
     wait_states(service, {"twitter": "failed", "facebook": "sent", "googleplus": "sent"})
     doc = _doc(service, "/")
     assert "No backfill, rebuild, replay or purge yet." in doc.text_content()
     csrf = doc.get_element_by_id("signout").find(".//input[@name='csrf']").get("value")
     name = f"delivery:{SEED_ID}:twitter"
-    retried = service.client.post("/status/retry", data={"name": name, "csrf": csrf},
-                                  follow_redirects=False)
+    retried = service.client.post(
+        "/status/retry", data={"name": name, "csrf": csrf}, follow_redirects=False
+    )
     assert retried.status_code == 303
     wait_states(service, {"twitter": "sent"})
     service.settle()
@@ -184,18 +213,33 @@ def test_channels_that_are_off_say_how_to_turn_them_on(service):
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt install chromium)")
-def test_the_page_in_headless_chromium_on_a_phone_sized_screen(service, settings, settings_env,
-                                                               tmp_path):
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium is not installed (Debian: apt install chromium)"
+)
+def test_the_page_in_headless_chromium_on_a_phone_sized_screen(
+    service, settings, settings_env, tmp_path
+):
     event = publish(service, "seed-article-published")
     with api_process(settings, settings_env) as base:
+
         def dump(path: str, width: int = 390) -> str:
             return subprocess.run(
-                [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-                 f"--window-size={width},844",
-                 f"--user-data-dir={tmp_path / 'profile'}", "--virtual-time-budget=10000",
-                 "--dump-dom", base + path],
-                capture_output=True, text=True, timeout=60, check=True).stdout
+                [
+                    CHROMIUM,
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    f"--window-size={width},844",
+                    f"--user-data-dir={tmp_path / 'profile'}",
+                    "--virtual-time-budget=10000",
+                    "--dump-dom",
+                    base + path,
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            ).stdout
 
         # A stranger's browser is sent to the login page; the login link (the token after `#`,
         # never sent to the server) signs it in and lands on the page asked for.
@@ -225,13 +269,26 @@ def test_the_page_in_headless_chromium_on_a_phone_sized_screen(service, settings
             actions = _rows(doc, "actions")
             assert [a[1:] for a in actions[:2]] == [
                 ["status page", f"retried (replay) delivery:{SEED_ID}:twitter"],
-                ["ana", "took down (purge) gone-article"]]
+                ["ana", "took down (purge) gone-article"],
+            ]
             stamp = doc.get_element_by_id("actions").find(".//time")
             assert stamp.get("datetime").endswith("Z") and "UTC" in stamp.get("title"), width
             assert not re.fullmatch(r"\d+/\d+/\d+.*", stamp.text_content())  # month in words
             shot = tmp_path / f"status-{width}.png"
-            subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu",
-                            f"--window-size={width},844", f"--user-data-dir={tmp_path / 'profile'}",
-                            "--virtual-time-budget=10000", f"--screenshot={shot}", base + "/"],
-                           capture_output=True, timeout=60, check=True)
+            subprocess.run(
+                [
+                    CHROMIUM,
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    f"--window-size={width},844",
+                    f"--user-data-dir={tmp_path / 'profile'}",
+                    "--virtual-time-budget=10000",
+                    f"--screenshot={shot}",
+                    base + "/",
+                ],
+                capture_output=True,
+                timeout=60,
+                check=True,
+            )
             assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -33,8 +33,9 @@ def threads():
 def rt(service, settings_env, threads):
     runtime = Runtime(Settings.from_env({**settings_env, **threads.environment()}))
     event = load_fixture("seed-article-published")
-    runtime.store.articles.apply(ArticleEvent.from_payload(event["id"], event),
-                                 {"threads": ("pending", "")})
+    runtime.store.articles.apply(
+        ArticleEvent.from_payload(event["id"], event), {"threads": ("pending", "")}
+    )
     return runtime
 
 
@@ -55,8 +56,9 @@ def publishes(fake: FakeThreads) -> list:
 def test_a_text_container_with_the_link_then_publish_once(rt, threads):
     outcome, entry = deliver(rt)
     assert outcome == "sent", entry
-    [create] = [r for r in threads.received("POST")
-                if r.path == f"/v1.0/{FakeThreads.USER}/threads"]
+    [create] = [
+        r for r in threads.received("POST") if r.path == f"/v1.0/{FakeThreads.USER}/threads"
+    ]
     form = {k: v[0] for k, v in create.form.items()}
     seed = load_fixture("seed-article-published")["article"]
     assert form["media_type"] == "TEXT" and form["link_attachment"] == seed["url"]
@@ -78,8 +80,10 @@ def test_the_text_fits_500_with_emoji_as_their_bytes_and_one_tag():
     text = post_text(article)
     assert weight(text) <= 500 and threads_weight(text) <= 500 and text.endswith("… #NATO")
     event["article"]["share"]["message"] = "Already #tagged, no second tag"
-    assert post_text(ArticleEvent.from_payload("e", event).article) == event["article"][
-        "share"]["message"]
+    assert (
+        post_text(ArticleEvent.from_payload("e", event).article)
+        == event["article"]["share"]["message"]
+    )
 
 
 def test_the_container_is_kept_before_publishing_and_a_retry_publishes_it(rt, threads):
@@ -111,8 +115,7 @@ def test_a_slow_publish_answer_is_settled_the_same_way(rt, threads):
 
 
 @pytest.mark.parametrize("status", [500, 503])
-def test_a_5xx_on_publish_checks_the_status_then_publishes_the_same_container(rt, threads,
-                                                                            status):
+def test_a_5xx_on_publish_checks_the_status_then_publishes_the_same_container(rt, threads, status):
     threads.fault("threads.publish", "error", status=status)
     outcome, entry = deliver(rt)
     assert outcome == "retry" and entry["in_flight"] == "1"
@@ -120,13 +123,16 @@ def test_a_5xx_on_publish_checks_the_status_then_publishes_the_same_container(rt
     assert outcome == "sent" and len(threads.containers) == 1 and len(threads.media) == 1
 
 
-@pytest.mark.parametrize("kind, outcome, containers", [
-    ("drop", "retry", 1),  # nothing made: a new container
-    ("accept_drop", "retry", 2),  # made but unknown: an orphan that expires, never published
-    ("error", "retry", 1),
-    ("rate_limit", "retry", 1),
-    ("auth", "failed", 0),
-])
+@pytest.mark.parametrize(
+    "kind, outcome, containers",
+    [
+        ("drop", "retry", 1),  # nothing made: a new container
+        ("accept_drop", "retry", 2),  # made but unknown: an orphan that expires, never published
+        ("error", "retry", 1),
+        ("rate_limit", "retry", 1),
+        ("auth", "failed", 0),
+    ],
+)
 def test_the_retry_matrix_on_container_creation(rt, threads, kind, outcome, containers):
     threads.fault("threads.create", kind)
     got, entry = deliver(rt)
@@ -140,8 +146,11 @@ def test_the_retry_matrix_on_container_creation(rt, threads, kind, outcome, cont
 
 
 def test_an_invalid_container_fails_at_once_with_the_reason(rt, threads):
-    threads.fail_path("POST", f"/v1.0/{FakeThreads.USER}/threads", (
-        "answer", *FakeThreads.error(100, "Param text is invalid")))
+    threads.fail_path(
+        "POST",
+        f"/v1.0/{FakeThreads.USER}/threads",
+        ("answer", *FakeThreads.error(100, "Param text is invalid")),
+    )
     outcome, entry = deliver(rt)
     assert outcome == "failed" and "Param text is invalid" in entry["last_error"]
     assert entry["in_flight"] == "0" and publishes(threads) == []
@@ -191,9 +200,15 @@ def test_a_full_quota_is_read_and_waited_for_without_spending_attempts(rt, threa
 
 def test_a_quota_refusal_on_publish_waits_then_publishes_the_same_container(rt, threads):
     # The limit read room, but the publish is refused for the quota (another app posted).
-    threads.fail_path("POST", f"/v1.0/{FakeThreads.USER}/threads_publish", (
-        "answer", *FakeThreads.error(9, "Application request limit reached",
-                                     error_subcode=2207042)), times=1)
+    threads.fail_path(
+        "POST",
+        f"/v1.0/{FakeThreads.USER}/threads_publish",
+        (
+            "answer",
+            *FakeThreads.error(9, "Application request limit reached", error_subcode=2207042),
+        ),
+        times=1,
+    )
     outcome, entry = deliver(rt)
     assert outcome == "retry" and entry["attempts"] == "0" and entry["in_flight"] == "0"
     wait = float(entry["next_attempt_at"]) - float(entry["last_attempt_at"])
@@ -255,7 +270,8 @@ def test_unpublished_after_an_unpublished_container_nothing_is_posted(rt, thread
 
 def test_check_and_the_share_intent(rt, threads):
     assert rt.channels["threads"].health_check() == (
-        f"profile {FakeThreads.USER}: 0 of 250 posts used in 24 h")
+        f"profile {FakeThreads.USER}: 0 of 250 posts used in 24 h"
+    )
     threads.fault("threads.quota", "auth")
     from worker.social.errors import PermanentError
 
@@ -272,7 +288,10 @@ def test_a_user_id_that_is_not_numeric_is_a_configuration_error(settings_env):
     from syndicate.config import ConfigError
     from worker.social import network_settings
 
-    env = {**settings_env, "SYNDICATE_THREADS_USER_ID": "../me/accounts",
-           "SYNDICATE_THREADS_TOKEN": "t"}
+    env = {
+        **settings_env,
+        "SYNDICATE_THREADS_USER_ID": "../me/accounts",
+        "SYNDICATE_THREADS_TOKEN": "t",
+    }
     with pytest.raises(ConfigError, match="numeric Threads profile id"):
         network_settings(Settings.from_env(env))

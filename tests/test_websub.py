@@ -22,14 +22,23 @@ def test_both_formats_carry_hub_and_one_self_link(service, fakes):
         links = feed.feed.links
         assert [link.href for link in links if link.rel == "hub"] == [fakes.hub.url + "/"]
         assert [link.href for link in links if link.rel == "self"] == [
-            f"http://feeds.test/feeds/all.{fmt}"]
+            f"http://feeds.test/feeds/all.{fmt}"
+        ]
 
 
 def test_each_changed_feed_is_pinged_once_per_topic(service, fakes):
     publish(service, "seed-article-published")
     expected = set()
-    for key in ["all", "section/news", "section/news/lithuania", "tag/nato", "tag/ukraine",
-                "tag/china", "tag/lithuania", "author/news-desk"]:
+    for key in [
+        "all",
+        "section/news",
+        "section/news/lithuania",
+        "tag/nato",
+        "tag/ukraine",
+        "tag/china",
+        "tag/lithuania",
+        "author/news-desk",
+    ]:
         expected |= topics(key)
     wait_for(lambda: set(fakes.hub.pinged_urls()) == expected, what="pings")
     service.idle()
@@ -55,8 +64,9 @@ def test_a_hub_that_is_down_is_pinged_again(service, fakes):
     publish(service, "seed-article-published")
     failed = {u for r in fakes.hub.received("POST")[:4] for u in r.form["hub.url"]}
     # Each failed ping is retried for every format of its feed: at least 4 more requests.
-    wait_for(lambda: len(fakes.hub.received("POST")) >= FIRST_PINGS + 4, timeout=20,
-             what="retried pings")
+    wait_for(
+        lambda: len(fakes.hub.received("POST")) >= FIRST_PINGS + 4, timeout=20, what="retried pings"
+    )
     retried = {u for r in fakes.hub.received("POST")[FIRST_PINGS:] for u in r.form["hub.url"]}
     assert failed <= retried
 
@@ -65,7 +75,9 @@ def test_unpublish_pings_and_announces_the_deleted_entry(service, fakes):
     publish(service, "seed-article-published")
     wait_for(lambda: len(fakes.hub.received("POST")) == FIRST_PINGS, what="first pings")
     publish(service, "seed-article-unpublished")
-    wait_for(lambda: len(fakes.hub.received("POST")) == 2 * FIRST_PINGS, what="pings after unpublish")
+    wait_for(
+        lambda: len(fakes.hub.received("POST")) == 2 * FIRST_PINGS, what="pings after unpublish"
+    )
     from lxml import etree
 
     from feeds.describe import item_id
@@ -103,10 +115,15 @@ def test_hub_credentials_never_travel_on_the_broker(service, settings, fakes):
     fakes.hub.fail_next(*[("answer", 503, {"content-type": "text/plain"}, b"down")] * 6)
     public = fakes.hub.url + "/"
     assert websub.ping(rt, "tag/nato", public, 1) is False  # failed: a retry is scheduled
-    assert any(r.headers.get("authorization", "").startswith("Basic ")
-               for r in fakes.hub.received("POST"))  # the credentials went as basic auth
+    assert any(
+        r.headers.get("authorization", "").startswith("Basic ") for r in fakes.hub.received("POST")
+    )  # the credentials went as basic auth
     scheduled = b"".join(service.redis.zrange(keys.SCHEDULE, 0, -1))
     assert b"tag/nato" in scheduled and b"hub-s3cret" not in scheduled
-    dump = b"".join(v for key in service.redis.scan_iter(keys.PREFIX + "*")
-                    if service.redis.type(key) == b"hash" for v in service.redis.hvals(key))
+    dump = b"".join(
+        v
+        for key in service.redis.scan_iter(keys.PREFIX + "*")
+        if service.redis.type(key) == b"hash"
+        for v in service.redis.hvals(key)
+    )
     assert b"hub-s3cret" not in dump

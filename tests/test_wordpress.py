@@ -51,16 +51,28 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
         database_do("create", database)
         created = True
         root = tmp / "site"
-        shutil.copytree(WORDPRESS, root, symlinks=True,
-                        ignore=shutil.ignore_patterns("wp-config.php", "languages"))
+        shutil.copytree(
+            WORDPRESS,
+            root,
+            symlinks=True,
+            ignore=shutil.ignore_patterns("wp-config.php", "languages"),
+        )
         (root / "wp-config.php").write_text(wp_config(root, database))
         shutil.copytree(PLUGIN, root / "wp-content" / "plugins" / "syndicate")
         (root / "wp-content" / "mu-plugins").mkdir(exist_ok=True)
-        shutil.copy(HELPERS / "mu-plugin.php", root / "wp-content" / "mu-plugins" / "syndicate-tests.php")
+        shutil.copy(
+            HELPERS / "mu-plugin.php", root / "wp-content" / "mu-plugins" / "syndicate-tests.php"
+        )
         wp = WordPress(root, database)
         admin = wp.do("install")
-        wp.do("activate", options={"syndicate_url": proxy.url, "syndicate_webhook_secret": SECRET,
-                                   "syndicate_admin_token": ADMIN_TOKEN})
+        wp.do(
+            "activate",
+            options={
+                "syndicate_url": proxy.url,
+                "syndicate_webhook_secret": SECRET,
+                "syndicate_admin_token": ADMIN_TOKEN,
+            },
+        )
         yield Stack(run, fakes, proxy, wp, admin)
     finally:
         if proxy:
@@ -72,6 +84,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 # --- the plugin's files --------------------------------------------------------------------
+
 
 def test_every_plugin_file_is_valid_php_and_the_readme_is_in_wordpress_format():
     if PHP is None:
@@ -106,26 +119,51 @@ def test_every_plugin_file_is_valid_php_and_the_readme_is_in_wordpress_format():
 
 # --- a post's life ---------------------------------------------------------------------------
 
+
 def _post_with_everything(stack: Stack) -> int:
     wp = stack.wp
     news = wp.do("category", name="News", slug="news")
     lithuania = wp.do("category", name="Lithuania & Baltics", slug="lithuania", parent=news)
-    author = wp.do("user", user_login="ruta", user_pass="ruta-password-123", role="author",
-                   display_name="Rūta Vaitkutė", user_email="ruta@wp.test")
-    image = wp.do("image", title="Vilnius", caption="Vilnius, <em>July 2023</em>.",
-                  credit="Photo: Agency", description="ignored: the credit field wins",
-                  file="2023/07/vilnius.jpg")
-    post = wp.do("insert", post_title="NATO summit in Vilnius", post_status="draft",
-                 post_excerpt="What the summit decided.", post_author=author,
-                 post_content="<!-- wp:paragraph -->\n<p>Leaders met in Vilnius.</p>\n"
-                              "<!-- /wp:paragraph -->",
-                 post_category=[lithuania], tags_input=["NATO", "Ukraine"],
-                 meta_input={"_thumbnail_id": image,
-                             "enclosure": "https://media.example.org/summit.mp3\n14562304\n"
-                                          "audio/mpeg\n"})
-    wp.do("meta_box_save", id=post, fields={
-        "syndicate_share_message": "Read: the NATO summit in Vilnius",
-        "syndicate_share_mode": "chosen", "syndicate_share_networks": ["twitter", "facebook"]})
+    author = wp.do(
+        "user",
+        user_login="ruta",
+        user_pass="ruta-password-123",
+        role="author",
+        display_name="Rūta Vaitkutė",
+        user_email="ruta@wp.test",
+    )
+    image = wp.do(
+        "image",
+        title="Vilnius",
+        caption="Vilnius, <em>July 2023</em>.",
+        credit="Photo: Agency",
+        description="ignored: the credit field wins",
+        file="2023/07/vilnius.jpg",
+    )
+    post = wp.do(
+        "insert",
+        post_title="NATO summit in Vilnius",
+        post_status="draft",
+        post_excerpt="What the summit decided.",
+        post_author=author,
+        post_content="<!-- wp:paragraph -->\n<p>Leaders met in Vilnius.</p>\n"
+        "<!-- /wp:paragraph -->",
+        post_category=[lithuania],
+        tags_input=["NATO", "Ukraine"],
+        meta_input={
+            "_thumbnail_id": image,
+            "enclosure": "https://media.example.org/summit.mp3\n14562304\naudio/mpeg\n",
+        },
+    )
+    wp.do(
+        "meta_box_save",
+        id=post,
+        fields={
+            "syndicate_share_message": "Read: the NATO summit in Vilnius",
+            "syndicate_share_mode": "chosen",
+            "syndicate_share_networks": ["twitter", "facebook"],
+        },
+    )
     return post
 
 
@@ -157,18 +195,32 @@ def test_a_post_reaches_the_service_once_through_publish_edit_unpublish_and_tras
     assert article["audio"]["url"] == "https://media.example.org/summit.mp3"
     assert article["audio"]["length"] == 14562304
     assert article["share"]["message"] == "Read: the NATO summit in Vilnius"
-    assert {f["key"] for f in doc["feeds"]} >= {"all", "section/news", "section/news/lithuania",
-                                                "tag/nato", "audio"}
+    assert {f["key"] for f in doc["feeds"]} >= {
+        "all",
+        "section/news",
+        "section/news/lithuania",
+        "tag/nato",
+        "audio",
+    }
     first = proxy.sent(article_id)
     assert [e["type"] for e in first] == ["article.published"] and first[0]["status"] == 202
     assert first[0]["headers"]["webhook-signature"].startswith("v1,")
-    shares = wait_for(lambda: (a := stack.article(article_id)) and all(
-        a["shares"].get(n, {}).get("state") == "sent" for n in ("twitter", "facebook")) and a,
-        30, "the shares")["shares"]
+    shares = wait_for(
+        lambda: (
+            (a := stack.article(article_id))
+            and all(a["shares"].get(n, {}).get("state") == "sent" for n in ("twitter", "facebook"))
+            and a
+        ),
+        30,
+        "the shares",
+    )["shares"]
     assert shares["googleplus"]["state"] == "skipped"
     for feed in doc["feeds"]:  # in each of its feeds, once
-        wait_for(lambda f=feed: len(stack.feed_entries(f, link)) == 1,  # type: ignore[misc]
-                 30, feed["key"])
+        wait_for(
+            lambda f=feed: len(stack.feed_entries(f, link)) == 1,  # type: ignore[misc]
+            30,
+            feed["key"],
+        )
 
     # the box shows the service's delivery states
     status = wp.do("status", id=post)
@@ -179,8 +231,14 @@ def test_a_post_reaches_the_service_once_through_publish_edit_unpublish_and_tras
     # an edit: updated, once, in every feed
     wp.do("update", ID=post, post_title="NATO summit in Vilnius: the decisions")
     assert stack.deliver(post)["article"]["title"] == "NATO summit in Vilnius: the decisions"
-    wait_for(lambda: [e.title for e in stack.feed_entries(doc["feeds"][0], link)] == [
-        "NATO summit in Vilnius: the decisions"], 30, "the edit in the feed")
+    wait_for(
+        lambda: (
+            [e.title for e in stack.feed_entries(doc["feeds"][0], link)]
+            == ["NATO summit in Vilnius: the decisions"]
+        ),
+        30,
+        "the edit in the feed",
+    )
     # the autosave, preview and revision of a published post, and a save that changes
     # nothing: no event
     before = len(proxy.sent(article_id))
@@ -196,7 +254,8 @@ def test_a_post_reaches_the_service_once_through_publish_edit_unpublish_and_tras
     wp.do("update", ID=post, post_status="draft")
     assert stack.deliver(post)["state"] == "unpublished"
     assert stack.feed_entries(doc["feeds"][0], link) == [] or wait_for(
-        lambda: stack.feed_entries(doc["feeds"][0], link) == [], 30, "the retraction")
+        lambda: stack.feed_entries(doc["feeds"][0], link) == [], 30, "the retraction"
+    )
     wp.do("update", ID=post, post_status="publish")
     assert stack.deliver(post)["state"] == "published"
     wp.do("trash", id=post)
@@ -205,7 +264,12 @@ def test_a_post_reaches_the_service_once_through_publish_edit_unpublish_and_tras
     wp.cron()
     sent = proxy.sent(article_id)
     assert [e["type"].split(".")[1] for e in sent] == [
-        "published", "updated", "unpublished", "published", "unpublished"]
+        "published",
+        "updated",
+        "unpublished",
+        "published",
+        "unpublished",
+    ]
     assert all(e["status"] == 202 for e in sent)  # each accepted once: no duplicate sends
     assert len({e["webhook_id"] for e in sent}) == len(sent)
     assert len(stack.fakes.twitter.received("POST", "/2/tweets")) == 1  # shared once
@@ -214,16 +278,18 @@ def test_a_post_reaches_the_service_once_through_publish_edit_unpublish_and_tras
 
 def test_a_lost_answer_is_retried_with_the_same_id_and_the_service_keeps_one(stack):
     wp, proxy = stack.wp, stack.proxy
-    post = wp.do("insert", post_title="Retried story", post_status="draft",
-                 post_content="<p>Body.</p>")
+    post = wp.do(
+        "insert", post_title="Retried story", post_status="draft", post_content="<p>Body.</p>"
+    )
     article_id = f"wp-1-{post}"
     proxy.faults += ["lost", "503"]  # accepted but the answer lost; then the service "down"
     wp.do("update", ID=post, post_status="publish")
     wp.cron()
     row = wp.queue(post)[-1]
     assert row["state"] == "queued" and row["last_status"] == "503" and row["attempts"] == "1"
-    wait_for(lambda: (wp.cron() or True) and wp.queue(post)[-1]["state"] == "sent", 30,
-             "the retries")
+    wait_for(
+        lambda: (wp.cron() or True) and wp.queue(post)[-1]["state"] == "sent", 30, "the retries"
+    )
     sent = proxy.sent(article_id)
     assert [e["status"] for e in sent] == [503, 503, 200]
     assert [e["upstream"] for e in sent] == [202, None, 200]
@@ -257,18 +323,25 @@ def test_drafts_imports_and_password_protected_posts_send_nothing(stack):
     wp = stack.wp
     draft = wp.do("insert", post_title="Just a draft", post_status="draft")
     pending = wp.do("insert", post_title="Pending review", post_status="pending")
-    imported = wp.do("import", post_title="Imported", post_status="publish",
-                     post_content="<p>Old.</p>")
-    locked = wp.do("insert", post_title="Members only", post_status="publish",
-                   post_password="s3cret", post_content="<p>Hidden.</p>")
+    imported = wp.do(
+        "import", post_title="Imported", post_status="publish", post_content="<p>Old.</p>"
+    )
+    locked = wp.do(
+        "insert",
+        post_title="Members only",
+        post_status="publish",
+        post_password="s3cret",
+        post_content="<p>Hidden.</p>",
+    )
     page = wp.do("insert", post_title="About us", post_status="publish", post_type="page")
     wp.cron()
     for post in (draft, pending, imported, locked, page):
         assert wp.queue(post) == [], post
         assert stack.proxy.sent(f"wp-1-{post}") == []
     # a published post that gains a password leaves the feeds
-    post = wp.do("insert", post_title="Open, then locked", post_status="publish",
-                 post_content="<p>Text.</p>")
+    post = wp.do(
+        "insert", post_title="Open, then locked", post_status="publish", post_content="<p>Text.</p>"
+    )
     assert stack.deliver(post)["state"] == "published"
     wp.do("update", ID=post, post_password="s3cret")
     assert stack.deliver(post)["state"] == "unpublished"
@@ -276,13 +349,16 @@ def test_drafts_imports_and_password_protected_posts_send_nothing(stack):
 
 def test_a_published_post_deleted_for_good_is_unpublished(stack):
     wp = stack.wp
-    post = wp.do("insert", post_title="Deleted at once", post_status="publish",
-                 post_content="<p>Text.</p>")
+    post = wp.do(
+        "insert", post_title="Deleted at once", post_status="publish", post_content="<p>Text.</p>"
+    )
     assert stack.deliver(post)["state"] == "published"
     wp.do("delete", id=post)
     wp.cron()
     assert [e["type"] for e in stack.proxy.sent(f"wp-1-{post}")] == [
-        "article.published", "article.unpublished"]
+        "article.published",
+        "article.unpublished",
+    ]
     wait_for(lambda: stack.article(f"wp-1-{post}")["state"] == "unpublished", 30, "unpublished")
 
 
@@ -292,9 +368,14 @@ def test_settings_keep_secrets_hidden_and_refuse_bad_values(stack):
     page = wp.do("settings_page")
     assert SECRET not in page["html"] and ADMIN_TOKEN not in page["html"]
     assert "…" + SECRET[-4:] in page["html"]  # only its end, to tell which one is set
-    bad = wp.do("settings_page", submit={
-        "syndicate_url": "ftp://user:pw@feeds.example.org", "syndicate_webhook_secret": "nope",
-        "syndicate_admin_token": ""})
+    bad = wp.do(
+        "settings_page",
+        submit={
+            "syndicate_url": "ftp://user:pw@feeds.example.org",
+            "syndicate_webhook_secret": "nope",
+            "syndicate_admin_token": "",
+        },
+    )
     assert bad["saved"]["syndicate_url"] == stack.proxy.url  # kept
     assert bad["saved"]["syndicate_webhook_secret"] == SECRET  # kept
     assert bad["saved"]["syndicate_admin_token"] == ADMIN_TOKEN  # empty keeps the saved one

@@ -47,15 +47,19 @@ class Unverified(Exception):
 
 def new_private_key() -> bytes:
     key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
 
 
 @lru_cache(maxsize=256)
 def public_pem(private_pem: bytes) -> str:
     key = serialization.load_pem_private_key(private_pem, password=None)
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 def checked_public_key(pem: Any) -> str:
@@ -69,8 +73,9 @@ def checked_public_key(pem: Any) -> str:
     if not isinstance(key, rsa.RSAPublicKey):
         raise Unverified("the key is not an RSA key")
     if not KEY_MIN_BITS <= key.key_size <= KEY_MAX_BITS:
-        raise Unverified(f"an RSA key of {key.key_size} bits (from {KEY_MIN_BITS} to "
-                         f"{KEY_MAX_BITS} are taken)")
+        raise Unverified(
+            f"an RSA key of {key.key_size} bits (from {KEY_MIN_BITS} to {KEY_MAX_BITS} are taken)"
+        )
     return pem
 
 
@@ -84,15 +89,22 @@ def target(url: str) -> tuple[str, str]:
     return parts.netloc, (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
 
 
-def sign(key_id: str, private_pem: bytes, method: str, url: str, body: bytes | None = None,
-         now: datetime | None = None) -> dict[str, str]:
+def sign(
+    key_id: str,
+    private_pem: bytes,
+    method: str,
+    url: str,
+    body: bytes | None = None,
+    now: datetime | None = None,
+) -> dict[str, str]:
     """The headers of a request signed as Mastodon signs (draft-cavage-12, rsa-sha256)."""
     host, path = target(url)
     headers = {"Host": host, "Date": format_datetime(now or datetime.now(UTC), usegmt=True)}
     if body is not None:
         headers["Digest"] = digest(body)
-    signed = _signer(key_id, private_pem, body is not None).sign(headers, host=host,
-                                                                 method=method, path=path)
+    signed = _signer(key_id, private_pem, body is not None).sign(
+        headers, host=host, method=method, path=path
+    )
     return {**headers, "Signature": signed["signature"]}
 
 
@@ -100,9 +112,13 @@ def sign(key_id: str, private_pem: bytes, method: str, url: str, body: bytes | N
 def _signer(key_id: str, private_pem: bytes, with_body: bool) -> httpsig.HeaderSigner:
     """One signer per key (a few accounts): reading the PEM costs ~40 ms, signing ~1 ms, and a
     fan-out signs one request per shared inbox. Nothing of the key is logged or answered."""
-    return httpsig.HeaderSigner(key_id, private_pem, algorithm="rsa-sha256",
-                                headers=SIGNED_POST if with_body else SIGNED_GET,
-                                sign_header="signature")
+    return httpsig.HeaderSigner(
+        key_id,
+        private_pem,
+        algorithm="rsa-sha256",
+        headers=SIGNED_POST if with_body else SIGNED_GET,
+        sign_header="signature",
+    )
 
 
 def signer_of(headers: dict[str, str]) -> tuple[str, str]:
@@ -111,7 +127,10 @@ def signer_of(headers: dict[str, str]) -> tuple[str, str]:
     sig = headers.get("signature", "")
     if not sig:
         raise Unverified("no Signature header")
-    if len(sig) > SIGNATURE_MAX_CHARS or len(headers.get("signature-input", "")) > SIGNATURE_MAX_CHARS:
+    if (
+        len(sig) > SIGNATURE_MAX_CHARS
+        or len(headers.get("signature-input", "")) > SIGNATURE_MAX_CHARS
+    ):
         raise Unverified("the signature is too long")
     if "signature-input" in headers:
         try:
@@ -135,8 +154,14 @@ def _fresh(when: datetime, now: datetime) -> None:
         raise Unverified("the signature's Date is not within an hour of now")
 
 
-def verify_cavage(method: str, path: str, headers: dict[str, str], body: bytes, pem: str,
-                  now: datetime | None = None) -> None:
+def verify_cavage(
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes,
+    pem: str,
+    now: datetime | None = None,
+) -> None:
     """Verify a draft-cavage signature as Mastodon does: `date` and `(request-target)` signed,
     `digest` too on a POST (and matching the body), the Date within the window."""
     now = now or datetime.now(UTC)
@@ -152,15 +177,22 @@ def verify_cavage(method: str, path: str, headers: dict[str, str], body: bytes, 
         _fresh(parsedate_to_datetime(headers.get("date", "")), now)
     except (TypeError, ValueError):
         raise Unverified("no valid Date header") from None
-    if method == "POST" and not hmac.compare_digest(headers.get("digest", "").split(",")[0].strip(),
-                                                    digest(body)):
+    if method == "POST" and not hmac.compare_digest(
+        headers.get("digest", "").split(",")[0].strip(), digest(body)
+    ):
         raise Unverified("the Digest does not match the body (SHA-256 wanted)")
-    patched = {**headers, "signature": headers["signature"].replace(
-        f'algorithm="{params.get("algorithm")}"', 'algorithm="rsa-sha256"')
-        if params.get("algorithm") else headers["signature"] + ',algorithm="rsa-sha256"'}
+    patched = {
+        **headers,
+        "signature": headers["signature"].replace(
+            f'algorithm="{params.get("algorithm")}"', 'algorithm="rsa-sha256"'
+        )
+        if params.get("algorithm")
+        else headers["signature"] + ',algorithm="rsa-sha256"',
+    }
     try:
-        ok = httpsig.HeaderVerifier(patched, pem, method=method, path=path,
-                                    sign_header="signature").verify()
+        ok = httpsig.HeaderVerifier(
+            patched, pem, method=method, path=path, sign_header="signature"
+        ).verify()
     except (HttpSigException, ValueError, KeyError, Exception) as exc:  # noqa: BLE001
         raise Unverified(f"the signature cannot be checked ({type(exc).__name__})") from None
     if not ok:
@@ -175,16 +207,22 @@ class _OneKey(HTTPSignatureKeyResolver):
         return self.pem if key_id == self.key_id else None
 
 
-def verify_rfc9421(method: str, url: str, headers: dict[str, str], body: bytes, key_id: str,
-                   pem: str) -> None:
+def verify_rfc9421(
+    method: str, url: str, headers: dict[str, str], body: bytes, key_id: str, pem: str
+) -> None:
     """Verify an RFC 9421 signature: `@method`, `@target-uri` and (on a POST) `content-digest`
     covered, `created` within the window, RSASSA-PKCS1-v1_5 SHA-256."""
-    verifier = HTTPMessageVerifier(signature_algorithm=algorithms.RSA_V1_5_SHA256,
-                                   key_resolver=_OneKey(key_id, pem))
+    verifier = HTTPMessageVerifier(
+        signature_algorithm=algorithms.RSA_V1_5_SHA256, key_resolver=_OneKey(key_id, pem)
+    )
     message = requests.Request(method, url, headers=headers).prepare()
     needed = ("@method", "@target-uri", *(("content-digest",) if method == "POST" else ()))
     try:
-        verifier.verify(message, max_age=timedelta(seconds=WINDOW_S), require_components=needed,
-                        body=body if method == "POST" else None)
+        verifier.verify(
+            message,
+            max_age=timedelta(seconds=WINDOW_S),
+            require_components=needed,
+            body=body if method == "POST" else None,
+        )
     except (InvalidSignature, HTTPMessageSignaturesException) as exc:
         raise Unverified(f"the RFC 9421 signature does not verify: {str(exc)[:120]}") from None

@@ -34,15 +34,18 @@ class BackupError(Exception):
 def _connect(client: redis.Redis, timeout: float) -> socket.socket:
     kwargs = client.connection_pool.connection_kwargs
     if kwargs.get("ssl") or client.connection_pool.connection_class is redis.SSLConnection:
-        raise BackupError("a TLS Redis (rediss://): take the snapshot with `redis-cli --tls "
-                          "--rdb FILE` instead (docs/operations.md)")
+        raise BackupError(
+            "a TLS Redis (rediss://): take the snapshot with `redis-cli --tls "
+            "--rdb FILE` instead (docs/operations.md)"
+        )
     if kwargs.get("path"):
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(timeout)
         sock.connect(kwargs["path"])
     else:
-        sock = socket.create_connection((kwargs.get("host", "localhost"),
-                                         int(kwargs.get("port", 6379))), timeout=timeout)
+        sock = socket.create_connection(
+            (kwargs.get("host", "localhost"), int(kwargs.get("port", 6379))), timeout=timeout
+        )
     password, username = kwargs.get("password"), kwargs.get("username")
     if password:
         args = ["AUTH", *([username] if username else []), password]
@@ -84,8 +87,10 @@ def snapshot(client: redis.Redis, out: IO[bytes], timeout: float = 600.0) -> int
         while not header:  # newlines are keep-alives while Redis writes the snapshot
             header = _line(sock)
         if header.startswith(b"-"):
-            raise BackupError(f"Redis refused SYNC ({header[1:].decode(errors='replace')}): a "
-                              "managed Redis may forbid it; use its own snapshots")
+            raise BackupError(
+                f"Redis refused SYNC ({header[1:].decode(errors='replace')}): a "
+                "managed Redis may forbid it; use its own snapshots"
+            )
         if not header.startswith(b"$") or header.startswith(b"$EOF:"):
             raise BackupError("unexpected answer to SYNC")
         size = remaining = int(header[1:])
@@ -94,7 +99,7 @@ def snapshot(client: redis.Redis, out: IO[bytes], timeout: float = 600.0) -> int
             chunk = sock.recv(min(remaining, 1 << 20))
             if not chunk:
                 raise BackupError("Redis closed the connection in the middle of the snapshot")
-            if first and not chunk.startswith(RDB_MAGIC[:len(chunk)]):
+            if first and not chunk.startswith(RDB_MAGIC[: len(chunk)]):
                 raise BackupError("what Redis sent is not an RDB snapshot")
             first = False
             out.write(chunk)
@@ -114,8 +119,9 @@ def rdb_version(path: Path) -> int:
 
 
 def _server_rdb_version(binary: str) -> int:
-    version = subprocess.run([binary, "--version"], capture_output=True, text=True,
-                             timeout=10).stdout
+    version = subprocess.run(
+        [binary, "--version"], capture_output=True, text=True, timeout=10
+    ).stdout
     major = int(version.split("v=", 1)[1].split(".", 1)[0]) if "v=" in version else 6
     return {5: 9, 6: 9, 7: 12}.get(major, 12 if major > 7 else 9)
 
@@ -125,11 +131,24 @@ def _throwaway_server(binary: str, rdb: Path, workdir: Path) -> tuple[subprocess
     (workdir / "dump.rdb").write_bytes(rdb.read_bytes())
     sock = workdir / "s.sock"
     conf = workdir / "redis.conf"
-    conf.write_text("\n".join([f'dir "{workdir}"', "dbfilename dump.rdb", "port 0",
-                               f'unixsocket "{sock}"', "unixsocketperm 700", "appendonly no",
-                               'save ""', "daemonize no"]) + "\n")
-    proc = subprocess.Popen([binary, str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    conf.write_text(
+        "\n".join(
+            [
+                f'dir "{workdir}"',
+                "dbfilename dump.rdb",
+                "port 0",
+                f'unixsocket "{sock}"',
+                "unixsocketperm 700",
+                "appendonly no",
+                'save ""',
+                "daemonize no",
+            ]
+        )
+        + "\n"
+    )
+    proc = subprocess.Popen(
+        [binary, str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     return proc, sock
 
 
@@ -176,14 +195,20 @@ def copy_keys(source: redis.Redis, target: redis.Redis, progress: Callable[[int]
             return copied
 
 
-def restore(rdb: Path, target_for_db: Callable[[int], redis.Redis], binary: str,
-            progress: Callable[[int], Any] = lambda n: None) -> dict[int, int]:
+def restore(
+    rdb: Path,
+    target_for_db: Callable[[int], redis.Redis],
+    binary: str,
+    progress: Callable[[int], Any] = lambda n: None,
+) -> dict[int, int]:
     """Copy every key of the snapshot `rdb` into the target (database N into database N); the
     number of keys per database."""
     version = rdb_version(rdb)
     if version > _server_rdb_version(binary):
-        raise BackupError(f"this snapshot is from a newer Redis (RDB version {version}) than "
-                          f"{binary} can read: restore it with that Redis (docs/operations.md)")
+        raise BackupError(
+            f"this snapshot is from a newer Redis (RDB version {version}) than "
+            f"{binary} can read: restore it with that Redis (docs/operations.md)"
+        )
     with tempfile.TemporaryDirectory(prefix="syndicate-restore-") as tmp:
         os.chmod(tmp, 0o700)
         proc, sock = _throwaway_server(binary, rdb, Path(tmp))

@@ -57,11 +57,17 @@ def _configuration() -> dict:
             "unacked_restore_throttle": 1,
             **transport,
         },
-        task_publish_retry_policy={"max_retries": 2, "interval_start": 0.05,
-                                   "interval_step": 0.1, "interval_max": 0.2},
+        task_publish_retry_policy={
+            "max_retries": 2,
+            "interval_start": 0.05,
+            "interval_step": 0.1,
+            "interval_max": 0.2,
+        },
         # One exchange and routing key per queue: with a shared default binding every message
         # would be copied into every queue.
-        task_queues=[Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES],
+        task_queues=[
+            Queue(name, Exchange(name, type="direct"), routing_key=name) for name in QUEUES
+        ],
         task_default_exchange="events",
         task_default_routing_key="events",
         task_default_queue="events",

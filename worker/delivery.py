@@ -77,8 +77,9 @@ class Delivery:
             # Every call to the network carries the event's trace, as a new span.
             self.channel.session.headers["traceparent"] = trace.child(entry.get("traceparent", ""))
             # What the network keeps between attempts (Threads' container), in the entry itself.
-            self.channel.memo = Memo(_memo(entry), lambda data: self._update(
-                listing="keep", memo=json.dumps(data)))
+            self.channel.memo = Memo(
+                _memo(entry), lambda data: self._update(listing="keep", memo=json.dumps(data))
+            )
             if action == "refresh":
                 return self._refresh(attempt)
             state = entry.get("state")
@@ -95,9 +96,12 @@ class Delivery:
     def _context(self) -> dict[str, str]:
         """Log fields: the article, the network, the event that asked for the post, its trace."""
         entry = self.outbox.entry(self.article_id, self.network)
-        return {"article_id": self.article_id, "network": self.network,
-                "event_id": entry.get("event_id", ""),
-                "trace_id": trace.trace_id(entry.get("traceparent"))}
+        return {
+            "article_id": self.article_id,
+            "network": self.network,
+            "event_id": entry.get("event_id", ""),
+            "trace_id": trace.trace_id(entry.get("traceparent")),
+        }
 
     def _article(self) -> Article:
         article = self.store.articles.article(self.article_id)
@@ -107,44 +111,75 @@ class Delivery:
 
     def _update(self, listing: Listing = "open", incr: bool = False, **fields: Any) -> None:
         """Write the entry's fields; `listing` as for Outbox.update (open: work is left)."""
-        self.outbox.update(self.article_id, self.network, listing=listing, incr_attempts=incr,
-                           **fields)
+        self.outbox.update(
+            self.article_id, self.network, listing=listing, incr_attempts=incr, **fields
+        )
 
-    def _retry(self, action: str, attempts: int, error: RetryableError, policy: Retry = DELIVERY,
-               attempt: int = 0) -> str:
-        wait = error.wait_s if error.wait_s is not None else policy.backoff_s(
-            attempts, self.rt.settings.retry_base_s)
+    def _retry(
+        self,
+        action: str,
+        attempts: int,
+        error: RetryableError,
+        policy: Retry = DELIVERY,
+        attempt: int = 0,
+    ) -> str:
+        wait = (
+            error.wait_s
+            if error.wait_s is not None
+            else policy.backoff_s(attempts, self.rt.settings.retry_base_s)
+        )
         wait = min(wait, LONGEST_WAIT_S)
-        self.store.schedule.add("deliver", [self.article_id, self.network, action, attempt + 1],
-                                wait)
+        self.store.schedule.add(
+            "deliver", [self.article_id, self.network, action, attempt + 1], wait
+        )
         self.outbox.count_retry(self.network)
         self._update(last_error=error.reason, next_attempt_at=f"{time.time() + wait:.0f}")
-        log.info("%s %s for %s: %s; retry in %.1fs", self.network, action, self.article_id,
-                 error.reason, wait, extra=self._context())
+        log.info(
+            "%s %s for %s: %s; retry in %.1fs",
+            self.network,
+            action,
+            self.article_id,
+            error.reason,
+            wait,
+            extra=self._context(),
+        )
         return "retry"
 
     def _give_up(self, reason: str, **fields: Any) -> str:
         """Failed for good: recorded, closed and dead-lettered (`in_flight` stays as it is)."""
         self._update(listing="close", state="failed", last_error=reason, **fields)
         self.store.dead.add(delivery_letter(self.article_id, self.network))
-        log.warning("%s post for %s failed: %s", self.network, self.article_id, reason,
-                    extra=self._context())
+        log.warning(
+            "%s post for %s failed: %s",
+            self.network,
+            self.article_id,
+            reason,
+            extra=self._context(),
+        )
         return "failed"
 
     def _post(self, entry: dict[str, str]) -> str:
         ambiguous = entry.get("in_flight") == "1"
         # The article's own state decides, not only the flag the unpublish set: nothing that
         # is not published now is ever posted, whatever the entry says.
-        retracted = (entry.get("delete_requested") == "1"
-                     or self.store.articles.state(self.article_id) != "published")
+        retracted = (
+            entry.get("delete_requested") == "1"
+            or self.store.articles.state(self.article_id) != "published"
+        )
         if retracted and not ambiguous:
-            self._update(listing="close", state="skipped", delete_requested=0,
-                         reason="unpublished before it was shared")
+            self._update(
+                listing="close",
+                state="skipped",
+                delete_requested=0,
+                reason="unpublished before it was shared",
+            )
             return "skipped"
         attempts = int(entry.get("attempts", 0))
         assert self.channel is not None
         if DELIVERY.gives_up(attempts):  # in_flight stays: a replay must still check first
-            return self._give_up(f"gave up after {attempts} attempts: {entry.get('last_error', '')}")
+            return self._give_up(
+                f"gave up after {attempts} attempts: {entry.get('last_error', '')}"
+            )
         if ambiguous:
             # The last attempt may have posted: ask the network first. The lookup is an
             # attempt like any other (counted, backed off, given up).
@@ -154,16 +189,24 @@ class Delivery:
             except RetryableError as exc:
                 if retracted:
                     return self._unknown_after_retraction(f"lookup failed: {exc.reason}")
-                return self._retry("post", attempts + 1, RetryableError(
-                    f"checking for an earlier post: {exc.reason}", ambiguous=True))
+                return self._retry(
+                    "post",
+                    attempts + 1,
+                    RetryableError(f"checking for an earlier post: {exc.reason}", ambiguous=True),
+                )
             except DeliveryError as exc:
                 return self._give_up(f"could not check for an earlier post: {exc.reason}")
             if existing:
                 return self._sent(entry, existing, "found after an uncertain attempt")
             if retracted:
                 if self.channel.can_find:
-                    self._update(listing="close", state="skipped", in_flight=0, delete_requested=0,
-                                 reason="unpublished; the network shows no earlier post")
+                    self._update(
+                        listing="close",
+                        state="skipped",
+                        in_flight=0,
+                        delete_requested=0,
+                        reason="unpublished; the network shows no earlier post",
+                    )
                     return "skipped"
                 return self._unknown_after_retraction(f"{self.network} cannot be searched")
             attempts += 1
@@ -172,14 +215,23 @@ class Delivery:
             payload = json.loads(entry["payload"])  # exactly the bytes of the first attempt
         else:
             payload = self.channel.payload(article)
-        extra: dict[str, Any] = {"payload": json.dumps(payload)} if self.channel.stable_payload else {}
-        self._update(incr=not ambiguous, in_flight=1, payload_hash=payload_hash(payload),
-                     last_attempt_at=f"{time.time():.3f}", **extra)
+        extra: dict[str, Any] = (
+            {"payload": json.dumps(payload)} if self.channel.stable_payload else {}
+        )
+        self._update(
+            incr=not ambiguous,
+            in_flight=1,
+            payload_hash=payload_hash(payload),
+            last_attempt_at=f"{time.time():.3f}",
+            **extra,
+        )
         try:
             remote_id = self.channel.post(payload)
         except DuplicateError as exc:
             if ambiguous:
-                return self._sent(entry, "", f"duplicate refusal after an uncertain attempt ({exc.reason})")
+                return self._sent(
+                    entry, "", f"duplicate refusal after an uncertain attempt ({exc.reason})"
+                )
             return self._give_up(exc.reason, in_flight=0)
         except RetryableError as exc:
             if not exc.ambiguous:
@@ -194,27 +246,49 @@ class Delivery:
     def _unknown_after_retraction(self, why: str) -> str:
         """Unpublished after an attempt that may have posted, and no way to find that post:
         never post again; tell the editor to look."""
-        self._update(listing="close", state="skipped", delete_requested=0,
-                     reason=f"unpublished after an uncertain attempt ({why}): if a post "
-                            f"appeared on {self.network}, delete it by hand")
+        self._update(
+            listing="close",
+            state="skipped",
+            delete_requested=0,
+            reason=f"unpublished after an uncertain attempt ({why}): if a post "
+            f"appeared on {self.network}, delete it by hand",
+        )
         self.store.dead.add(delivery_letter(self.article_id, self.network))
         return "skipped"
 
     def _sent(self, entry: dict[str, str], remote_id: str, note: str) -> str:
-        delete_next = entry.get("delete_requested") == "1" or self.outbox.entry(
-            self.article_id, self.network).get("delete_requested") == "1"
+        delete_next = (
+            entry.get("delete_requested") == "1"
+            or self.outbox.entry(self.article_id, self.network).get("delete_requested") == "1"
+        )
         if not _plausible_id(remote_id):  # a remote answer: kept only if it looks like an id
-            log.warning("%s answered an implausible post id for %s; kept as unknown",
-                        self.network, self.article_id, extra=self._context())
+            log.warning(
+                "%s answered an implausible post id for %s; kept as unknown",
+                self.network,
+                self.article_id,
+                extra=self._context(),
+            )
             remote_id, note = "", note or "the network answered an implausible post id"
         url = self.channel.remote_url(remote_id) if self.channel and remote_id else ""
         if not _plausible_url(url):
             url = ""
-        self._update(listing="open" if delete_next else "close", state="sent", remote_id=remote_id,
-                     remote_url=url, in_flight=0, note=note, sent_at=f"{time.time():.3f}",
-                     last_error="")
-        log.info("%s post for %s sent (%s)", self.network, self.article_id,
-                 remote_id or "id unknown", extra=self._context())
+        self._update(
+            listing="open" if delete_next else "close",
+            state="sent",
+            remote_id=remote_id,
+            remote_url=url,
+            in_flight=0,
+            note=note,
+            sent_at=f"{time.time():.3f}",
+            last_error="",
+        )
+        log.info(
+            "%s post for %s sent (%s)",
+            self.network,
+            self.article_id,
+            remote_id or "id unknown",
+            extra=self._context(),
+        )
         if delete_next:
             self.store.schedule.add("deliver", [self.article_id, self.network, "delete", 1], 0)
         return "sent"
@@ -226,8 +300,11 @@ class Delivery:
             self._update(listing="close", delete_requested=0, note=f"{self.network} has no delete")
             return "kept"
         if not remote_id:
-            self._update(listing="close", delete_requested=0,
-                         last_error="remote id unknown: delete the post by hand")
+            self._update(
+                listing="close",
+                delete_requested=0,
+                last_error="remote id unknown: delete the post by hand",
+            )
             return "kept"
         attempts = int(entry.get("delete_attempts", 0)) + 1
         self._update(delete_attempts=attempts)
@@ -246,8 +323,13 @@ class Delivery:
             self._update(listing="close", last_error=f"delete failed: {exc.reason}")
             self.store.dead.add(delivery_letter(self.article_id, self.network))
             return "failed"
-        self._update(listing="close", state="deleted", delete_requested=0,
-                     deleted_at=f"{time.time():.3f}", last_error="")
+        self._update(
+            listing="close",
+            state="deleted",
+            delete_requested=0,
+            deleted_at=f"{time.time():.3f}",
+            last_error="",
+        )
         return "deleted"
 
     def _refresh(self, attempt: int) -> str:
@@ -259,8 +341,13 @@ class Delivery:
                 return "failed"
             return self._retry("refresh", attempt, exc, REFRESH, attempt)
         except DeliveryError as exc:
-            log.warning("%s refresh for %s failed: %s", self.network, self.article_id, exc.reason,
-                        extra=self._context())
+            log.warning(
+                "%s refresh for %s failed: %s",
+                self.network,
+                self.article_id,
+                exc.reason,
+                extra=self._context(),
+            )
             return "failed"
         self._update(listing="keep", refreshed_at=f"{time.time():.3f}")
         return "refreshed"
@@ -283,5 +370,13 @@ def _plausible_id(remote_id: str) -> bool:
 
 
 def _plausible_url(url: str) -> bool:
-    return (len(url) <= MAX_REMOTE_URL and url.startswith(("https://", "http://"))
-            and url.isprintable() and " " not in url) if url else True
+    return (
+        (
+            len(url) <= MAX_REMOTE_URL
+            and url.startswith(("https://", "http://"))
+            and url.isprintable()
+            and " " not in url
+        )
+        if url
+        else True
+    )

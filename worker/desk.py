@@ -34,10 +34,16 @@ def span(seconds: float) -> str:
 
 def chart(rt: Runtime, now: float | None = None) -> dict[str, Any]:
     """Events from the CMS and posts sent, per hour over the last 24 hours (current hour last)."""
-    hours = [{"start": start, "events": events, "posts": posts}
-             for start, events, posts in rt.store.activity.hours(24, now)]
-    return {"hours": hours, "top": max([1] + [max(h["events"], h["posts"]) for h in hours]),
-            "events": sum(h["events"] for h in hours), "posts": sum(h["posts"] for h in hours)}
+    hours = [
+        {"start": start, "events": events, "posts": posts}
+        for start, events, posts in rt.store.activity.hours(24, now)
+    ]
+    return {
+        "hours": hours,
+        "top": max([1] + [max(h["events"], h["posts"]) for h in hours]),
+        "events": sum(h["events"] for h in hours),
+        "posts": sum(h["posts"] for h in hours),
+    }
 
 
 def quiet(rt: Runtime, last_event_at: float = 0.0, now: float | None = None) -> dict[str, Any]:
@@ -58,14 +64,22 @@ def quiet(rt: Runtime, last_event_at: float = 0.0, now: float | None = None) -> 
         out["usual_s"] = usual
         limit = max(usual * QUIET_FACTOR, QUIET_FLOOR_S)
         if silent > limit:
-            out.update(quiet=True, warning=(
-                f"The CMS has sent nothing for {span(silent)}; over the last 24 hours it sent "
-                f"an event every {span(usual)} or so. Check that the CMS is up and still sends "
-                "its webhooks (its queue, its log), then `syndicate status`."))
+            out.update(
+                quiet=True,
+                warning=(
+                    f"The CMS has sent nothing for {span(silent)}; over the last 24 hours it sent "
+                    f"an event every {span(usual)} or so. Check that the CMS is up and still sends "
+                    "its webhooks (its queue, its log), then `syndicate status`."
+                ),
+            )
     elif not arrivals and silent > 86_400:
-        out.update(quiet=True, warning=(
-            f"The CMS has sent nothing for {span(silent)}. Check that it is up and still sends "
-            "its webhooks (its queue, its log)."))
+        out.update(
+            quiet=True,
+            warning=(
+                f"The CMS has sent nothing for {span(silent)}. Check that it is up and still sends "
+                "its webhooks (its queue, its log)."
+            ),
+        )
     return out
 
 
@@ -74,8 +88,11 @@ def search(rt: Runtime, query: str) -> dict[str, Any]:
     events), or whose id, or one of whose events' id, is exactly `query`."""
     query = " ".join(query.split())
     if len(query) > SEARCH_MAX:
-        return {"query": query[:SEARCH_MAX], "results": [],
-                "error": f"A search is at most {SEARCH_MAX} characters."}
+        return {
+            "query": query[:SEARCH_MAX],
+            "results": [],
+            "error": f"A search is at most {SEARCH_MAX} characters.",
+        }
     if not query:
         return {"query": "", "results": []}
     recent = rt.store.events.summaries(rt.store.events.recent_ids(RECENT_KEPT))
@@ -96,10 +113,16 @@ def search(rt: Runtime, query: str) -> dict[str, Any]:
     results = []
     for article_id in wanted[:SEARCH_RESULTS]:
         event_id, record = latest.get(article_id, ("", {}))
-        results.append({"article_id": article_id, "title": titles.get(article_id, ""),
-                        "event_id": event_id, "type": record.get("type", ""),
-                        "status": record.get("status", ""),
-                        "received_at": float(record.get("received_at") or 0)})
+        results.append(
+            {
+                "article_id": article_id,
+                "title": titles.get(article_id, ""),
+                "event_id": event_id,
+                "type": record.get("type", ""),
+                "status": record.get("status", ""),
+                "received_at": float(record.get("received_at") or 0),
+            }
+        )
     return {"query": query, "results": results, "more": len(wanted) > SEARCH_RESULTS}
 
 
@@ -109,7 +132,8 @@ def feed_renders(rt: Runtime) -> dict[str, Any]:
     status = rt.store.feeds.status(keys[:FEEDS_READ])
     rows: list[dict[str, Any]] = [
         {"key": key, "rendered_at": float(s["rendered_at"] or 0), "items": s.get("items", "")}
-        for key, s in status.items()]
+        for key, s in status.items()
+    ]
     rows.sort(key=lambda r: -float(r["rendered_at"]))
     return {"feeds": rows[:FEEDS_SHOWN], "more": max(len(keys) - FEEDS_SHOWN, 0)}
 
@@ -119,16 +143,25 @@ def turn_on(network: str) -> str:
     cls = REGISTRY.get(network)
     if cls is None:
         return ""
-    needed = [str(f.validation_alias) for f in cls.settings_class.model_fields.values()
-              if isinstance(f.validation_alias, str) and f.default is None]
-    return (f"To turn it on, set {', '.join(needed) or 'its credentials'} in the service's "
-            "environment (docs/networks.md says which go together), restart the service, then "
-            "run `syndicate check`.")
+    needed = [
+        str(f.validation_alias)
+        for f in cls.settings_class.model_fields.values()
+        if isinstance(f.validation_alias, str) and f.default is None
+    ]
+    return (
+        f"To turn it on, set {', '.join(needed) or 'its credentials'} in the service's "
+        "environment (docs/networks.md says which go together), restart the service, then "
+        "run `syndicate check`."
+    )
 
 
 def desk(rt: Runtime, last_event_at: float = 0.0, query: str | None = None) -> dict[str, Any]:
     """Everything above for one page view."""
-    return {"chart": chart(rt), "quiet": quiet(rt, last_event_at),
-            "search": search(rt, query) if query is not None else None,
-            "feed_renders": feed_renders(rt), "actions": rt.store.actions.newest(20),
-            "turn_on": {network: turn_on(network) for network in REGISTRY}}
+    return {
+        "chart": chart(rt),
+        "quiet": quiet(rt, last_event_at),
+        "search": search(rt, query) if query is not None else None,
+        "feed_renders": feed_renders(rt),
+        "actions": rt.store.actions.newest(20),
+        "turn_on": {network: turn_on(network) for network in REGISTRY},
+    }

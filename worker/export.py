@@ -43,8 +43,9 @@ def write(export_dir: Path, feed_key: str, bodies: dict[str, bytes]) -> None:
     for fmt, body in bodies.items():
         target = path_of(export_dir, feed_key, fmt)
         _atomic_write(target, body)
-        _atomic_write(target.with_name(target.name + ".gz"),
-                      gzip.compress(body, compresslevel=6, mtime=0))
+        _atomic_write(
+            target.with_name(target.name + ".gz"), gzip.compress(body, compresslevel=6, mtime=0)
+        )
 
 
 def missing(export_dir: Path, feed_key: str) -> bool:

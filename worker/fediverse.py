@@ -98,9 +98,13 @@ def fetch_document(rt: Runtime, url: str) -> dict[str, Any]:
     """A remote ActivityPub document, fetched through the guard, signed by `all`."""
     key = private_key(rt, ALL)
     headers = {"Accept": ACCEPT, **sign(ap.key_id(rt.site.public_url, ALL), key, "GET", url)}
-    answer = outbound.fetch(url, allow_private=rt.settings.allow_private_addresses,
-                            max_bytes=BODY_MAX_BYTES, timeout=rt.settings.http_timeout,
-                            headers=headers)
+    answer = outbound.fetch(
+        url,
+        allow_private=rt.settings.allow_private_addresses,
+        max_bytes=BODY_MAX_BYTES,
+        timeout=rt.settings.http_timeout,
+        headers=headers,
+    )
     if answer.status_code != 200:
         raise Unverified(f"fetching the key answered HTTP {answer.status_code}")
     try:
@@ -121,23 +125,39 @@ def _fetch_key(rt: Runtime, key_id: str) -> dict[str, str]:
     if found is None or _id(found.get("owner")) != _id(doc):
         raise Unverified("the key's actor does not name this key as its own")
     endpoints: dict[str, Any] = doc["endpoints"] if isinstance(doc.get("endpoints"), dict) else {}
-    inbox = _id(endpoints.get("sharedInbox")) or _id(doc.get("sharedInbox")) or _id(doc.get("inbox"))
-    return {"owner": _id(doc), "pem": checked_public_key(found.get("publicKeyPem")),
-            "inbox": inbox, "own_inbox": _id(doc.get("inbox"))}
+    inbox = (
+        _id(endpoints.get("sharedInbox")) or _id(doc.get("sharedInbox")) or _id(doc.get("inbox"))
+    )
+    return {
+        "owner": _id(doc),
+        "pem": checked_public_key(found.get("publicKeyPem")),
+        "inbox": inbox,
+        "own_inbox": _id(doc.get("inbox")),
+    }
 
 
-def _check(spec: str, rt: Runtime, method: str, path: str, headers: dict[str, str],
-           body: bytes, key_id: str, pem: str) -> None:
+def _check(
+    spec: str,
+    rt: Runtime,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes,
+    key_id: str,
+    pem: str,
+) -> None:
     if spec == "cavage":
         verify_cavage(method, path, headers, body, pem)
     else:
         scheme = urlsplit(rt.site.public_url).scheme
-        verify_rfc9421(method, f"{scheme}://{headers.get('host', '')}{path}", headers, body,
-                       key_id, pem)
+        verify_rfc9421(
+            method, f"{scheme}://{headers.get('host', '')}{path}", headers, body, key_id, pem
+        )
 
 
-def verified_signer(rt: Runtime, method: str, path: str, headers: dict[str, str],
-                    body: bytes, actor: str) -> dict[str, str]:
+def verified_signer(
+    rt: Runtime, method: str, path: str, headers: dict[str, str], body: bytes, actor: str
+) -> dict[str, str]:
     """The key record of the request's verified signer, who must be `actor`; `Unverified` if
     there is none. A cached key that fails is fetched again once (the actor may have changed
     its key); a fetched key is kept only once it verified a request of its owner's."""
@@ -163,8 +183,9 @@ def verified_signer(rt: Runtime, method: str, path: str, headers: dict[str, str]
     return fresh
 
 
-def receive(rt: Runtime, user: str | None, method: str, path: str, headers: dict[str, str],
-            body: bytes) -> tuple[int, str]:
+def receive(
+    rt: Runtime, user: str | None, method: str, path: str, headers: dict[str, str], body: bytes
+) -> tuple[int, str]:
     """An inbox POST (`user` None: the shared inbox): (HTTP status, reason)."""
     try:
         activity = parse_json(body)
@@ -187,12 +208,13 @@ def _ours(rt: Runtime, value: Any) -> str | None:
     url = _id(value)
     if not url.startswith(prefix):
         return None
-    key = ap.feed_key_of(unquote(url[len(prefix):]))
+    key = ap.feed_key_of(unquote(url[len(prefix) :]))
     return key if key is not None and feed_exists(rt, key) else None
 
 
-def _apply(rt: Runtime, user: str | None, activity: dict[str, Any], signer: dict[str, str]
-           ) -> tuple[int, str]:
+def _apply(
+    rt: Runtime, user: str | None, activity: dict[str, Any], signer: dict[str, str]
+) -> tuple[int, str]:
     kind, actor = activity.get("type"), signer["owner"]
     if kind == "Follow":
         key = _ours(rt, activity.get("object"))
@@ -215,21 +237,33 @@ def _apply(rt: Runtime, user: str | None, activity: dict[str, Any], signer: dict
     return 202, "taken"
 
 
-def _follow(rt: Runtime, key: str, follow: dict[str, Any], signer: dict[str, str]
-            ) -> tuple[int, str]:
+def _follow(
+    rt: Runtime, key: str, follow: dict[str, Any], signer: dict[str, str]
+) -> tuple[int, str]:
     s = rt.settings
     inbox = signer["inbox"]
     host = urlsplit(inbox).hostname or ""
     if not inbox or not host:
         raise Refused(400, "the follower has no inbox")
-    outcome = rt.store.fediverse.follow(ap.username(key), signer["owner"], inbox, _id(follow),
-                                        host, s.activitypub_max_followers,
-                                        s.activitypub_follows_per_host)
+    outcome = rt.store.fediverse.follow(
+        ap.username(key),
+        signer["owner"],
+        inbox,
+        _id(follow),
+        host,
+        s.activitypub_max_followers,
+        s.activitypub_follows_per_host,
+    )
     if outcome in ("full", "flood"):
-        raise Refused(429, "too many followers" if outcome == "full"
-                      else f"too many follows from {host}: try again later")
-    embedded: dict[str, Any] = {k: follow[k] for k in ("id", "type", "actor", "object")
-                                if k in follow}
+        raise Refused(
+            429,
+            "too many followers"
+            if outcome == "full"
+            else f"too many follows from {host}: try again later",
+        )
+    embedded: dict[str, Any] = {
+        k: follow[k] for k in ("id", "type", "actor", "object") if k in follow
+    }
     accept = ap.accept(rt.site.public_url, key, embedded, str(int(time.time() * 1000)))
     _send(rt, accept, "accept", ap.username(key), "", {signer.get("own_inbox") or inbox})
     log.info("fediverse: %s follows %s (%s)", host, ap.username(key), outcome)
@@ -241,8 +275,9 @@ def _host(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
 
 
-def _send(rt: Runtime, activity: dict[str, Any], kind: str, by: str, article_id: str,
-          inboxes: set[str]) -> int:
+def _send(
+    rt: Runtime, activity: dict[str, Any], kind: str, by: str, article_id: str, inboxes: set[str]
+) -> int:
     if not inboxes:
         return 0
     dids = rt.store.fediverse.plan(activity, kind, by, article_id, inboxes, _host)
@@ -267,23 +302,47 @@ def article_applied(rt: Runtime, event: ArticleEvent, applied: Applied) -> None:
         return
     elif applied.first_publish:
         obj = _object(rt, event.article)
-        _send(rt, ap.create(url, obj), "create", ap.username(ALL), event.article_id,
-              store.targets_of(ap.username(ALL)))
+        _send(
+            rt,
+            ap.create(url, obj),
+            "create",
+            ap.username(ALL),
+            event.article_id,
+            store.targets_of(ap.username(ALL)),
+        )
         for key in feed_keys(event.article):
             if key != ALL:
-                _send(rt, ap.announce(url, key, obj), "announce", ap.username(key),
-                      event.article_id, store.targets_of(ap.username(key)))
+                _send(
+                    rt,
+                    ap.announce(url, key, obj),
+                    "announce",
+                    ap.username(key),
+                    event.article_id,
+                    store.targets_of(ap.username(key)),
+                )
     else:
         version = str(event.version or int(time.time()))
-        _send(rt, ap.update(url, _object(rt, event.article), version), "update", ap.username(ALL),
-              event.article_id, store.received(event.article_id))
+        _send(
+            rt,
+            ap.update(url, _object(rt, event.article), version),
+            "update",
+            ap.username(ALL),
+            event.article_id,
+            store.received(event.article_id),
+        )
 
 
 def retract(rt: Runtime, article_id: str) -> int:
     """A `Delete` (a Tombstone) of the article to every inbox that received it (an unpublish;
     a purge should call this too)."""
-    return _send(rt, ap.delete(rt.site.public_url, article_id), "delete", ap.username(ALL),
-                 article_id, rt.store.fediverse.received(article_id))
+    return _send(
+        rt,
+        ap.delete(rt.site.public_url, article_id),
+        "delete",
+        ap.username(ALL),
+        article_id,
+        rt.store.fediverse.received(article_id),
+    )
 
 
 def deliver(rt: Runtime, did: str) -> str:
@@ -312,7 +371,8 @@ def _deliver_once(rt: Runtime, did: str) -> str:
     if record.get("state") in ("sent", "gone"):
         return record["state"]
     if record.get("kind") in SHOWS_ARTICLE and rt.store.articles.state(
-            record.get("article", "")) in ("unpublished", "purged"):
+        record.get("article", "")
+    ) in ("unpublished", "purged"):
         # Retracted while this waited (a failing host's backoff, a queue): never shown after
         # its Delete, which every inbox planned for it gets.
         store.gone(did, letter(did))
@@ -322,19 +382,29 @@ def _deliver_once(rt: Runtime, did: str) -> str:
     if body is None or not inbox or key is None:
         store.gone(did, letter(did))
         return "gone"
-    headers = {"Content-Type": ap.ACTIVITY_JSON,
-               **sign(ap.key_id(rt.site.public_url, key), private_key(rt, key), "POST", inbox,
-                      body)}
+    headers = {
+        "Content-Type": ap.ACTIVITY_JSON,
+        **sign(ap.key_id(rt.site.public_url, key), private_key(rt, key), "POST", inbox, body),
+    }
     store.sending(did)  # the intent, before the call
     status, reason, refused = outbound.deliver(
-        inbox, data=body, headers=headers, allow_private=rt.settings.allow_private_addresses,
-        max_bytes=ANSWER_MAX_BYTES, timeout=rt.settings.http_timeout)
+        inbox,
+        data=body,
+        headers=headers,
+        allow_private=rt.settings.allow_private_addresses,
+        max_bytes=ANSWER_MAX_BYTES,
+        timeout=rt.settings.http_timeout,
+    )
     if refused:
         status = 403  # the guard's refusal is final, like the inbox's own
     if 200 <= status < 300:
         store.sent(did, record["host"], letter(did))
-        log.info("fediverse: %s %s delivered to %s", record["kind"], record.get("article", ""),
-                 record["host"])
+        log.info(
+            "fediverse: %s %s delivered to %s",
+            record["kind"],
+            record.get("article", ""),
+            record["host"],
+        )
         return "sent"
     if status == 410:
         removed = store.remove_inbox(inbox)
@@ -347,8 +417,14 @@ def _deliver_once(rt: Runtime, did: str) -> str:
 def _failed(rt: Runtime, did: str, record: dict[str, str], reason: str, refused: bool) -> str:
     store = rt.store.fediverse
     failures, host_failures = store.failed(did, record["host"], reason)
-    log.warning("fediverse: %s to %s failed (%d): %s", record["kind"], record["host"], failures,
-                reason, extra={"delivery": did})
+    log.warning(
+        "fediverse: %s to %s failed (%d): %s",
+        record["kind"],
+        record["host"],
+        failures,
+        reason,
+        extra={"delivery": did},
+    )
     if refused or FEDIVERSE.gives_up(failures):
         rt.store.dead.add(letter(did))
         store.count("dead")
@@ -373,9 +449,13 @@ def replay(rt: Runtime, did: str) -> bool:
 def letter_item(rt: Runtime, did: str) -> dict[str, Any]:
     """A dead-lettered delivery, by kind, host and article (never the inbox's path)."""
     record = rt.store.fediverse.delivery(did)
-    return {"delivery": did, "hub": record.get("host", ""), "feed": record.get("by", ""),
-            "article_id": record.get("article", ""),
-            "error": f"{record.get('kind', '')}: {record.get('last_error', '')}"}
+    return {
+        "delivery": did,
+        "hub": record.get("host", ""),
+        "feed": record.get("by", ""),
+        "article_id": record.get("article", ""),
+        "error": f"{record.get('kind', '')}: {record.get('last_error', '')}",
+    }
 
 
 def check(rt: Runtime, on: bool) -> tuple[str, bool | None, str]:
@@ -384,14 +464,28 @@ def check(rt: Runtime, on: bool) -> tuple[str, bool | None, str]:
         return "fediverse", None, "off (SYNDICATE_ACTIVITYPUB not on)"
     url = rt.site.public_url
     if urlsplit(url).scheme != "https":
-        return "fediverse", False, (f"SYNDICATE_PUBLIC_URL {url} is not https: Mastodon finds "
-                                    "accounts over https only")
+        return (
+            "fediverse",
+            False,
+            (f"SYNDICATE_PUBLIC_URL {url} is not https: Mastodon finds accounts over https only"),
+        )
     probe = f"{url}/.well-known/webfinger?resource=acct:all@{ap.host_of(url)}"
     try:
-        answer = outbound.fetch(probe, allow_private=rt.settings.allow_private_addresses,
-                                max_bytes=ANSWER_MAX_BYTES, timeout=rt.settings.http_timeout)
+        answer = outbound.fetch(
+            probe,
+            allow_private=rt.settings.allow_private_addresses,
+            max_bytes=ANSWER_MAX_BYTES,
+            timeout=rt.settings.http_timeout,
+        )
     except requests.RequestException as exc:
         return "fediverse", False, f"{url} is not reachable ({type(exc).__name__})"
     ok = answer.status_code == 200
-    return "fediverse", ok, (f"@all@{ap.host_of(url)} is found at {url}" if ok else
-                             f"WebFinger at {url} answered HTTP {answer.status_code}")
+    return (
+        "fediverse",
+        ok,
+        (
+            f"@all@{ap.host_of(url)} is found at {url}"
+            if ok
+            else f"WebFinger at {url} answered HTTP {answer.status_code}"
+        ),
+    )

@@ -24,8 +24,11 @@ class RemoteSession(requests.Session):
     def __init__(self, read_timeout_s: float) -> None:
         super().__init__()
         self.timeout = (min(CONNECT_TIMEOUT_S, read_timeout_s), read_timeout_s)
-        adapter = HTTPAdapter(max_retries=Retry(total=0, connect=0, read=0, redirect=0),
-                              pool_connections=4, pool_maxsize=8)
+        adapter = HTTPAdapter(
+            max_retries=Retry(total=0, connect=0, read=0, redirect=0),
+            pool_connections=4,
+            pool_maxsize=8,
+        )
         self.mount("http://", adapter)
         self.mount("https://", adapter)
         self.headers["User-Agent"] = USER_AGENT
@@ -51,6 +54,7 @@ def request_was_sent(exc: requests.RequestException) -> bool:
         if isinstance(reason, urllib3.exceptions.MaxRetryError):
             reason = reason.reason
         # NameResolutionError is a NewConnectionError: nothing was sent either way
-        return not isinstance(reason, (urllib3.exceptions.NewConnectionError,
-                                       urllib3.exceptions.ConnectTimeoutError))
+        return not isinstance(
+            reason, (urllib3.exceptions.NewConnectionError, urllib3.exceptions.ConnectTimeoutError)
+        )
     return True

@@ -67,7 +67,7 @@ def topic_feed(public_url: str, topic: str) -> tuple[str, str] | None:
     prefix = f"{public_url.rstrip('/')}/feeds/"
     if not topic.startswith(prefix) or "?" in topic or "#" in topic:
         return None
-    key, dot, fmt = unquote(topic[len(prefix):]).rpartition(".")
+    key, dot, fmt = unquote(topic[len(prefix) :]).rpartition(".")
     if not dot or fmt not in FORMATS or not is_feed_key(key):
         return None
     return key, fmt
@@ -90,22 +90,37 @@ def request(rt: Runtime, req: Request) -> tuple[int, str]:
     """Record `req` for verification and queue it: (HTTP status, plain-text answer)."""
     served = topic_feed(rt.site.public_url, req.topic)
     if served is None:
-        return 400, "hub.topic: not a feed of this hub (use the feed's rel=\"self\" URL)"
+        return 400, 'hub.topic: not a feed of this hub (use the feed\'s rel="self" URL)'
     key, fmt = served
     if req.mode == "subscribe" and key not in (ALL, AUDIO) and not rt.store.articles.is_feed(key):
         return 404, "hub.topic: no such feed"
     s = rt.settings
     outcome, sid, rid = rt.store.subscriptions.request(
-        mode=req.mode, topic=req.topic, feed=key, fmt=fmt, callback=req.callback, host=req.host,
-        origin=req.origin, lease_s=req.lease_s, secret=req.secret,
-        max_total=s.hub_max_subscriptions, max_per_host=s.hub_max_per_host)
+        mode=req.mode,
+        topic=req.topic,
+        feed=key,
+        fmt=fmt,
+        callback=req.callback,
+        host=req.host,
+        origin=req.origin,
+        lease_s=req.lease_s,
+        secret=req.secret,
+        max_total=s.hub_max_subscriptions,
+        max_per_host=s.hub_max_per_host,
+    )
     if outcome == "total":
         return 429, "this hub takes no more subscriptions"
     if outcome == "host":
         return 429, "too many subscriptions for this callback host"
     enqueue.hub_verify(sid, rid)
-    log.info("hub: %s request for %s from %s (subscription %s)", req.mode, req.topic, req.host,
-             sid, extra={"feed": key})
+    log.info(
+        "hub: %s request for %s from %s (subscription %s)",
+        req.mode,
+        req.topic,
+        req.host,
+        sid,
+        extra={"feed": key},
+    )
     return 202, "accepted: verification of intent follows\n"
 
 
@@ -126,22 +141,35 @@ def verify(rt: Runtime, sid: str, rid: str, attempt: int = 1) -> str:
     if intent["mode"] == "subscribe":
         params["hub.lease_seconds"] = intent["lease_s"]
     try:
-        answer = outbound.fetch(_with_query(intent["callback"], params),
-                                allow_private=rt.settings.allow_private_addresses,
-                                max_bytes=ANSWER_MAX_BYTES, timeout=rt.settings.http_timeout)
+        answer = outbound.fetch(
+            _with_query(intent["callback"], params),
+            allow_private=rt.settings.allow_private_addresses,
+            max_bytes=ANSWER_MAX_BYTES,
+            timeout=rt.settings.http_timeout,
+        )
         ok = 200 <= answer.status_code < 300 and answer.content == challenge.encode()
         why = f"HTTP {answer.status_code}" + ("" if ok else ", not the challenge")
     except outbound.Refused as exc:
         ok, why = False, f"refused: {str(exc).split(':')[0]}"
     except requests.RequestException as exc:
         if not HUB_VERIFY.gives_up(attempt):
-            rt.store.schedule.add("hubverify", [sid, rid, attempt + 1],
-                                  HUB_VERIFY.backoff_s(attempt, rt.settings.retry_base_s))
+            rt.store.schedule.add(
+                "hubverify",
+                [sid, rid, attempt + 1],
+                HUB_VERIFY.backoff_s(attempt, rt.settings.retry_base_s),
+            )
             return "retry"
         ok, why = False, f"unreachable ({type(exc).__name__})"
     outcome = subs.finish(sid, rid, intent["feed"], ok, rt.settings.hub_max_subscriptions)
-    log.info("hub: %s of %s by %s: %s (%s)", intent["mode"], intent["topic"], intent["host"],
-             outcome, why, extra={"feed": intent["feed"]})
+    log.info(
+        "hub: %s of %s by %s: %s (%s)",
+        intent["mode"],
+        intent["topic"],
+        intent["host"],
+        outcome,
+        why,
+        extra={"feed": intent["feed"]},
+    )
     return outcome
 
 
@@ -199,24 +227,40 @@ def _deliver_once(rt: Runtime, sid: str) -> str:
     etag = etag_of(body)
     if etag == sub.delivered_etag:
         return "up to date"
-    headers = {"Content-Type": MEDIA_TYPES[sub.fmt],
-               "Link": f'<{hub_url(rt.site.public_url)}>; rel="hub", <{sub.topic}>; rel="self"'}
+    headers = {
+        "Content-Type": MEDIA_TYPES[sub.fmt],
+        "Link": f'<{hub_url(rt.site.public_url)}>; rel="hub", <{sub.topic}>; rel="self"',
+    }
     if sub.secret:
         headers["X-Hub-Signature"] = signature(sub.secret, body)
     subs.sending(sid, etag)  # the intent, before the call
     status, reason, _refused = outbound.deliver(
-        sub.callback, data=body, headers=headers,
-        allow_private=rt.settings.allow_private_addresses, max_bytes=ANSWER_MAX_BYTES,
-        timeout=rt.settings.http_timeout)
+        sub.callback,
+        data=body,
+        headers=headers,
+        allow_private=rt.settings.allow_private_addresses,
+        max_bytes=ANSWER_MAX_BYTES,
+        timeout=rt.settings.http_timeout,
+    )
     if 200 <= status < 300:
         subs.delivered(sid, etag, sub.origin)
-        log.info("hub: delivered %s to %s (subscription %s)", sub.topic, sub.host, sid,
-                 extra={"feed": sub.feed})
+        log.info(
+            "hub: delivered %s to %s (subscription %s)",
+            sub.topic,
+            sub.host,
+            sid,
+            extra={"feed": sub.feed},
+        )
         return "delivered"
     if status == 410:
         subs.remove(sid, sub.feed, "gone")
-        log.info("hub: %s answered 410 for %s: subscription %s ended", sub.host, sub.topic, sid,
-                 extra={"feed": sub.feed})
+        log.info(
+            "hub: %s answered 410 for %s: subscription %s ended",
+            sub.host,
+            sub.topic,
+            sid,
+            extra={"feed": sub.feed},
+        )
         return "gone"
     return _failed(rt, sid, sub.origin, sub.host, sub.topic, reason)
 
@@ -229,8 +273,14 @@ def _failed(rt: Runtime, sid: str, origin: str, host: str, topic: str, reason: s
         return "gone"
     delay = HUB_DELIVERY.backoff_s(origin_failures, rt.settings.retry_base_s)
     rt.store.subscriptions.hold_host(origin, time.time() + delay)
-    log.warning("hub: delivery of %s to %s failed (%d): %s", topic, host, failures, reason,
-                extra={"subscription": sid})
+    log.warning(
+        "hub: delivery of %s to %s failed (%d): %s",
+        topic,
+        host,
+        failures,
+        reason,
+        extra={"subscription": sid},
+    )
     if HUB_DELIVERY.gives_up(failures):
         rt.store.dead.add(hub_delivery_letter(sid))
         return "dead"

@@ -58,8 +58,12 @@ def host_of(url: str) -> str | None:
     except ValueError:
         return None
     netloc = parts.netloc.rpartition("@")[2].lower()
-    if parts.scheme not in ("http", "https") or not _HOST.fullmatch(netloc) \
-            or any(c.isspace() for c in url) or len(url) > 2_048:
+    if (
+        parts.scheme not in ("http", "https")
+        or not _HOST.fullmatch(netloc)
+        or any(c.isspace() for c in url)
+        or len(url) > 2_048
+    ):
         return None
     return netloc
 
@@ -70,16 +74,16 @@ def article_changed(rt: Runtime, event: ArticleEvent, applied: Applied) -> None:
         return
     if applied.state != "published" and not applied.unpublished:
         return  # an unpublish of an article that was never live: nothing to announce
-    url = event.article.url if event.article is not None else rt.store.articles.url(
-        event.article_id)
+    url = (
+        event.article.url if event.article is not None else rt.store.articles.url(event.article_id)
+    )
     queue_urls(rt, [url] if url else [])
 
 
 def queue_urls(rt: Runtime, urls: list[str]) -> None:
     pairs = [(host, url) for url in urls if (host := host_of(url)) is not None]
     if len(pairs) < len(urls):
-        log.warning("IndexNow: %d URL(s) that cannot be submitted left out",
-                    len(urls) - len(pairs))
+        log.warning("IndexNow: %d URL(s) that cannot be submitted left out", len(urls) - len(pairs))
     window_ms = rt.settings.indexnow_window_ms
     if IndexNowQueue(rt.redis).queue(pairs, window_ms + FLAG_GRACE_MS):
         rt.store.schedule.add("indexnow", [""], window_ms / 1000)
@@ -107,8 +111,9 @@ def run(rt: Runtime, batch_id: str = "") -> str:
 
 
 def _session(rt: Runtime) -> RemoteSession:
-    return rt.hub_sessions.setdefault("indexnow:" + rt.settings.indexnow_endpoint,
-                                      RemoteSession(rt.settings.http_timeout))
+    return rt.hub_sessions.setdefault(
+        "indexnow:" + rt.settings.indexnow_endpoint, RemoteSession(rt.settings.http_timeout)
+    )
 
 
 def submit(rt: Runtime, queue: IndexNowQueue, batch_id: str) -> str:
@@ -129,12 +134,14 @@ def _post(rt: Runtime, queue: IndexNowQueue, batch_id: str, batch: dict[str, Any
     location = key_location(settings)
     if host_of(location) != host:
         location = f"{urlsplit(urls[0]).scheme}://{host}/{settings.indexnow_key}.txt"
-    body = {"host": host, "key": settings.indexnow_key, "keyLocation": location,
-            "urlList": urls}
+    body = {"host": host, "key": settings.indexnow_key, "keyLocation": location, "urlList": urls}
     attempt = queue.attempting(batch_id)  # the intent, before the call
     try:
-        r = _session(rt).post(settings.indexnow_endpoint, data=json.dumps(body).encode(),
-                              headers={"Content-Type": MEDIA_TYPE})
+        r = _session(rt).post(
+            settings.indexnow_endpoint,
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": MEDIA_TYPE},
+        )
     except requests.RequestException as exc:
         return _retry(rt, queue, batch_id, attempt, None, f"unreachable: {type(exc).__name__}")
     if r.status_code in SUCCESS:
@@ -143,16 +150,30 @@ def _post(rt: Runtime, queue: IndexNowQueue, batch_id: str, batch: dict[str, Any
         return "submitted"
     reason = f"HTTP {r.status_code}: {r.text[:200]}"
     if r.status_code in TRANSIENT or r.status_code >= 500:
-        return _retry(rt, queue, batch_id, attempt, r.status_code, reason,
-                      _retry_after(r.headers.get("retry-after")))
+        return _retry(
+            rt,
+            queue,
+            batch_id,
+            attempt,
+            r.status_code,
+            reason,
+            _retry_after(r.headers.get("retry-after")),
+        )
     queue.failed(batch_id, r.status_code, reason, final=True)
     rt.store.dead.add(letter(batch_id))
     log.warning("IndexNow refused %d URL(s) of %s: %s", len(urls), host, reason)
     return "refused"
 
 
-def _retry(rt: Runtime, queue: IndexNowQueue, batch_id: str, attempt: int, status: int | None,
-           reason: str, wait_s: float = 0.0) -> str:
+def _retry(
+    rt: Runtime,
+    queue: IndexNowQueue,
+    batch_id: str,
+    attempt: int,
+    status: int | None,
+    reason: str,
+    wait_s: float = 0.0,
+) -> str:
     final = INDEXNOW.gives_up(attempt)
     queue.failed(batch_id, status, reason, final=final)
     if final:
@@ -196,15 +217,22 @@ def check(rt: Runtime) -> tuple[str, bool | None, str]:
         return "indexnow", None, "off (SYNDICATE_INDEXNOW_KEY not set)"
     location = key_location(settings)
     try:
-        with RemoteSession(settings.http_timeout).get(location, stream=True,
-                                                      allow_redirects=False) as r:
+        with RemoteSession(settings.http_timeout).get(
+            location, stream=True, allow_redirects=False
+        ) as r:
             text = r.raw.read(KEY_FILE_MAX_BYTES + 1, decode_content=True)
             status, moved = r.status_code, r.headers.get("location", "")
     except requests.RequestException as exc:
         return "indexnow", False, f"key file {location} unreachable: {type(exc).__name__}"
     if 300 <= status < 400:
-        return "indexnow", False, (f"key file {location} redirects (to {moved[:200]}): serve it "
-                                   "at the key location itself")
+        return (
+            "indexnow",
+            False,
+            (
+                f"key file {location} redirects (to {moved[:200]}): serve it "
+                "at the key location itself"
+            ),
+        )
     if status != 200:
         return "indexnow", False, f"key file {location} answers HTTP {status}"
     if text.decode("utf-8", "replace").strip() != settings.indexnow_key:

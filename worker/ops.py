@@ -32,8 +32,9 @@ log = logging.getLogger("syndicate.ops")
 
 
 # Backfill -------------------------------------------------------------------------------------
-BACKFILL_PLAN = {network: ("skipped", "backfilled: archives are never shared")
-                 for network in NETWORKS}
+BACKFILL_PLAN = {
+    network: ("skipped", "backfilled: archives are never shared") for network in NETWORKS
+}
 
 
 @dataclass
@@ -91,30 +92,45 @@ def dead_letters(rt: Runtime, limit: int = 100) -> list[dict[str, Any]]:
     events = rt.store.events.summaries([d.event_id for d in letters if d.kind == "event"])
     out = []
     for letter in letters:
-        item: dict[str, Any] = {"name": letter.name, "kind": letter.kind,
-                                "failed_at": letter.failed_at, "replayed_at": letter.replayed_at,
-                                "article_id": letter.article_id}
+        item: dict[str, Any] = {
+            "name": letter.name,
+            "kind": letter.kind,
+            "failed_at": letter.failed_at,
+            "replayed_at": letter.replayed_at,
+            "article_id": letter.article_id,
+        }
         if letter.kind == "event":
             record = events.get(letter.event_id, {})
-            item.update(event_id=letter.event_id, article_id=record.get("article_id", ""),
-                        error=record.get("error", ""))
+            item.update(
+                event_id=letter.event_id,
+                article_id=record.get("article_id", ""),
+                error=record.get("error", ""),
+            )
         elif letter.kind == "render":
-            item.update(feed=letter.feed, error=rt.store.feeds.render_error(letter.feed)
-                        or rt.store.exports.error(letter.feed))
+            item.update(
+                feed=letter.feed,
+                error=rt.store.feeds.render_error(letter.feed)
+                or rt.store.exports.error(letter.feed),
+            )
         elif letter.kind == "ping":
-            item.update(feed=letter.feed, hub=letter.hub,
-                        error="the hub kept refusing or was unreachable")
+            item.update(
+                feed=letter.feed, hub=letter.hub, error="the hub kept refusing or was unreachable"
+            )
         elif letter.kind == "indexnow":
             item.update(batch=letter.batch, error=indexnow.last_error(rt, letter.batch))
         elif letter.kind == "podping":
             item.update(feed=letter.feed, error=podping.last_error(rt))
         elif letter.kind in ("hubdelivery", "fediverse"):
-            item.update(_hub_letter(rt, letter.subscription) if letter.kind == "hubdelivery"
-                        else fediverse.letter_item(rt, letter.delivery))
+            item.update(
+                _hub_letter(rt, letter.subscription)
+                if letter.kind == "hubdelivery"
+                else fediverse.letter_item(rt, letter.delivery)
+            )
         else:
             entry = rt.store.outbox.entry(letter.article_id, letter.network)
-            item.update(network=letter.network,
-                        error=entry.get("last_error") or entry.get("reason", ""))
+            item.update(
+                network=letter.network, error=entry.get("last_error") or entry.get("reason", "")
+            )
         item["hint"] = hint(item)
         out.append(item)
     titles = rt.store.articles.titles([i["article_id"] for i in out if i.get("article_id")])
@@ -139,15 +155,19 @@ def replay(rt: Runtime, only: str | None = None) -> list[dict[str, Any]]:
             rt.store.feeds.retry(item["feed"])
             item["replayed"] = True
         elif kind in ("indexnow", "podping"):
-            item["replayed"] = (indexnow.replay(rt, item["batch"]) if kind == "indexnow"
-                                else podping.replay(rt))
+            item["replayed"] = (
+                indexnow.replay(rt, item["batch"]) if kind == "indexnow" else podping.replay(rt)
+            )
         elif kind == "ping":
             if configured_hub(rt, item["hub"]) is not None:
                 enqueue.ping(item["feed"], item["hub"])
                 item["replayed"] = True
         elif kind in ("hubdelivery", "fediverse"):
-            item["replayed"] = (own_hub.replay(rt, item["subscription"]) if kind == "hubdelivery"
-                                else fediverse.replay(rt, item["delivery"]))
+            item["replayed"] = (
+                own_hub.replay(rt, item["subscription"])
+                if kind == "hubdelivery"
+                else fediverse.replay(rt, item["delivery"])
+            )
         else:
             action = rt.store.outbox.reopen(item["article_id"], item["network"])
             if action:
@@ -182,17 +202,32 @@ def recent_events(rt: Runtime, limit: int = 20) -> list[dict[str, Any]]:
     titles = rt.store.articles.titles(list({r["article_id"] for r in summaries.values()}))
     for event_id, record in summaries.items():
         result = json.loads(record["result"]) if record["result"] else {}
-        out.append({"event_id": event_id, "type": record["type"],
-                    "article_id": record["article_id"],
-                    "title": titles.get(record["article_id"], ""), "status": record["status"],
-                    "received_at": float(record["received_at"] or 0),
-                    "outcome": result.get("outcome", ""), "error": record["error"]})
+        out.append(
+            {
+                "event_id": event_id,
+                "type": record["type"],
+                "article_id": record["article_id"],
+                "title": titles.get(record["article_id"], ""),
+                "status": record["status"],
+                "received_at": float(record["received_at"] or 0),
+                "outcome": result.get("outcome", ""),
+                "error": record["error"],
+            }
+        )
     return out
 
 
 CREDENTIAL_WORDS = ("TOKEN", "SECRET", "KEY", "PASSWORD", "PAGE_ID")
-REFUSED = ("401", "code 190", "invalid oauth", "unauthorized", "expired", "invalid credentials",
-           "autherror", "invalid token")
+REFUSED = (
+    "401",
+    "code 190",
+    "invalid oauth",
+    "unauthorized",
+    "expired",
+    "invalid credentials",
+    "autherror",
+    "invalid token",
+)
 
 
 def hint(item: dict[str, Any]) -> str:
@@ -200,35 +235,51 @@ def hint(item: dict[str, Any]) -> str:
     error = (item.get("error") or "").lower()
     kind = item["kind"]
     if kind == "event":
-        return ("The event could not be applied: fix it in the CMS and send it again, or press "
-                "Retry once the cause is fixed.")
+        return (
+            "The event could not be applied: fix it in the CMS and send it again, or press "
+            "Retry once the cause is fixed."
+        )
     if kind == "render":
         return "The feed failed to render (the reason says why); press Retry once it is fixed."
     if kind == "ping":
         return "The hub kept refusing: check SYNDICATE_WEBSUB_HUBS and the hub, then press Retry."
     if kind == "indexnow":
-        return ("IndexNow refused or kept failing: check SYNDICATE_INDEXNOW_KEY and its key file "
-                "(`syndicate check`), then press Retry.")
+        return (
+            "IndexNow refused or kept failing: check SYNDICATE_INDEXNOW_KEY and its key file "
+            "(`syndicate check`), then press Retry."
+        )
     if kind == "podping":
         return "Podping refused or kept failing: check SYNDICATE_PODPING_TOKEN, then press Retry."
     if kind == "hubdelivery":
-        return ("A subscriber of our hub kept failing: it is retried at the feed's next change; "
-                "press Retry once it answers again (410 from it ends the subscription).")
+        return (
+            "A subscriber of our hub kept failing: it is retried at the feed's next change; "
+            "press Retry once it answers again (410 from it ends the subscription)."
+        )
     cls = REGISTRY.get(item.get("network", ""))
     name = cls.__name__ if cls else item.get("network", "the network")
     if "uncertain attempt" in error:
         return f"Look on {name} for a post of this article and delete it by hand if there is one."
     if any(word in error for word in REFUSED):
-        variables = [f.validation_alias for f in cls.settings_class.model_fields.values()
-                     if isinstance(f.validation_alias, str)
-                     and any(w in f.validation_alias for w in CREDENTIAL_WORDS)] if cls else []
-        return (f"{name} token expired or was revoked: set {' / '.join(variables) or 'its token'}"
-                f", restart the service and press Retry.")
+        variables = (
+            [
+                f.validation_alias
+                for f in cls.settings_class.model_fields.values()
+                if isinstance(f.validation_alias, str)
+                and any(w in f.validation_alias for w in CREDENTIAL_WORDS)
+            ]
+            if cls
+            else []
+        )
+        return (
+            f"{name} token expired or was revoked: set {' / '.join(variables) or 'its token'}"
+            f", restart the service and press Retry."
+        )
     if "could not check for an earlier post" in error:
         return f"Look on {name} for a post of this article; if there is none, press Retry."
     if "403" in error or "permission" in error or "forbidden" in error:
-        return (f"{name} refused the post (permission or content): check the account, then "
-                f"press Retry.")
+        return (
+            f"{name} refused the post (permission or content): check the account, then press Retry."
+        )
     if "gave up" in error:
         return f"{name} kept failing (down or rate-limited): press Retry once it is back."
     return "Press Retry once the cause is fixed."
@@ -244,10 +295,16 @@ def channel_health(rt: Runtime, dead: list[dict[str, Any]]) -> list[dict[str, An
     out = []
     for network in NETWORKS:
         failure = next((d for d in dead if d.get("network") == network), None)
-        out.append({"network": network, "enabled": network in enabled,
-                    "deliveries": dict(totals.deliveries.get(network, {})),
-                    "open": open_entries.get(network, 0),
-                    "retries": totals.retries.get(network, 0), "last_failure": failure})
+        out.append(
+            {
+                "network": network,
+                "enabled": network in enabled,
+                "deliveries": dict(totals.deliveries.get(network, {})),
+                "open": open_entries.get(network, 0),
+                "retries": totals.retries.get(network, 0),
+                "last_failure": failure,
+            }
+        )
     return out
 
 
@@ -258,8 +315,11 @@ def effective_config(settings: Settings) -> dict[str, Any]:
         "version": __version__,
         "started_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         "public_url": settings.public_url,
-        "site": {"url": settings.site_url, "title": settings.site_title,
-                 "language": settings.site_language},
+        "site": {
+            "url": settings.site_url,
+            "title": settings.site_title,
+            "language": settings.site_language,
+        },
         "feed_size": settings.feed_size,
         "hubs": [public_hub_url(h) for h in settings.websub_hubs],
         "websub_hub": "on" if settings.websub_hub else "off",
@@ -286,7 +346,8 @@ def overview(rt: Runtime) -> dict[str, Any]:
         "feeds_to_render": rt.store.feeds.dirty_count(),
         "articles": rt.store.articles.count(),
         "hubs": list(rt.site.hubs),
-        "hub": rt.store.subscriptions.listing(), "fediverse": rt.store.fediverse.listing(),
+        "hub": rt.store.subscriptions.listing(),
+        "fediverse": rt.store.fediverse.listing(),
         "service": rt.store.workers.config(),
     }
 
@@ -308,38 +369,75 @@ def check(rt: Runtime) -> list[Check]:
     out: list[Check] = []
     service = None
     if settings.redis_url is None:
-        out.append(Check("redis", False, "no Redis: set SYNDICATE_REDIS_URL, or start "
-                                         "`syndicate run` in this directory"))
+        out.append(
+            Check(
+                "redis",
+                False,
+                "no Redis: set SYNDICATE_REDIS_URL, or start `syndicate run` in this directory",
+            )
+        )
     else:
         out += _check_redis_and_broker(rt)
         if out[0].ok:
             service = rt.store.workers.config()
     if service:
-        out.append(Check("service", True, f"running {service['version']} since "
-                                          f"{service['started_at']} at {service['public_url']}"))
+        out.append(
+            Check(
+                "service",
+                True,
+                f"running {service['version']} since "
+                f"{service['started_at']} at {service['public_url']}",
+            )
+        )
     secret_set = settings.webhook_secret or (service and service["webhook_secret"] == "set")
-    out.append(Check("webhook secret", True, "set") if secret_set else Check(
-        "webhook secret", None, "not set: `syndicate run` creates one, `syndicate api` refuses"))
+    out.append(
+        Check("webhook secret", True, "set")
+        if secret_set
+        else Check(
+            "webhook secret", None, "not set: `syndicate run` creates one, `syndicate api` refuses"
+        )
+    )
     owner_set = settings.podcast_owner_email or (
-        service and service["podcast_owner_email"] == "set")
-    out.append(Check("podcast owner", True, "set") if owner_set else Check(
-        "podcast owner", False, "SYNDICATE_PODCAST_OWNER_EMAIL not set: the audio feed lacks "
-        "itunes:owner (podcast directories want it)", warning=True))
+        service and service["podcast_owner_email"] == "set"
+    )
+    out.append(
+        Check("podcast owner", True, "set")
+        if owner_set
+        else Check(
+            "podcast owner",
+            False,
+            "SYNDICATE_PODCAST_OWNER_EMAIL not set: the audio feed lacks "
+            "itunes:owner (podcast directories want it)",
+            warning=True,
+        )
+    )
     for network in NETWORKS:
         channel = rt.channels.get(network)
         if channel is None:
             running = service and network in service["networks"]
-            out.append(Check(network, None if not running else False,
-                             "off (no credentials)" if not running else
-                             "on in the running service, but its credentials are not in this "
-                             "shell's environment: run `check` with the service's settings",
-                             warning=True))
+            out.append(
+                Check(
+                    network,
+                    None if not running else False,
+                    "off (no credentials)"
+                    if not running
+                    else "on in the running service, but its credentials are not in this "
+                    "shell's environment: run `check` with the service's settings",
+                    warning=True,
+                )
+            )
             continue
         try:
             out.append(Check(network, True, channel.health_check()))
         except DeliveryError as exc:
-            out.append(Check(network, False, f"{REGISTRY[network].__name__}: {exc.reason}",
-                             warning=isinstance(exc, HealthWarning)))
+            out.append(
+                Check(
+                    network,
+                    False,
+                    f"{REGISTRY[network].__name__}: {exc.reason}",
+                    warning=isinstance(exc, HealthWarning),
+                )
+            )
     if not settings.websub_hubs:
         out.append(Check("websub", None, "off (SYNDICATE_WEBSUB_HUBS not set)"))
     out.append(_check_own_hub(settings, service))
@@ -387,8 +485,12 @@ def _hub_letter(rt: Runtime, sid: str) -> dict[str, Any]:
     sub = rt.store.subscriptions.get(sid)
     if sub is None:
         return {"subscription": sid, "error": "the subscription has ended"}
-    return {"subscription": sid, "feed": sub.feed, "hub": sub.host,
-            "error": f"{sub.host} kept failing for {sub.topic}: {sub.last_error}"}
+    return {
+        "subscription": sid,
+        "feed": sub.feed,
+        "hub": sub.host,
+        "error": f"{sub.host} kept failing for {sub.topic}: {sub.last_error}",
+    }
 
 
 def _check_own_hub(settings: Settings, service: dict[str, Any] | None) -> Check:

@@ -120,8 +120,14 @@ def is_public(ip: IPAddress) -> bool:
             carried = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
         if carried is not None:
             return is_public(carried)
-    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_private
-                                 or ip.is_loopback or ip.is_link_local or ip.is_unspecified)
+    return ip.is_global and not (
+        ip.is_multicast
+        or ip.is_reserved
+        or ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_unspecified
+    )
 
 
 def resolve(host: str, port: int, *, allow_private: bool) -> str:
@@ -154,16 +160,23 @@ class _PinnedAdapter(HTTPAdapter):
     call `get_connection`, which refuses, so the fetch fails closed instead of going unpinned."""
 
     def __init__(self, host: str, address: str) -> None:
-        super().__init__(max_retries=Retry(total=0, connect=0, read=0, redirect=0),
-                         pool_connections=1, pool_maxsize=1)
+        super().__init__(
+            max_retries=Retry(total=0, connect=0, read=0, redirect=0),
+            pool_connections=1,
+            pool_maxsize=1,
+        )
         self._host = host.strip("[]").lower()
         self._address = address
 
     def build_connection_pool_key_attributes(
-            self, request: requests.PreparedRequest, verify: bool | str,
-            cert: str | tuple[str, str] | None = None) -> Any:
+        self,
+        request: requests.PreparedRequest,
+        verify: bool | str,
+        cert: str | tuple[str, str] | None = None,
+    ) -> Any:
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(
-            request, verify, cert)
+            request, verify, cert
+        )
         if (host_params.get("host") or "").lower() != self._host:
             raise Refused(f"the request is not for {self._host}, the host it was checked for")
         host_params["host"] = self._address
@@ -177,10 +190,18 @@ class _PinnedAdapter(HTTPAdapter):
         raise Refused("this version of requests cannot pin a connection (requests >= 2.32.2)")
 
 
-def fetch(url: str, *, allow_private: bool, max_bytes: int, timeout: float,
-          method: str = "GET", headers: Mapping[str, str] | None = None,
-          data: bytes | None = None, allow_redirects: bool = False,
-          verify: bool | str = True) -> Fetched:
+def fetch(
+    url: str,
+    *,
+    allow_private: bool,
+    max_bytes: int,
+    timeout: float,
+    method: str = "GET",
+    headers: Mapping[str, str] | None = None,
+    data: bytes | None = None,
+    allow_redirects: bool = False,
+    verify: bool | str = True,
+) -> Fetched:
     """Fetch an outside-supplied URL through the guard (module docstring): `Refused` for a URL or
     an address that may not be fetched, `TooLarge`, `TooSlow`, or requests' own errors
     (connection, TLS, timeouts); every one a `requests.RequestException`. A redirect is
@@ -188,27 +209,49 @@ def fetch(url: str, *, allow_private: bool, max_bytes: int, timeout: float,
     like the first. `verify`: as requests' (a CA bundle path for tests)."""
     deadline = time.monotonic() + timeout
     for _hop in range(MAX_REDIRECTS + 1):
-        answer = _fetch_once(url, allow_private=allow_private, max_bytes=max_bytes,
-                             deadline=deadline, timeout=timeout, method=method, headers=headers,
-                             data=data, verify=verify)
+        answer = _fetch_once(
+            url,
+            allow_private=allow_private,
+            max_bytes=max_bytes,
+            deadline=deadline,
+            timeout=timeout,
+            method=method,
+            headers=headers,
+            data=data,
+            verify=verify,
+        )
         location = answer.headers.get("location")
-        if not (allow_redirects and method in ("GET", "HEAD") and answer.status_code in REDIRECTS
-                and location):
+        if not (
+            allow_redirects
+            and method in ("GET", "HEAD")
+            and answer.status_code in REDIRECTS
+            and location
+        ):
             return answer
         url = urljoin(answer.url, location)  # checked like the first by the next _fetch_once
     raise Refused(f"more than {MAX_REDIRECTS} redirects")
 
 
-def _fetch_once(url: str, *, allow_private: bool, max_bytes: int, deadline: float,
-                timeout: float, method: str, headers: Mapping[str, str] | None,
-                data: bytes | None, verify: bool | str) -> Fetched:
+def _fetch_once(
+    url: str,
+    *,
+    allow_private: bool,
+    max_bytes: int,
+    deadline: float,
+    timeout: float,
+    method: str,
+    headers: Mapping[str, str] | None,
+    data: bytes | None,
+    verify: bool | str,
+) -> Fetched:
     parts = checked_url(url)
     scheme, host = (parts.scheme or "").lower(), parts.host or ""
     port = parts.port or DEFAULT_PORTS[scheme]
     address = resolve(host, port, allow_private=allow_private)
     # What is sent is rebuilt from urllib3's parse: no fragment, no userinfo, nothing between.
-    target = Url(scheme=scheme, host=host, port=parts.port, path=parts.path or "/",
-                 query=parts.query).url
+    target = Url(
+        scheme=scheme, host=host, port=parts.port, path=parts.path or "/", query=parts.query
+    ).url
     left = deadline - time.monotonic()
     if left <= 0:
         raise TooSlow(f"no time left for {target}")
@@ -216,12 +259,23 @@ def _fetch_once(url: str, *, allow_private: bool, max_bytes: int, deadline: floa
     session.trust_env = False  # no proxy from the environment, no .netrc credentials
     session.mount("http://", _PinnedAdapter(host, address))
     session.mount("https://", _PinnedAdapter(host, address))
-    sent = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(headers or {}),
-            "Host": parts.netloc or host}
+    sent = {
+        "User-Agent": USER_AGENT,
+        "Accept-Encoding": "identity",
+        **(headers or {}),
+        "Host": parts.netloc or host,
+    }
     try:
-        with session.request(method, target, headers=sent, data=data, stream=True,
-                             allow_redirects=False, verify=verify,
-                             timeout=(min(CONNECT_TIMEOUT_S, left), left)) as r:
+        with session.request(
+            method,
+            target,
+            headers=sent,
+            data=data,
+            stream=True,
+            allow_redirects=False,
+            verify=verify,
+            timeout=(min(CONNECT_TIMEOUT_S, left), left),
+        ) as r:
             declared = r.headers.get("content-length", "")
             if declared.isdigit() and int(declared) > max_bytes:
                 raise TooLarge(f"{target} declares {declared} bytes; at most {max_bytes}")
@@ -241,14 +295,28 @@ def _fetch_once(url: str, *, allow_private: bool, max_bytes: int, deadline: floa
         session.close()
 
 
-def deliver(url: str, *, data: bytes, headers: Mapping[str, str], allow_private: bool,
-            max_bytes: int, timeout: float) -> tuple[int, str, bool]:
+def deliver(
+    url: str,
+    *,
+    data: bytes,
+    headers: Mapping[str, str],
+    allow_private: bool,
+    max_bytes: int,
+    timeout: float,
+) -> tuple[int, str, bool]:
     """POST one delivery (a hub's, a fediverse inbox's) through the guard: (status, reason,
     refused): status 0 when nothing answered or the guard refused the URL, and the reason as
     a delivery records it (no URL, no secret)."""
     try:
-        answer = fetch(url, method="POST", data=data, headers=headers,
-                       allow_private=allow_private, max_bytes=max_bytes, timeout=timeout)
+        answer = fetch(
+            url,
+            method="POST",
+            data=data,
+            headers=headers,
+            allow_private=allow_private,
+            max_bytes=max_bytes,
+            timeout=timeout,
+        )
     except Refused as exc:
         return 0, f"refused: {str(exc).split(':')[0]}", True
     except requests.RequestException as exc:

@@ -46,8 +46,9 @@ def changed(rt: Runtime, feed_key: str) -> None:
 
 
 def _session(rt: Runtime) -> RemoteSession:
-    return rt.hub_sessions.setdefault("podping:" + rt.settings.podping_url,
-                                      RemoteSession(rt.settings.http_timeout))
+    return rt.hub_sessions.setdefault(
+        "podping:" + rt.settings.podping_url, RemoteSession(rt.settings.http_timeout)
+    )
 
 
 def send(rt: Runtime) -> str:
@@ -71,12 +72,18 @@ def send(rt: Runtime) -> str:
 def _get(rt: Runtime, store: Podpings, etag: str) -> str:
     settings = rt.settings
     attempt = store.sending(etag)  # the intent, before the call
-    params = {"url": feed_url(rt.site.public_url, AUDIO, "rss"), "reason": "update",
-              "medium": "podcast"}
+    params = {
+        "url": feed_url(rt.site.public_url, AUDIO, "rss"),
+        "reason": "update",
+        "medium": "podcast",
+    }
     try:
-        r = _session(rt).get(settings.podping_url.rstrip("/") + "/", params=params,
-                             headers={"Authorization": settings.podping_token},
-                             allow_redirects=False)  # the token goes to no other host
+        r = _session(rt).get(
+            settings.podping_url.rstrip("/") + "/",
+            params=params,
+            headers={"Authorization": settings.podping_token},
+            allow_redirects=False,
+        )  # the token goes to no other host
     except requests.RequestException as exc:
         return _retry(rt, store, attempt, None, f"unreachable: {type(exc).__name__}")
     if r.status_code == 200:

@@ -43,7 +43,8 @@ def render_and_save(rt: Runtime, feed_key: str) -> RenderOutcome:
     for a retry with backoff (or dead-lettered), and returned, not raised."""
     store, settings = rt.store, rt.settings
     version, articles, deleted, unreadable = store.articles.for_render(
-        feed_key, settings.feed_size, settings.deleted_entry_days * 86400)
+        feed_key, settings.feed_size, settings.deleted_entry_days * 86400
+    )
     started = time.perf_counter()
     if not articles and not unreadable and _no_longer_a_feed(rt, feed_key):
         return _remove(rt, feed_key, version, started)
@@ -55,12 +56,18 @@ def render_and_save(rt: Runtime, feed_key: str) -> RenderOutcome:
     elapsed = time.perf_counter() - started
     skipped = (*unreadable, *rendered.skipped)
     for article_id, reason in skipped:
-        log.warning("article %s left out of %s: %s", article_id, feed_key, reason,
-                    extra={"feed": feed_key, "article_id": article_id})
+        log.warning(
+            "article %s left out of %s: %s",
+            article_id,
+            feed_key,
+            reason,
+            extra={"feed": feed_key, "article_id": article_id},
+        )
     bodies = rendered.bodies()
     # Published first: what the API serves (a retraction above all) never waits on a disk.
-    changed = store.feeds.save(feed_key, version, bodies, len(rendered.written), skipped,
-                               title=desc.title)
+    changed = store.feeds.save(
+        feed_key, version, bodies, len(rendered.written), skipped, title=desc.title
+    )
     store.feeds.count_render(elapsed)
     if changed:  # an unchanged render put nobody new in the feed
         store.articles.mark_rendered(feed_key, list(rendered.written), time.time())
@@ -77,8 +84,9 @@ def _export(rt: Runtime, export_dir: Path, feed_key: str, bodies: dict[str, byte
     A failure is the export's alone: recorded, retried with the RENDER backoff (the retry's
     render finds the same bytes published and writes them), dead-lettered in the end."""
     etags = {fmt: etag_of(body) for fmt, body in bodies.items()}
-    if (rt.store.exports.etags(feed_key, list(etags)) == list(etags.values())
-            and not export.missing(export_dir, feed_key)):
+    if rt.store.exports.etags(feed_key, list(etags)) == list(etags.values()) and not export.missing(
+        export_dir, feed_key
+    ):
         return False
     try:
         export.write(export_dir, feed_key, bodies)
@@ -86,8 +94,9 @@ def _export(rt: Runtime, export_dir: Path, feed_key: str, bodies: dict[str, byte
         reason = f"export: {type(exc).__name__}: {exc}"
         failures = rt.store.exports.failed(feed_key, reason)
         _retry_or_give_up(rt, feed_key, failures)
-        log.warning("export of %s failed (%d): %s", feed_key, failures, reason,
-                    extra={"feed": feed_key})
+        log.warning(
+            "export of %s failed (%d): %s", feed_key, failures, reason, extra={"feed": feed_key}
+        )
         return False
     rt.store.exports.written(feed_key, etags)
     return True
@@ -106,21 +115,20 @@ def _remove(rt: Runtime, feed_key: str, version: int, started: float) -> RenderO
         try:
             export.remove(rt.settings.export_dir, feed_key)
         except OSError as exc:
-            return _failed(rt, feed_key, version, f"export: {type(exc).__name__}: {exc}",
-                           started)
+            return _failed(rt, feed_key, version, f"export: {type(exc).__name__}: {exc}", started)
     rt.store.exports.forget(feed_key)
     log.info("feed %s removed: no article left in it", feed_key, extra={"feed": feed_key})
     return RenderOutcome(feed_key, True, 0, time.perf_counter() - started, announce=True)
 
 
-def _failed(rt: Runtime, feed_key: str, version: int, reason: str,
-            started: float) -> RenderOutcome:
+def _failed(rt: Runtime, feed_key: str, version: int, reason: str, started: float) -> RenderOutcome:
     """Record a failed render, schedule its retry (or dead-letter it), and say so."""
     reason = reason[:300]
     failures = rt.store.feeds.failed(feed_key, version, reason)
     _retry_or_give_up(rt, feed_key, failures)
-    log.warning("render of %s failed (%d): %s", feed_key, failures, reason,
-                extra={"feed": feed_key})
+    log.warning(
+        "render of %s failed (%d): %s", feed_key, failures, reason, extra={"feed": feed_key}
+    )
     return RenderOutcome(feed_key, False, 0, time.perf_counter() - started, failed=reason)
 
 
@@ -128,8 +136,9 @@ def _retry_or_give_up(rt: Runtime, feed_key: str, failures: int) -> None:
     if RENDER.gives_up(failures):
         rt.store.dead.add(render_letter(feed_key))
     else:
-        rt.store.schedule.add("render", [feed_key],
-                              RENDER.backoff_s(failures, rt.settings.retry_base_s))
+        rt.store.schedule.add(
+            "render", [feed_key], RENDER.backoff_s(failures, rt.settings.retry_base_s)
+        )
 
 
 def render_and_publish(rt: Runtime, feed_key: str) -> RenderOutcome:
@@ -143,9 +152,14 @@ def render_and_publish(rt: Runtime, feed_key: str) -> RenderOutcome:
         if rt.settings.websub_hub:  # our own hub: the subscribers get these bytes
             own_hub.distribute(rt, feed_key)
     if not outcome.failed:
-        log.info("rendered %s (%d items, %.1f ms, %s)", feed_key, outcome.items,
-                 outcome.seconds * 1000, "changed" if outcome.changed else "unchanged",
-                 extra={"feed": feed_key, "duration_ms": round(outcome.seconds * 1000, 3)})
+        log.info(
+            "rendered %s (%d items, %.1f ms, %s)",
+            feed_key,
+            outcome.items,
+            outcome.seconds * 1000,
+            "changed" if outcome.changed else "unchanged",
+            extra={"feed": feed_key, "duration_ms": round(outcome.seconds * 1000, 3)},
+        )
     return outcome
 
 
@@ -153,8 +167,9 @@ class NoRenderer(RuntimeError):
     """No worker's renderer is running: feeds can be marked, not rendered."""
 
 
-def by_workers(rt: Runtime, feed_keys: list[str], timeout_s: float = 600.0, again: bool = True
-               ) -> Iterator[tuple[str, str]]:
+def by_workers(
+    rt: Runtime, feed_keys: list[str], timeout_s: float = 600.0, again: bool = True
+) -> Iterator[tuple[str, str]]:
     """Have the service's renderers render these feeds once more (`again`; otherwise only
     those whose last render is older than their latest change, each once), and yield
     (key, error) as each is done ("" when it rendered). What an operator command does instead of rendering
@@ -164,8 +179,10 @@ def by_workers(rt: Runtime, feed_keys: list[str], timeout_s: float = 600.0, agai
     if not feed_keys:
         return
     if not rt.store.workers.live_renderers():
-        raise NoRenderer("no renderer is running: start the service (`syndicate run` or "
-                         "`syndicate worker`) first")
+        raise NoRenderer(
+            "no renderer is running: start the service (`syndicate run` or "
+            "`syndicate worker`) first"
+        )
     touched_at = time.time()
     if again:
         pending = rt.store.feeds.touch(feed_keys)  # bumps versions, marks them for rendering

@@ -29,16 +29,21 @@ from worker.store.feeds import FeedReader
 class Runtime:
     settings: Settings
     # the API's feed readers, one per event loop (an asyncio connection belongs to its loop)
-    _readers: weakref.WeakKeyDictionary = field(default_factory=weakref.WeakKeyDictionary,
-                                               repr=False)
+    _readers: weakref.WeakKeyDictionary = field(
+        default_factory=weakref.WeakKeyDictionary, repr=False
+    )
 
     def __post_init__(self) -> None:
         register_secrets(self.settings.secret_values())
 
     @cached_property
     def redis(self) -> redis.Redis:
-        return redis_client(self.settings.require_redis(), socket_timeout=5,
-                            socket_connect_timeout=2, health_check_interval=10)
+        return redis_client(
+            self.settings.require_redis(),
+            socket_timeout=5,
+            socket_connect_timeout=2,
+            health_check_interval=10,
+        )
 
     def reader(self) -> FeedReader:
         """The serving path's reader on an asyncio client of the running event loop (the API's
@@ -46,15 +51,19 @@ class Runtime:
         loop = asyncio.get_running_loop()
         reader = self._readers.get(loop)
         if reader is None:
-            reader = FeedReader(async_redis_client(
-                self.settings.require_redis(), socket_timeout=5, socket_connect_timeout=2))
+            reader = FeedReader(
+                async_redis_client(
+                    self.settings.require_redis(), socket_timeout=5, socket_connect_timeout=2
+                )
+            )
             self._readers[loop] = reader
         return reader
 
     @cached_property
     def store(self) -> Store:
-        return Store(self.redis, NETWORKS, self.settings.feed_size,
-                     self.settings.event_retention_days)
+        return Store(
+            self.redis, NETWORKS, self.settings.feed_size, self.settings.event_retention_days
+        )
 
     @cached_property
     def channels(self) -> dict[str, Channel]:
@@ -72,14 +81,21 @@ class Runtime:
         s = self.settings
         # our own hub (worker/hub.py), first: it pushes the bytes to subscribers itself
         own_hub = (f"{s.public_url or 'http://127.0.0.1:8000'}/hub",) if s.websub_hub else ()
-        return Site(title=s.site_title or "", description=s.site_description or "",
-                    url=s.site_url, language=s.site_language or "en",
-                    public_url=s.public_url or "http://127.0.0.1:8000",
-                    hubs=(*own_hub, *(public_hub_url(h) for h in s.websub_hubs)),
-                    podcast=Podcast(owner_name=s.podcast_owner_name or s.site_title,
-                                    owner_email=s.podcast_owner_email, image=s.podcast_image,
-                                    category=s.podcast_category or "News",
-                                    explicit=s.podcast_explicit))
+        return Site(
+            title=s.site_title or "",
+            description=s.site_description or "",
+            url=s.site_url,
+            language=s.site_language or "en",
+            public_url=s.public_url or "http://127.0.0.1:8000",
+            hubs=(*own_hub, *(public_hub_url(h) for h in s.websub_hubs)),
+            podcast=Podcast(
+                owner_name=s.podcast_owner_name or s.site_title,
+                owner_email=s.podcast_owner_email,
+                image=s.podcast_image,
+                category=s.podcast_category or "News",
+                explicit=s.podcast_explicit,
+            ),
+        )
 
 
 _current: Runtime | None = None

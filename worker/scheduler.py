@@ -85,8 +85,9 @@ class _Renderer:
             if self.proc is not None:
                 log.warning("renderer exited (%s); starting it again", self.proc.returncode)
             # Its output goes where the worker's goes; it gets SIGTERM if the worker dies.
-            self.proc = subprocess.Popen([sys.executable, "-m", "worker.renderer"],
-                                         preexec_fn=die_with_parent)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "worker.renderer"], preexec_fn=die_with_parent
+            )
 
     def stop(self) -> None:
         with self._lock:
@@ -102,7 +103,9 @@ def _start(sender: object = None, **_: object) -> None:
     hostname = getattr(sender, "hostname", "worker")
     _stop.clear()
     _renderer.ensure()
-    threading.Thread(target=_loop, args=(hostname,), name="syndicate-scheduler", daemon=True).start()
+    threading.Thread(
+        target=_loop, args=(hostname,), name="syndicate-scheduler", daemon=True
+    ).start()
 
 
 @worker_shutdown.connect

@@ -47,9 +47,12 @@ def step(rt: Runtime, article_id: str) -> str:
             return "incomplete"
         if rt.settings.activitypub:  # every inbox that received it gets a Delete (Tombstone)
             fediverse.retract(rt, article_id)
-        report = {"events_removed": purged["events_removed"],
-                  "feeds": len(purged["feeds"]), "feeds_removed": len(purged["removed_feeds"]),
-                  "posts": _delete_posts(article_id, purged["posts_to_delete"])}
+        report = {
+            "events_removed": purged["events_removed"],
+            "feeds": len(purged["feeds"]),
+            "feeds_removed": len(purged["removed_feeds"]),
+            "posts": _delete_posts(article_id, purged["posts_to_delete"]),
+        }
         targets = rt.store.feeds.versions(purged["feeds"])
         takedowns.rendering(article_id, targets, time.time() + DEADLINE_S, report)
         record = takedowns.get(article_id)
@@ -68,8 +71,10 @@ def step(rt: Runtime, article_id: str) -> str:
         rt.store.schedule.add("takedown", [article_id], CHECK_EVERY_S)
         return "rendering"
     report["checks"] = _checks(rt, article_id, list(record["targets"]), waiting)
-    complete = not waiting and all(v in ("clean", "not configured", "none configured")
-                                   or v.startswith("told") for v in report["checks"].values())
+    complete = not waiting and all(
+        v in ("clean", "not configured", "none configured") or v.startswith("told")
+        for v in report["checks"].values()
+    )
     state = "done" if complete and log_state == "rewritten" else "incomplete"
     takedowns.finish(article_id, state, report)
     log.info("takedown of %s %s", article_id, state, extra={"article_id": article_id})
@@ -84,8 +89,7 @@ def step_failed(rt: Runtime, article_id: str, reason: str) -> str:
     if time.time() > float(record.get("requested_at") or 0) + 2 * DEADLINE_S:
         kept = record.get("report")
         report: dict[str, Any] = kept if isinstance(kept, dict) else {}
-        rt.store.takedowns.finish(article_id, "incomplete",
-                                  {**report, "error": mask(reason)[:300]})
+        rt.store.takedowns.finish(article_id, "incomplete", {**report, "error": mask(reason)[:300]})
         return "incomplete"
     rt.store.schedule.add("takedown", [article_id], 1.0)
     return "retry"
@@ -116,8 +120,7 @@ def _not_yet_rendered(rt: Runtime, targets: dict[str, int]) -> list[str]:
     return waiting
 
 
-def _checks(rt: Runtime, article_id: str, feeds: list[str], waiting: list[str]
-            ) -> dict[str, str]:
+def _checks(rt: Runtime, article_id: str, feeds: list[str], waiting: list[str]) -> dict[str, str]:
     """Every copy looked at: the stored bytes, the exported files, the hubs."""
     ident = item_id(article_id)
     in_store, in_export = [], []
@@ -130,23 +133,28 @@ def _checks(rt: Runtime, article_id: str, feeds: list[str], waiting: list[str]
             continue
         for fmt in FORMATS:
             path = export.path_of(export_dir, key, fmt)
-            for candidate, read in ((path, lambda p: p.read_bytes()),
-                                    (path.with_name(path.name + ".gz"),
-                                     lambda p: gzip.decompress(p.read_bytes()))):
+            for candidate, read in (
+                (path, lambda p: p.read_bytes()),
+                (path.with_name(path.name + ".gz"), lambda p: gzip.decompress(p.read_bytes())),
+            ):
                 try:
                     data = read(candidate)
                 except FileNotFoundError:
                     continue
                 if not bodies or ident in item_ids(fmt, data):  # a removed feed's file, or
-                    in_export.append(key)                        # the item still in it
+                    in_export.append(key)  # the item still in it
                     break
     checks: dict[str, str] = {
         "renders": "clean" if not waiting else f"{len(waiting)} feeds not rendered yet",
         "store": "clean" if not in_store else "still in " + ", ".join(sorted(in_store)),
-        "export": ("not configured" if export_dir is None else "clean" if not in_export
-                   else "still in " + ", ".join(sorted(set(in_export)))),
-        "hubs": (f"told of {len(feeds)} feeds" if rt.settings.websub_hubs
-                 else "none configured"),
+        "export": (
+            "not configured"
+            if export_dir is None
+            else "clean"
+            if not in_export
+            else "still in " + ", ".join(sorted(set(in_export)))
+        ),
+        "hubs": (f"told of {len(feeds)} feeds" if rt.settings.websub_hubs else "none configured"),
     }
     return checks
 
@@ -158,9 +166,11 @@ def summary(record: dict[str, Any]) -> list[str]:
     if "error" in report:
         lines.append(f"error: {report['error']}")
         return lines
-    lines.append(f"events removed: {report.get('events_removed', 0)}; feeds re-rendered: "
-                 f"{report.get('feeds', 0) - report.get('feeds_removed', 0)}; feeds removed "
-                 f"(left empty): {report.get('feeds_removed', 0)}")
+    lines.append(
+        f"events removed: {report.get('events_removed', 0)}; feeds re-rendered: "
+        f"{report.get('feeds', 0) - report.get('feeds_removed', 0)}; feeds removed "
+        f"(left empty): {report.get('feeds_removed', 0)}"
+    )
     for network, what in sorted((report.get("posts") or {}).items()):
         lines.append(f"post on {network}: {what}")
     for name, value in (report.get("checks") or {}).items():

@@ -41,16 +41,24 @@ def process_event(event_id: str) -> str:
     if EVENT.gives_up(attempts):
         # Every earlier attempt died without recording an outcome (a hard time limit, a
         # killed worker): stop here with what is known.
-        events.finish(event_id, "failed", None, error=(
-            f"gave up after {attempts} attempts that never finished (time limit or crash); "
-            f"last error: {record.get('error') or 'none recorded'}"))
+        events.finish(
+            event_id,
+            "failed",
+            None,
+            error=(
+                f"gave up after {attempts} attempts that never finished (time limit or crash); "
+                f"last error: {record.get('error') or 'none recorded'}"
+            ),
+        )
         return "failed"
     events.start(event_id)
     try:
         event = ArticleEvent.from_payload(event_id, json.loads(record["body"]))
         plan = outbox_plan(rt, event.article) if event.article is not None else {}
-        applied = rt.store.articles.apply(event, plan, traceparent=record.get("traceparent", ""))  # marks the touched feeds dirty: the
-        _share_follow_ups(rt, event, applied)      # renderer (worker.scheduler) takes it from there
+        applied = rt.store.articles.apply(
+            event, plan, traceparent=record.get("traceparent", "")
+        )  # marks the touched feeds dirty: the
+        _share_follow_ups(rt, event, applied)  # renderer (worker.scheduler) takes it from there
         indexnow.article_changed(rt, event, applied)  # its URL, when IndexNow is on
         _federate(rt, event, applied)  # Create/Announce/Update/Delete, when ActivityPub is on
     except TRANSIENT as exc:
@@ -79,9 +87,18 @@ def process_event(event_id: str) -> str:
         events.finish(event_id, "done", json.loads(record["result"]))
         return "done"
     events.finish(event_id, "done", applied.as_dict())
-    log.info("event %s %s article %s: %s", event_id, event.type, event.article_id,
-             applied.outcome, extra={"event_id": event_id, "article_id": event.article_id,
-                                     "trace_id": trace.trace_id(record.get("traceparent"))})
+    log.info(
+        "event %s %s article %s: %s",
+        event_id,
+        event.type,
+        event.article_id,
+        applied.outcome,
+        extra={
+            "event_id": event_id,
+            "article_id": event.article_id,
+            "trace_id": trace.trace_id(record.get("traceparent")),
+        },
+    )
     return applied.outcome
 
 
@@ -92,8 +109,9 @@ def _share_follow_ups(rt: Runtime, event: ArticleEvent, applied: Applied) -> Non
     if applied.first_publish or applied.unpublished:
         for network, entry in rt.store.outbox.entries(event.article_id).items():
             if entry.get("state") == "pending" or entry.get("delete_requested") == "1":
-                enqueue.deliver(event.article_id, network,
-                                "post" if applied.first_publish else "delete")
+                enqueue.deliver(
+                    event.article_id, network, "post" if applied.first_publish else "delete"
+                )
     elif applied.state == "published":
         for network, channel in rt.channels.items():
             if not channel.refreshes_on_update:
@@ -121,8 +139,13 @@ def takedown(article_id: str) -> str:
     try:
         return takedowns.step(rt, article_id)
     except Exception as exc:  # noqa: BLE001 - the takedown must go on, whatever happened
-        log.warning("takedown of %s: %s: %s; trying again", article_id, type(exc).__name__, exc,
-                    extra={"article_id": article_id})
+        log.warning(
+            "takedown of %s: %s: %s; trying again",
+            article_id,
+            type(exc).__name__,
+            exc,
+            extra={"article_id": article_id},
+        )
         try:
             return takedowns.step_failed(rt, article_id, f"{type(exc).__name__}: {exc}")
         except redis.RedisError:

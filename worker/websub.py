@@ -36,8 +36,12 @@ def ping(rt: Runtime, feed_key: str, shown: str, attempt: int) -> bool:
     no longer configured is not pinged."""
     hub = configured_hub(rt, shown)
     if hub is None:
-        log.warning("hub %s is no longer configured: ping of %s dropped", shown, feed_key,
-                    extra={"feed": feed_key, "hub": shown})
+        log.warning(
+            "hub %s is no longer configured: ping of %s dropped",
+            shown,
+            feed_key,
+            extra={"feed": feed_key, "hub": shown},
+        )
         return False
     session = rt.hub_sessions.setdefault(hub, RemoteSession(rt.settings.http_timeout))
     failed = False
@@ -45,22 +49,37 @@ def ping(rt: Runtime, feed_key: str, shown: str, attempt: int) -> bool:
     for fmt in FORMATS:
         topic = feed_url(rt.site.public_url, feed_key, fmt)
         try:
-            r = session.post(hub, data={"hub.mode": "publish", "hub.url": topic, "hub.topic": topic})
+            r = session.post(
+                hub, data={"hub.mode": "publish", "hub.url": topic, "hub.topic": topic}
+            )
             answers.append(f"HTTP {r.status_code}")
             if not 200 <= r.status_code < 300:
                 failed = True
-                log.warning("hub %s answered %s for %s", shown, r.status_code, topic,
-                            extra={"feed": feed_key, "hub": shown})
+                log.warning(
+                    "hub %s answered %s for %s",
+                    shown,
+                    r.status_code,
+                    topic,
+                    extra={"feed": feed_key, "hub": shown},
+                )
         except requests.RequestException as exc:
             answers.append(f"unreachable ({type(exc).__name__})")
-            log.warning("hub %s unreachable for %s: %s", shown, topic, type(exc).__name__,
-                        extra={"feed": feed_key, "hub": shown})
+            log.warning(
+                "hub %s unreachable for %s: %s",
+                shown,
+                topic,
+                type(exc).__name__,
+                extra={"feed": feed_key, "hub": shown},
+            )
             failed = True
     rt.store.counters.add({counters.pings(not failed): 1})
     rt.store.feeds.pinged(feed_key, shown, ", ".join(dict.fromkeys(answers)), ok=not failed)
     if failed and PING.gives_up(attempt):
         rt.store.dead.add(ping_letter(feed_key, shown))
     elif failed:
-        rt.store.schedule.add("ping", [feed_key, shown, attempt + 1],
-                              PING.backoff_s(attempt, rt.settings.retry_base_s))
+        rt.store.schedule.add(
+            "ping",
+            [feed_key, shown, attempt + 1],
+            PING.backoff_s(attempt, rt.settings.retry_base_s),
+        )
     return not failed

@@ -43,16 +43,30 @@ RENDER_WORK = Kind("render", None, "", RENDER, "render")
 PING_WORK = Kind("ping", "worker.tasks.ping_hubs", "pings", PING, "ping")
 TAKEDOWN_WORK = Kind("takedown", "worker.tasks.takedown", "events", None, None)
 HUB_VERIFY_WORK = Kind("hubverify", "worker.tasks.hub_verify", "pings", HUB_VERIFY, None)
-HUB_DELIVERY_WORK = Kind("hubdeliver", "worker.tasks.hub_deliver", "pings", HUB_DELIVERY,
-                         "hubdelivery")
+HUB_DELIVERY_WORK = Kind(
+    "hubdeliver", "worker.tasks.hub_deliver", "pings", HUB_DELIVERY, "hubdelivery"
+)
 INDEXNOW_WORK = Kind("indexnow", "worker.tasks.indexnow", "pings", INDEXNOW, "indexnow")
 PODPING_WORK = Kind("podping", "worker.tasks.podping", "pings", PODPING, "podping")
-FEDIVERSE_WORK = Kind("apdeliver", "worker.tasks.fediverse_deliver", "deliveries", FEDIVERSE,
-                      "fediverse")  # one activity to one fediverse inbox (worker/fediverse.py)
+FEDIVERSE_WORK = Kind(
+    "apdeliver", "worker.tasks.fediverse_deliver", "deliveries", FEDIVERSE, "fediverse"
+)  # one activity to one fediverse inbox (worker/fediverse.py)
 
-KINDS: dict[str, Kind] = {k.name: k for k in (
-    EVENT_WORK, DELIVERY_WORK, RENDER_WORK, PING_WORK, TAKEDOWN_WORK, HUB_VERIFY_WORK,
-    HUB_DELIVERY_WORK, INDEXNOW_WORK, PODPING_WORK, FEDIVERSE_WORK)}
+KINDS: dict[str, Kind] = {
+    k.name: k
+    for k in (
+        EVENT_WORK,
+        DELIVERY_WORK,
+        RENDER_WORK,
+        PING_WORK,
+        TAKEDOWN_WORK,
+        HUB_VERIFY_WORK,
+        HUB_DELIVERY_WORK,
+        INDEXNOW_WORK,
+        PODPING_WORK,
+        FEDIVERSE_WORK,
+    )
+}
 QUEUES = ("events", "deliveries", "pings")
 
 

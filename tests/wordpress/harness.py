@@ -69,27 +69,45 @@ class Proxy:
             def _handle(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length) if length else b""
-                headers = {k: v for k, v in self.headers.items()
-                           if k.lower() not in ("host", "content-length", "connection")}
+                headers = {
+                    k: v
+                    for k, v in self.headers.items()
+                    if k.lower() not in ("host", "content-length", "connection")
+                }
                 fault = None
                 if self.command == "POST":
                     with proxy.lock:
                         fault = proxy.faults.pop(0) if proxy.faults else None
                 upstream = None
                 if fault != "503":
-                    answer = requests.request(self.command, proxy.upstream + self.path, data=body,
-                                              headers=headers, timeout=10, allow_redirects=False)
+                    answer = requests.request(
+                        self.command,
+                        proxy.upstream + self.path,
+                        data=body,
+                        headers=headers,
+                        timeout=10,
+                        allow_redirects=False,
+                    )
                     upstream = answer.status_code
-                status, data = (503, b'{"title": "unavailable"}') if fault else (
-                    answer.status_code, answer.content)
+                status, data = (
+                    (503, b'{"title": "unavailable"}')
+                    if fault
+                    else (answer.status_code, answer.content)
+                )
                 if self.command == "POST":
                     event = json.loads(body)
                     with proxy.lock:
-                        proxy.events.append({
-                            "webhook_id": self.headers.get("webhook-id"), "type": event["type"],
-                            "article_id": event["article"]["id"], "status": status,
-                            "upstream": upstream, "body": upstream and answer.json(),
-                            "headers": dict(self.headers)})
+                        proxy.events.append(
+                            {
+                                "webhook_id": self.headers.get("webhook-id"),
+                                "type": event["type"],
+                                "article_id": event["article"]["id"],
+                                "status": status,
+                                "upstream": upstream,
+                                "body": upstream and answer.json(),
+                                "headers": dict(self.headers),
+                            }
+                        )
                 self.send_response(status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))
@@ -120,8 +138,12 @@ class WordPress:
         self.database = database
 
     def do(self, action: str, **args: Any) -> Any:
-        proc = subprocess.run([PHP or "php", str(HELPERS / "drive.php"), str(self.root), action,
-                               json.dumps(args)], capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [PHP or "php", str(HELPERS / "drive.php"), str(self.root), action, json.dumps(args)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         lines = [line for line in proc.stdout.splitlines() if line.startswith('{"ok"')]
         assert lines, (action, proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
         answer = json.loads(lines[-1])
@@ -130,14 +152,23 @@ class WordPress:
 
     def cron(self) -> None:
         """One run of WP-Cron, the way a system cron runs it."""
-        proc = subprocess.run([PHP or "php", "wp-cron.php"], cwd=self.root, capture_output=True,
-                              text=True, timeout=120)
+        proc = subprocess.run(
+            [PHP or "php", "wp-cron.php"],
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert proc.returncode == 0, (proc.stdout[-2000:], proc.stderr[-2000:])
 
     def queue(self, post_id: int) -> list[dict[str, Any]]:
         """The plugin's stored events of a post, oldest first (read from the database)."""
-        proc = subprocess.run([PHP or "php", str(HELPERS / "db.php"), "rows", self.database,
-                               str(post_id)], capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [PHP or "php", str(HELPERS / "db.php"), "rows", self.database, str(post_id)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert proc.returncode == 0, (proc.stdout, proc.stderr)
         return json.loads(proc.stdout)
 
@@ -147,15 +178,29 @@ class WordPress:
 
 
 def database_do(action: str, name: str) -> None:
-    proc = subprocess.run([PHP or "php", str(HELPERS / "db.php"), action, name],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [PHP or "php", str(HELPERS / "db.php"), action, name],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, (action, proc.stdout, proc.stderr)
 
 
 def wp_config(root: Path, database: str) -> str:
-    keys = "\n".join(f"define( '{k}', '{secrets.token_hex(32)}' );" for k in (
-        "AUTH_KEY", "SECURE_AUTH_KEY", "LOGGED_IN_KEY", "NONCE_KEY", "AUTH_SALT",
-        "SECURE_AUTH_SALT", "LOGGED_IN_SALT", "NONCE_SALT"))
+    keys = "\n".join(
+        f"define( '{k}', '{secrets.token_hex(32)}' );"
+        for k in (
+            "AUTH_KEY",
+            "SECURE_AUTH_KEY",
+            "LOGGED_IN_KEY",
+            "NONCE_KEY",
+            "AUTH_SALT",
+            "SECURE_AUTH_SALT",
+            "LOGGED_IN_SALT",
+            "NONCE_SALT",
+        )
+    )
     return f"""<?php
 define( 'DB_NAME', '{database}' );
 define( 'DB_USER', 'root' );
@@ -202,8 +247,11 @@ class Stack:
         row = [r for r in self.wp.queue(post_id) if r["state"] != "superseded"][-1]
         assert row["state"] == "sent", row
         article_id = f"wp-1-{post_id}"
-        return wait_for(lambda: (a := self.article(article_id)) and a["version"] == int(
-            row["version"]) and a, 30, f"{article_id} at version {row['version']}")
+        return wait_for(
+            lambda: (a := self.article(article_id)) and a["version"] == int(row["version"]) and a,
+            30,
+            f"{article_id} at version {row['version']}",
+        )
 
     def feed_entries(self, feed: dict[str, str], link: str) -> list[Any]:
         parsed = feedparser.parse(requests.get(feed["atom"], timeout=5).content)

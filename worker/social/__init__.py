@@ -17,8 +17,17 @@ from feeds.share import share_links as classic_share_links
 from syndicate.config import ConfigError, Settings, one_line
 from worker.social.base import Channel, NetworkSettings
 
-__all__ = ["NETWORKS", "REGISTRY", "Channel", "NetworkSettings", "channels_for",
-           "enabled_networks", "network_settings", "share_links", "share_networks"]
+__all__ = [
+    "NETWORKS",
+    "REGISTRY",
+    "Channel",
+    "NetworkSettings",
+    "channels_for",
+    "enabled_networks",
+    "network_settings",
+    "share_links",
+    "share_networks",
+]
 
 _NOT_NETWORKS = {"base", "errors"}
 
@@ -45,7 +54,8 @@ def network_settings(settings: Settings) -> dict[str, NetworkSettings]:
     for name, cls in REGISTRY.items():
         try:
             out[name] = cls.settings_class.model_validate(
-                {k: v.strip() for k, v in settings.environ.items() if v.strip()})
+                {k: v.strip() for k, v in settings.environ.items() if v.strip()}
+            )
         except ValidationError as exc:
             raise ConfigError(one_line(exc)) from None
     return out
@@ -66,8 +76,10 @@ def share_networks(settings: Settings) -> tuple[str, ...]:
         return ()
     unknown = [name for name in chosen if name not in REGISTRY]
     if unknown:
-        raise ConfigError(f"SYNDICATE_SHARE_LINKS: no network named {unknown[0]!r} (known: "
-                          f"{', '.join(NETWORKS)}, or none)")
+        raise ConfigError(
+            f"SYNDICATE_SHARE_LINKS: no network named {unknown[0]!r} (known: "
+            f"{', '.join(NETWORKS)}, or none)"
+        )
     return chosen
 
 
@@ -88,5 +100,8 @@ def share_links(settings: Settings, article: Article) -> dict[str, str]:
 def channels_for(settings: Settings, state: Any = None) -> dict[str, Channel]:
     """The enabled networks; `state(name)` gives each its shared state (the store's)."""
     share_networks(settings)  # a misspelt SYNDICATE_SHARE_LINKS stops the start, not a page
-    return {name: REGISTRY[name](config, settings.http_timeout, state(name) if state else None)
-            for name, config in network_settings(settings).items() if config.enabled}
+    return {
+        name: REGISTRY[name](config, settings.http_timeout, state(name) if state else None)
+        for name, config in network_settings(settings).items()
+        if config.enabled
+    }

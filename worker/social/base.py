@@ -36,8 +36,11 @@ class Memo:
     channel does next, a later attempt (a retry, a rerun after a crash, a replay) reads it.
     In memory unless the delivery state machine gives the run the entry's own."""
 
-    def __init__(self, data: dict[str, Any] | None = None,
-                 save: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(
+        self,
+        data: dict[str, Any] | None = None,
+        save: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         self._data = dict(data or {})
         self._save = save
 

@@ -47,7 +47,9 @@ class BlueskySettings(NetworkSettings):
     app_password: Text = Field(None, validation_alias="SYNDICATE_BLUESKY_APP_PASSWORD", repr=False)
     pds: Url = Field("https://bsky.social", validation_alias="SYNDICATE_BLUESKY_PDS")
     site_url: Text = Field(None, validation_alias="SYNDICATE_SITE_URL")  # thumbnails from here only
-    allow_private_addresses: bool = Field(False, validation_alias="SYNDICATE_ALLOW_PRIVATE_ADDRESSES")
+    allow_private_addresses: bool = Field(
+        False, validation_alias="SYNDICATE_ALLOW_PRIVATE_ADDRESSES"
+    )
 
     @property
     def enabled(self) -> bool:
@@ -92,14 +94,22 @@ def facets(text: str, url: str, tags: list[str]) -> list[dict[str, Any]]:
     data = text.encode()
     out = []
     start = data.rindex(url.encode())
-    out.append({"index": {"byteStart": start, "byteEnd": start + len(url.encode())},
-                "features": [{"$type": "app.bsky.richtext.facet#link", "uri": url}]})
+    out.append(
+        {
+            "index": {"byteStart": start, "byteEnd": start + len(url.encode())},
+            "features": [{"$type": "app.bsky.richtext.facet#link", "uri": url}],
+        }
+    )
     cursor = start + len(url.encode())
     for tag in tags:
         marker = f"#{tag}".encode()
         at = data.index(marker, cursor)
-        out.append({"index": {"byteStart": at, "byteEnd": at + len(marker)},
-                    "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": tag}]})
+        out.append(
+            {
+                "index": {"byteStart": at, "byteEnd": at + len(marker)},
+                "features": [{"$type": "app.bsky.richtext.facet#tag", "tag": tag}],
+            }
+        )
         cursor = at + len(marker)
     return out
 
@@ -116,16 +126,24 @@ class Bluesky(Channel):
         self._session: dict[str, Any] | None = None
 
     # Session -----------------------------------------------------------------------------------
-    def _xrpc(self, method: str, nsid: str, token: str | None = None, **kwargs: Any) -> requests.Response:
+    def _xrpc(
+        self, method: str, nsid: str, token: str | None = None, **kwargs: Any
+    ) -> requests.Response:
         headers = dict(kwargs.pop("headers", {}))
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        return self.call(lambda: self.session.request(method, f"{self.base}/xrpc/{nsid}",
-                                                      headers=headers, **kwargs))
+        return self.call(
+            lambda: self.session.request(
+                method, f"{self.base}/xrpc/{nsid}", headers=headers, **kwargs
+            )
+        )
 
     def _login(self) -> dict[str, Any]:
-        r = self._xrpc("POST", "com.atproto.server.createSession",
-                       json={"identifier": self.config.handle, "password": self.config.app_password})
+        r = self._xrpc(
+            "POST",
+            "com.atproto.server.createSession",
+            json={"identifier": self.config.handle, "password": self.config.app_password},
+        )
         body = self.classify(r)
         return self._keep({k: body[k] for k in ("did", "handle", "accessJwt", "refreshJwt")})
 
@@ -145,8 +163,9 @@ class Bluesky(Channel):
         r = self._xrpc("POST", "com.atproto.server.refreshSession", token=session["refreshJwt"])
         if r.status_code == 200:
             body = json_body(r)
-            return self._keep({**session, "accessJwt": body["accessJwt"],
-                               "refreshJwt": body["refreshJwt"]})
+            return self._keep(
+                {**session, "accessJwt": body["accessJwt"], "refreshJwt": body["refreshJwt"]}
+            )
         return self._login()  # the refresh token too is gone: one new login
 
     def _authed(self, method: str, nsid: str, **kwargs: Any) -> requests.Response:
@@ -163,11 +182,17 @@ class Bluesky(Channel):
     # The post ----------------------------------------------------------------------------------
     def payload(self, article: Article) -> dict[str, Any]:
         text, tags = post_text(article)
-        external: dict[str, Any] = {"uri": article.url, "title": article.title,
-                                    "description": html_to_text(article.summary)[:1000]}
+        external: dict[str, Any] = {
+            "uri": article.url,
+            "title": article.title,
+            "description": html_to_text(article.summary)[:1000],
+        }
         record: dict[str, Any] = {
-            "$type": POST, "text": text,
-            "createdAt": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "$type": POST,
+            "text": text,
+            "createdAt": datetime.now(UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
             "facets": facets(text, article.url, tags),
             "embed": {"$type": "app.bsky.embed.external", "external": external},
         }
@@ -187,23 +212,36 @@ class Bluesky(Channel):
         if image is None or not site or not outbound.same_origin(image.url, site):
             return None
         try:
-            got = outbound.fetch(image.url, allow_private=self.config.allow_private_addresses,
-                                 max_bytes=THUMB_MAX_BYTES, timeout=self.session.timeout[1],
-                                 headers={"Accept": "image/*"})
+            got = outbound.fetch(
+                image.url,
+                allow_private=self.config.allow_private_addresses,
+                max_bytes=THUMB_MAX_BYTES,
+                timeout=self.session.timeout[1],
+                headers={"Accept": "image/*"},
+            )
         except requests.RequestException:  # refused, too large, too slow, unreachable
             return None
         kind, data = got.media_type, got.content if got.status_code == 200 else b""
         if not kind.startswith("image/") or not data:
             return None
-        up = self._authed("POST", "com.atproto.repo.uploadBlob", data=data,
-                          headers={"Content-Type": kind})
+        up = self._authed(
+            "POST", "com.atproto.repo.uploadBlob", data=data, headers={"Content-Type": kind}
+        )
         return json_body(up).get("blob") if up.status_code == 200 else None
 
     def post(self, payload: dict[str, Any]) -> str:
         did = self._current()["did"]
-        r = self._authed("POST", "com.atproto.repo.putRecord", json={
-            "repo": did, "collection": POST, "rkey": payload["rkey"],
-            "record": payload["record"], "swapRecord": None})
+        r = self._authed(
+            "POST",
+            "com.atproto.repo.putRecord",
+            json={
+                "repo": did,
+                "collection": POST,
+                "rkey": payload["rkey"],
+                "record": payload["record"],
+                "swapRecord": None,
+            },
+        )
         body = json_body(r)
         if r.status_code == 400 and body.get("error") == "InvalidSwap":
             # a record with this key exists: ours, from an earlier attempt (the key is ours alone)
@@ -217,14 +255,22 @@ class Bluesky(Channel):
 
     def delete(self, remote_id: str) -> None:
         did, _, rkey = remote_id.removeprefix("at://").partition(f"/{POST}/")
-        self.classify(self._authed("POST", "com.atproto.repo.deleteRecord",
-                                   json={"repo": did, "collection": POST, "rkey": rkey}))
+        self.classify(
+            self._authed(
+                "POST",
+                "com.atproto.repo.deleteRecord",
+                json={"repo": did, "collection": POST, "rkey": rkey},
+            )
+        )
 
     def find_existing(self, url: str) -> str | None:
         """The account's newest records, looking for the article's card."""
         did = self._current()["did"]
-        r = self._xrpc("GET", "com.atproto.repo.listRecords",
-                       params={"repo": did, "collection": POST, "limit": "50"})
+        r = self._xrpc(
+            "GET",
+            "com.atproto.repo.listRecords",
+            params={"repo": did, "collection": POST, "limit": "50"},
+        )
         for item in self.classify(r).get("records") or []:
             external = (((item or {}).get("value") or {}).get("embed") or {}).get("external") or {}
             if external.get("uri") == url:
@@ -246,7 +292,9 @@ class Bluesky(Channel):
         body = json_body(r)
         if 200 <= r.status_code < 300:
             return body
-        reason = f"HTTP {r.status_code}: {body.get('error') or ''} {body.get('message') or r.text[:200]}"
+        reason = (
+            f"HTTP {r.status_code}: {body.get('error') or ''} {body.get('message') or r.text[:200]}"
+        )
         if r.status_code == 429:
             wait = seconds_until(r.headers.get("ratelimit-reset"))
             if wait is None and (r.headers.get("retry-after") or "").isdigit():

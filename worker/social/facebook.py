@@ -21,16 +21,18 @@ TRANSIENT = {1, 2, 341}
 
 
 class FacebookSettings(NetworkSettings):
-    graph_url: Url = Field("https://graph.facebook.com/v25.0",
-                           validation_alias="SYNDICATE_FACEBOOK_GRAPH_URL")
+    graph_url: Url = Field(
+        "https://graph.facebook.com/v25.0", validation_alias="SYNDICATE_FACEBOOK_GRAPH_URL"
+    )
     page_id: Text = Field(None, validation_alias="SYNDICATE_FACEBOOK_PAGE_ID")
     page_token: Text = Field(None, validation_alias="SYNDICATE_FACEBOOK_PAGE_TOKEN", repr=False)
 
     @model_validator(mode="after")
     def _together(self) -> FacebookSettings:
         if bool(self.page_id) != bool(self.page_token):
-            raise ValueError("SYNDICATE_FACEBOOK_PAGE_ID and SYNDICATE_FACEBOOK_PAGE_TOKEN must "
-                             "be set together")
+            raise ValueError(
+                "SYNDICATE_FACEBOOK_PAGE_ID and SYNDICATE_FACEBOOK_PAGE_TOKEN must be set together"
+            )
         return self
 
     @property
@@ -57,37 +59,50 @@ class Facebook(Channel):
         return facebook_payload(article)
 
     def post(self, payload: dict[str, Any]) -> str:
-        r = self.call(lambda: self.session.post(f"{self.base}/{self.page_id}/feed",
-                                                data={**payload, "access_token": self.token}))
+        r = self.call(
+            lambda: self.session.post(
+                f"{self.base}/{self.page_id}/feed", data={**payload, "access_token": self.token}
+            )
+        )
         post_id = str(self.classify(r).get("id", ""))
         if not post_id:
             raise RetryableError(f"unexpected answer without an id: {r.text[:200]}", ambiguous=True)
         return post_id
 
     def delete(self, remote_id: str) -> None:
-        self.classify(self.call(lambda: self.session.delete(
-            f"{self.base}/{remote_id}")))
+        self.classify(self.call(lambda: self.session.delete(f"{self.base}/{remote_id}")))
 
     def find_existing(self, url: str) -> str | None:
-        r = self.call(lambda: self.session.get(
-            f"{self.base}/{self.page_id}/feed",
-            params={"fields": "id,link", "limit": "50"}))
+        r = self.call(
+            lambda: self.session.get(
+                f"{self.base}/{self.page_id}/feed", params={"fields": "id,link", "limit": "50"}
+            )
+        )
         for post in self.classify(r).get("data") or []:
             if isinstance(post, dict) and post.get("link") == url and post.get("id"):
                 return str(post["id"])
         return None
 
     def refresh(self, article: Article) -> None:
-        self.classify(self.call(lambda: self.session.post(
-            f"{self.base}/", data={"id": article.url, "scrape": "true", "access_token": self.token})))
+        self.classify(
+            self.call(
+                lambda: self.session.post(
+                    f"{self.base}/",
+                    data={"id": article.url, "scrape": "true", "access_token": self.token},
+                )
+            )
+        )
 
     def health_check(self) -> str:
         """`GET /me` with the Page token: it must be the configured Page's."""
-        body = self.classify(self.call(lambda: self.session.get(
-            f"{self.base}/me", params={"fields": "id,name"})))
+        body = self.classify(
+            self.call(lambda: self.session.get(f"{self.base}/me", params={"fields": "id,name"}))
+        )
         if str(body.get("id")) != self.page_id:
-            raise PermanentError(f"the token belongs to {body.get('id')!r}, not Page "
-                                 f"{self.page_id}: set the Page's own token")
+            raise PermanentError(
+                f"the token belongs to {body.get('id')!r}, not Page "
+                f"{self.page_id}: set the Page's own token"
+            )
         return f"Page token for {body.get('name') or self.page_id}"
 
     @staticmethod
@@ -116,8 +131,11 @@ def _regain_access_s(r: requests.Response) -> float | None:
     """`estimated_time_to_regain_access` (minutes) from X-Business-Use-Case-Usage, if any."""
     try:
         usage = json.loads(r.headers.get("x-business-use-case-usage", "{}"))
-        minutes = max((entry.get("estimated_time_to_regain_access") or 0)
-                      for entries in usage.values() for entry in entries)
+        minutes = max(
+            (entry.get("estimated_time_to_regain_access") or 0)
+            for entries in usage.values()
+            for entry in entries
+        )
     except (ValueError, AttributeError, TypeError):
         return None
     return minutes * 60.0 if minutes else None

@@ -22,11 +22,13 @@ RATE_LIMITED = {"rateLimitExceeded", "userRateLimitExceeded", "quotaExceeded"}
 
 
 class GooglePlusSettings(NetworkSettings):
-    api_url: Url = Field("https://www.googleapis.com/plusDomains/v1",
-                         validation_alias="SYNDICATE_GOOGLEPLUS_API_URL")
+    api_url: Url = Field(
+        "https://www.googleapis.com/plusDomains/v1", validation_alias="SYNDICATE_GOOGLEPLUS_API_URL"
+    )
     token: Text = Field(None, validation_alias="SYNDICATE_GOOGLEPLUS_TOKEN", repr=False)
-    audience: Literal["public", "domain"] = Field("public",
-                                                  validation_alias="SYNDICATE_GOOGLEPLUS_AUDIENCE")
+    audience: Literal["public", "domain"] = Field(
+        "public", validation_alias="SYNDICATE_GOOGLEPLUS_AUDIENCE"
+    )
 
     @property
     def enabled(self) -> bool:

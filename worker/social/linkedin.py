@@ -54,8 +54,9 @@ class LinkedInSettings(NetworkSettings):
     @classmethod
     def _author(cls, value: str | None) -> str | None:
         if value is not None and not _AUTHOR.fullmatch(value):
-            raise ValueError("SYNDICATE_LINKEDIN_AUTHOR must be urn:li:organization:<id> or "
-                             "urn:li:person:<id>")
+            raise ValueError(
+                "SYNDICATE_LINKEDIN_AUTHOR must be urn:li:organization:<id> or urn:li:person:<id>"
+            )
         return value
 
     @field_validator("version")
@@ -106,20 +107,31 @@ class LinkedIn(Channel):
         super().__init__(config, timeout_s, state)
         self.base = config.api_url.rstrip("/")
         self.author = config.author or ""
-        self.session.headers.update({
-            "Authorization": f"Bearer {config.token}", "LinkedIn-Version": config.version,
-            "X-Restli-Protocol-Version": "2.0.0"})
+        self.session.headers.update(
+            {
+                "Authorization": f"Bearer {config.token}",
+                "LinkedIn-Version": config.version,
+                "X-Restli-Protocol-Version": "2.0.0",
+            }
+        )
 
     def payload(self, article: Article) -> dict[str, Any]:
         return {
             "author": self.author,
             "commentary": commentary(article),
             "visibility": "PUBLIC",
-            "distribution": {"feedDistribution": "MAIN_FEED", "targetEntities": [],
-                             "thirdPartyDistributionChannels": []},
-            "content": {"article": {
-                "source": article.url, "title": article.title[:MAX_TITLE],
-                "description": html_to_text(article.summary)[:MAX_DESCRIPTION]}},
+            "distribution": {
+                "feedDistribution": "MAIN_FEED",
+                "targetEntities": [],
+                "thirdPartyDistributionChannels": [],
+            },
+            "content": {
+                "article": {
+                    "source": article.url,
+                    "title": article.title[:MAX_TITLE],
+                    "description": html_to_text(article.summary)[:MAX_DESCRIPTION],
+                }
+            },
             "lifecycleState": "PUBLISHED",
             "isReshareDisabledByAuthor": False,
         }
@@ -146,33 +158,51 @@ class LinkedIn(Channel):
         """The existing post a 422 DUPLICATE_POST names, once it is seen to exist."""
         found = _DUPLICATE_OF.search(str(body.get("message") or ""))
         if not found:
-            raise DuplicateError(f"LinkedIn refused a duplicate without naming it: "
-                                 f"{str(body.get('message'))[:200]}")
+            raise DuplicateError(
+                f"LinkedIn refused a duplicate without naming it: {str(body.get('message'))[:200]}"
+            )
         urn = found.group(1)
         r = self.call(lambda: self.session.get(self._post_url(urn)))
         if r.status_code == 404:
-            raise PermanentError(f"LinkedIn calls this a duplicate of {urn}, which does not exist "
-                                 f"(a post deleted in the last days?): not posted again")
+            raise PermanentError(
+                f"LinkedIn calls this a duplicate of {urn}, which does not exist "
+                f"(a post deleted in the last days?): not posted again"
+            )
         if r.status_code == 403:
             return urn  # reading posts is not permitted: the named post is taken at its word
         self.classify(r)
         return urn
 
     def remote_url(self, remote_id: str) -> str:
-        return f"https://www.linkedin.com/feed/update/{remote_id}/" if _POST.fullmatch(
-            remote_id) else ""
+        return (
+            f"https://www.linkedin.com/feed/update/{remote_id}/"
+            if _POST.fullmatch(remote_id)
+            else ""
+        )
 
     def delete(self, remote_id: str) -> None:
-        r = self.call(lambda: self.session.delete(self._post_url(remote_id),
-                                                  headers={"X-RestLi-Method": "DELETE"}))
+        r = self.call(
+            lambda: self.session.delete(
+                self._post_url(remote_id), headers={"X-RestLi-Method": "DELETE"}
+            )
+        )
         if r.status_code == 404:
             return  # already gone
         self.classify(r)
 
     def find_existing(self, url: str) -> str | None:
         """The author's newest posts (where reading them is permitted), looking for the card."""
-        r = self.call(lambda: self.session.get(f"{self.base}/rest/posts", params={
-            "q": "author", "author": self.author, "count": "50", "sortBy": "LAST_MODIFIED"}))
+        r = self.call(
+            lambda: self.session.get(
+                f"{self.base}/rest/posts",
+                params={
+                    "q": "author",
+                    "author": self.author,
+                    "count": "50",
+                    "sortBy": "LAST_MODIFIED",
+                },
+            )
+        )
         if r.status_code == 403:
             return None  # not permitted: the same body again, answered as a duplicate, settles it
         for item in self.classify(r).get("elements") or []:
@@ -183,8 +213,7 @@ class LinkedIn(Channel):
 
     @classmethod
     def share_link(cls, config: Any, article: Article) -> str | None:
-        return ("https://www.linkedin.com/sharing/share-offsite/?url="
-                + quote(article.url, safe=""))
+        return "https://www.linkedin.com/sharing/share-offsite/?url=" + quote(article.url, safe="")
 
     def health_check(self) -> str:
         """One authenticated read of the author's posts (a 403 still proves the token: reading
@@ -192,18 +221,26 @@ class LinkedIn(Channel):
         age = version_age(self.config.version)
         if age < 0:
             raise PermanentError(f"LinkedIn-Version {self.config.version} is in the future")
-        r = self.call(lambda: self.session.get(f"{self.base}/rest/posts", params={
-            "q": "author", "author": self.author, "count": "1"}))
+        r = self.call(
+            lambda: self.session.get(
+                f"{self.base}/rest/posts",
+                params={"q": "author", "author": self.author, "count": "1"},
+            )
+        )
         if r.status_code == 403:
-            proved = f"token valid for {self.author} (reading posts is not permitted; posting is " \
-                     "what counts)"
+            proved = (
+                f"token valid for {self.author} (reading posts is not permitted; posting is "
+                "what counts)"
+            )
         else:
             self.classify(r)
             proved = f"posts of {self.author} readable"
         if age >= VERSION_WARN_MONTHS:
-            raise HealthWarning(f"{proved}, but LinkedIn-Version {self.config.version} is {age} "
-                                f"months old and is sunset after {VERSION_MAX_MONTHS}: set "
-                                "SYNDICATE_LINKEDIN_VERSION to a recent YYYYMM")
+            raise HealthWarning(
+                f"{proved}, but LinkedIn-Version {self.config.version} is {age} "
+                f"months old and is sunset after {VERSION_MAX_MONTHS}: set "
+                "SYNDICATE_LINKEDIN_VERSION to a recent YYYYMM"
+            )
         return f"{proved}; LinkedIn-Version {self.config.version}"
 
     @staticmethod
@@ -216,16 +253,20 @@ class LinkedIn(Channel):
         if r.status_code == 429:
             raise RetryableError(reason, ambiguous=False)  # no reset header: the backoff
         if r.status_code == 426:
-            raise PermanentError(f"{reason} (the LinkedIn-Version is sunset: set "
-                                 "SYNDICATE_LINKEDIN_VERSION to a recent YYYYMM)")
+            raise PermanentError(
+                f"{reason} (the LinkedIn-Version is sunset: set "
+                "SYNDICATE_LINKEDIN_VERSION to a recent YYYYMM)"
+            )
         if r.status_code >= 500:
             raise RetryableError(reason, ambiguous=True)
         raise PermanentError(reason)  # 401 token, 403 author, 400/422 payload
 
 
 def _is_duplicate(body: dict[str, Any]) -> bool:
-    details: dict[str, Any] = body["errorDetails"] if isinstance(body.get("errorDetails"),
-                                                                 dict) else {}
-    errors: list[Any] = details["inputErrors"] if isinstance(details.get("inputErrors"),
-                                                             list) else []
+    details: dict[str, Any] = (
+        body["errorDetails"] if isinstance(body.get("errorDetails"), dict) else {}
+    )
+    errors: list[Any] = (
+        details["inputErrors"] if isinstance(details.get("inputErrors"), list) else []
+    )
     return any(isinstance(e, dict) and e.get("code") == "DUPLICATE_POST" for e in errors)

@@ -37,7 +37,8 @@ class MastodonSettings(NetworkSettings):
     url: Url | None = Field(None, validation_alias="SYNDICATE_MASTODON_URL")
     token: Text = Field(None, validation_alias="SYNDICATE_MASTODON_TOKEN", repr=False)
     visibility: Literal["public", "unlisted", "private"] = Field(
-        "public", validation_alias="SYNDICATE_MASTODON_VISIBILITY")
+        "public", validation_alias="SYNDICATE_MASTODON_VISIBILITY"
+    )
     language: Text = Field(None, validation_alias="SYNDICATE_MASTODON_LANGUAGE")
 
     @property
@@ -88,13 +89,14 @@ class Mastodon(Channel):
         limit, per_url = DEFAULT_LIMIT, URL_WEIGHT
         try:
             r = self.session.get(f"{self.base}/api/v2/instance")
-            statuses = ((json_body(r).get("configuration") or {}).get("statuses") or {})
+            statuses = (json_body(r).get("configuration") or {}).get("statuses") or {}
             if isinstance(statuses, dict):
                 # A remote answer: only plausible numbers count, else the documented defaults
                 # (a limit too small for the URL could never be posted).
                 limit = plausible_int(statuses.get("max_characters"), DEFAULT_LIMIT, 100, 100_000)
-                per_url = plausible_int(statuses.get("characters_reserved_per_url"), URL_WEIGHT,
-                                     1, 100)
+                per_url = plausible_int(
+                    statuses.get("characters_reserved_per_url"), URL_WEIGHT, 1, 100
+                )
         except (requests.RequestException, ValueError, TypeError):
             pass  # the documented defaults
         self._instance = (time.monotonic(), limit, per_url)
@@ -102,9 +104,11 @@ class Mastodon(Channel):
 
     def payload(self, article: Article) -> dict[str, Any]:
         limit, per_url = self.limits()
-        payload: dict[str, Any] = {"status": status_text(article, limit, per_url),
-                                   "visibility": self.config.visibility,
-                                   "idempotency_key": f"syndicate:{article.id}:mastodon"}
+        payload: dict[str, Any] = {
+            "status": status_text(article, limit, per_url),
+            "visibility": self.config.visibility,
+            "idempotency_key": f"syndicate:{article.id}:mastodon",
+        }
         language = self.config.language or (article.language or "").split("-")[0]
         if language:
             payload["language"] = language
@@ -113,13 +117,15 @@ class Mastodon(Channel):
     def post(self, payload: dict[str, Any]) -> str:
         body = {k: v for k, v in payload.items() if k != "idempotency_key"}
         headers = {"Idempotency-Key": payload["idempotency_key"]}
-        r = self.call(lambda: self.session.post(f"{self.base}/api/v1/statuses", data=body,
-                                                headers=headers))
+        r = self.call(
+            lambda: self.session.post(f"{self.base}/api/v1/statuses", data=body, headers=headers)
+        )
         status = self.classify(r)
         status_id = str(status.get("id") or "")
         if not status_id.isdigit():
-            raise RetryableError(f"unexpected answer without a status id: {r.text[:200]}",
-                                 ambiguous=True)
+            raise RetryableError(
+                f"unexpected answer without a status id: {r.text[:200]}", ambiguous=True
+            )
         if isinstance(status.get("url"), str):
             self._urls[status_id] = status["url"]
         return status_id
@@ -137,8 +143,9 @@ class Mastodon(Channel):
         cached = self.state.get("account_id") if self.state else None
         if cached:
             return str(cached)
-        body = self.classify(self.call(lambda: self.session.get(
-            f"{self.base}/api/v1/accounts/verify_credentials")))
+        body = self.classify(
+            self.call(lambda: self.session.get(f"{self.base}/api/v1/accounts/verify_credentials"))
+        )
         account_id = str(body.get("id") or "")
         if self.state and account_id:
             self.state.set("account_id", account_id)
@@ -147,15 +154,19 @@ class Mastodon(Channel):
     def find_existing(self, url: str) -> str | None:
         """The account's newest statuses (40), looking for the article URL."""
         account = self.account_id()
-        r = self.call(lambda: self.session.get(
-            f"{self.base}/api/v1/accounts/{account}/statuses",
-            params={"limit": "40", "exclude_replies": "true", "exclude_reblogs": "true"}))
+        r = self.call(
+            lambda: self.session.get(
+                f"{self.base}/api/v1/accounts/{account}/statuses",
+                params={"limit": "40", "exclude_replies": "true", "exclude_reblogs": "true"},
+            )
+        )
         self.classify(r)
         try:
             statuses = r.json()
         except ValueError:
-            raise RetryableError(f"statuses answer is not JSON: {r.text[:200]}",
-                                 ambiguous=False) from None
+            raise RetryableError(
+                f"statuses answer is not JSON: {r.text[:200]}", ambiguous=False
+            ) from None
         for status in statuses if isinstance(statuses, list) else []:
             content = str((status or {}).get("content") or "")
             card = (status or {}).get("card") or {}
@@ -172,8 +183,9 @@ class Mastodon(Channel):
 
     def health_check(self) -> str:
         """`GET /api/v1/accounts/verify_credentials`: the token works, for this account."""
-        body = self.classify(self.call(lambda: self.session.get(
-            f"{self.base}/api/v1/accounts/verify_credentials")))
+        body = self.classify(
+            self.call(lambda: self.session.get(f"{self.base}/api/v1/accounts/verify_credentials"))
+        )
         return f"authenticated as @{body.get('acct') or body.get('username') or body.get('id')}"
 
     @staticmethod
@@ -183,8 +195,9 @@ class Mastodon(Channel):
             return body
         reason = f"HTTP {r.status_code}: {body.get('error') or r.text[:200]}"
         if r.status_code == 429:
-            raise RetryableError(reason, ambiguous=False, wait_s=seconds_until(r.headers.get(
-                "x-ratelimit-reset")))
+            raise RetryableError(
+                reason, ambiguous=False, wait_s=seconds_until(r.headers.get("x-ratelimit-reset"))
+            )
         if r.status_code >= 500:
             # 503 is also a concurrent same-key request still running: the same key again
             # later is safe either way.

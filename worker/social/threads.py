@@ -46,16 +46,19 @@ NOT_READY_CODE = 24
 ELLIPSIS = "…"
 _URL = regex.compile(r"https?://\S+")
 _TAG = regex.compile(r"(?<!\w)#\w")
-_EMOJI = regex.compile(r"[\p{Extended_Pictographic}\p{Emoji_Modifier}\p{Regional_Indicator}"
-                       r"\u200d\ufe0e\ufe0f\u20e3\U000E0020-\U000E007F]")
+_EMOJI = regex.compile(
+    r"[\p{Extended_Pictographic}\p{Emoji_Modifier}\p{Regional_Indicator}"
+    r"\u200d\ufe0e\ufe0f\u20e3\U000E0020-\U000E007F]"
+)
 _ID = regex.compile(r"[0-9]{1,40}")
 
 
 class ThreadsSettings(NetworkSettings):
     user_id: Text = Field(None, validation_alias="SYNDICATE_THREADS_USER_ID")
     token: Text = Field(None, validation_alias="SYNDICATE_THREADS_TOKEN", repr=False)
-    api_url: Url = Field("https://graph.threads.net/v1.0",
-                         validation_alias="SYNDICATE_THREADS_API_URL")
+    api_url: Url = Field(
+        "https://graph.threads.net/v1.0", validation_alias="SYNDICATE_THREADS_API_URL"
+    )
 
     @field_validator("user_id")
     @classmethod
@@ -92,8 +95,9 @@ def post_text(article: Article) -> str:
     or else the article's first hashtag that Threads takes (1-50 characters, no `.` or `&`);
     within 500 by `weight`, cut at a word (or between graphemes) with an ellipsis."""
     text = _links(" ".join((article.share.message or article.title).split()), article.url)
-    tags = [h for h in article.share.hashtags
-            if 1 <= len(h) <= MAX_TAG and not set(h) & {".", "&", "#"}]
+    tags = [
+        h for h in article.share.hashtags if 1 <= len(h) <= MAX_TAG and not set(h) & {".", "&", "#"}
+    ]
     tail = f" #{tags[0]}" if tags and not _TAG.search(text) else ""
 
     def fits(s: str) -> bool:
@@ -141,19 +145,27 @@ class Threads(Channel):
 
     def _create(self, payload: dict[str, Any]) -> dict[str, Any]:
         """A new container, kept in the entry before anything can publish it."""
-        r = self.call(lambda: self.session.post(f"{self.base}/{self.user}/threads", data={
-            **payload, "access_token": self.token}))
+        r = self.call(
+            lambda: self.session.post(
+                f"{self.base}/{self.user}/threads", data={**payload, "access_token": self.token}
+            )
+        )
         container_id = str(self.classify(r).get("id") or "")
         if not _ID.fullmatch(container_id):
-            raise RetryableError(f"container answer without an id: {r.text[:200]}",
-                                 ambiguous=False)  # nothing published
+            raise RetryableError(
+                f"container answer without an id: {r.text[:200]}", ambiguous=False
+            )  # nothing published
         container = {"id": container_id, "url": payload["link_attachment"], "at": time.time()}
         self.memo.set("container", container)
         return container
 
     def _publish(self, container: dict[str, Any]) -> str:
-        r = self.call(lambda: self.session.post(f"{self.base}/{self.user}/threads_publish", data={
-            "creation_id": container["id"], "access_token": self.token}))
+        r = self.call(
+            lambda: self.session.post(
+                f"{self.base}/{self.user}/threads_publish",
+                data={"creation_id": container["id"], "access_token": self.token},
+            )
+        )
         error = json_body(r).get("error")
         if r.status_code >= 400 and isinstance(error, dict):
             if error.get("code") == QUOTA_CODE or error.get("error_subcode") == QUOTA_SUBCODE:
@@ -163,8 +175,9 @@ class Threads(Channel):
                 return self._published(container)
         media_id = str(self.classify(r).get("id") or "")
         if not _ID.fullmatch(media_id):
-            raise RetryableError(f"publish answer without a media id: {r.text[:200]}",
-                                 ambiguous=True)  # the container's status settles it
+            raise RetryableError(
+                f"publish answer without a media id: {r.text[:200]}", ambiguous=True
+            )  # the container's status settles it
         self._permalink(media_id)
         return media_id
 
@@ -173,24 +186,33 @@ class Threads(Channel):
         media_id = self._find(str(container.get("url") or ""), float(container.get("at") or 0))
         if media_id:
             return media_id
-        raise RetryableError("the container is published but its post is not in the profile's "
-                             "threads yet", ambiguous=True)
+        raise RetryableError(
+            "the container is published but its post is not in the profile's threads yet",
+            ambiguous=True,
+        )
 
     def container_status(self, container_id: str) -> str:
-        r = self.call(lambda: self.session.get(f"{self.base}/{container_id}",
-                                               params={"fields": "status,error_message"}))
+        r = self.call(
+            lambda: self.session.get(
+                f"{self.base}/{container_id}", params={"fields": "status,error_message"}
+            )
+        )
         return str(self.classify(r).get("status") or "")
 
     # The quota ---------------------------------------------------------------------------------
     def quota(self) -> tuple[int, int, float]:
         """(used, total, window seconds) from `threads_publishing_limit`; implausible numbers
         in the answer fall back to the documented 250 a day."""
-        r = self.call(lambda: self.session.get(
-            f"{self.base}/{self.user}/threads_publishing_limit",
-            params={"fields": "quota_usage,config"}))
+        r = self.call(
+            lambda: self.session.get(
+                f"{self.base}/{self.user}/threads_publishing_limit",
+                params={"fields": "quota_usage,config"},
+            )
+        )
         data = self.classify(r).get("data")
-        item: dict[str, Any] = data[0] if isinstance(data, list) and data and isinstance(
-            data[0], dict) else {}
+        item: dict[str, Any] = (
+            data[0] if isinstance(data, list) and data and isinstance(data[0], dict) else {}
+        )
         config: dict[str, Any] = item["config"] if isinstance(item.get("config"), dict) else {}
         used = plausible_int(item.get("quota_usage"), 0, 0, 100_000)
         total = plausible_int(config.get("quota_total"), QUOTA_TOTAL, 1, 100_000)
@@ -209,8 +231,10 @@ class Threads(Channel):
             self.memo.set("quota_full_since", since := time.time())
         if time.time() - float(since) > QUOTA_GIVE_UP_S:
             raise PermanentError(f"the publishing quota ({total}) has been used up for a week")
-        raise QuotaWait(f"publishing quota used up: {used} of {total} posts in "
-                        f"{window / 3600:g} h", self._quota_wait((total, window)))
+        raise QuotaWait(
+            f"publishing quota used up: {used} of {total} posts in {window / 3600:g} h",
+            self._quota_wait((total, window)),
+        )
 
     @staticmethod
     def _quota_wait(quota: tuple[int, float] | None) -> float:
@@ -222,11 +246,14 @@ class Threads(Channel):
     def _find(self, url: str, since: float = 0) -> str | None:
         """The newest threads of the profile (three pages), looking for the article's link,
         made no earlier than the container (a minute's slack)."""
-        params = {"fields": "id,permalink,text,link_attachment_url,timestamp",
-                  "limit": str(LIST_LIMIT)}
+        params = {
+            "fields": "id,permalink,text,link_attachment_url,timestamp",
+            "limit": str(LIST_LIMIT),
+        }
         for _ in range(LIST_PAGES):
-            r = self.call(lambda: self.session.get(f"{self.base}/{self.user}/threads",
-                                                   params=dict(params)))
+            r = self.call(
+                lambda: self.session.get(f"{self.base}/{self.user}/threads", params=dict(params))
+            )
             body = self.classify(r)
             for item in body.get("data") or []:
                 if not isinstance(item, dict) or not _ID.fullmatch(str(item.get("id") or "")):
@@ -274,12 +301,17 @@ class Threads(Channel):
             raise PermanentError(f"not a Threads media id: {remote_id[:80]!r}")
         done = self._deletes()
         if len(done) >= DELETES_PER_DAY:
-            raise QuotaWait(f"{DELETES_PER_DAY} deletes in 24 h: the daily limit",
-                            min(max(done[0] + DAY_S - time.time(), 1.0), DAY_S))
+            raise QuotaWait(
+                f"{DELETES_PER_DAY} deletes in 24 h: the daily limit",
+                min(max(done[0] + DAY_S - time.time(), 1.0), DAY_S),
+            )
         r = self.call(lambda: self.session.delete(f"{self.base}/{remote_id}"))
         error = json_body(r).get("error")
-        if isinstance(error, dict) and error.get("code") == 100 and (
-                error.get("error_subcode") == 33 or "does not exist" in str(error.get("message"))):
+        if (
+            isinstance(error, dict)
+            and error.get("code") == 100
+            and (error.get("error_subcode") == 33 or "does not exist" in str(error.get("message")))
+        ):
             return  # already gone
         self.classify(r)  # a request limit backs off like any other
         if self.state is not None:
@@ -289,8 +321,11 @@ class Threads(Channel):
         """Our deletes in the last 24 hours, oldest first (shared by every worker)."""
         kept = self.state.get("deletes") if self.state is not None else None
         now = time.time()
-        return sorted(float(t) for t in kept or [] if isinstance(t, (int, float))
-                      and now - DAY_S < float(t) <= now)
+        return sorted(
+            float(t)
+            for t in kept or []
+            if isinstance(t, (int, float)) and now - DAY_S < float(t) <= now
+        )
 
     # The rest ----------------------------------------------------------------------------------
     @classmethod

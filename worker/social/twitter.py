@@ -23,17 +23,22 @@ class TwitterSettings(NetworkSettings):
     # OAuth 2 user-context token, or the four OAuth 1.0a values
     bearer_token: Text = Field(None, validation_alias="SYNDICATE_TWITTER_BEARER_TOKEN", repr=False)
     consumer_key: Text = Field(None, validation_alias="SYNDICATE_TWITTER_CONSUMER_KEY", repr=False)
-    consumer_secret: Text = Field(None, validation_alias="SYNDICATE_TWITTER_CONSUMER_SECRET",
-                                  repr=False)
+    consumer_secret: Text = Field(
+        None, validation_alias="SYNDICATE_TWITTER_CONSUMER_SECRET", repr=False
+    )
     access_token: Text = Field(None, validation_alias="SYNDICATE_TWITTER_ACCESS_TOKEN", repr=False)
-    access_secret: Text = Field(None, validation_alias="SYNDICATE_TWITTER_ACCESS_SECRET", repr=False)
+    access_secret: Text = Field(
+        None, validation_alias="SYNDICATE_TWITTER_ACCESS_SECRET", repr=False
+    )
 
     @model_validator(mode="after")
     def _oauth1_together(self) -> TwitterSettings:
         oauth1 = [self.consumer_key, self.consumer_secret, self.access_token, self.access_secret]
         if any(oauth1) and not all(oauth1):
-            raise ValueError("SYNDICATE_TWITTER_CONSUMER_KEY, _CONSUMER_SECRET, _ACCESS_TOKEN and "
-                             "_ACCESS_SECRET must be set together")
+            raise ValueError(
+                "SYNDICATE_TWITTER_CONSUMER_KEY, _CONSUMER_SECRET, _ACCESS_TOKEN and "
+                "_ACCESS_SECRET must be set together"
+            )
         return self
 
     @property
@@ -52,8 +57,12 @@ class Twitter(Channel):
             self.session.headers["Authorization"] = f"Bearer {config.bearer_token}"
         else:
             # OAuth 1.0a: the JSON body is not part of the signature (RFC 5849 §3.4.1.3).
-            self.session.auth = OAuth1(config.consumer_key, config.consumer_secret,
-                                       config.access_token, config.access_secret)
+            self.session.auth = OAuth1(
+                config.consumer_key,
+                config.consumer_secret,
+                config.access_token,
+                config.access_secret,
+            )
 
     def payload(self, article: Article) -> dict[str, Any]:
         return twitter_payload(article)
@@ -63,8 +72,9 @@ class Twitter(Channel):
         body = self.classify(r)
         tweet_id = str((body.get("data") or {}).get("id", ""))
         if not _TWEET_ID.match(tweet_id):
-            raise RetryableError(f"unexpected answer without a tweet id: {r.text[:200]}",
-                                 ambiguous=True)
+            raise RetryableError(
+                f"unexpected answer without a tweet id: {r.text[:200]}", ambiguous=True
+            )
         return tweet_id
 
     def delete(self, remote_id: str) -> None:
@@ -87,8 +97,13 @@ class Twitter(Channel):
         if r.status_code in (200, 201):
             return body
         errors = body.get("errors") or [{}]
-        reason = (body.get("detail") or body.get("title") or errors[0].get("message")
-                  or r.text[:200] or f"HTTP {r.status_code}")
+        reason = (
+            body.get("detail")
+            or body.get("title")
+            or errors[0].get("message")
+            or r.text[:200]
+            or f"HTTP {r.status_code}"
+        )
         reason = f"HTTP {r.status_code}: {reason}"
         if r.status_code == 429:
             wait = None

@@ -53,8 +53,13 @@ __all__ = ["Applied", "Store"]
 
 
 class Store:
-    def __init__(self, client: redis.Redis, networks: tuple[str, ...], feed_size: int = 50,
-                 event_retention_days: int = 30) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        networks: tuple[str, ...],
+        feed_size: int = 50,
+        event_retention_days: int = 30,
+    ) -> None:
         self._r = client
         self.counters = Counters(client)
         self.dead = DeadLetters(client)

@@ -35,8 +35,12 @@ class Actions:
     def record(self, what: str, detail: str = "", who: str | None = None) -> None:
         if what not in KINDS:
             raise ValueError(f"unknown operator action {what!r}")
-        entry = {"at": round(time.time(), 3), "who": (who or os_user())[:64], "what": what,
-                 "detail": " ".join(mask(detail).split())[:DETAIL_MAX]}
+        entry = {
+            "at": round(time.time(), 3),
+            "who": (who or os_user())[:64],
+            "what": what,
+            "detail": " ".join(mask(detail).split())[:DETAIL_MAX],
+        }
         pipe = self._r.pipeline()
         pipe.lpush(ACTIONS, json.dumps(entry))
         pipe.ltrim(ACTIONS, 0, KEPT - 1)

@@ -58,11 +58,15 @@ class Activity:
         pipe = self._r.pipeline(transaction=False)
         for hour in hours:
             pipe.hmget(hour_key(hour), EVENTS, POSTS)
-        return [(hour * HOUR_S, int(events or 0), int(posts or 0))
-                for hour, (events, posts) in zip(hours, pipe.execute())]
+        return [
+            (hour * HOUR_S, int(events or 0), int(posts or 0))
+            for hour, (events, posts) in zip(hours, pipe.execute())
+        ]
 
     def arrivals(self, now: float | None = None) -> list[float]:
         """When the events of the last 24 h arrived, oldest first."""
         now = time.time() if now is None else now
-        return [float(score) for _, score in
-                self._r.zrangebyscore(ARRIVALS, now - DAY_S, "+inf", withscores=True)]
+        return [
+            float(score)
+            for _, score in self._r.zrangebyscore(ARRIVALS, now - DAY_S, "+inf", withscores=True)
+        ]

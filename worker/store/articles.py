@@ -66,7 +66,9 @@ return 1
 # than this (epoch s) are dropped, the article key prefix. Returns {version, ids, docs, deleted
 # (id, score, ...)}; a doc that is gone comes back false. Article keys are derived here, so this
 # needs a single Redis (standalone or Sentinel), never Redis Cluster.
-_FOR_RENDER = LUA_PART + """
+_FOR_RENDER = (
+    LUA_PART
+    + """
 local ids = redis.call('ZREVRANGE', KEYS[2], 0, tonumber(ARGV[1]) - 1)
 local docs = {}
 for i, id in ipairs(ids) do
@@ -76,14 +78,18 @@ redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[2])
 local deleted = redis.call('ZREVRANGE', KEYS[3], 0, 99, 'WITHSCORES')
 return {redis.call('GET', KEYS[1]) or '0', ids, docs, deleted}
 """
+)
 
 # First time in a feed's bytes, per article: ARGV: feed key, when, the rendered-key prefix, then
 # the article ids. HSETNX keeps the first.
-_MARK_RENDERED = LUA_PART + """
+_MARK_RENDERED = (
+    LUA_PART
+    + """
 for i = 4, #ARGV do
   redis.call('HSETNX', ARGV[3] .. part(ARGV[i]) .. ':rendered', ARGV[1], ARGV[2])
 end
 """
+)
 
 
 @dataclass
@@ -97,8 +103,13 @@ class Applied:
     unpublished: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return {"outcome": self.outcome, "state": self.state, "feeds": self.touched_feeds,
-                "first_publish": self.first_publish, "unpublished": self.unpublished}
+        return {
+            "outcome": self.outcome,
+            "state": self.state,
+            "feeds": self.touched_feeds,
+            "first_publish": self.first_publish,
+            "unpublished": self.unpublished,
+        }
 
 
 class ForRender(NamedTuple):
@@ -111,16 +122,19 @@ class ForRender(NamedTuple):
 def _stored(raw: dict[str, str]) -> Stored | None:
     if not raw:
         return None
-    return Stored(state=raw.get("state"),
-                  version=int(raw["version"]) if raw.get("version") else None,
-                  time=parse_time(raw["time"]) if raw.get("time") else None,
-                  feeds=tuple(json.loads(raw.get("feeds") or "[]")),
-                  first_published_at=raw.get("first_published_at") or None)
+    return Stored(
+        state=raw.get("state"),
+        version=int(raw["version"]) if raw.get("version") else None,
+        time=parse_time(raw["time"]) if raw.get("time") else None,
+        feeds=tuple(json.loads(raw.get("feeds") or "[]")),
+        first_published_at=raw.get("first_published_at") or None,
+    )
 
 
 class Articles:
-    def __init__(self, client: Client, networks: tuple[str, ...], feed_size: int,
-                 feeds: feed_state.Feeds) -> None:
+    def __init__(
+        self, client: Client, networks: tuple[str, ...], feed_size: int, feeds: feed_state.Feeds
+    ) -> None:
         self._r = client
         self.networks = networks
         # A feed shows `feed_size` items; its membership keeps twice that (at least 100 more), so
@@ -207,7 +221,8 @@ class Articles:
         out and named in `unreadable`."""
         version, ids, docs, rows = self._for_render(
             keys=[feed_state.version_key(feed_key), items_key(feed_key), deleted_key(feed_key)],
-            args=[limit, f"{time.time() - window_s:.3f}", article_key("")])
+            args=[limit, f"{time.time() - window_s:.3f}", article_key("")],
+        )
         articles: list[Article] = []
         unreadable: list[tuple[str, str]] = []
         for article_id, doc in zip(ids, docs):
@@ -217,13 +232,20 @@ class Articles:
                 articles.append(self._parse(doc))
             except (ValueError, TypeError) as exc:  # a stored doc we cannot read
                 unreadable.append((article_id.decode(), f"unreadable: {exc}"[:300]))
-        deleted = [(rows[i].decode(), datetime.fromtimestamp(float(rows[i + 1]), UTC))
-                   for i in range(0, len(rows), 2)]
+        deleted = [
+            (rows[i].decode(), datetime.fromtimestamp(float(rows[i + 1]), UTC))
+            for i in range(0, len(rows), 2)
+        ]
         return ForRender(int(version or 0), articles, deleted, unreadable)
 
     # Changing -----------------------------------------------------------------------------
-    def apply(self, event: ArticleEvent, outbox_plan: dict[str, tuple[str, str]] | None = None,
-              defer_render: bool = False, traceparent: str = "") -> Applied:
+    def apply(
+        self,
+        event: ArticleEvent,
+        outbox_plan: dict[str, tuple[str, str]] | None = None,
+        defer_render: bool = False,
+        traceparent: str = "",
+    ) -> Applied:
         """Apply one event to its article and to the membership of every feed it is in.
 
         The rules are feeds.lifecycle's; the read and the writes are one optimistic transaction
@@ -242,23 +264,54 @@ class Articles:
                     if change.outcome != "applied":
                         pipe.unwatch()
                         return Applied(change.outcome, state=change.state)
-                    posts = (outbox.states_in(pipe, event.article_id, self.networks)
-                             if change.retracted else {})
-                    self._write(pipe, key, raw, event, change, outbox_plan or {}, posts,
-                                defer_render, traceparent)
-                    return Applied("applied", change.state, list(change.touched),
-                                   first_publish=change.first_publish,
-                                   unpublished=change.retracted)
+                    posts = (
+                        outbox.states_in(pipe, event.article_id, self.networks)
+                        if change.retracted
+                        else {}
+                    )
+                    self._write(
+                        pipe,
+                        key,
+                        raw,
+                        event,
+                        change,
+                        outbox_plan or {},
+                        posts,
+                        defer_render,
+                        traceparent,
+                    )
+                    return Applied(
+                        "applied",
+                        change.state,
+                        list(change.touched),
+                        first_publish=change.first_publish,
+                        unpublished=change.retracted,
+                    )
                 except redis.WatchError:
                     continue
 
-    def _write(self, pipe: Any, key: str, raw: dict[str, str], event: ArticleEvent,
-               change: Change, plan: dict[str, tuple[str, str]], posts: dict[str, str],
-               defer_render: bool, traceparent: str = "") -> None:
+    def _write(
+        self,
+        pipe: Any,
+        key: str,
+        raw: dict[str, str],
+        event: ArticleEvent,
+        change: Change,
+        plan: dict[str, tuple[str, str]],
+        posts: dict[str, str],
+        defer_render: bool,
+        traceparent: str = "",
+    ) -> None:
         now = time.time()
-        timeline = json.loads(raw.get("timeline", "[]"))[-(TIMELINE_KEPT - 1):]
-        timeline.append({"at": format_time(datetime.now(UTC)), "event": event.event_id,
-                         "type": event.type, "version": event.version})
+        timeline = json.loads(raw.get("timeline", "[]"))[-(TIMELINE_KEPT - 1) :]
+        timeline.append(
+            {
+                "at": format_time(datetime.now(UTC)),
+                "event": event.event_id,
+                "type": event.type,
+                "version": event.version,
+            }
+        )
         mapping: dict[str, str] = {
             "state": change.state or "",
             "version": "" if event.version is None else str(event.version),
@@ -273,19 +326,35 @@ class Articles:
         if event.article is not None:
             article = event.article
             mapping.update(doc=article.to_json().decode(), url=article.url, title=article.title)
-            news.published_in(pipe, event.article_id, article.published_at, article.url,
-                              article.title, article.language, now)  # first date kept (NX)
+            news.published_in(
+                pipe,
+                event.article_id,
+                article.published_at,
+                article.url,
+                article.title,
+                article.language,
+                now,
+            )  # first date kept (NX)
             if change.first_publish:
                 mapping["first_published_at"] = format_time(datetime.now(UTC))
                 # Intent to share is recorded with the publish itself: a crash after this
                 # commit cannot lose a post, and no later event can add a second one.
                 for network, (state, reason) in plan.items():
-                    outbox.intend_in(pipe, event.article_id, network, state, reason,
-                                     event.event_id, now, traceparent)
-            self._join(keys=[k for feed in change.feeds
-                             for k in (items_key(feed), deleted_key(feed))],
-                       args=[event.article_id, article.published_at.timestamp(),
-                             self.membership_cap], client=pipe)
+                    outbox.intend_in(
+                        pipe,
+                        event.article_id,
+                        network,
+                        state,
+                        reason,
+                        event.event_id,
+                        now,
+                        traceparent,
+                    )
+            self._join(
+                keys=[k for feed in change.feeds for k in (items_key(feed), deleted_key(feed))],
+                args=[event.article_id, article.published_at.timestamp(), self.membership_cap],
+                client=pipe,
+            )
             pipe.sadd(FEEDS, *change.feeds)
         else:
             # Retraction means gone: the text leaves the store; the audit trail (times, title,
@@ -313,7 +382,11 @@ class Articles:
         """How many articles a feed's membership holds, and `count` (at most 100) from rank
         `start`, newest first, those still published: its HTML page, past what the feed shows."""
         key = items_key(feed_key)
-        total, ids = self._r.pipeline(transaction=False).zcard(key).zrevrange(
-            key, start, start + max(1, min(count, 100)) - 1).execute()
+        total, ids = (
+            self._r.pipeline(transaction=False)
+            .zcard(key)
+            .zrevrange(key, start, start + max(1, min(count, 100)) - 1)
+            .execute()
+        )
         found = (self.article(i.decode()) for i in ids)
         return int(total), [a for a in found if a is not None]

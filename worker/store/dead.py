@@ -74,8 +74,9 @@ def parse(name: str, failed_at: float = 0.0, replayed_at: float | None = None) -
         feed, _, hub = rest.partition(":")
         return Letter(name, kind, failed_at, feed=feed, hub=hub, replayed_at=replayed_at)
     article_id, _, network = rest.rpartition(":")
-    return Letter(name, "delivery", failed_at, article_id=article_id, network=network,
-                  replayed_at=replayed_at)
+    return Letter(
+        name, "delivery", failed_at, article_id=article_id, network=network, replayed_at=replayed_at
+    )
 
 
 class DeadLetters:
@@ -91,8 +92,10 @@ class DeadLetters:
         rows = self._r.zrevrange(DEAD, 0, limit - 1, withscores=True)
         names = [m.decode() for m, _ in rows]
         replayed = self._r.hmget(REPLAYED, names) if names else []
-        return [parse(name, score, float(at) if at else None)
-                for name, (_, score), at in zip(names, rows, replayed)]
+        return [
+            parse(name, score, float(at) if at else None)
+            for name, (_, score), at in zip(names, rows, replayed)
+        ]
 
     def count(self) -> int:
         return int(self._r.zcard(DEAD))

@@ -19,8 +19,16 @@ from worker.store._prefix import PREFIX, Client, part
 RECENT = f"{PREFIX}events:recent"  # zset event id -> accepted at, trimmed to RECENT_KEPT
 UNFINISHED = f"{PREFIX}events:unfinished"  # zset event id -> accepted (or due) at
 RECENT_KEPT = 1000
-SUMMARY_FIELDS = ("status", "type", "article_id", "received_at", "finished_at", "result", "error",
-                  "attempts")
+SUMMARY_FIELDS = (
+    "status",
+    "type",
+    "article_id",
+    "received_at",
+    "finished_at",
+    "result",
+    "error",
+    "attempts",
+)
 
 
 def event_key(event_id: str) -> str:
@@ -55,13 +63,25 @@ class Events:
         self.retention_s = retention_s
         self._accept = client.register_script(_ACCEPT)
 
-    def accept(self, event_id: str, event_type: str, article_id: str, body: str,
-               traceparent: str = "") -> bool:
+    def accept(
+        self, event_id: str, event_type: str, article_id: str, body: str, traceparent: str = ""
+    ) -> bool:
         """Record a new event as queued; False if this event id was seen within the retention."""
-        return bool(self._accept(
-            keys=[event_key(event_id), RECENT, UNFINISHED, article_events_key(article_id)],
-            args=[event_type, article_id, body, f"{time.time():.6f}", event_id, RECENT_KEPT,
-                  self.retention_s, traceparent]))
+        return bool(
+            self._accept(
+                keys=[event_key(event_id), RECENT, UNFINISHED, article_events_key(article_id)],
+                args=[
+                    event_type,
+                    article_id,
+                    body,
+                    f"{time.time():.6f}",
+                    event_id,
+                    RECENT_KEPT,
+                    self.retention_s,
+                    traceparent,
+                ],
+            )
+        )
 
     def forget(self, event_id: str) -> None:
         """Undo `accept` when the task could not be queued: the CMS will send it again."""
@@ -83,8 +103,9 @@ class Events:
         out = {}
         for event_id, values in zip(event_ids, pipe.execute()):
             if values[0] is not None:
-                out[event_id] = {name: (v or b"").decode()
-                                 for name, v in zip(SUMMARY_FIELDS, values)}
+                out[event_id] = {
+                    name: (v or b"").decode() for name, v in zip(SUMMARY_FIELDS, values)
+                }
         return out
 
     def recent_ids(self, limit: int = 20) -> list[str]:
@@ -98,8 +119,12 @@ class Events:
 
     def finish(self, event_id: str, status: str, result: dict | None, error: str = "") -> None:
         """done (a dead letter of it, from before a replay, goes) or failed (dead-lettered)."""
-        mapping = {"status": status, "finished_at": f"{time.time():.6f}",
-                   "result": json.dumps(result or {}), "error": mask(error)[:500]}
+        mapping = {
+            "status": status,
+            "finished_at": f"{time.time():.6f}",
+            "result": json.dumps(result or {}),
+            "error": mask(error)[:500],
+        }
         pipe = self._r.pipeline()
         pipe.hset(event_key(event_id), mapping=mapping)
         pipe.zrem(UNFINISHED, event_id)
@@ -128,12 +153,12 @@ class Events:
         if self._r.hget(key, "status") != b"failed":
             return False
         pipe = self._r.pipeline()
-        pipe.hset(key, mapping={"status": "queued", "attempts": 0,
-                                "replayed_at": f"{time.time():.3f}"})
+        pipe.hset(
+            key, mapping={"status": "queued", "attempts": 0, "replayed_at": f"{time.time():.3f}"}
+        )
         pipe.zadd(UNFINISHED, {event_id: time.time()})
         pipe.execute()
         return True
-
 
 
 def remove_in(pipe: Any, event_ids: list[str], article_id: str) -> None:

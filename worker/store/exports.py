@@ -31,8 +31,14 @@ class Exports:
     def written(self, feed_key: str, etags: dict[str, str]) -> None:
         key = export_key(feed_key)
         pipe = self._r.pipeline()
-        pipe.hset(key, mapping={**{f"etag:{fmt}": etag for fmt, etag in etags.items()},
-                                "written_at": f"{time.time():.3f}", "failures": 0})
+        pipe.hset(
+            key,
+            mapping={
+                **{f"etag:{fmt}": etag for fmt, etag in etags.items()},
+                "written_at": f"{time.time():.3f}",
+                "failures": 0,
+            },
+        )
         pipe.hdel(key, "error", "failed_at")
         pipe.execute()
 

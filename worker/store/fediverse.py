@@ -122,12 +122,22 @@ class Fediverse:
         return bytes(pem)
 
     # Followers --------------------------------------------------------------------------------
-    def follow(self, user: str, follower: str, inbox: str, follow_id: str, host: str,
-               max_total: int, max_per_hour: int) -> str:
+    def follow(
+        self,
+        user: str,
+        follower: str,
+        inbox: str,
+        follow_id: str,
+        host: str,
+        max_total: int,
+        max_per_hour: int,
+    ) -> str:
         """`new`, `again` (known: counts once), or `full` / `flood` (nothing stored)."""
         record = json.dumps({"inbox": inbox, "follow": follow_id, "host": host})
-        return self._follow(keys=[followers_key(user), ACTORS, flood_key(host), COUNTS],
-                            args=[follower, record, user, max_total, max_per_hour]).decode()
+        return self._follow(
+            keys=[followers_key(user), ACTORS, flood_key(host), COUNTS],
+            args=[follower, record, user, max_total, max_per_hour],
+        ).decode()
 
     def unfollow(self, user: str, follower: str, follow_id: str = "") -> bool:
         """Remove a follower (if `follow_id` is given, only when it is that Follow's)."""
@@ -141,8 +151,7 @@ class Fediverse:
         return True
 
     def followers(self, user: str) -> dict[str, dict[str, str]]:
-        return {k.decode(): json.loads(v) for k, v in
-                self._r.hgetall(followers_key(user)).items()}
+        return {k.decode(): json.loads(v) for k, v in self._r.hgetall(followers_key(user)).items()}
 
     def follower_count(self, user: str) -> int:
         return int(self._r.hlen(followers_key(user)))
@@ -162,8 +171,15 @@ class Fediverse:
         return removed
 
     # Deliveries -------------------------------------------------------------------------------
-    def plan(self, activity: dict[str, Any], kind: str, by: str, article_id: str,
-             inboxes: set[str], host_of: Any) -> list[str]:
+    def plan(
+        self,
+        activity: dict[str, Any],
+        kind: str,
+        by: str,
+        article_id: str,
+        inboxes: set[str],
+        host_of: Any,
+    ) -> list[str]:
         """Record the deliveries of one activity to `inboxes`; the dids new or not yet sent."""
         body = json.dumps(activity, separators=(",", ":"))
         pipe = self._r.pipeline()
@@ -175,9 +191,17 @@ class Fediverse:
             dids.append(did)
             pipe.hset(TARGETS, tid, inbox)
             pipe.hsetnx(delivery_key(did), "state", "queued")
-            pipe.hset(delivery_key(did), mapping={
-                "activity": activity["id"], "tid": tid, "host": host_of(inbox),
-                "article": article_id, "kind": kind, "by": by})
+            pipe.hset(
+                delivery_key(did),
+                mapping={
+                    "activity": activity["id"],
+                    "tid": tid,
+                    "host": host_of(inbox),
+                    "article": article_id,
+                    "kind": kind,
+                    "by": by,
+                },
+            )
             if kind in ("create", "announce") and article_id:
                 pipe.sadd(received_key(article_id), tid)
         pipe.execute()
@@ -212,13 +236,21 @@ class Fediverse:
 
     def sending(self, did: str) -> None:
         """The intent, recorded before the POST."""
-        self._r.hset(delivery_key(did), mapping={"state": "sending",
-                                                 "sending_at": f"{time.time():.3f}"})
+        self._r.hset(
+            delivery_key(did), mapping={"state": "sending", "sending_at": f"{time.time():.3f}"}
+        )
 
     def sent(self, did: str, host: str, letter: str) -> None:
         pipe = self._r.pipeline()
-        pipe.hset(delivery_key(did), mapping={"state": "sent", "sent_at": f"{time.time():.3f}",
-                                              "failures": 0, "last_error": ""})
+        pipe.hset(
+            delivery_key(did),
+            mapping={
+                "state": "sent",
+                "sent_at": f"{time.time():.3f}",
+                "failures": 0,
+                "last_error": "",
+            },
+        )
         pipe.zrem(FAILING, did)
         pipe.delete(host_key(host))
         pipe.hincrby(COUNTS, "delivered", 1)
@@ -277,6 +309,9 @@ class Fediverse:
             pipe.hlen(followers_key(user))
         per = {u: int(n) for u, n in zip(actors, pipe.execute()) if n}
         counts = {k.decode(): int(v) for k, v in self._r.hgetall(COUNTS).items()}
-        return {"followers": sum(per.values()), "actors": per,
-                "failing": int(self._r.zcard(FAILING)),
-                "counts": {k: counts.get(k, 0) for k in OUTCOMES}}
+        return {
+            "followers": sum(per.values()),
+            "actors": per,
+            "failing": int(self._r.zcard(FAILING)),
+            "counts": {k: counts.get(k, 0) for k in OUTCOMES},
+        }

@@ -51,10 +51,8 @@ def version_key(feed_key: str) -> str:
     return f"{PREFIX}feed:{feed_key}:version"
 
 
-
 def etag_of(body: bytes) -> str:
     return '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-
 
 
 def changed_in(pipe: Any, feed_keys: list[str] | tuple[str, ...], mark_dirty: bool = True) -> None:
@@ -117,7 +115,6 @@ return failures
 """
 
 
-
 # Drop a feed. KEYS: version counter, meta, read marker, the dirty set, QUEUES (4), then the
 # body keys. ARGV: the version its render saw, the feed key. 0 if it changed since.
 _DROP = """
@@ -139,25 +136,50 @@ class Feeds:
         self._failed = client.register_script(_FAILED)
         self._drop = client.register_script(_DROP)
 
-    def save(self, feed_key: str, version: int, bodies: dict[str, bytes], item_count: int,
-             skipped: tuple[tuple[str, str], ...] = (), title: str = "") -> bool:
+    def save(
+        self,
+        feed_key: str,
+        version: int,
+        bodies: dict[str, bytes],
+        item_count: int,
+        skipped: tuple[tuple[str, str], ...] = (),
+        title: str = "",
+    ) -> bool:
         """Publish rendered bytes unless a newer render got there first (one atomic script).
         True when the bytes changed (which is what hubs get pinged for)."""
         fmts = list(bodies)
-        args: list[Any] = [version, feed_key, f"{time.time():.3f}", item_count,
-                           format_datetime(datetime.now(UTC), usegmt=True), len(fmts)]
+        args: list[Any] = [
+            version,
+            feed_key,
+            f"{time.time():.3f}",
+            item_count,
+            format_datetime(datetime.now(UTC), usegmt=True),
+            len(fmts),
+        ]
         for fmt in fmts:
             args += [fmt, etag_of(bodies[fmt]), bodies[fmt]]
         args.append(json.dumps([list(s) for s in skipped]))
         args.append(title)
-        result = self._save(keys=[meta_key(feed_key), version_key(feed_key), DIRTY, dead.DEAD,
-                                  dead.REPLAYED,
-                                  *(body_key(feed_key, fmt) for fmt in fmts)], args=args)
+        result = self._save(
+            keys=[
+                meta_key(feed_key),
+                version_key(feed_key),
+                DIRTY,
+                dead.DEAD,
+                dead.REPLAYED,
+                *(body_key(feed_key, fmt) for fmt in fmts),
+            ],
+            args=args,
+        )
         return result == 1
 
     def failed(self, feed_key: str, version: int, reason: str) -> int:
-        return int(self._failed(keys=[meta_key(feed_key), version_key(feed_key), DIRTY],
-                                args=[version, feed_key, mask(reason), f"{time.time():.3f}"]))
+        return int(
+            self._failed(
+                keys=[meta_key(feed_key), version_key(feed_key), DIRTY],
+                args=[version, feed_key, mask(reason), f"{time.time():.3f}"],
+            )
+        )
 
     def count_render(self, seconds: float) -> None:
         pipe = self._r.pipeline()
@@ -201,16 +223,19 @@ class Feeds:
         expires after `ttl_s` should that renderer die mid-render."""
         token = secrets.token_hex(8)
         prefix, lock, _ = lua_parts()
-        key = self._claim_next(keys=[DIRTY, *QUEUES],
-                               args=[prefix, lock, token, ttl_s, *HEAD_START_MS])
+        key = self._claim_next(
+            keys=[DIRTY, *QUEUES], args=[prefix, lock, token, ttl_s, *HEAD_START_MS]
+        )
         return (key.decode(), token) if key else None
 
     def release(self, feed_key: str, token: str, hold_ms: int = 0) -> None:
         """Let the feed go. With `hold_ms`, no renderer takes it again before that: whatever
         changes meanwhile stays dirty and is rendered together, once, when the hold ends."""
         prefix, _, read = lua_parts()
-        self._release(keys=[DIRTY, *QUEUES, render_lock_key(feed_key)],
-                      args=[prefix, read, token, hold_ms, feed_key])
+        self._release(
+            keys=[DIRTY, *QUEUES, render_lock_key(feed_key)],
+            args=[prefix, read, token, hold_ms, feed_key],
+        )
 
     def render_error(self, feed_key: str) -> str:
         return (self._r.hget(meta_key(feed_key), "render_error") or b"").decode()
@@ -221,15 +246,19 @@ class Feeds:
         return [v.decode() if v is not None else None for v in raw]
 
     def meta(self, feed_key: str) -> dict[str, str]:
-        return {k.decode(): v.decode() for k, v in self._r.hgetall(meta_key(feed_key)).items()
-                if not k.startswith(b"etag:")}
+        return {
+            k.decode(): v.decode()
+            for k, v in self._r.hgetall(meta_key(feed_key)).items()
+            if not k.startswith(b"etag:")
+        }
 
     def pinged(self, feed_key: str, hub: str, answer: str, ok: bool) -> None:
         """A hub's answer to a ping (e.g. "HTTP 204"), kept per hub on the feed."""
         pipe = self._r.pipeline()
         now = f"{time.time():.3f}"
-        pipe.hset(meta_key(feed_key), f"hub:{hub}", json.dumps({"at": now, "answer": answer,
-                                                                 "ok": ok}))
+        pipe.hset(
+            meta_key(feed_key), f"hub:{hub}", json.dumps({"at": now, "answer": answer, "ok": ok})
+        )
         if ok:
             pipe.hset(meta_key(feed_key), mapping={"pinged_at": now, "pinged_hub": hub})
             dead.remove_in(pipe, dead.ping_letter(feed_key, hub))
@@ -257,8 +286,11 @@ class Feeds:
             pipe.hmget(meta_key(key), "rendered_at", "pinged_at", "items")
         out = {}
         for key, (rendered, pinged, items) in zip(feed_keys, pipe.execute()):
-            out[key] = {"rendered_at": (rendered or b"").decode(),
-                        "pinged_at": (pinged or b"").decode(), "items": (items or b"").decode()}
+            out[key] = {
+                "rendered_at": (rendered or b"").decode(),
+                "pinged_at": (pinged or b"").decode(),
+                "items": (items or b"").decode(),
+            }
         return out
 
     # Operator commands and takedowns ask the renderers, never render themselves ------------
@@ -278,8 +310,9 @@ class Feeds:
         values = self._r.mget([version_key(key) for key in feed_keys])
         return {key: int(v or 0) for key, v in zip(feed_keys, values)}
 
-    def renders_since(self, feed_keys: list[str], since: float
-                      ) -> dict[str, tuple[int | None, str]]:
+    def renders_since(
+        self, feed_keys: list[str], since: float
+    ) -> dict[str, tuple[int | None, str]]:
         """Per feed: the version its last saved render saw (None: no bytes), and the reason if
         a render has failed since `since` (epoch s)."""
         pipe = self._r.pipeline(transaction=False)
@@ -288,8 +321,10 @@ class Feeds:
         out: dict[str, tuple[int | None, str]] = {}
         for key, (version, error, failed_at) in zip(feed_keys, pipe.execute()):
             recent = error and failed_at and float(failed_at) >= since
-            out[key] = (int(version) if version is not None else None,
-                        error.decode() if recent else "")
+            out[key] = (
+                int(version) if version is not None else None,
+                error.decode() if recent else "",
+            )
         return out
 
     def bodies(self, feed_key: str) -> dict[str, bytes]:
@@ -302,10 +337,19 @@ class Feeds:
         """A feed that is no longer a feed (a takedown left it empty): its bytes, state and
         queue entries go, unless it changed since its render read `version` (then it stays
         queued and is looked at again)."""
-        return bool(self._drop(
-            keys=[version_key(feed_key), meta_key(feed_key), read_key(feed_key), DIRTY, *QUEUES,
-                  *(body_key(feed_key, fmt) for fmt in ("rss", "atom", "json"))],
-            args=[version, feed_key]))
+        return bool(
+            self._drop(
+                keys=[
+                    version_key(feed_key),
+                    meta_key(feed_key),
+                    read_key(feed_key),
+                    DIRTY,
+                    *QUEUES,
+                    *(body_key(feed_key, fmt) for fmt in ("rss", "atom", "json")),
+                ],
+                args=[version, feed_key],
+            )
+        )
 
 
 class FeedReader:
@@ -332,8 +376,9 @@ class FeedReader:
 
     async def meta(self, feed_key: str, fmt: str) -> tuple[str, str, int] | None:
         """(ETag, Last-Modified, size) of one format; None before the feed's first render."""
-        etag, modified, size = await self._r.hmget(meta_key(feed_key), f"etag:{fmt}",
-                                                   "last_modified", f"size:{fmt}")
+        etag, modified, size = await self._r.hmget(
+            meta_key(feed_key), f"etag:{fmt}", "last_modified", f"size:{fmt}"
+        )
         if etag is None or modified is None:
             return None
         return etag.decode(), modified.decode(), int(size) if size is not None else -1

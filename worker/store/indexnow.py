@@ -102,8 +102,9 @@ class IndexNowQueue:
         members = [f"{host} {url}" for host, url in host_urls]
         if not members:
             return False
-        _, schedule = self._queue(keys=[PENDING, FLUSH, STATS],
-                                  args=[PENDING_MAX, max(int(flag_ms), 1), *members])
+        _, schedule = self._queue(
+            keys=[PENDING, FLUSH, STATS], args=[PENDING_MAX, max(int(flag_ms), 1), *members]
+        )
         return bool(schedule)
 
     def pending(self) -> int:
@@ -113,8 +114,10 @@ class IndexNowQueue:
         """A new batch of one host's URLs taken from the pending ones: (id, URLs, still
         pending), or None when nothing is pending (the flush flag is cleared then)."""
         batch_id = f"{int(time.time())}-{secrets.token_hex(6)}"
-        got = self._claim(keys=[PENDING, FLUSH, batch_key(batch_id), BATCHES],
-                          args=[min(limit, BATCH_MAX), batch_id, f"{time.time():.3f}"])
+        got = self._claim(
+            keys=[PENDING, FLUSH, batch_key(batch_id), BATCHES],
+            args=[min(limit, BATCH_MAX), batch_id, f"{time.time():.3f}"],
+        )
         if not got:
             return None
         return batch_id, int(got[1]), int(got[2])
@@ -151,8 +154,7 @@ class IndexNowQueue:
         pipe.zrem(BATCHES, batch_id)
         pipe.hincrby(STATS, "urls_submitted", urls)
         pipe.hincrby(STATS, "batches_submitted", 1)
-        pipe.hset(STATS, mapping={"last_ok_at": f"{time.time():.3f}",
-                                  "last_status": str(status)})
+        pipe.hset(STATS, mapping={"last_ok_at": f"{time.time():.3f}", "last_status": str(status)})
         dead.remove_in(pipe, letter(batch_id))
         pipe.execute()
 
@@ -160,9 +162,14 @@ class IndexNowQueue:
         """Record a failed attempt; `final` (refused, or out of retries) ends the batch."""
         key = batch_key(batch_id)
         pipe = self._r.pipeline()
-        pipe.hset(key, mapping={"last_status": "" if status is None else str(status),
-                                "last_error": reason[:300],
-                                "state": "failed" if final else "open"})
+        pipe.hset(
+            key,
+            mapping={
+                "last_status": "" if status is None else str(status),
+                "last_error": reason[:300],
+                "state": "failed" if final else "open",
+            },
+        )
         if final:
             pipe.zrem(BATCHES, batch_id)
             pipe.expire(key, FAILED_KEPT_S)

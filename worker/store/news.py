@@ -41,16 +41,26 @@ class NewsEntry:
     language: str | None
 
 
-def published_in(pipe: Any, article_id: str, published_at: datetime, url: str, title: str,
-                 language: str | None, now: float | None = None) -> None:
+def published_in(
+    pipe: Any,
+    article_id: str,
+    published_at: datetime,
+    url: str,
+    title: str,
+    language: str | None,
+    now: float | None = None,
+) -> None:
     """Inside the publish's MULTI: list the article (its first date kept) and trim the old."""
     now = time.time() if now is None else now
     first = min(published_at.timestamp(), now)
     if first < now - WINDOW_S:
         return  # an archive (backfill, an old article updated): not news
     pipe.zadd(PUBLISHED, {article_id: first}, nx=True)
-    pipe.set(entry_key(article_id),
-             json.dumps({"url": url, "title": title, "language": language}), ex=KEPT_S)
+    pipe.set(
+        entry_key(article_id),
+        json.dumps({"url": url, "title": title, "language": language}),
+        ex=KEPT_S,
+    )
     pipe.zremrangebyscore(PUBLISHED, "-inf", f"({now - WINDOW_S:.3f}")
     pipe.incr(VERSION)
 
@@ -79,8 +89,9 @@ class News:
     def recent(self, now: float | None = None, limit: int = MAX_ENTRIES) -> list[NewsEntry]:
         """Articles first published within the window, newest first, at most `limit`."""
         cutoff = (time.time() if now is None else now) - WINDOW_S
-        rows = self._r.zrevrangebyscore(PUBLISHED, "+inf", cutoff, start=0, num=limit,
-                                        withscores=True)
+        rows = self._r.zrevrangebyscore(
+            PUBLISHED, "+inf", cutoff, start=0, num=limit, withscores=True
+        )
         if not rows:
             return []
         ids = [member.decode() for member, _ in rows]
@@ -90,6 +101,13 @@ class News:
             if not doc:
                 continue
             data = json.loads(doc)
-            out.append(NewsEntry(article_id, float(score), str(data.get("url") or ""),
-                                 str(data.get("title") or ""), data.get("language")))
+            out.append(
+                NewsEntry(
+                    article_id,
+                    float(score),
+                    str(data.get("url") or ""),
+                    str(data.get("title") or ""),
+                    data.get("language"),
+                )
+            )
         return out

@@ -47,12 +47,28 @@ def open_in(pipe: Any, article_id: str, network: str, now: float) -> None:
     pipe.zadd(OPEN, {member(article_id, network): now})
 
 
-def intend_in(pipe: Any, article_id: str, network: str, state: str, reason: str,
-              event_id: str, now: float, traceparent: str = "") -> None:
+def intend_in(
+    pipe: Any,
+    article_id: str,
+    network: str,
+    state: str,
+    reason: str,
+    event_id: str,
+    now: float,
+    traceparent: str = "",
+) -> None:
     """The intent to share, written in the same transaction as the first publish."""
-    pipe.hset(entry_key(article_id, network), mapping={
-        "state": state, "reason": reason, "attempts": 0, "created_at": f"{now:.3f}",
-        "event_id": event_id, "traceparent": traceparent})
+    pipe.hset(
+        entry_key(article_id, network),
+        mapping={
+            "state": state,
+            "reason": reason,
+            "attempts": 0,
+            "created_at": f"{now:.3f}",
+            "event_id": event_id,
+            "traceparent": traceparent,
+        },
+    )
     if state == "pending":
         open_in(pipe, article_id, network, now)
 
@@ -106,8 +122,15 @@ class Outbox:
                 out[network] = entry
         return out
 
-    def update(self, article_id: str, network: str, *, listing: Listing = "open",
-               incr_attempts: bool = False, **fields: Any) -> None:
+    def update(
+        self,
+        article_id: str,
+        network: str,
+        *,
+        listing: Listing = "open",
+        incr_attempts: bool = False,
+        **fields: Any,
+    ) -> None:
         """Write delivery fields. `listing`: put the entry on the sweeper's open list (touched
         now), take it off (`close`), or leave the list alone (`keep`)."""
         pipe = self._r.pipeline()
@@ -167,12 +190,20 @@ class Outbox:
         entry = self.entry(article_id, network)
         now = time.time()
         if entry.get("state") == "failed":
-            fields: dict[str, Any] = {"state": "pending", "attempts": 0, "note": "replayed",
-                                      "replayed_at": f"{now:.3f}"}
+            fields: dict[str, Any] = {
+                "state": "pending",
+                "attempts": 0,
+                "note": "replayed",
+                "replayed_at": f"{now:.3f}",
+            }
             action = "post"
         elif entry.get("state") == "sent" and entry.get("last_error", "").startswith("delete"):
-            fields = {"delete_requested": 1, "delete_attempts": 0, "note": "delete replayed",
-                      "replayed_at": f"{now:.3f}"}
+            fields = {
+                "delete_requested": 1,
+                "delete_attempts": 0,
+                "note": "delete replayed",
+                "replayed_at": f"{now:.3f}",
+            }
             action = "delete"
         else:
             return None

@@ -50,16 +50,28 @@ class Podpings:
 
     def sent(self, etag: str, status: int) -> None:
         pipe = self._r.pipeline()
-        pipe.hset(self._key, mapping={"sent_etag": etag, "sent_at": f"{time.time():.3f}",
-                                      "attempts": 0, "last_status": str(status),
-                                      "last_error": ""})
+        pipe.hset(
+            self._key,
+            mapping={
+                "sent_etag": etag,
+                "sent_at": f"{time.time():.3f}",
+                "attempts": 0,
+                "last_status": str(status),
+                "last_error": "",
+            },
+        )
         pipe.hincrby(self._key, "sent", 1)
         dead.remove_in(pipe, letter(self.feed))
         pipe.execute()
 
     def failed(self, status: int | None, reason: str) -> None:
-        self._r.hset(self._key, mapping={"last_status": "" if status is None else str(status),
-                                         "last_error": reason[:300]})
+        self._r.hset(
+            self._key,
+            mapping={
+                "last_status": "" if status is None else str(status),
+                "last_error": reason[:300],
+            },
+        )
 
     def reset_attempts(self) -> None:
         self._r.hset(self._key, "attempts", 0)

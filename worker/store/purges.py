@@ -34,8 +34,9 @@ class Purges:
         self._r = client
         self.networks = networks
 
-    def purge(self, article_id: str, networks: tuple[str, ...] | None = None
-              ) -> dict[str, Any] | None:
+    def purge(
+        self, article_id: str, networks: tuple[str, ...] | None = None
+    ) -> dict[str, Any] | None:
         """Remove everything of an article (a legal takedown): its text, title and URL, its
         events and their bodies, the words kept for the networks, its items in every feed it was
         ever in (marked for rendering); a feed it leaves empty is no longer a feed (its name may
@@ -55,14 +56,20 @@ class Purges:
                         pipe.unwatch()
                         return None
                     event_ids = [e.decode() for e in pipe.zrange(index, 0, -1)]
-                    feeds = list(dict.fromkeys(
-                        json.loads(stored.get("feeds") or "[]")
-                        + sorted(k.decode() for k in pipe.hkeys(rendered_key(article_id)))))
+                    feeds = list(
+                        dict.fromkeys(
+                            json.loads(stored.get("feeds") or "[]")
+                            + sorted(k.decode() for k in pipe.hkeys(rendered_key(article_id)))
+                        )
+                    )
                     if feeds:  # WATCH takes at least one key
                         pipe.watch(*(items_key(feed) for feed in feeds))
-                    emptied = [feed for feed in feeds if feed not in STANDING_FEEDS
-                               and not set(pipe.zrange(items_key(feed), 0, 1)) - {
-                                   article_id.encode()}]
+                    emptied = [
+                        feed
+                        for feed in feeds
+                        if feed not in STANDING_FEEDS
+                        and not set(pipe.zrange(items_key(feed), 0, 1)) - {article_id.encode()}
+                    ]
                     states = outbox.states_in(pipe, article_id, networks)
                     deletes = [n for n, s in states.items() if s in ("pending", "sent")]
                     now = time.time()
@@ -78,15 +85,32 @@ class Purges:
                     outbox.scrub_in(pipe, article_id, networks)
                     news.retracted_in(pipe, article_id)
                     pipe.delete(key, rendered_key(article_id))
-                    tombstone = {k: stored[k] for k in ("version", "time", "first_published_at")
-                                 if stored.get(k)}
-                    pipe.hset(key, mapping={**tombstone, "state": "purged", "feeds": "[]",
-                                            "purged_at": f"{now:.3f}"})
+                    tombstone = {
+                        k: stored[k]
+                        for k in ("version", "time", "first_published_at")
+                        if stored.get(k)
+                    }
+                    pipe.hset(
+                        key,
+                        mapping={
+                            **tombstone,
+                            "state": "purged",
+                            "feeds": "[]",
+                            "purged_at": f"{now:.3f}",
+                        },
+                    )
                     for network in deletes:
                         outbox.request_delete_in(pipe, article_id, network, now)
-                    record = {"action": "purge", "article_id": article_id, "at": now,
-                              "was": stored.get("state"), "feeds": feeds, "removed_feeds": emptied,
-                              "events_removed": len(event_ids), "posts_to_delete": deletes}
+                    record = {
+                        "action": "purge",
+                        "article_id": article_id,
+                        "at": now,
+                        "was": stored.get("state"),
+                        "feeds": feeds,
+                        "removed_feeds": emptied,
+                        "events_removed": len(event_ids),
+                        "posts_to_delete": deletes,
+                    }
                     pipe.lpush(AUDIT, json.dumps(record))
                     pipe.ltrim(AUDIT, 0, AUDIT_KEPT - 1)
                     pipe.execute()
@@ -109,8 +133,17 @@ class Purges:
                         return False
                     pipe.multi()
                     pipe.hset(key, "state", "unpurged")
-                    pipe.lpush(AUDIT, json.dumps({"action": "unpurge", "article_id": article_id,
-                                                  "at": time.time(), "reason": reason}))
+                    pipe.lpush(
+                        AUDIT,
+                        json.dumps(
+                            {
+                                "action": "unpurge",
+                                "article_id": article_id,
+                                "at": time.time(),
+                                "reason": reason,
+                            }
+                        ),
+                    )
                     pipe.ltrim(AUDIT, 0, AUDIT_KEPT - 1)
                     pipe.execute()
                     return True

@@ -71,7 +71,10 @@ end
 # render lock goes (held after a render: the change waits for the hold); one queued stays where
 # it is (a feed being rendered keeps its lease: its release queues it again), except a lease
 # left by a renderer that died, which counts from now.
-_MARK = _NOW_MS + _QUEUE_OF + """
+_MARK = (
+    _NOW_MS
+    + _QUEUE_OF
+    + """
 for i = 4, #ARGV do
   local key = ARGV[i]
   local fresh = redis.call('SADD', KEYS[1], key)
@@ -88,6 +91,7 @@ for i = 4, #ARGV do
 end
 return 0
 """
+)
 _MARK_SCRIPT = Script(None, _MARK.encode())  # type: ignore[arg-type]  # bytes: no client needed
 
 
@@ -112,7 +116,9 @@ def mark_in(client: Any, feed_keys: list[str] | tuple[str, ...]) -> None:
 # render was saved) leaves; one whose lock is still there (a lease that ended a moment before
 # its lock, or a lock set by hand) waits for it.
 # Returns the feed key, false if nothing is due.
-CLAIM_NEXT = _NOW_MS + """
+CLAIM_NEXT = (
+    _NOW_MS
+    + """
 local ttl_ms = tonumber(ARGV[4]) * 1000
 for _ = 1, 64 do
   local best, queue, rank = nil, nil, nil
@@ -138,13 +144,17 @@ for _ = 1, 64 do
 end
 return false
 """
+)
 
 # Let a feed go. KEYS: the dirty set, QUEUES, then the render lock. ARGV: feed key prefix, read
 # suffix, the claimer's token, hold in ms, the feed key. Only the claimer lets go: the lock is
 # kept for the hold; the feed leaves its lease and, if still dirty (it changed while rendering,
 # or its render failed after a change), is queued again (by its priority now) for when the hold
 # ends. A change during the hold is queued for then by `_MARK`, which reads the lock.
-RELEASE = _NOW_MS + _QUEUE_OF + """
+RELEASE = (
+    _NOW_MS
+    + _QUEUE_OF
+    + """
 if redis.call('GET', KEYS[6]) ~= ARGV[3] then
   return 0
 end
@@ -163,3 +173,4 @@ if redis.call('SISMEMBER', KEYS[1], key) == 1 then
 end
 return 1
 """
+)

@@ -36,6 +36,5 @@ class Schedule:
         return out
 
 
-
 def add_in(pipe: redis.client.Pipeline, task: str, args: list[Any], due_in_s: float) -> None:
     pipe.zadd(SCHEDULE, {member(task, args): time.time() + due_in_s})

@@ -31,8 +31,16 @@ FAILING = f"{PREFIX}hub:failing"  # zset sid -> last failed delivery (epoch s)
 COUNTS = f"{PREFIX}hub:counts"  # hash outcome -> number (delivered, failed, gone, ...)
 INTENT_TTL_S = 600  # a request not verified by then is forgotten
 
-OUTCOMES = ("requested", "verified", "verify_failed", "unsubscribed", "delivered", "failed",
-            "gone", "expired")
+OUTCOMES = (
+    "requested",
+    "verified",
+    "verify_failed",
+    "unsubscribed",
+    "delivered",
+    "failed",
+    "gone",
+    "expired",
+)
 
 
 def sub_key(sid: str) -> str:
@@ -225,20 +233,42 @@ class Subscriptions:
         self._failed = client.register_script(_FAILED)
 
     # Requests and verification --------------------------------------------------------------
-    def request(self, *, mode: str, topic: str, feed: str, fmt: str, callback: str, host: str,
-                origin: str, lease_s: int, secret: str, max_total: int,
-                max_per_host: int) -> tuple[str, str, str]:
+    def request(
+        self,
+        *,
+        mode: str,
+        topic: str,
+        feed: str,
+        fmt: str,
+        callback: str,
+        host: str,
+        origin: str,
+        lease_s: int,
+        secret: str,
+        max_total: int,
+        max_per_host: int,
+    ) -> tuple[str, str, str]:
         """Record a (un)subscribe request to verify: ('ok', sid, rid), or ('total'|'host', ...)
         when it would break a bound (nothing is recorded then)."""
         self.purge_expired()
         sid, rid = subscription_id(topic, callback), secrets.token_hex(16)
-        fields = {"rid": rid, "mode": mode, "topic": topic, "feed": feed, "fmt": fmt,
-                  "callback": callback, "host": host, "origin": origin,
-                  "lease_s": str(lease_s), "secret": secret}
+        fields = {
+            "rid": rid,
+            "mode": mode,
+            "topic": topic,
+            "feed": feed,
+            "fmt": fmt,
+            "callback": callback,
+            "host": host,
+            "origin": origin,
+            "lease_s": str(lease_s),
+            "secret": secret,
+        }
         pairs = [x for kv in fields.items() for x in kv]
-        outcome = self._request(keys=[SUBS, INTENTS, HOSTS, intent_key(sid)],
-                                args=[sid, host, max_total, max_per_host,
-                                      f"{time.time() + INTENT_TTL_S:.3f}", *pairs])
+        outcome = self._request(
+            keys=[SUBS, INTENTS, HOSTS, intent_key(sid)],
+            args=[sid, host, max_total, max_per_host, f"{time.time() + INTENT_TTL_S:.3f}", *pairs],
+        )
         if outcome == b"ok":
             self._r.hincrby(COUNTS, "requested", 1)
         return outcome.decode(), sid, rid
@@ -252,33 +282,71 @@ class Subscriptions:
         """End a pending request: `subscribed` (or renewed), `unsubscribed`, `failed`, `full`
         or `superseded` (a newer request for the same topic and callback replaced it)."""
         return self._finish(
-            keys=[SUBS, INTENTS, HOSTS, intent_key(sid), sub_key(sid), feed_subs_key(feed),
-                  TOPICS, FAILING, COUNTS, dead.DEAD, dead.REPLAYED],
-            args=[sid, rid, "1" if verified else "0", f"{time.time():.3f}", max_total]).decode()
+            keys=[
+                SUBS,
+                INTENTS,
+                HOSTS,
+                intent_key(sid),
+                sub_key(sid),
+                feed_subs_key(feed),
+                TOPICS,
+                FAILING,
+                COUNTS,
+                dead.DEAD,
+                dead.REPLAYED,
+            ],
+            args=[sid, rid, "1" if verified else "0", f"{time.time():.3f}", max_total],
+        ).decode()
 
     # Subscriptions ---------------------------------------------------------------------------
     def get(self, sid: str) -> Subscription | None:
         raw = _text(self._r.hgetall(sub_key(sid)))
         if not raw.get("topic"):
             return None
-        return Subscription(sid, raw["topic"], raw["feed"], raw["fmt"], raw["callback"],
-                            raw["host"], raw.get("origin", raw["host"]), raw.get("secret", ""),
-                            float(raw.get("expires_at") or 0), raw.get("delivered_etag", ""),
-                            int(raw.get("failures") or 0), raw.get("last_error", ""))
+        return Subscription(
+            sid,
+            raw["topic"],
+            raw["feed"],
+            raw["fmt"],
+            raw["callback"],
+            raw["host"],
+            raw.get("origin", raw["host"]),
+            raw.get("secret", ""),
+            float(raw.get("expires_at") or 0),
+            raw.get("delivered_etag", ""),
+            int(raw.get("failures") or 0),
+            raw.get("last_error", ""),
+        )
 
     def of_feed(self, feed_key: str) -> list[str]:
         """The sids with a running lease on any format of the feed."""
-        return [m.decode() for m in
-                self._r.zrangebyscore(feed_subs_key(feed_key), f"({time.time():.3f}", "+inf")]
+        return [
+            m.decode()
+            for m in self._r.zrangebyscore(feed_subs_key(feed_key), f"({time.time():.3f}", "+inf")
+        ]
 
-    def remove(self, sid: str, feed: str, outcome: str, lease_ended_before: float | None = None
-               ) -> bool:
+    def remove(
+        self, sid: str, feed: str, outcome: str, lease_ended_before: float | None = None
+    ) -> bool:
         """Remove a subscription (`outcome`: gone, expired); with `lease_ended_before`, only if
         its lease ended by then."""
         before = "inf" if lease_ended_before is None else f"{lease_ended_before:.3f}"
-        return bool(self._remove(keys=[SUBS, HOSTS, sub_key(sid), feed_subs_key(feed), TOPICS,
-                                       FAILING, COUNTS, dead.DEAD, dead.REPLAYED],
-                                 args=[sid, outcome, before]))
+        return bool(
+            self._remove(
+                keys=[
+                    SUBS,
+                    HOSTS,
+                    sub_key(sid),
+                    feed_subs_key(feed),
+                    TOPICS,
+                    FAILING,
+                    COUNTS,
+                    dead.DEAD,
+                    dead.REPLAYED,
+                ],
+                args=[sid, outcome, before],
+            )
+        )
 
     def purge_expired(self, limit: int = 1000) -> int:
         """Remove up to `limit` subscriptions whose lease has ended."""
@@ -300,21 +368,25 @@ class Subscriptions:
 
     def sending(self, sid: str, etag: str) -> None:
         """The intent, recorded before the POST."""
-        self._r.hset(sub_key(sid), mapping={"sending_etag": etag,
-                                            "sending_at": f"{time.time():.3f}"})
+        self._r.hset(
+            sub_key(sid), mapping={"sending_etag": etag, "sending_at": f"{time.time():.3f}"}
+        )
 
     def delivered(self, sid: str, etag: str, origin: str) -> None:
         """The result, recorded after a 2xx: the callback has this version now (a subscription
         removed meanwhile stays removed)."""
-        self._delivered(keys=[sub_key(sid), FAILING, host_key(origin), COUNTS, dead.DEAD,
-                              dead.REPLAYED],
-                        args=[sid, etag, f"{time.time():.3f}"])
+        self._delivered(
+            keys=[sub_key(sid), FAILING, host_key(origin), COUNTS, dead.DEAD, dead.REPLAYED],
+            args=[sid, etag, f"{time.time():.3f}"],
+        )
 
     def failed(self, sid: str, origin: str, reason: str) -> tuple[int, int]:
         """A failed delivery: (failures of this subscription, failures of its origin) in a row
         (0 failures: the subscription is gone meanwhile)."""
-        out = self._failed(keys=[sub_key(sid), host_key(origin), FAILING, COUNTS],
-                           args=[sid, reason[:200], f"{time.time():.3f}"])
+        out = self._failed(
+            keys=[sub_key(sid), host_key(origin), FAILING, COUNTS],
+            args=[sid, reason[:200], f"{time.time():.3f}"],
+        )
         return int(out[0]), int(out[1])
 
     def host_retry_at(self, origin: str) -> float:
@@ -335,8 +407,14 @@ class Subscriptions:
     def listing(self, limit: int = 50) -> dict[str, Any]:
         """Counts, the topics with the most subscribers, and the failing callbacks (by host and
         topic: a callback's path and query may hold the subscriber's token). No secret."""
-        topics = sorted(((t.decode(), int(n)) for t, n in self._r.hgetall(TOPICS).items()),
-                        key=lambda tn: (-tn[1], tn[0]))[:limit] if limit > 0 else []
+        topics = (
+            sorted(
+                ((t.decode(), int(n)) for t, n in self._r.hgetall(TOPICS).items()),
+                key=lambda tn: (-tn[1], tn[0]),
+            )[:limit]
+            if limit > 0
+            else []
+        )
         failing = []
         rows = self._r.zrevrange(FAILING, 0, limit - 1, withscores=True) if limit > 0 else []
         for raw, at in rows:
@@ -344,10 +422,22 @@ class Subscriptions:
             fields = self._r.hmget(sub_key(sid), "host", "topic", "failures", "last_error")
             host, topic, failures, error = ((v or b"").decode() for v in fields)
             if topic:
-                failing.append({"subscription": sid, "host": host, "topic": topic,
-                                "failures": int(failures or 0), "error": error,
-                                "failed_at": at})
+                failing.append(
+                    {
+                        "subscription": sid,
+                        "host": host,
+                        "topic": topic,
+                        "failures": int(failures or 0),
+                        "error": error,
+                        "failed_at": at,
+                    }
+                )
         counts = {k: int(v) for k, v in _text(self._r.hgetall(COUNTS)).items()}
-        return {"subscriptions": int(self._r.zcard(SUBS)), "pending": int(self._r.zcard(INTENTS)),
-                "failing": int(self._r.zcard(FAILING)), "topics": topics,
-                "failing_callbacks": failing, "counts": {k: counts.get(k, 0) for k in OUTCOMES}}
+        return {
+            "subscriptions": int(self._r.zcard(SUBS)),
+            "pending": int(self._r.zcard(INTENTS)),
+            "failing": int(self._r.zcard(FAILING)),
+            "topics": topics,
+            "failing_callbacks": failing,
+            "counts": {k: counts.get(k, 0) for k in OUTCOMES},
+        }

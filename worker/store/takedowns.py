@@ -34,23 +34,35 @@ class Takedowns:
         pipe.execute()
 
     def get(self, article_id: str) -> dict[str, Any]:
-        raw = {k.decode(): v.decode() for k, v in
-               self._r.hgetall(takedown_key(article_id)).items()}
+        raw = {k.decode(): v.decode() for k, v in self._r.hgetall(takedown_key(article_id)).items()}
         for name in ("targets", "report"):
             if name in raw:
                 raw[name] = json.loads(raw[name])
         return raw
 
-    def rendering(self, article_id: str, targets: dict[str, int], deadline: float,
-                  report: dict[str, Any]) -> None:
-        self._r.hset(takedown_key(article_id), mapping={
-            "state": "rendering", "started_at": f"{time.time():.3f}",
-            "deadline": f"{deadline:.3f}", "targets": json.dumps(targets),
-            "report": json.dumps(report)})
+    def rendering(
+        self, article_id: str, targets: dict[str, int], deadline: float, report: dict[str, Any]
+    ) -> None:
+        self._r.hset(
+            takedown_key(article_id),
+            mapping={
+                "state": "rendering",
+                "started_at": f"{time.time():.3f}",
+                "deadline": f"{deadline:.3f}",
+                "targets": json.dumps(targets),
+                "report": json.dumps(report),
+            },
+        )
 
     def progress(self, article_id: str, report: dict[str, Any]) -> None:
         self._r.hset(takedown_key(article_id), "report", json.dumps(report))
 
     def finish(self, article_id: str, state: str, report: dict[str, Any]) -> None:
-        self._r.hset(takedown_key(article_id), mapping={
-            "state": state, "finished_at": f"{time.time():.3f}", "report": json.dumps(report)})
+        self._r.hset(
+            takedown_key(article_id),
+            mapping={
+                "state": state,
+                "finished_at": f"{time.time():.3f}",
+                "report": json.dumps(report),
+            },
+        )

@@ -3,7 +3,7 @@ their outboxes and follower counts, the articles' objects, and the inboxes. 404 
 unless SYNDICATE_ACTIVITYPUB=on.
 
 The documents are built by feeds/activitypub.py; an inbox POST is read bounded in bytes and time
-here and verified and applied by worker/fediverse.py off the event loop: 202 once verified and
+here and verified and applied by worker/apinbox.py off the event loop: 202 once verified and
 applied, 401 when the signature is missing or does not verify, 400 for a malformed body, 413
 past 1 MiB; a refused request stores nothing.
 """
@@ -26,7 +26,7 @@ from feeds.describe import describe
 from feeds.item import item_of
 from feeds.membership import ALL
 from syndicate import __version__
-from worker import fediverse
+from worker import apinbox, fediverse
 from worker.runtime import Runtime
 
 AP_TYPE = "application/activity+json; charset=utf-8"
@@ -232,7 +232,7 @@ async def inbox(request: Request) -> Response:
     headers = {k.lower(): v for k, v in request.headers.items()}
     try:
         status, reason = await run_in_threadpool(
-            fediverse.receive, rt, user, "POST", path, headers, body
+            apinbox.receive, rt, user, "POST", path, headers, body
         )
     except (redis.RedisError, OperationalError):
         return _error(503, "store or broker unavailable: try again later")

@@ -28,6 +28,7 @@ from tests.support import PUBLIC_URL
 from worker import fediverse
 from worker.apsignatures import new_private_key, public_pem, sign
 from worker.runtime import Runtime
+from worker.work import FANOUT_QUEUE
 
 HOST = "feeds.test"
 ACTIVITY_JSON = {"Content-Type": "application/activity+json"}
@@ -115,9 +116,11 @@ class Remote:
 
 
 @pytest.fixture(autouse=True)
-def _drained(worker) -> None:
-    """The session's worker takes the messages these tests put on the broker (its ActivityPub
-    is off: it answers them "off"), so the next test's clean_redis finds the queues empty."""
+def _drained(worker, clean_redis) -> Iterator[None]:
+    """The session's worker has ActivityPub off, so no fan-out process takes the `fediverse`
+    queue: what these tests put there is dropped after each."""
+    yield
+    clean_redis.delete(FANOUT_QUEUE)
 
 
 @pytest.fixture(scope="module")
@@ -329,3 +332,59 @@ def test_a_create_still_waiting_when_the_article_is_retracted_is_never_sent(
     assert fediverse.deliver(rt, did) == "retracted"
     assert remote.posts == []
     assert fediverse.deliver(rt, did) == "gone"  # and it stays so
+
+
+def _queued(r: redis.Redis) -> list[tuple[str, list]]:
+    """(task, args) of each message on the fediverse queue, oldest first."""
+    out = []
+    for raw in reversed(r.lrange(FANOUT_QUEUE, 0, -1)):
+        message = json.loads(raw)
+        out.append((message["headers"]["task"], message["headers"]["argsrepr"]))
+    return out
+
+
+def test_an_event_costs_one_message_and_its_fan_out_batches_the_deliveries(
+    settings: Settings, clean_redis
+) -> None:
+    """Applying an event queues one fan-out message, however many followers; the fan-out
+    (the fan-out process's task) plans a delivery per shared inbox, BATCH to a message, and
+    planning it again queues nothing already sent; an article retracted before its fan-out
+    runs is planned to nobody."""
+    from feeds.article import ArticleEvent
+    from tests.support import load_fixture
+    from worker.store import keys
+
+    rt = Runtime(settings.with_(activitypub=True))
+    store = rt.store.fediverse
+    for n in range(25):
+        host = f"s{n}.example"
+        assert store.follow(
+            "all", f"https://{host}/u/a", f"https://{host}/inbox", f"f{n}", host, 99, 99
+        )
+    clean_redis.delete(FANOUT_QUEUE)
+    payload = load_fixture("seed-article-published")
+    event = ArticleEvent.from_payload("evt_fanout_1", payload)
+    applied = rt.store.articles.apply(event, {})
+    fediverse.article_applied(rt, event, applied)
+    [(task, args)] = _queued(clean_redis)
+    assert (
+        task == "worker.tasks.fediverse_fan_out" and event.article_id in args and "create" in args
+    )
+    clean_redis.delete(FANOUT_QUEUE)
+
+    assert fediverse.fan_out(rt, event.article_id, "create", "1") == 25
+    batches = _queued(clean_redis)
+    assert [t for t, _ in batches] == ["worker.tasks.fediverse_deliver"] * 3  # 10 + 10 + 5
+    dids = {d for d in clean_redis.keys("syn:ap:delivery:*")}
+    assert len(dids) == 25
+    for did in list(dids)[:10]:  # ten sent meanwhile: a second run of the fan-out skips them
+        clean_redis.hset(did, "state", "sent")
+    clean_redis.delete(FANOUT_QUEUE)
+    assert fediverse.fan_out(rt, event.article_id, "create", "1") == 15
+    assert len(clean_redis.keys("syn:ap:delivery:*")) == 25  # planned once
+
+    retracted = ArticleEvent.from_payload("evt_fanout_2", {**payload, "id": "evt_fanout_2"})
+    clean_redis.hset(keys.article_key(retracted.article_id), "state", "unpublished")
+    clean_redis.delete(FANOUT_QUEUE)
+    assert fediverse.fan_out(rt, retracted.article_id, "update", "2") == 0
+    assert _queued(clean_redis) == []

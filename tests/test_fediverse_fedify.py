@@ -176,3 +176,52 @@ def test_forged_requests_are_refused_and_status_counts_followers(run: Run, peer)
     metrics = requests.get(f"{run.base}/metrics", headers=OPERATOR, timeout=5).text
     assert "syndicate_fediverse_followers" in metrics
     assert 'syndicate_fediverse_total{outcome="refused"}' in metrics
+
+
+def _descendants(pid: int) -> list[tuple[int, str, int]]:
+    """(pid, command line, niceness) of every process under `pid`, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            try:
+                cmd = (Path(f"/proc/{child}/cmdline").read_bytes()).replace(b"\0", b" ").decode()
+                nice = int(Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()[16])
+            except OSError:
+                continue
+            out.append((child, cmd, nice))
+            todo.append(child)
+    return out
+
+
+def test_the_fan_out_runs_in_its_own_process_below_the_renderer(run: Run) -> None:
+    """The fediverse's work never takes the CPU from events and renders: a Celery worker of its
+    own takes the `fediverse` queue, niced below the renderer, and the worker's own pool does
+    not consume that queue (Celery's banners in worker.log say which queues each takes)."""
+    procs = _descendants(run.proc.pid)
+    [renderer] = [p for p in procs if "worker.renderer" in p[1]]
+    fanouts = [p for p in procs if "-A worker.fanout" in p[1] and "--queues=fediverse" in p[1]]
+    assert fanouts, procs
+    assert all(nice > renderer[2] for _, _, nice in fanouts), (fanouts, renderer)
+
+    def banners() -> set[tuple[str, ...]]:
+        log = (run.data / "worker.log").read_text(errors="replace")
+        return {
+            tuple(
+                sorted(
+                    line.split(".>")[1].split()[0] for line in b.splitlines() if "exchange=" in line
+                )
+            )
+            for b in log.split("[queues]")[1:]
+        }
+
+    wait_for(lambda: len(banners()) >= 2, 30, "both workers' banners")
+    assert banners() == {("fediverse",), ("deliveries", "events", "pings")}

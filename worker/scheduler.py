@@ -4,6 +4,9 @@
   whose message was lost (an accepted event never finished, an outbox entry nobody touched).
 - The renderer (a child process, worker.renderer): started when the worker is ready, started
   again should it exit, stopped with the worker.
+- With `SYNDICATE_ACTIVITYPUB=on`, the fan-out process (worker.fanout): a Celery worker of its
+  own taking only the `fediverse` queue, with a thread pool (deliveries wait on the network)
+  and a lower CPU priority than the renderer; the worker's own pool leaves that queue to it.
 
 Several workers running them at once is fine: every step claims its work atomically.
 """
@@ -15,11 +18,12 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import celeryd_after_setup, worker_ready, worker_shutdown
 
 from syndicate.process import die_with_parent, stop
-from worker import enqueue, work
+from worker import enqueue, fanout, work
 from worker.runtime import Runtime, current
 
 log = logging.getLogger("syndicate.scheduler")
@@ -40,6 +44,8 @@ def _loop(hostname: str) -> None:
                 last_beat = time.monotonic()
                 rt.store.workers.heartbeat(hostname)
                 _renderer.ensure()
+                if rt.settings.activitypub:
+                    _fanout.ensure()
             for task, args in rt.store.schedule.claim_due():
                 _run_due(rt, task, args)
             now = time.monotonic()
@@ -71,10 +77,12 @@ def _run_due(rt: Runtime, task: str | None, args: list) -> None:
         enqueue.send(kind, *args)
 
 
-class _Renderer:
-    """The renderer process of this worker (worker.renderer), kept running."""
+class _Child:
+    """A child process of this worker, kept running: it gets SIGTERM if the worker dies, and
+    its output goes where the worker's goes."""
 
-    def __init__(self) -> None:
+    def __init__(self, name: str, command: list[str], preexec: Any = die_with_parent) -> None:
+        self.name, self.command, self.preexec = name, command, preexec
         self.proc: subprocess.Popen | None = None
         self._lock = threading.Lock()
 
@@ -83,11 +91,8 @@ class _Renderer:
             if _stop.is_set() or (self.proc is not None and self.proc.poll() is None):
                 return
             if self.proc is not None:
-                log.warning("renderer exited (%s); starting it again", self.proc.returncode)
-            # Its output goes where the worker's goes; it gets SIGTERM if the worker dies.
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "worker.renderer"], preexec_fn=die_with_parent
-            )
+                log.warning("%s exited (%s); starting it again", self.name, self.proc.returncode)
+            self.proc = subprocess.Popen(self.command, preexec_fn=self.preexec)
 
     def stop(self) -> None:
         with self._lock:
@@ -95,7 +100,16 @@ class _Renderer:
             self.proc = None
 
 
-_renderer = _Renderer()
+_renderer = _Child("renderer", [sys.executable, "-m", "worker.renderer"])
+_fanout = _Child("fan-out process", fanout.command(), fanout.preexec)
+
+
+@celeryd_after_setup.connect
+def _leave_the_fanout_queue(sender: object = None, instance: Any = None, **_: object) -> None:
+    """The worker's own pool never takes the fediverse queue: its fan-out process does."""
+    queues = instance.app.amqp.queues
+    if fanout.QUEUE in queues.consume_from and len(queues.consume_from) > 1:
+        queues.deselect([fanout.QUEUE])
 
 
 @worker_ready.connect
@@ -103,6 +117,8 @@ def _start(sender: object = None, **_: object) -> None:
     hostname = getattr(sender, "hostname", "worker")
     _stop.clear()
     _renderer.ensure()
+    if current().settings.activitypub:
+        _fanout.ensure()
     threading.Thread(
         target=_loop, args=(hostname,), name="syndicate-scheduler", daemon=True
     ).start()
@@ -112,3 +128,4 @@ def _start(sender: object = None, **_: object) -> None:
 def _shutdown(**_: object) -> None:
     _stop.set()
     _renderer.stop()
+    _fanout.stop()

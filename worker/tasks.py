@@ -187,8 +187,31 @@ def _federate(rt: Runtime, event: ArticleEvent, applied: Applied) -> None:
         log.exception("event %s: federating article %s failed", event.event_id, event.article_id)
 
 
-@app.task(name=work.FEDIVERSE_WORK.task)
-def fediverse_deliver(did: str) -> str:
-    """One activity to one fediverse inbox; see worker.fediverse."""
+@app.task(name=work.FANOUT_WORK.task)
+def fediverse_fan_out(article_id: str, action: str, version: str) -> int:
+    """An article's activities planned for its fediverse followers; see worker.fediverse."""
     rt = current()
-    return fediverse.deliver(rt, did) if rt.settings.activitypub else "off"
+    if not rt.settings.activitypub:
+        return 0
+    try:
+        return fediverse.fan_out(rt, article_id, action, version)
+    except TRANSIENT:  # Redis away for a moment: the same fan-out again, planned once
+        rt.store.schedule.add(work.FANOUT_WORK.name, [article_id, action, version], 5)
+        return 0
+
+
+@app.task(name=work.FEDIVERSE_WORK.task)
+def fediverse_deliver(*dids: str) -> list[str]:
+    """Activities to fediverse inboxes, one delivery each, one after the other (a message
+    carries up to fediverse.BATCH); see worker.fediverse."""
+    rt = current()
+    if not rt.settings.activitypub:
+        return ["off"]
+    outcomes = []
+    for did in dids:
+        try:
+            outcomes.append(fediverse.deliver(rt, did))
+        except Exception:  # noqa: BLE001 - one delivery's bug never stops the others
+            log.exception("fediverse delivery %s failed", did)
+            outcomes.append("error")
+    return outcomes

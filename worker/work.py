@@ -48,9 +48,12 @@ HUB_DELIVERY_WORK = Kind(
 )
 INDEXNOW_WORK = Kind("indexnow", "worker.tasks.indexnow", "pings", INDEXNOW, "indexnow")
 PODPING_WORK = Kind("podping", "worker.tasks.podping", "pings", PODPING, "podping")
+# The fediverse's work goes to a queue of its own, which each worker's fan-out process takes at
+# a lower CPU priority (worker/scheduler.py): followers never slow events and renders.
 FEDIVERSE_WORK = Kind(
-    "apdeliver", "worker.tasks.fediverse_deliver", "deliveries", FEDIVERSE, "fediverse"
-)  # one activity to one fediverse inbox (worker/fediverse.py)
+    "apdeliver", "worker.tasks.fediverse_deliver", "fediverse", FEDIVERSE, "fediverse"
+)  # activities to fediverse inboxes, one delivery each (worker/fediverse.py)
+FANOUT_WORK = Kind("apfanout", "worker.tasks.fediverse_fan_out", "fediverse", EVENT, None)
 
 KINDS: dict[str, Kind] = {
     k.name: k
@@ -65,9 +68,11 @@ KINDS: dict[str, Kind] = {
         INDEXNOW_WORK,
         PODPING_WORK,
         FEDIVERSE_WORK,
+        FANOUT_WORK,
     )
 }
-QUEUES = ("events", "deliveries", "pings")
+QUEUES = ("events", "deliveries", "pings", "fediverse")
+FANOUT_QUEUE = "fediverse"  # taken by the fan-out process only, never by the worker's own pool
 
 
 def routes() -> dict[str, dict[str, str]]:

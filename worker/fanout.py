@@ -1,0 +1,50 @@
+"""The fan-out process (`celery -A worker.fanout worker -Q fediverse`), started beside each
+worker by worker/scheduler.py when `SYNDICATE_ACTIVITYPUB=on`: a Celery worker of its own that
+takes only the fediverse queue (fan-outs and deliveries, worker/fediverse.py).
+
+Deliveries mostly wait on remote servers, so it runs a thread pool; it runs at a lower CPU
+priority than the renderer, so under load the kernel gives the cores to events and renders
+first, and thousands of followers cost the feeds nothing (`python -m bench --only fanout`
+measures it). Loading this module registers the tasks without the scheduler's signals, so the
+fan-out process starts no scheduler and no renderer of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+
+from syndicate.process import die_with_parent
+from worker import tasks as _tasks  # noqa: F401  (registers the tasks)
+from worker.celery_app import app
+from worker.work import FANOUT_QUEUE as QUEUE
+
+__all__ = ["app", "command", "preexec"]
+
+THREADS = 16  # deliveries in flight per worker
+NICENESS = 10  # below its worker, and below the renderer (5)
+
+
+def command() -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.fanout",
+        "worker",
+        f"--queues={QUEUE}",
+        "--pool=threads",
+        f"--concurrency={THREADS}",
+        f"--hostname=fanout-{os.getpid()}@{socket.gethostname()}",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "--loglevel=INFO",
+    ]
+
+
+def preexec() -> None:
+    die_with_parent()
+    os.nice(NICENESS)

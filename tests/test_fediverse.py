@@ -388,3 +388,34 @@ def test_an_event_costs_one_message_and_its_fan_out_batches_the_deliveries(
     clean_redis.delete(FANOUT_QUEUE)
     assert fediverse.fan_out(rt, retracted.article_id, "update", "2") == 0
     assert _queued(clean_redis) == []
+
+
+def test_a_deleted_account_follows_nothing_any_more(
+    settings: Settings, clean_redis, remote
+) -> None:
+    """Mastodon tells followed servers when an account is deleted (a `Delete` whose object is
+    the actor itself): its follows of every feed go. Someone else's Delete of it changes
+    nothing."""
+    with _client(settings) as c:
+        for target in ("all", "audio"):
+            body = json.dumps(remote.follow("leaving", target)).encode()
+            r = c.post("/ap/inbox", content=body, headers=remote.signed("leaving", body))
+            assert r.status_code == 202, r.text
+        assert c.get("/ap/actors/audio/followers").json()["totalItems"] == 1
+
+        def delete(by: str) -> int:
+            doc = {
+                "@context": ap.AS,
+                "id": remote.actor(by) + "#delete",
+                "type": "Delete",
+                "actor": remote.actor(by),
+                "object": remote.actor("leaving"),
+            }
+            body = json.dumps(doc).encode()
+            return c.post("/ap/inbox", content=body, headers=remote.signed(by, body)).status_code
+
+        assert delete("someone") == 202  # taken, and ignored
+        assert c.get("/ap/actors/all/followers").json()["totalItems"] == 1
+        assert delete("leaving") == 202
+        assert c.get("/ap/actors/all/followers").json()["totalItems"] == 0
+        assert c.get("/ap/actors/audio/followers").json()["totalItems"] == 0

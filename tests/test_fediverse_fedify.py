@@ -147,6 +147,13 @@ def test_follow_publish_update_delete_and_undo_with_a_real_peer(run: Run, peer) 
     assert gone.status_code == 410 and gone.json()["type"] == "Tombstone"
     assert len(_of(peer, "Create", object_id)) == 1 and len(_of(peer, "Announce", object_id)) == 1
 
+    # A takedown (`syndicate purge`): a Delete of the second article too, and its object is gone.
+    purged = run.cli("purge", "fedi-2", "--yes")
+    assert purged.returncode == 0, purged.stdout + purged.stderr
+    wait_for(lambda: _of(peer, "Delete", second), 30, "the purge's Delete")
+    gone = requests.get(second, headers={"Accept": "application/activity+json"}, timeout=5)
+    assert gone.status_code == 410 and gone.json()["type"] == "Tombstone"
+
 
 def test_forged_requests_are_refused_and_status_counts_followers(run: Run, peer) -> None:
     before = requests.get(f"{run.base}/ap/actors/all/followers", timeout=5).json()["totalItems"]

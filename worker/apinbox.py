@@ -5,7 +5,8 @@ The body is parsed within bounds (size, JSON depth); the signature's key is fetc
 (worker/outbound.py: public addresses only, timeouts, a size limit) or taken from the cache, and
 fetched once more when a cached key fails; the key's owner must be the activity's `actor`. Then
 `Follow` (stored within the bounds, its `Accept` queued), `Undo` of a Follow (the follower
-goes); anything else is taken and ignored. What we send is worker/fediverse.py.
+goes), `Delete` of the sender's own account (it follows nothing here any more); anything else
+is taken and ignored. What we send is worker/fediverse.py.
 """
 
 from __future__ import annotations
@@ -198,10 +199,14 @@ def _apply(
             rt.store.fediverse.unfollow(ap.username(key), actor)
         return 202, "unfollowed"
     if kind == "Undo" and isinstance(obj, str):  # the Follow by its id alone
-        for key in [ALL, *rt.store.articles.all_feeds()]:
-            if rt.store.fediverse.unfollow(ap.username(key), actor, follow_id=obj):
+        for username in rt.store.fediverse.followed():
+            if rt.store.fediverse.unfollow(username, actor, follow_id=obj):
                 break
         return 202, "unfollowed"
+    if kind == "Delete" and _id(obj) == actor:  # the account itself was deleted
+        removed = rt.store.fediverse.forget(actor)
+        log.info("fediverse: a deleted account left %d follows", removed)
+        return 202, "forgotten"
     return 202, "taken"
 
 

@@ -150,6 +150,19 @@ class Fediverse:
         self._r.hincrby(COUNTS, "unfollowed", 1)
         return True
 
+    def followed(self) -> list[str]:
+        """The usernames of our actors that have followers (a few, not every feed)."""
+        return sorted(raw.decode() for raw in self._r.smembers(ACTORS))
+
+    def forget(self, follower: str) -> int:
+        """A remote account is gone (its own `Delete`): it follows nothing here any more."""
+        removed = 0
+        for user in self.followed():
+            removed += int(self._r.hdel(followers_key(user), follower))
+        if removed:
+            self._r.hincrby(COUNTS, "unfollowed", removed)
+        return removed
+
     def followers(self, user: str) -> dict[str, dict[str, str]]:
         return {k.decode(): json.loads(v) for k, v in self._r.hgetall(followers_key(user)).items()}
 

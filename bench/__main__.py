@@ -42,76 +42,93 @@ def _phase(name: str) -> None:
     print(f"  [{time.monotonic() - _T0:5.1f} s] {name}", file=sys.stderr, flush=True)
 
 
+# `--quick`: small numbers, under a minute.
+_QUICK = dict(
+    seconds=1,
+    burst=200,
+    scale_events=100,
+    serve_seconds=1,
+    noop=200,
+    sizes="100,200",
+    followers=200,
+    servers=20,
+)
+
+
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument(
+    _service_options(parser)
+    _phase_options(parser)
+    args = parser.parse_args()
+    if args.quick:
+        vars(args).update(_QUICK)
+    if any(not item.split("=", 1)[0].startswith("SYNDICATE_") for item in args.set):
+        parser.error("--set takes SYNDICATE_NAME=VALUE")
+    return args
+
+
+def _service_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("the service under test")
+    group.add_argument(
         "--workers",
         type=int,
         default=2,
         help="worker processes (concurrency 1 each) for every phase but scaling",
     )
-    parser.add_argument(
+    group.add_argument(
         "--api-processes",
         type=int,
         default=1,
         help="`syndicate api --processes N` (a lever: intake on more cores)",
     )
-    parser.add_argument("--rates", default="50,200,500", help="events/s of the steady steps")
-    parser.add_argument("--seconds", type=float, default=10, help="length of each step")
-    parser.add_argument("--burst", type=int, default=3000, help="events in the burst phase")
-    parser.add_argument(
-        "--scale-events", type=int, default=1500, help="backlog drained by 1, 2 and 3 workers"
-    )
-    parser.add_argument("--serve-seconds", type=float, default=5)
-    parser.add_argument("--noop", type=int, default=5000, help="tasks for the Celery ceiling")
-    parser.add_argument(
-        "--sizes",
-        default="1000,100000",
-        help="archive sizes for the flat-cost run (100,000 takes ~4 min to load)",
-    )
-    parser.add_argument(
+    group.add_argument(
         "--set",
         action="append",
         default=[],
         metavar="SYNDICATE_X=VALUE",
         help="a setting for the service under test (to measure a lever)",
     )
-    parser.add_argument(
+
+
+def _phase_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("the phases: which run, and how long or how many")
+    group.add_argument(
+        "--only",
+        default="ceiling,steps,burst,serving,scaling,storage,fanout",
+        help="the phases to run (comma-separated)",
+    )
+    group.add_argument("--quick", action="store_true", help="small numbers, under a minute")
+    group.add_argument("--rates", default="50,200,500", help="events/s of the steady steps")
+    group.add_argument("--seconds", type=float, default=10, help="length of each step")
+    group.add_argument("--burst", type=int, default=3000, help="events in the burst phase")
+    group.add_argument(
+        "--scale-events", type=int, default=1500, help="backlog drained by 1, 2 and 3 workers"
+    )
+    group.add_argument(
+        "--serve-seconds", type=float, default=5, help="length of each serving measurement"
+    )
+    group.add_argument("--noop", type=int, default=5000, help="tasks for the Celery ceiling")
+    group.add_argument(
+        "--sizes",
+        default="1000,100000",
+        help="archive sizes for the flat-cost run (100,000 takes ~4 min to load)",
+    )
+    group.add_argument(
         "--followers",
         type=int,
         default=5000,
         help="fediverse followers of `all` in the fan-out phase",
     )
-    parser.add_argument(
+    group.add_argument(
         "--servers",
         type=int,
         default=500,
         help="loopback fediverse servers (shared inboxes) they are spread over",
     )
-    parser.add_argument(
-        "--only",
-        default="ceiling,steps,burst,serving,scaling,storage,fanout",
-        help="the phases to run (comma-separated)",
-    )
-    parser.add_argument("--quick", action="store_true", help="small numbers, under a minute")
-    args = parser.parse_args()
-    if args.quick:
-        args.seconds, args.burst, args.scale_events, args.serve_seconds, args.noop, args.sizes = (
-            1,
-            200,
-            100,
-            1,
-            200,
-            "100,200",
-        )
-        args.followers, args.servers = 200, 20
-    if any(not item.split("=", 1)[0].startswith("SYNDICATE_") for item in args.set):
-        parser.error("--set takes SYNDICATE_NAME=VALUE")
-    return args
 
 
 def _service_phases(

@@ -42,19 +42,44 @@ def print_step(s: dict) -> None:
     )
 
 
+def _row(figure: str, now: str, goal: str, met: bool | None) -> None:
+    verdict = "" if met is None else ("met" if met else "MISSED")
+    print(f"  {figure:<44} {now:<50} {goal:<26} {verdict}")
+
+
 def table(steps: dict, b: dict, c: dict, v: dict, scale: dict) -> None:
     """The issue's rows, each beside its goal (a phase not run leaves its rows out)."""
-
-    def row(figure: str, now: str, goal: str, met: bool | None) -> None:
-        verdict = "" if met is None else ("met" if met else "MISSED")
-        print(f"  {figure:<44} {now:<50} {goal:<26} {verdict}")
-
     print("\nissue #15 figures (each against its reference from this run)")
-    row("figure", "now", "goal", None)
+    _row("figure", "now", "goal", None)
+    _steps_rows(steps)
+    if b and c:
+        ratio = b["end_to_end_per_s"] / c["drain_per_s"]
+        _row(
+            "accepted and visible per s / Celery no-op",
+            f"{ratio:.2f} ({b['end_to_end_per_s']:.0f} events/s / {c['drain_per_s']:.0f} tasks/s)",
+            ">= 0.5",
+            ratio >= 0.5,
+        )
+    if v:
+        _serving_rows(v)
+    if scale:
+        counts = sorted(scale)
+        cores = os.cpu_count() or 1
+        rising = all(scale[x] < scale[y] for x, y in zip(counts, counts[1:cores]))
+        _row(
+            f"scaling {'/'.join(map(str, counts))} worker processes",
+            " / ".join(f"{scale[k]:.0f}" for k in counts) + " events/s",
+            f"rising up to {cores} (cores)",
+            rising,
+        )
+
+
+def _steps_rows(steps: dict) -> None:
+    """Publish-to-visible at the steady rates, and what 500 events/s offered leaves behind."""
     for rate, goal in ((50, 200), (200, 500)):
         s = steps.get(rate)
         if s:
-            row(
+            _row(
                 f"publish->visible at a steady {rate} events/s",
                 f"p50 {s['visible_both_p50_ms']:.0f} ms, p99 {s['visible_both_p99_ms']:.0f} ms"
                 " (in `all` and its tag feed)",
@@ -63,62 +88,48 @@ def table(steps: dict, b: dict, c: dict, v: dict, scale: dict) -> None:
             )
     s = steps.get(500)
     if s:
-        row(
+        _row(
             "at 500 events/s offered",
             f"{s['accepted']} of {s['events']} accepted ({s['accepted_per_s']:.0f}/s), "
             f"intake p50 {s['intake_p50_ms']:.0f} ms",
             "all accepted",
             s["accepted"] == s["events"],
         )
-        row(
+        _row(
             "",
             f"{s['visible_tag_within']} visible in their tag feed within "
             f"{VISIBLE_WITHIN_S:.0f} s, {s['visible_all_within']} in `all`",
             "all visible",
             s["visible_tag_within"] == s["events"],
         )
-    if b and c:
-        ratio = b["end_to_end_per_s"] / c["drain_per_s"]
-        row(
-            "accepted and visible per s / Celery no-op",
-            f"{ratio:.2f} ({b['end_to_end_per_s']:.0f} events/s / {c['drain_per_s']:.0f} tasks/s)",
-            ">= 0.5",
-            ratio >= 0.5,
-        )
-    if v:
-        api, render = v["api"], v["render"]
-        if "nginx" in v:
-            nginx, export = v["nginx"], v["export"]
-            for i, name in ((0, "full feed GET"), (1, "304")):
-                row(
-                    f"{name} / nginx on the same bytes",
-                    f"API {api[i] / nginx[i]:.2f}, static export {export[i] / nginx[i]:.2f}",
-                    ">= 0.9 with static export",
-                    export[i] / nginx[i] >= 0.9,
-                )
-        else:
-            row(
-                "full feed GET and 304 / nginx",
-                "not measured: nginx is not installed",
+
+
+def _serving_rows(v: dict) -> None:
+    """The API and the static export against plain nginx, and the API against rendering on
+    request."""
+    api, render = v["api"], v["render"]
+    if "nginx" in v:
+        nginx, export = v["nginx"], v["export"]
+        for i, name in ((0, "full feed GET"), (1, "304")):
+            _row(
+                f"{name} / nginx on the same bytes",
+                f"API {api[i] / nginx[i]:.2f}, static export {export[i] / nginx[i]:.2f}",
                 ">= 0.9 with static export",
-                None,
+                export[i] / nginx[i] >= 0.9,
             )
-        row(
-            "full feed GET / render-on-request",
-            f"{api[0] / render[0]:.0f}x",
-            ">= 20x",
-            api[0] / render[0] >= 20,
+    else:
+        _row(
+            "full feed GET and 304 / nginx",
+            "not measured: nginx is not installed",
+            ">= 0.9 with static export",
+            None,
         )
-    if scale:
-        counts = sorted(scale)
-        cores = os.cpu_count() or 1
-        rising = all(scale[x] < scale[y] for x, y in zip(counts, counts[1:cores]))
-        row(
-            f"scaling {'/'.join(map(str, counts))} worker processes",
-            " / ".join(f"{scale[k]:.0f}" for k in counts) + " events/s",
-            f"rising up to {cores} (cores)",
-            rising,
-        )
+    _row(
+        "full feed GET / render-on-request",
+        f"{api[0] / render[0]:.0f}x",
+        ">= 20x",
+        api[0] / render[0] >= 20,
+    )
 
 
 def print_ceiling(c: dict, workers: int) -> None:

@@ -1,11 +1,26 @@
-"""The `syndicate` command group; the commands are in cli.service, cli.events and cli.operate."""
+"""The `syndicate` command group; the commands are in cli.service, cli.events, cli.operate and
+cli.backup."""
 
 from __future__ import annotations
+
+import textwrap
 
 import click
 
 from cli.common import OPTIONS
 from syndicate import __version__
+from worker.social import NETWORKS
+
+# Every network's variables, named from the registry so that a new network is listed too.
+_VARIABLES = textwrap.fill(
+    'Reads SYNDICATE_* variables (README "Configuration"): SYNDICATE_REDIS_URL, '
+    "SYNDICATE_BROKER_URL, SYNDICATE_DATA_DIR, SYNDICATE_WEBHOOK_SECRET, SYNDICATE_ADMIN_TOKEN, "
+    "SYNDICATE_PUBLIC_URL, SYNDICATE_SITE_*, SYNDICATE_FEED_SIZE, SYNDICATE_WEBSUB_HUBS, and each "
+    "network's (" + ", ".join(f"SYNDICATE_{name.upper()}_*" for name in NETWORKS) + ").",
+    width=92,
+    break_long_words=False,
+    break_on_hyphens=False,
+)
 
 
 @click.group(
@@ -19,11 +34,8 @@ Examples:
   syndicate purge ARTICLE_ID         # a legal takedown, carried out by the service
 
 \b
-Reads SYNDICATE_* variables (README "Configuration"): SYNDICATE_REDIS_URL,
-SYNDICATE_BROKER_URL, SYNDICATE_DATA_DIR, SYNDICATE_WEBHOOK_SECRET, SYNDICATE_ADMIN_TOKEN,
-SYNDICATE_PUBLIC_URL, SYNDICATE_SITE_*, SYNDICATE_FEED_SIZE, SYNDICATE_WEBSUB_HUBS, and each
-network's (SYNDICATE_TWITTER_*, SYNDICATE_FACEBOOK_*, SYNDICATE_GOOGLEPLUS_*,
-SYNDICATE_MASTODON_*, SYNDICATE_BLUESKY_*, SYNDICATE_THREADS_*, SYNDICATE_LINKEDIN_*)."""
+"""
+    + _VARIABLES
 )
 @click.version_option(__version__, prog_name="syndicate")
 @click.option("--log-json", is_flag=True, help="log JSON lines (with event and article ids)")

@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import click
-import redis
 
 from cli.common import (
     ops_runtime,
@@ -28,12 +27,11 @@ from feeds.membership import is_feed_key
 from feeds.text import slugify
 from syndicate.config import Settings
 from worker import enqueue, takedown
-from worker.backup import BackupError, snapshot
-from worker.backup import restore as restore_snapshot
-from worker.ops import check as run_checks
-from worker.ops import dead_letters, overview
-from worker.ops import replay as replay_all
-from worker.runtime import configure
+from worker.checks import check as run_checks
+from worker.deadletters import dead_letters
+from worker.deadletters import replay as replay_all
+from worker.ops import overview
+from worker.runtime import Runtime, configure
 from worker.social import REGISTRY
 from worker.store.takedowns import ENDED
 
@@ -149,17 +147,7 @@ def purge(article_id: str, yes: bool, wait: int, run_again: bool) -> None:
         raise click.ClickException(f"no such article: {article_id}")
     again = state == "purged"
     if again:
-        when = float((rt.store.articles.get(article_id) or {}).get("purged_at") or 0)
-        click.echo(
-            f"{article_id} is already purged"
-            + (time.strftime(" (%Y-%m-%d %H:%M UTC)", time.gmtime(when)) if when else "")
-            + (
-                ": the takedown runs again to remove anything left and check every copy"
-                if run_again
-                else ": nothing done (pass --again to run the takedown again, "
-                "removing anything left and checking every copy)"
-            )
-        )
+        _say_already_purged(rt, article_id, run_again)
         if not run_again:
             return
     if not yes:
@@ -180,11 +168,36 @@ def purge(article_id: str, yes: bool, wait: int, run_again: bool) -> None:
             err=True,
         )
         raise SystemExit(1)
+    _report_takedown(article_id, _wait_for_takedown(rt, article_id, wait), again)
+
+
+def _say_already_purged(rt: Runtime, article_id: str, run_again: bool) -> None:
+    """Since when, and whether the takedown runs again (--again) or nothing is done."""
+    when = float((rt.store.articles.get(article_id) or {}).get("purged_at") or 0)
+    click.echo(
+        f"{article_id} is already purged"
+        + (time.strftime(" (%Y-%m-%d %H:%M UTC)", time.gmtime(when)) if when else "")
+        + (
+            ": the takedown runs again to remove anything left and check every copy"
+            if run_again
+            else ": nothing done (pass --again to run the takedown again, "
+            "removing anything left and checking every copy)"
+        )
+    )
+
+
+def _wait_for_takedown(rt: Runtime, article_id: str, wait: int) -> dict:
+    """The takedown's progress record once it has ended, or as it stands after `wait` s."""
     deadline = time.monotonic() + wait
     record = rt.store.takedowns.get(article_id)
     while record.get("state") not in ENDED and time.monotonic() < deadline:
         time.sleep(0.2)
         record = rt.store.takedowns.get(article_id)
+    return record
+
+
+def _report_takedown(article_id: str, record: dict, again: bool) -> None:
+    """Each step's line, then the verdict; exit 1 unless every check passed."""
     for line in takedown.summary(record):
         click.echo(f"  {line}")
     if record.get("state") == "done":
@@ -318,105 +331,6 @@ def status(as_json: bool) -> None:
             f"  {when} {ev['status']:<10} {ev['type']:<20} {ev['article_id']} "
             f"{ev['outcome'] or ev['error']}"
         )
-
-
-@main.command()
-@click.argument("path", required=False, type=click.Path(dir_okay=False, path_type=Path))
-def backup(path: Path | None) -> None:
-    """Save a point-in-time snapshot of the service's Redis (every article, feed, outbox and
-    queue) to PATH (default: syndicate-YYYYmmdd-HHMMSS.rdb here), owner-only. The service keeps
-    running. Secrets (.env, DATA_DIR/webhook-secret, admin-token) are not in it: keep them apart."""
-    rt = ops_runtime()
-    path = path or Path(time.strftime("syndicate-%Y%m%d-%H%M%S.rdb", time.gmtime()))
-    if path.exists():
-        raise click.ClickException(f"{path} exists: name another file")
-    partial = path.with_name(path.name + ".partial")
-    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            size = snapshot(rt.redis, out)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(partial, path)
-    except (BackupError, OSError, redis.RedisError) as exc:
-        partial.unlink(missing_ok=True)
-        raise click.ClickException(f"backup failed: {exc}") from None
-    click.echo(
-        f"backup: {path.resolve()} ({size} bytes, owner-only); restore with "
-        f"`syndicate restore {path}` (the service stopped)"
-    )
-
-
-@main.command()
-@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--force", is_flag=True, help="replace what the Redis holds now")
-def restore(path: Path, force: bool) -> None:
-    """Load a `syndicate backup` into the service's Redis, the service stopped: the embedded
-    Redis of DATA_DIR (started for the restore), else SYNDICATE_REDIS_URL's."""
-    settings = settings_or_exit()
-    if settings.redis_url is not None:
-        _restore_into(path, force, settings.redis_url, "SYNDICATE_REDIS_URL", True)
-        return
-    from cli.service import _lock_data_dir, _private_data_dir
-    from syndicate.embedded_redis import EmbeddedRedis
-
-    _private_data_dir(settings.data_dir)
-    lock = _lock_data_dir(settings.data_dir)  # refuses while a `syndicate run` uses it
-    embedded = EmbeddedRedis(settings.data_dir / "redis")
-    try:
-        try:
-            url = embedded.start()
-        except (RuntimeError, OSError) as exc:
-            raise click.ClickException(f"could not start the embedded Redis: {exc}") from None
-        _restore_into(
-            path, force, url, f"the embedded Redis in {embedded.data_dir.resolve()}", False
-        )
-    finally:
-        embedded.stop()
-        lock.close()
-
-
-def _restore_into(path: Path, force: bool, url: str, where: str, external: bool) -> None:
-    from syndicate.embedded_redis import redis_server_binary
-
-    target = _client_for_db(url, None)
-    try:
-        if target.dbsize() and not force:
-            raise click.ClickException(
-                f"{where} is not empty: pass --force to replace what it holds with the backup"
-            )
-        # the embedded Redis's data dir is locked already; an external one may be in use
-        if external and configure(settings_or_exit().with_(redis_url=url)).store.workers.live():
-            raise click.ClickException(
-                "a worker is running on this Redis: stop the service first; nothing was changed"
-            )
-
-        def emptied(db: int) -> redis.Redis:
-            client = _client_for_db(url, db)
-            client.flushdb()  # only the databases the backup holds; empty unless --force
-            return client
-
-        counts = restore_snapshot(path, emptied, redis_server_binary())
-    except (BackupError, redis.RedisError) as exc:
-        raise click.ClickException(f"restore failed: {exc}") from None
-    click.echo(
-        f"restore: {sum(counts.values())} keys from {path} into {where}; start the "
-        "service, then `syndicate status` (secrets are not in a backup: keep the same "
-        ".env, or DATA_DIR/webhook-secret and admin-token)"
-    )
-
-
-def _client_for_db(url: str, db: int | None) -> redis.Redis:
-    from syndicate.connections import redis_client
-
-    pool = redis_client(url).connection_pool
-    if db is None:
-        return redis.Redis(connection_pool=pool)
-    return redis.Redis(
-        connection_pool=redis.ConnectionPool(
-            connection_class=pool.connection_class, **{**pool.connection_kwargs, "db": db}
-        )
-    )
 
 
 @main.command()

@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
 
@@ -120,40 +120,15 @@ def run(host: str, port: int, concurrency: int, access_to_terminal: bool) -> Non
                 settings = settings.with_(redis_url=embedded.start(supervise=True))
             except (RuntimeError, OSError) as exc:
                 raise click.ClickException(f"could not start the embedded Redis: {exc}") from None
-        settings, secret_line = _with_webhook_secret(settings)
-        token_from_env = settings.admin_token is not None
-        settings, token_created = _with_admin_token(settings)
-        if settings.public_url is None:
-            settings = settings.with_(public_url=f"http://{host}:{port}")
+        base = f"http://{host}:{port}"
+        settings, secret_line, login_line = _with_secrets_and_url(settings, base)
         _write_run_file(settings, embedded)
         rt = configure(settings)
         rt.store.workers.publish_config(effective_config(settings))
         worker_log = open(settings.data_dir / "worker.log", "ab")
-        worker = Supervised(
-            _worker_command(
-                [
-                    "--loglevel=INFO",
-                    f"--concurrency={concurrency}",
-                    "--hostname=syndicate-run@%h",
-                    "--without-gossip",
-                    "--without-mingle",
-                ]
-            ),
-            env=child_environment(settings),
-            stdout=worker_log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=background_child,
-        ).start()
+        worker = _start_worker(settings, concurrency, worker_log)
         _wait_for_worker(settings, worker)
-        base = f"http://{host}:{port}"
-        _banner(
-            settings,
-            base,
-            embedded,
-            secret_line,
-            _login_line(settings, base, token_created, token_from_env),
-            fresh,
-        )
+        _banner(settings, base, embedded, secret_line, login_line, fresh)
         _serve(settings, host, port, listener)
     finally:
         if access is not None:
@@ -166,6 +141,38 @@ def run(host: str, port: int, concurrency: int, access_to_terminal: bool) -> Non
             worker_log.close()
         (settings.data_dir / RUN_FILE).unlink(missing_ok=True)  # ours: we hold the lock
         lock.close()
+
+
+def _with_secrets_and_url(settings: Settings, base: str) -> tuple[Settings, str, str]:
+    """The settings with what `run` decides when they leave it open (the webhook secret and the
+    operator token, kept in the data dir; the public URL, this API's), and the banner's `secret`
+    and `login` lines."""
+    settings, secret_line = _with_webhook_secret(settings)
+    token_from_env = settings.admin_token is not None
+    settings, token_created = _with_admin_token(settings)
+    if settings.public_url is None:
+        settings = settings.with_(public_url=base)
+    return settings, secret_line, _login_line(settings, base, token_created, token_from_env)
+
+
+def _start_worker(settings: Settings, concurrency: int, log: IO[bytes]) -> Supervised:
+    """The Celery worker (its renderer with it) in the background, started again should it exit;
+    its output to `log`."""
+    return Supervised(
+        _worker_command(
+            [
+                "--loglevel=INFO",
+                f"--concurrency={concurrency}",
+                "--hostname=syndicate-run@%h",
+                "--without-gossip",
+                "--without-mingle",
+            ]
+        ),
+        env=child_environment(settings),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        preexec_fn=background_child,
+    ).start()
 
 
 def _take_data_dir(

@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 
 from feeds.article import Article
 from feeds.share import facebook_payload
-from syndicate.config import Text, Url
+from syndicate.values import Text, Url
 from worker.social.base import Channel, NetworkSettings, json_body
 from worker.social.errors import DuplicateError, PermanentError, RetryableError
 

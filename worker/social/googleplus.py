@@ -14,7 +14,7 @@ from pydantic import Field
 
 from feeds.article import Article
 from feeds.share import googleplus_payload
-from syndicate.config import Text, Url
+from syndicate.values import Text, Url
 from worker.social.base import Channel, NetworkSettings, json_body
 from worker.social.errors import PermanentError, RetryableError
 

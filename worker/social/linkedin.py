@@ -28,7 +28,7 @@ from pydantic import Field, field_validator
 from feeds.article import Article
 from feeds.share import fit
 from feeds.text import html_to_text
-from syndicate.config import Text, Url
+from syndicate.values import Text, Url
 from worker.social.base import Channel, NetworkSettings, json_body
 from worker.social.errors import DuplicateError, HealthWarning, PermanentError, RetryableError
 

@@ -22,7 +22,7 @@ from pydantic import Field
 
 from feeds.article import Article
 from feeds.share import fit, intent_text
-from syndicate.config import Text, Url
+from syndicate.values import Text, Url
 from worker.social.base import Channel, NetworkSettings, json_body, plausible_int, seconds_until
 from worker.social.errors import PermanentError, RetryableError
 

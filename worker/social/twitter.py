@@ -11,7 +11,7 @@ from requests_oauthlib import OAuth1
 
 from feeds.article import Article
 from feeds.share import twitter_payload
-from syndicate.config import Text, Url
+from syndicate.values import Text, Url
 from worker.social.base import Channel, NetworkSettings, json_body, seconds_until
 from worker.social.errors import DuplicateError, PermanentError, RetryableError
 

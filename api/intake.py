@@ -1,8 +1,9 @@
 """`POST /events`: verify, validate, record, enqueue. Nothing is changed unless all of it works.
 
 Checks run cheapest-and-most-fundamental first: size (413), media type (415), signature (401),
-JSON (400), schema (422). An event is answered 202 only after it is stored in Redis and its task
-is on the broker; if either fails the record is removed again and the CMS gets a 503 to retry.
+JSON (400), schema (422). An event is answered 202 only once it is stored in Redis and queued for the appliers, which is one
+step (worker/store/events.py `accept`); if Redis is away, nothing is stored and the CMS gets a 503
+to retry.
 Everything after the signature (`accept`) is shared with `POST /integrations/ghost` (api/ghost.py).
 """
 
@@ -22,7 +23,7 @@ from starlette.responses import JSONResponse
 
 from api.errors import problem
 from feeds.validation import LIMITS, FieldError, depth_exceeds, validate_event
-from worker import enqueue, trace
+from worker import trace
 from worker.runtime import Runtime
 
 log = logging.getLogger("syndicate.api")
@@ -160,15 +161,6 @@ def _enqueue(
     if not fresh:
         metrics.events.labels(type=kind, outcome="duplicate").inc()
         return JSONResponse({"event_id": event_id, "status": "duplicate"}, status_code=200)
-    try:
-        enqueue.process_event(event_id)
-    except Exception as exc:  # broker down: take the record back so a retry starts clean
-        log.warning("event %s refused, broker unavailable: %s", event_id, exc)
-        try:
-            rt.store.events.forget(event_id)
-        except redis.RedisError:
-            pass  # the sweeper re-queues it from the record; nothing is lost either way
-        return problem(503, "queue unavailable", "the broker is unreachable; retry later")
     _count_arrival(rt)
     metrics.events.labels(type=kind, outcome="accepted").inc()
     log.info(

@@ -118,3 +118,20 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def stop_event_of_child() -> threading.Event:
+    """For a worker's child process (the applier, the renderer): an event set on SIGTERM or
+    SIGINT, or when the parent goes away without a word (SIGKILL), so the child's loop ends."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    parent = os.getppid()
+
+    def orphaned() -> None:
+        while not stop.wait(1):
+            if os.getppid() != parent:
+                stop.set()
+
+    threading.Thread(target=orphaned, daemon=True).start()
+    return stop

@@ -116,7 +116,8 @@ def test_follow_publish_update_delete_and_undo_with_a_real_peer(run: Run, peer) 
     assert obj["attachment"][0]["type"] == "Image" and obj["attachment"][0]["name"]
     assert "object_error" not in announced[0] or not announced[0]["object_error"]
     # Other feeds the article is in have no followers: nothing else arrived.
-    assert len([a for a in peer.received() if a["type"] in ("Create", "Announce")]) == 2
+    shown = [a for a in peer.received() if a["type"] in ("Create", "Announce")]
+    assert len(shown) == 2, [(a["type"], a["activity"]["id"], a["actor"]) for a in shown]
 
     # A change: one Update.
     assert post_event(run.base, _event("seed-article-updated", "fedi-1", "evt-fedi-1u")) == 202

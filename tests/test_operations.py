@@ -153,7 +153,7 @@ def test_status_shows_queues_workers_events_and_channels(service, settings_env, 
     ):
         assert expected in text, (expected, text)
     data = json.loads(run_cli(settings_env, "status", "--json").stdout)
-    assert set(data["queues"]) == {"events", "deliveries", "pings"}
+    assert set(data["queues"]) == {"events", "deliveries", "pings", "fediverse"}
     assert data["events"][0]["article_id"] == SEED_ID and data["events"][0]["status"] == "done"
     assert data["feeds"] == 8 and data["feeds_to_render"] == 0  # publish() waited for renders
     assert {c["network"]: c["enabled"] for c in data["channels"]} == {

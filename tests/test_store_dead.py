@@ -5,7 +5,7 @@ leaves no mark behind."""
 from __future__ import annotations
 
 from worker.store import keys
-from worker.store.dead import event_letter, render_letter
+from worker.store.dead import Reason, event_letter, render_letter
 
 
 def test_a_replayed_event_that_fails_again_loses_its_replayed_mark(service, settings):
@@ -34,7 +34,7 @@ def test_a_replayed_render_that_works_leaves_no_mark(service, settings):
     publish(service, "seed-article-published")
     rt = Runtime(settings)
     name = render_letter("tag/nato")
-    rt.store.dead.add(name)
+    rt.store.dead.add(name, Reason.INTERNAL)
     rt.store.dead.mark_replayed(name)
     rt.store.feeds.mark_dirty("tag/nato")
     assert not rendering.render_and_save(rt, "tag/nato").failed

@@ -21,7 +21,8 @@ from typing import Any
 
 from feeds.article import Article
 from feeds.share import payload_hash
-from worker import trace
+from worker import plausible, trace
+from worker.http import traced
 from worker.retry import DELETE, DELIVERY, LONGEST_WAIT_S, REFRESH, Retry
 from worker.runtime import Runtime
 from worker.social import NETWORKS
@@ -33,7 +34,7 @@ from worker.social.errors import (
     QuotaWait,
     RetryableError,
 )
-from worker.store.dead import delivery_letter
+from worker.store.dead import Reason, delivery_letter, reason_of
 from worker.store.outbox import Listing
 
 log = logging.getLogger("syndicate.delivery")
@@ -74,23 +75,29 @@ class Delivery:
             return "busy"  # another worker holds it; its outcome decides
         try:
             entry = self.outbox.entry(self.article_id, self.network)
-            # Every call to the network carries the event's trace, as a new span.
-            self.channel.session.headers["traceparent"] = trace.child(entry.get("traceparent", ""))
             # What the network keeps between attempts (Threads' container), in the entry itself.
             self.channel.memo = Memo(
                 _memo(entry), lambda data: self._update(listing="keep", memo=json.dumps(data))
             )
-            if action == "refresh":
-                return self._refresh(attempt)
-            state = entry.get("state")
-            if state == "pending":
-                return self._post(entry)
-            if state == "sent" and entry.get("delete_requested") == "1":
-                return self._delete(entry)
-            self._update(listing="close")
-            return state or "no entry"
+            # Every call to the network carries the event's trace, as a new span: each request
+            # of this run's own, never set on the channel's session that other runs share.
+            with traced(trace.child(entry.get("traceparent", ""))):
+                return self._work(action, attempt, entry)
         finally:
             self.outbox.unlock(self.article_id, self.network)
+
+    def _work(self, action: str, attempt: int, entry: dict[str, str]) -> str:
+        """The run's work: a refresh, the post, or the delete a retraction asked for; an entry
+        with none of these left leaves the open list."""
+        if action == "refresh":
+            return self._refresh(attempt)
+        state = entry.get("state")
+        if state == "pending":
+            return self._post(entry)
+        if state == "sent" and entry.get("delete_requested") == "1":
+            return self._delete(entry)
+        self._update(listing="close")
+        return state or "no entry"
 
     # ----------------------------------------------------------------------------------------
     def _context(self) -> dict[str, str]:
@@ -148,7 +155,7 @@ class Delivery:
     def _give_up(self, reason: str, **fields: Any) -> str:
         """Failed for good: recorded, closed and dead-lettered (`in_flight` stays as it is)."""
         self._update(listing="close", state="failed", last_error=reason, **fields)
-        self.store.dead.add(delivery_letter(self.article_id, self.network))
+        self.store.dead.add(delivery_letter(self.article_id, self.network), reason_of(reason))
         log.warning(
             "%s post for %s failed: %s",
             self.network,
@@ -175,7 +182,6 @@ class Delivery:
             )
             return "skipped"
         attempts = int(entry.get("attempts", 0))
-        assert self.channel is not None
         if DELIVERY.gives_up(attempts):  # in_flight stays: a replay must still check first
             return self._give_up(
                 f"gave up after {attempts} attempts: {entry.get('last_error', '')}"
@@ -183,34 +189,51 @@ class Delivery:
         if ambiguous:
             # The last attempt may have posted: ask the network first. The lookup is an
             # attempt like any other (counted, backed off, given up).
-            self._update(incr=True, last_attempt_at=f"{time.time():.3f}")
-            try:
-                existing = self.channel.find_existing(self.store.articles.url(self.article_id))
-            except RetryableError as exc:
-                if retracted:
-                    return self._unknown_after_retraction(f"lookup failed: {exc.reason}")
-                return self._retry(
-                    "post",
-                    attempts + 1,
-                    RetryableError(f"checking for an earlier post: {exc.reason}", ambiguous=True),
-                )
-            except DeliveryError as exc:
-                return self._give_up(f"could not check for an earlier post: {exc.reason}")
-            if existing:
-                return self._sent(entry, existing, "found after an uncertain attempt")
-            if retracted:
-                if self.channel.can_find:
-                    self._update(
-                        listing="close",
-                        state="skipped",
-                        in_flight=0,
-                        delete_requested=0,
-                        reason="unpublished; the network shows no earlier post",
-                    )
-                    return "skipped"
-                return self._unknown_after_retraction(f"{self.network} cannot be searched")
+            settled = self._look_first(entry, attempts, retracted)
+            if settled is not None:
+                return settled
             attempts += 1
-        article = self._article()
+        return self._send(entry, attempts, ambiguous)
+
+    def _look_first(self, entry: dict[str, str], attempts: int, retracted: bool) -> str | None:
+        """After an attempt that may have posted: the outcome if asking the network settles
+        the entry (found, retried, skipped, failed); None if it shows no earlier post and the
+        article is still published, so the post is made now."""
+        assert self.channel is not None
+        self._update(incr=True, last_attempt_at=f"{time.time():.3f}")
+        try:
+            existing = self.channel.find_existing(self.store.articles.url(self.article_id))
+        except RetryableError as exc:
+            if retracted:
+                return self._unknown_after_retraction(f"lookup failed: {exc.reason}")
+            return self._retry(
+                "post",
+                attempts + 1,
+                RetryableError(f"checking for an earlier post: {exc.reason}", ambiguous=True),
+            )
+        except DeliveryError as exc:
+            return self._give_up(f"could not check for an earlier post: {exc.reason}")
+        if existing:
+            return self._sent(entry, existing, "found after an uncertain attempt")
+        if not retracted:
+            return None
+        if not self.channel.can_find:
+            return self._unknown_after_retraction(f"{self.network} cannot be searched")
+        self._update(
+            listing="close",
+            state="skipped",
+            in_flight=0,
+            delete_requested=0,
+            reason="unpublished; the network shows no earlier post",
+        )
+        return "skipped"
+
+    def _send(self, entry: dict[str, str], attempts: int, ambiguous: bool) -> str:
+        """The post itself: the intent recorded (in flight, the payload's hash), then the call;
+        its answer decides sent, retry or failed. `attempts`: those made before this one; after
+        a lookup (`ambiguous`) the lookup counted as this one."""
+        assert self.channel is not None
+        article = self._article()  # still published, or PermanentError
         if self.channel.stable_payload and entry.get("payload"):
             payload = json.loads(entry["payload"])  # exactly the bytes of the first attempt
         else:
@@ -253,7 +276,7 @@ class Delivery:
             reason=f"unpublished after an uncertain attempt ({why}): if a post "
             f"appeared on {self.network}, delete it by hand",
         )
-        self.store.dead.add(delivery_letter(self.article_id, self.network))
+        self.store.dead.add(delivery_letter(self.article_id, self.network), Reason.MAYBE_POSTED)
         return "skipped"
 
     def _sent(self, entry: dict[str, str], remote_id: str, note: str) -> str:
@@ -261,7 +284,7 @@ class Delivery:
             entry.get("delete_requested") == "1"
             or self.outbox.entry(self.article_id, self.network).get("delete_requested") == "1"
         )
-        if not _plausible_id(remote_id):  # a remote answer: kept only if it looks like an id
+        if not plausible.post_id(remote_id):  # a remote answer: kept only if it looks like an id
             log.warning(
                 "%s answered an implausible post id for %s; kept as unknown",
                 self.network,
@@ -270,7 +293,7 @@ class Delivery:
             )
             remote_id, note = "", note or "the network answered an implausible post id"
         url = self.channel.remote_url(remote_id) if self.channel and remote_id else ""
-        if not _plausible_url(url):
+        if not plausible.post_url(url):
             url = ""
         self._update(
             listing="open" if delete_next else "close",
@@ -316,12 +339,16 @@ class Delivery:
                 return self._retry("delete", attempts - 1, exc, DELETE)
             if DELETE.gives_up(attempts):
                 self._update(listing="close", last_error=f"delete gave up: {exc.reason}")
-                self.store.dead.add(delivery_letter(self.article_id, self.network))
+                self.store.dead.add(
+                    delivery_letter(self.article_id, self.network), reason_of(exc.reason)
+                )
                 return "failed"
             return self._retry("delete", attempts, exc, DELETE)
         except DeliveryError as exc:
             self._update(listing="close", last_error=f"delete failed: {exc.reason}")
-            self.store.dead.add(delivery_letter(self.article_id, self.network))
+            self.store.dead.add(
+                delivery_letter(self.article_id, self.network), reason_of(exc.reason)
+            )
             return "failed"
         self._update(
             listing="close",
@@ -359,24 +386,3 @@ def _memo(entry: dict[str, str]) -> dict[str, Any]:
     except ValueError:
         return {}
     return data if isinstance(data, dict) else {}
-
-
-MAX_REMOTE_ID = 512  # the longest real ones (Bluesky at-URIs) are ~100 characters
-MAX_REMOTE_URL = 2048
-
-
-def _plausible_id(remote_id: str) -> bool:
-    return len(remote_id) <= MAX_REMOTE_ID and remote_id.isprintable() and " " not in remote_id
-
-
-def _plausible_url(url: str) -> bool:
-    return (
-        (
-            len(url) <= MAX_REMOTE_URL
-            and url.startswith(("https://", "http://"))
-            and url.isprintable()
-            and " " not in url
-        )
-        if url
-        else True
-    )

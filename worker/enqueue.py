@@ -1,4 +1,5 @@
-"""Every message syndicate puts on the broker goes through here, by task name.
+"""Every unit of work syndicate queues goes through here: Celery messages by task name, and
+events, which the appliers take from a Redis list (worker/applier.py).
 
 Callers (the API, the scheduler, the operator commands, the tasks themselves) need not import
 `worker.tasks`, so no layer imports the one above it. Delays never go on the broker: they go to
@@ -10,15 +11,21 @@ from __future__ import annotations
 from syndicate.config import public_hub_url
 from worker import work
 from worker.celery_app import app
+from worker.runtime import current
 
 
 def send(kind: work.Kind, *args: object) -> None:
-    """Put one unit of work of `kind` on the broker (its queue is Celery's route for it)."""
+    """Queue one unit of work of `kind`: an event for the appliers, anything else on the broker
+    (its queue is Celery's route for it)."""
+    if kind is work.EVENT_WORK:
+        current().store.events.push([str(a) for a in args])
+        return
     assert kind.task is not None, f"{kind.name} is not a Celery task"
     app.send_task(kind.task, args)
 
 
 def process_event(event_id: str) -> None:
+    """A recorded event queued (again) for the appliers: a due retry, a replay."""
     send(work.EVENT_WORK, event_id)
 
 

@@ -15,6 +15,8 @@ import os
 import socket
 import sys
 
+from celery.concurrency.thread import TaskPool
+
 from syndicate.process import die_with_parent
 from worker import tasks as _tasks  # noqa: F401  (registers the tasks)
 from worker.celery_app import app
@@ -22,7 +24,9 @@ from worker.work import FANOUT_QUEUE as QUEUE
 
 __all__ = ["app", "command", "preexec"]
 
-THREADS = 16  # deliveries in flight per worker
+app.conf.worker_pool = TaskPool  # a thread pool here: deliveries wait on the network
+
+CONCURRENCY = 16  # deliveries in flight per worker
 NICENESS = 10  # below its worker, and below the renderer (5)
 
 
@@ -35,8 +39,7 @@ def command() -> list[str]:
         "worker.fanout",
         "worker",
         f"--queues={QUEUE}",
-        "--pool=threads",
-        f"--concurrency={THREADS}",
+        f"--concurrency={CONCURRENCY}",
         f"--hostname=fanout-{os.getpid()}@{socket.gethostname()}",
         "--without-gossip",
         "--without-mingle",

@@ -37,6 +37,7 @@ from worker.apsignatures import new_private_key, public_pem, sign
 from worker.retry import FEDIVERSE
 from worker.runtime import Runtime
 from worker.store import Applied
+from worker.store.dead import reason_of
 
 SHOWS_ARTICLE = ("create", "announce", "update")  # deliveries that carry the article itself
 log = logging.getLogger("syndicate.fediverse")
@@ -99,13 +100,15 @@ def article_applied(rt: Runtime, event: ArticleEvent, applied: Applied) -> None:
     else:
         action = "create" if applied.first_publish else "update"
     version = str(event.version or int(time.time()))
-    enqueue.send(work.FANOUT_WORK, event.article_id, action, version)
+    enqueue.send(work.FANOUT_WORK, event.article_id, action, version, round(time.time(), 3))
 
 
-def fan_out(rt: Runtime, article_id: str, action: str, version: str) -> int:
+def fan_out(rt: Runtime, article_id: str, action: str, version: str, at: float = 0) -> int:
     """Plan and queue an article's activities to its followers' inboxes (task
-    `fediverse_fan_out`); safe to run twice (a delivery already planned is not planned again,
-    one sent is not queued again). The number of deliveries queued."""
+    `fediverse_fan_out`): those who followed by `at`, when the event was applied (a Create or
+    Announce for who followed later would depend on how long the queue was). Safe to run twice
+    (a delivery already planned is not planned again, one sent is not queued again). The number
+    of deliveries queued."""
     if action == "delete":
         return retract(rt, article_id)
     article = rt.store.articles.article(article_id)
@@ -128,7 +131,7 @@ def fan_out(rt: Runtime, article_id: str, action: str, version: str) -> int:
         "create",
         ap.username(ALL),
         article_id,
-        store.targets_of(ap.username(ALL)),
+        store.targets_of(ap.username(ALL), at or None),
     )
     for key in feed_keys(article):
         if key != ALL:
@@ -138,7 +141,7 @@ def fan_out(rt: Runtime, article_id: str, action: str, version: str) -> int:
                 "announce",
                 ap.username(key),
                 article_id,
-                store.targets_of(ap.username(key)),
+                store.targets_of(ap.username(key), at or None),
             )
     return queued
 
@@ -237,7 +240,7 @@ def _failed(rt: Runtime, did: str, record: dict[str, str], reason: str, refused:
         extra={"delivery": did},
     )
     if refused or FEDIVERSE.gives_up(failures):
-        rt.store.dead.add(letter(did))
+        rt.store.dead.add(letter(did), reason_of(reason))
         store.count("dead")
         return "dead"
     delay = FEDIVERSE.backoff_s(host_failures, rt.settings.retry_base_s)

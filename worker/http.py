@@ -7,6 +7,9 @@ it may already have taken effect, which only the caller (the delivery state mach
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import requests
@@ -17,9 +20,26 @@ from urllib3.util.retry import Retry
 USER_AGENT = "syndicate/0.1 (+https://github.com/syndicate)"
 CONNECT_TIMEOUT_S = 3.0
 
+# The `traceparent` the requests of the work under way carry (`traced`). A context variable, not
+# a session header: sessions are shared by every run in a process, a context is each run's own
+# (each thread's, each task's), so two runs never send each other's trace, and a call made
+# outside any run sends none.
+_TRACEPARENT: ContextVar[str] = ContextVar("traceparent", default="")
+
+
+@contextmanager
+def traced(traceparent: str) -> Iterator[None]:
+    """Every request a `RemoteSession` sends within this block carries `traceparent`."""
+    token = _TRACEPARENT.set(traceparent)
+    try:
+        yield
+    finally:
+        _TRACEPARENT.reset(token)
+
 
 class RemoteSession(requests.Session):
-    """A session whose every request carries (connect, read) timeouts."""
+    """A session whose every request carries (connect, read) timeouts, and the trace of the
+    work under way (`traced`)."""
 
     def __init__(self, read_timeout_s: float) -> None:
         super().__init__()
@@ -36,6 +56,9 @@ class RemoteSession(requests.Session):
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("timeout", self.timeout)
         kwargs.setdefault("allow_redirects", False)
+        traceparent = _TRACEPARENT.get()
+        if traceparent:  # this request's own header, merged over the session's
+            kwargs["headers"] = {"traceparent": traceparent, **(kwargs.get("headers") or {})}
         return super().request(method, url, *args, **kwargs)
 
     def get(self, url: str | bytes, *args: Any, **kwargs: Any) -> Any:

@@ -40,7 +40,7 @@ from feeds.membership import ALL, AUDIO, is_feed_key
 from worker import enqueue, outbound
 from worker.retry import HUB_DELIVERY, HUB_VERIFY
 from worker.runtime import Runtime
-from worker.store.dead import hub_delivery_letter
+from worker.store.dead import hub_delivery_letter, reason_of
 from worker.store.feeds import etag_of
 
 log = logging.getLogger("syndicate.hub")
@@ -282,7 +282,7 @@ def _failed(rt: Runtime, sid: str, origin: str, host: str, topic: str, reason: s
         extra={"subscription": sid},
     )
     if HUB_DELIVERY.gives_up(failures):
-        rt.store.dead.add(hub_delivery_letter(sid))
+        rt.store.dead.add(hub_delivery_letter(sid), reason_of(reason))
         return "dead"
     rt.store.schedule.add("hubdeliver", [sid], delay)
     return "retry"

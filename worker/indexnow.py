@@ -35,6 +35,7 @@ from worker.http import RemoteSession
 from worker.retry import INDEXNOW, LONGEST_WAIT_S
 from worker.runtime import Runtime
 from worker.store import Applied
+from worker.store.dead import Reason, for_status, reason_of
 from worker.store.indexnow import IndexNowQueue, letter
 
 log = logging.getLogger("syndicate.indexnow")
@@ -160,7 +161,9 @@ def _post(rt: Runtime, queue: IndexNowQueue, batch_id: str, batch: dict[str, Any
             _retry_after(r.headers.get("retry-after")),
         )
     queue.failed(batch_id, r.status_code, reason, final=True)
-    rt.store.dead.add(letter(batch_id))
+    rt.store.dead.add(
+        letter(batch_id), Reason.AUTH if r.status_code == 403 else for_status(r.status_code)
+    )
     log.warning("IndexNow refused %d URL(s) of %s: %s", len(urls), host, reason)
     return "refused"
 
@@ -177,7 +180,7 @@ def _retry(
     final = INDEXNOW.gives_up(attempt)
     queue.failed(batch_id, status, reason, final=final)
     if final:
-        rt.store.dead.add(letter(batch_id))
+        rt.store.dead.add(letter(batch_id), for_status(status) if status else reason_of(reason))
         log.warning("IndexNow batch %s given up: %s", batch_id, reason)
         return "failed"
     delay = max(INDEXNOW.backoff_s(attempt, rt.settings.retry_base_s), wait_s)

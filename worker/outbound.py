@@ -244,6 +244,8 @@ def _fetch_once(
     data: bytes | None,
     verify: bool | str,
 ) -> Fetched:
+    """One exchange, no redirect followed: the URL checked, its host resolved and checked, the
+    connection pinned to that address, the body read within `max_bytes` and the deadline."""
     parts = checked_url(url)
     scheme, host = (parts.scheme or "").lower(), parts.host or ""
     port = parts.port or DEFAULT_PORTS[scheme]
@@ -255,16 +257,13 @@ def _fetch_once(
     left = deadline - time.monotonic()
     if left <= 0:
         raise TooSlow(f"no time left for {target}")
-    session = requests.Session()
-    session.trust_env = False  # no proxy from the environment, no .netrc credentials
-    session.mount("http://", _PinnedAdapter(host, address))
-    session.mount("https://", _PinnedAdapter(host, address))
     sent = {
         "User-Agent": USER_AGENT,
         "Accept-Encoding": "identity",
         **(headers or {}),
         "Host": parts.netloc or host,
     }
+    session = _pinned_session(host, address)
     try:
         with session.request(
             method,
@@ -276,23 +275,40 @@ def _fetch_once(
             verify=verify,
             timeout=(min(CONNECT_TIMEOUT_S, left), left),
         ) as r:
-            declared = r.headers.get("content-length", "")
-            if declared.isdigit() and int(declared) > max_bytes:
-                raise TooLarge(f"{target} declares {declared} bytes; at most {max_bytes}")
-            body = bytearray()
-            while chunk := r.raw.read1(64 * 1024, decode_content=True):  # what has arrived
-                body += chunk
-                if len(body) > max_bytes:
-                    raise TooLarge(f"{target} is longer than {max_bytes} bytes")
-                if time.monotonic() > deadline:
-                    raise TooSlow(f"{target} took longer than {timeout:g} s")
-            return Fetched(target, r.status_code, CaseInsensitiveDict(r.headers), bytes(body))
+            body = _read_body(r, target, max_bytes, deadline, timeout)
+            return Fetched(target, r.status_code, CaseInsensitiveDict(r.headers), body)
     except urllib3.exceptions.ReadTimeoutError as exc:  # reading the body: urllib3's own errors
         raise requests.ReadTimeout(str(exc)) from None
     except urllib3.exceptions.HTTPError as exc:
         raise requests.ConnectionError(f"{type(exc).__name__}: {exc}") from None
     finally:
         session.close()
+
+
+def _pinned_session(host: str, address: str) -> requests.Session:
+    """A session of one exchange that connects to `address` only, whatever the URL's host."""
+    session = requests.Session()
+    session.trust_env = False  # no proxy from the environment, no .netrc credentials
+    session.mount("http://", _PinnedAdapter(host, address))
+    session.mount("https://", _PinnedAdapter(host, address))
+    return session
+
+
+def _read_body(
+    r: requests.Response, target: str, max_bytes: int, deadline: float, timeout: float
+) -> bytes:
+    """The body as it arrives, refused past `max_bytes` (declared or read) or the deadline."""
+    declared = r.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_bytes:
+        raise TooLarge(f"{target} declares {declared} bytes; at most {max_bytes}")
+    body = bytearray()
+    while chunk := r.raw.read1(64 * 1024, decode_content=True):  # what has arrived
+        body += chunk
+        if len(body) > max_bytes:
+            raise TooLarge(f"{target} is longer than {max_bytes} bytes")
+        if time.monotonic() > deadline:
+            raise TooSlow(f"{target} took longer than {timeout:g} s")
+    return bytes(body)
 
 
 def deliver(

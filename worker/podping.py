@@ -25,6 +25,7 @@ from worker import enqueue
 from worker.http import RemoteSession
 from worker.retry import PODPING
 from worker.runtime import Runtime
+from worker.store.dead import for_status, reason_of
 from worker.store.podping import Podpings, letter
 
 log = logging.getLogger("syndicate.podping")
@@ -95,7 +96,7 @@ def _get(rt: Runtime, store: Podpings, etag: str) -> str:
         return _retry(rt, store, attempt, r.status_code, reason)
     store.failed(r.status_code, reason)
     store.reset_attempts()  # refused: the next change starts afresh
-    rt.store.dead.add(letter(AUDIO))
+    rt.store.dead.add(letter(AUDIO), for_status(r.status_code))
     log.warning("podping refused: %s", reason)
     return "refused"
 
@@ -104,7 +105,7 @@ def _retry(rt: Runtime, store: Podpings, attempt: int, status: int | None, reaso
     store.failed(status, reason)
     if PODPING.gives_up(attempt):
         store.reset_attempts()
-        rt.store.dead.add(letter(AUDIO))
+        rt.store.dead.add(letter(AUDIO), for_status(status) if status else reason_of(reason))
         log.warning("podping given up after %d attempts: %s", attempt, reason)
         return "failed"
     rt.store.schedule.add("podping", [], PODPING.backoff_s(attempt, rt.settings.retry_base_s))

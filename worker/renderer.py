@@ -26,13 +26,13 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import threading
 import time
 
 from syndicate.config import Settings
 from syndicate.logs import setup
+from syndicate.process import stop_event_of_child
 from worker import rendering
 from worker.runtime import Runtime
 
@@ -80,18 +80,7 @@ def main() -> None:
     settings = Settings.from_env()
     setup(settings.log_json)
     os.nice(NICENESS)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    parent = os.getppid()
-
-    def orphaned() -> None:  # the worker went away without a word (SIGKILL): so do we
-        while not stop.wait(1):
-            if os.getppid() != parent:
-                stop.set()
-
-    threading.Thread(target=orphaned, daemon=True).start()
-    run(Runtime(settings), stop)
+    run(Runtime(settings), stop_event_of_child())
 
 
 if __name__ == "__main__":

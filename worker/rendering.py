@@ -22,7 +22,7 @@ from worker import hub as own_hub
 from worker.retry import RENDER
 from worker.runtime import Runtime
 from worker.store.articles import STANDING_FEEDS
-from worker.store.dead import render_letter
+from worker.store.dead import Reason, render_letter
 from worker.store.feeds import etag_of
 
 log = logging.getLogger("syndicate.render")
@@ -134,7 +134,7 @@ def _failed(rt: Runtime, feed_key: str, version: int, reason: str, started: floa
 
 def _retry_or_give_up(rt: Runtime, feed_key: str, failures: int) -> None:
     if RENDER.gives_up(failures):
-        rt.store.dead.add(render_letter(feed_key))
+        rt.store.dead.add(render_letter(feed_key), Reason.INTERNAL)
     else:
         rt.store.schedule.add(
             "render", [feed_key], RENDER.backoff_s(failures, rt.settings.retry_base_s)

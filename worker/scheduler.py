@@ -1,9 +1,10 @@
 """What each worker's main process runs beside Celery's consumer.
 
 - The scheduler (a thread): heartbeat, due retries from the Redis schedule, and recovery of work
-  whose message was lost (an accepted event never finished, an outbox entry nobody touched).
-- The renderer (a child process, worker.renderer): started when the worker is ready, started
-  again should it exit, stopped with the worker.
+  whose message was lost (an event taken by an applier that died, an outbox entry nobody
+  touched).
+- The applier and the renderer (child processes, worker.applier and worker.renderer): started
+  when the worker is ready, started again should they exit, stopped with the worker.
 - With `SYNDICATE_ACTIVITYPUB=on`, the fan-out process (worker.fanout): a Celery worker of its
   own taking only the `fediverse` queue, with a thread pool (deliveries wait on the network)
   and a lower CPU priority than the renderer; the worker's own pool leaves that queue to it.
@@ -44,6 +45,7 @@ def _loop(hostname: str) -> None:
                 last_beat = time.monotonic()
                 rt.store.workers.heartbeat(hostname)
                 _renderer.ensure()
+                _applier.ensure()
                 if rt.settings.activitypub:
                     _fanout.ensure()
             for task, args in rt.store.schedule.claim_due():
@@ -52,9 +54,8 @@ def _loop(hostname: str) -> None:
             if now - last_sweep >= SWEEP_S:
                 last_sweep = now
                 stale_after = rt.settings.visibility_timeout * 2
-                for event_id in rt.store.events.unfinished(older_than=stale_after):
-                    log.warning("re-queueing unfinished event %s", event_id)
-                    enqueue.process_event(event_id)
+                for event_id in rt.store.events.requeue_stale(older_than=stale_after):
+                    log.warning("re-queued unfinished event %s", event_id)
                 for article_id, network in rt.store.outbox.stale_open(older_than=stale_after):
                     entry = rt.store.outbox.entry(article_id, network)
                     if float(entry.get("next_attempt_at") or 0) > time.time():
@@ -101,6 +102,7 @@ class _Child:
 
 
 _renderer = _Child("renderer", [sys.executable, "-m", "worker.renderer"])
+_applier = _Child("applier", [sys.executable, "-m", "worker.applier"])
 _fanout = _Child("fan-out process", fanout.command(), fanout.preexec)
 
 
@@ -116,6 +118,7 @@ def _leave_the_fanout_queue(sender: object = None, instance: Any = None, **_: ob
 def _start(sender: object = None, **_: object) -> None:
     hostname = getattr(sender, "hostname", "worker")
     _stop.clear()
+    _applier.ensure()
     _renderer.ensure()
     if current().settings.activitypub:
         _fanout.ensure()
@@ -127,5 +130,6 @@ def _start(sender: object = None, **_: object) -> None:
 @worker_shutdown.connect
 def _shutdown(**_: object) -> None:
     _stop.set()
+    _applier.stop()
     _renderer.stop()
     _fanout.stop()

@@ -1,123 +1,35 @@
 """Celery tasks, one per kind of work in worker/work.py (its name, queue and retry policy are
-there): apply an event, deliver to a network, ping a hub, a takedown step, our hub's
-verifications and deliveries, IndexNow and Podping. Each is safe to run twice.
+there): deliver to a network, ping a hub, a takedown step, our hub's verifications and
+deliveries, IndexNow and Podping, the fediverse's fan-out and deliveries. Each is safe to run
+twice.
 
 A transient failure (Redis away, a time limit) is retried with the kind's backoff through the
 Redis schedule; anything else, or the last attempt, ends in a dead letter with its reason.
-Renders are not tasks: the renderer processes (worker/renderer.py) take every feed an event
-marked dirty.
+Events and renders are not tasks: the appliers (worker/applier.py) take queued events from Redis
+in batches, the renderers (worker/renderer.py) every feed an event marked dirty.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 
 import redis
-from celery.exceptions import SoftTimeLimitExceeded
 
-from feeds.article import ArticleEvent
-from worker import enqueue, fediverse, hub, indexnow, podping, trace, websub, work
+from worker import applying, fediverse, hub, indexnow, podping, websub, work
 from worker import takedown as takedowns
+from worker.applying import TRANSIENT
 from worker.celery_app import app
-from worker.delivery import Delivery, outbox_plan
-from worker.retry import EVENT
-from worker.runtime import Runtime, current
-from worker.store import Applied
+from worker.delivery import Delivery
+from worker.runtime import current
 
 log = logging.getLogger("syndicate.worker")
-
-TRANSIENT = (redis.ConnectionError, redis.TimeoutError)
 
 
 @app.task(name=work.EVENT_WORK.task)
 def process_event(event_id: str) -> str:
-    rt = current()
-    events = rt.store.events
-    record = events.get(event_id)
-    if record is None or record["status"] in ("done", "failed"):
-        return "skipped"
-    attempts = int(record.get("attempts") or 0)
-    if EVENT.gives_up(attempts):
-        # Every earlier attempt died without recording an outcome (a hard time limit, a
-        # killed worker): stop here with what is known.
-        events.finish(
-            event_id,
-            "failed",
-            None,
-            error=(
-                f"gave up after {attempts} attempts that never finished (time limit or crash); "
-                f"last error: {record.get('error') or 'none recorded'}"
-            ),
-        )
-        return "failed"
-    events.start(event_id)
-    try:
-        event = ArticleEvent.from_payload(event_id, json.loads(record["body"]))
-        plan = outbox_plan(rt, event.article) if event.article is not None else {}
-        applied = rt.store.articles.apply(
-            event, plan, traceparent=record.get("traceparent", "")
-        )  # marks the touched feeds dirty: the
-        _share_follow_ups(rt, event, applied)  # renderer (worker.scheduler) takes it from there
-        indexnow.article_changed(rt, event, applied)  # its URL, when IndexNow is on
-        _federate(rt, event, applied)  # Create/Announce/Update/Delete, when ActivityPub is on
-    except TRANSIENT as exc:
-        reason = f"{type(exc).__name__}: {exc}"
-        try:
-            if EVENT.gives_up(attempts + 1):
-                events.finish(event_id, "failed", None, error=f"gave up: {reason}")
-                return "failed"
-            events.retry(event_id, reason, EVENT.backoff_s(attempts + 1, rt.settings.retry_base_s))
-        except redis.RedisError:
-            pass  # the sweeper re-queues the unfinished event once Redis is back
-        log.warning("event %s: %s; retrying", event_id, reason, extra={"event_id": event_id})
-        return "retry"
-    except SoftTimeLimitExceeded:
-        limit = app.conf.task_soft_time_limit
-        log.error("event %s hit the %s s time limit", event_id, limit, extra={"event_id": event_id})
-        events.finish(event_id, "failed", None, error=f"time limit exceeded ({limit} s)")
-        return "failed"
-    except Exception as exc:  # a bug or a poisoned body: dead-letter it, keep the worker going
-        log.exception("event %s failed", event_id, extra={"event_id": event_id})
-        events.finish(event_id, "failed", None, error=f"{type(exc).__name__}: {exc}"[:500])
-        return "failed"
-    if record.get("result") and applied.outcome != "applied":
-        # A rerun (after a crash, or a replay) of an event already applied: keep what the first
-        # run recorded as its result.
-        events.finish(event_id, "done", json.loads(record["result"]))
-        return "done"
-    events.finish(event_id, "done", applied.as_dict())
-    log.info(
-        "event %s %s article %s: %s",
-        event_id,
-        event.type,
-        event.article_id,
-        applied.outcome,
-        extra={
-            "event_id": event_id,
-            "article_id": event.article_id,
-            "trace_id": trace.trace_id(record.get("traceparent")),
-        },
-    )
-    return applied.outcome
-
-
-def _share_follow_ups(rt: Runtime, event: ArticleEvent, applied: Applied) -> None:
-    """Queue the social work an applied event calls for (the outbox already records it)."""
-    if applied.outcome != "applied":
-        return
-    if applied.first_publish or applied.unpublished:
-        for network, entry in rt.store.outbox.entries(event.article_id).items():
-            if entry.get("state") == "pending" or entry.get("delete_requested") == "1":
-                enqueue.deliver(
-                    event.article_id, network, "post" if applied.first_publish else "delete"
-                )
-    elif applied.state == "published":
-        for network, channel in rt.channels.items():
-            if not channel.refreshes_on_update:
-                continue
-            if rt.store.outbox.entry(event.article_id, network).get("state") in ("pending", "sent"):
-                enqueue.deliver(event.article_id, network, "refresh")
+    """One event (a message queued before the appliers took over, or by an older version): the
+    same as an applier does; see worker.applying."""
+    return applying.apply_event(current(), event_id)
 
 
 @app.task(name=work.DELIVERY_WORK.task)
@@ -178,25 +90,16 @@ def podping_send(attempt: int = 1) -> str:
     return podping.send(current())
 
 
-def _federate(rt: Runtime, event: ArticleEvent, applied: Applied) -> None:
-    """The fediverse's deliveries of an applied event (worker/fediverse.py); a failure there is
-    logged and never fails the event."""
-    try:
-        fediverse.article_applied(rt, event, applied)
-    except Exception:  # noqa: BLE001 - the event is applied; its federation is reported
-        log.exception("event %s: federating article %s failed", event.event_id, event.article_id)
-
-
 @app.task(name=work.FANOUT_WORK.task)
-def fediverse_fan_out(article_id: str, action: str, version: str) -> int:
+def fediverse_fan_out(article_id: str, action: str, version: str, at: float = 0) -> int:
     """An article's activities planned for its fediverse followers; see worker.fediverse."""
     rt = current()
     if not rt.settings.activitypub:
         return 0
     try:
-        return fediverse.fan_out(rt, article_id, action, version)
+        return fediverse.fan_out(rt, article_id, action, version, at)
     except TRANSIENT:  # Redis away for a moment: the same fan-out again, planned once
-        rt.store.schedule.add(work.FANOUT_WORK.name, [article_id, action, version], 5)
+        rt.store.schedule.add(work.FANOUT_WORK.name, [article_id, action, version, at], 5)
         return 0
 
 

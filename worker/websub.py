@@ -17,7 +17,7 @@ from worker.http import RemoteSession
 from worker.retry import PING
 from worker.runtime import Runtime
 from worker.store import counters
-from worker.store.dead import ping_letter
+from worker.store.dead import ping_letter, reason_of
 
 log = logging.getLogger("syndicate.websub")
 
@@ -75,7 +75,7 @@ def ping(rt: Runtime, feed_key: str, shown: str, attempt: int) -> bool:
     rt.store.counters.add({counters.pings(not failed): 1})
     rt.store.feeds.pinged(feed_key, shown, ", ".join(dict.fromkeys(answers)), ok=not failed)
     if failed and PING.gives_up(attempt):
-        rt.store.dead.add(ping_letter(feed_key, shown))
+        rt.store.dead.add(ping_letter(feed_key, shown), reason_of(", ".join(answers)))
     elif failed:
         rt.store.schedule.add(
             "ping",

@@ -20,9 +20,10 @@ from cachetools import LRUCache
 
 from feeds.article import Article, ArticleEvent, format_time, parse_time
 from feeds.lifecycle import Change, Stored, decide
+from worker.store import article_scripts as scripts
 from worker.store import feeds as feed_state
 from worker.store import news, outbox
-from worker.store._prefix import LUA_PART, PREFIX, Client, part
+from worker.store._prefix import PREFIX, Client, part
 
 ARTICLES = f"{PREFIX}articles"  # zset article id -> last change (epoch s)
 FEEDS = f"{PREFIX}feeds"  # set of every feed key that ever had an item
@@ -50,57 +51,26 @@ def deleted_key(feed_key: str) -> str:
     return f"{PREFIX}feed:{feed_key}:deleted"
 
 
-# Join feeds in one command. KEYS: pairs of (items, deleted); ARGV: article id, score, cap.
-_JOIN = """
-for i = 1, #KEYS, 2 do
-  redis.call('ZADD', KEYS[i], ARGV[2], ARGV[1])
-  redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -tonumber(ARGV[3]) - 1)
-  redis.call('ZREM', KEYS[i + 1], ARGV[1])
-end
-return 1
-"""
-
-
-# Everything a render reads, in one round trip (one reply to parse, not one per article).
-# KEYS: the feed's version counter, its items, its retractions. ARGV: limit, retractions older
-# than this (epoch s) are dropped, the article key prefix. Returns {version, ids, docs, deleted
-# (id, score, ...)}; a doc that is gone comes back false. Article keys are derived here, so this
-# needs a single Redis (standalone or Sentinel), never Redis Cluster.
-_FOR_RENDER = (
-    LUA_PART
-    + """
-local ids = redis.call('ZREVRANGE', KEYS[2], 0, tonumber(ARGV[1]) - 1)
-local docs = {}
-for i, id in ipairs(ids) do
-  docs[i] = redis.call('HGET', ARGV[3] .. part(id), 'doc')
-end
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[2])
-local deleted = redis.call('ZREVRANGE', KEYS[3], 0, 99, 'WITHSCORES')
-return {redis.call('GET', KEYS[1]) or '0', ids, docs, deleted}
-"""
-)
-
-# First time in a feed's bytes, per article: ARGV: feed key, when, the rendered-key prefix, then
-# the article ids. HSETNX keeps the first.
-_MARK_RENDERED = (
-    LUA_PART
-    + """
-for i = 4, #ARGV do
-  redis.call('HSETNX', ARGV[3] .. part(ARGV[i]) .. ':rendered', ARGV[1], ARGV[2])
-end
-"""
-)
-
-
 @dataclass
 class Applied:
-    """What one event did to the store."""
+    """What one event did to the store, as the tasks and the event's record see it: the
+    `Change` (feeds/lifecycle.py) the store carried out, less what only the write needs."""
 
-    outcome: str  # applied | stale | duplicate
+    outcome: str  # applied | stale | duplicate | purged
     state: str | None = None
     touched_feeds: list[str] = field(default_factory=list)
     first_publish: bool = False
     unpublished: bool = False
+
+    @classmethod
+    def of(cls, change: Change) -> Applied:
+        return cls(
+            change.outcome,
+            change.state,
+            list(change.touched),
+            first_publish=change.first_publish,
+            unpublished=change.retracted,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -139,14 +109,15 @@ class Articles:
         self.networks = networks
         # A feed shows `feed_size` items; its membership keeps twice that (at least 100 more), so
         # retractions at the top are backfilled from below while memory and cost stay flat however
-        # many articles the archive holds. An article trimmed away rejoins if it is updated.
+        # many articles the archive holds. An article trimmed away rejoins when it is updated, if
+        # it is then among the newest `membership_cap` (a retraction above it makes room).
         self.membership_cap = max(2 * feed_size, feed_size + 100)
         # Parsed articles by their stored bytes: a feed re-rendered after one change parses one
         # article, not fifty (and the same objects let feeds.render find its cached items).
         self._parsed: LRUCache[bytes, Article] = LRUCache(PARSED_CACHE_SIZE)
-        self._join = client.register_script(_JOIN)
-        self._for_render = client.register_script(_FOR_RENDER)
-        self._mark_rendered = client.register_script(_MARK_RENDERED)
+        self._join = client.register_script(scripts.JOIN)
+        self._for_render = client.register_script(scripts.FOR_RENDER)
+        self._mark_rendered = client.register_script(scripts.MARK_RENDERED)
 
     # Reading ------------------------------------------------------------------------------
     def get(self, article_id: str) -> dict[str, Any] | None:
@@ -263,7 +234,7 @@ class Articles:
                     change = decide(_stored(raw), event)
                     if change.outcome != "applied":
                         pipe.unwatch()
-                        return Applied(change.outcome, state=change.state)
+                        return Applied.of(change)
                     posts = (
                         outbox.states_in(pipe, event.article_id, self.networks)
                         if change.retracted
@@ -280,13 +251,7 @@ class Articles:
                         defer_render,
                         traceparent,
                     )
-                    return Applied(
-                        "applied",
-                        change.state,
-                        list(change.touched),
-                        first_publish=change.first_publish,
-                        unpublished=change.retracted,
-                    )
+                    return Applied.of(change)
                 except redis.WatchError:
                     continue
 
@@ -300,76 +265,63 @@ class Articles:
         plan: dict[str, tuple[str, str]],
         posts: dict[str, str],
         defer_render: bool,
-        traceparent: str = "",
+        traceparent: str,
     ) -> None:
+        """Carry out an applied `change` in one MULTI (the caller watches `key`): the article's
+        fields and timeline, its membership, the news sitemap, the outbox, the feeds to render."""
         now = time.time()
-        timeline = json.loads(raw.get("timeline", "[]"))[-(TIMELINE_KEPT - 1) :]
-        timeline.append(
-            {
-                "at": format_time(datetime.now(UTC)),
-                "event": event.event_id,
-                "type": event.type,
-                "version": event.version,
-            }
-        )
-        mapping: dict[str, str] = {
-            "state": change.state or "",
-            "version": "" if event.version is None else str(event.version),
-            "time": format_time(event.updated_at) if event.updated_at else raw.get("time", ""),
-            "last_event": event.event_id,
-            "timeline": json.dumps(timeline),
-            "feeds": json.dumps(list(change.feeds)),
-        }
+        fields = _fields(raw, event, change)
         pipe.multi()
         for feed in change.leave:
             pipe.zrem(items_key(feed), event.article_id)
         if event.article is not None:
-            article = event.article
-            mapping.update(doc=article.to_json().decode(), url=article.url, title=article.title)
-            news.published_in(
-                pipe,
-                event.article_id,
-                article.published_at,
-                article.url,
-                article.title,
-                article.language,
-                now,
-            )  # first date kept (NX)
-            if change.first_publish:
-                mapping["first_published_at"] = format_time(datetime.now(UTC))
-                # Intent to share is recorded with the publish itself: a crash after this
-                # commit cannot lose a post, and no later event can add a second one.
-                for network, (state, reason) in plan.items():
-                    outbox.intend_in(
-                        pipe,
-                        event.article_id,
-                        network,
-                        state,
-                        reason,
-                        event.event_id,
-                        now,
-                        traceparent,
-                    )
-            self._join(
-                keys=[k for feed in change.feeds for k in (items_key(feed), deleted_key(feed))],
-                args=[event.article_id, article.published_at.timestamp(), self.membership_cap],
-                client=pipe,
-            )
-            pipe.sadd(FEEDS, *change.feeds)
+            published = self._publish_in(pipe, event, event.article, change, plan, now, traceparent)
+            fields.update(published)
         else:
-            # Retraction means gone: the text leaves the store; the audit trail (times, title,
-            # URL, deliveries) stays.
-            pipe.hdel(key, "doc")
-            news.retracted_in(pipe, event.article_id)
-            for feed in change.leave:
-                pipe.zadd(deleted_key(feed), {event.article_id: now})
-            for network, state in posts.items():
-                if state in ("pending", "sent"):
-                    outbox.request_delete_in(pipe, event.article_id, network, now)
-        pipe.hset(key, mapping=mapping)
+            _retract_in(pipe, event.article_id, change.leave, posts, now)
+        pipe.hset(key, mapping=fields)
         pipe.zadd(ARTICLES, {event.article_id: now})
         feed_state.changed_in(pipe, change.touched, mark_dirty=not defer_render)
         pipe.execute()
+
+    def _publish_in(
+        self,
+        pipe: Any,
+        event: ArticleEvent,
+        article: Article,
+        change: Change,
+        plan: dict[str, tuple[str, str]],
+        now: float,
+        traceparent: str,
+    ) -> dict[str, str]:
+        """A publish or an update, in the caller's MULTI: the article joins its feeds and the
+        news sitemap; a first publish records the intent to share. Returns the article's fields
+        it sets."""
+        fields = {"doc": article.to_json().decode(), "url": article.url, "title": article.title}
+        news.published_in(
+            pipe,
+            event.article_id,
+            article.published_at,
+            article.url,
+            article.title,
+            article.language,
+            now,
+        )  # first date kept (NX)
+        if change.first_publish:
+            fields["first_published_at"] = format_time(datetime.now(UTC))
+            # Intent to share is recorded with the publish itself: a crash after this commit
+            # cannot lose a post, and no later event can add a second one.
+            for network, (state, reason) in plan.items():
+                outbox.intend_in(
+                    pipe, event.article_id, network, state, reason, event.event_id, now, traceparent
+                )
+        self._join(
+            keys=[k for feed in change.feeds for k in (items_key(feed), deleted_key(feed))],
+            args=[event.article_id, article.published_at.timestamp(), self.membership_cap],
+            client=pipe,
+        )
+        pipe.sadd(FEEDS, *change.feeds)
+        return fields
 
     def item_counts(self, feed_keys: list[str]) -> list[int]:
         """How many articles each feed's membership holds (at most `membership_cap`)."""
@@ -390,3 +342,40 @@ class Articles:
         )
         found = (self.article(i.decode()) for i in ids)
         return int(total), [a for a in found if a is not None]
+
+
+def _fields(raw: dict[str, str], event: ArticleEvent, change: Change) -> dict[str, str]:
+    """The article's hash fields every applied event sets: state, version, time, the event, the
+    timeline (the last TIMELINE_KEPT events) and the feeds it is in now."""
+    timeline = json.loads(raw.get("timeline", "[]"))[-(TIMELINE_KEPT - 1) :]
+    timeline.append(
+        {
+            "at": format_time(datetime.now(UTC)),
+            "event": event.event_id,
+            "type": event.type,
+            "version": event.version,
+        }
+    )
+    return {
+        "state": change.state or "",
+        "version": "" if event.version is None else str(event.version),
+        "time": format_time(event.updated_at) if event.updated_at else raw.get("time", ""),
+        "last_event": event.event_id,
+        "timeline": json.dumps(timeline),
+        "feeds": json.dumps(list(change.feeds)),
+    }
+
+
+def _retract_in(
+    pipe: Any, article_id: str, leave: tuple[str, ...], posts: dict[str, str], now: float
+) -> None:
+    """An unpublish, in the caller's MULTI. Retraction means gone: the text leaves the store (the
+    audit trail of times, title, URL and deliveries stays), each feed it leaves announces the
+    retraction (RFC 6721), and every post made or still to be made is asked to be deleted."""
+    pipe.hdel(article_key(article_id), "doc")
+    news.retracted_in(pipe, article_id)
+    for feed in leave:
+        pipe.zadd(deleted_key(feed), {article_id: now})
+    for network, state in posts.items():
+        if state in ("pending", "sent"):
+            outbox.request_delete_in(pipe, article_id, network, now)

@@ -17,7 +17,8 @@ from worker.store import dead, schedule
 from worker.store._prefix import PREFIX, Client, part
 
 RECENT = f"{PREFIX}events:recent"  # zset event id -> accepted at, trimmed to RECENT_KEPT
-UNFINISHED = f"{PREFIX}events:unfinished"  # zset event id -> accepted (or due) at
+UNFINISHED = f"{PREFIX}events:unfinished"  # zset event id -> accepted, due or taken at
+READY = f"{PREFIX}events:ready"  # list of event ids the appliers take, oldest at the right
 RECENT_KEPT = 1000
 SUMMARY_FIELDS = (
     "status",
@@ -40,8 +41,8 @@ def article_events_key(article_id: str) -> str:
     return f"{PREFIX}article:{part(article_id)}:events"
 
 
-# KEYS: event hash, recent, unfinished, the article's events. ARGV: type, article id, body, now,
-# event id, recent kept, retention (s), traceparent.
+# KEYS: event hash, recent, unfinished, the article's events, ready. ARGV: type, article id,
+# body, now, event id, recent kept, retention (s), traceparent. Recorded and queued at once.
 _ACCEPT = """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'status', 'queued', 'type', ARGV[1], 'article_id', ARGV[2],
@@ -53,7 +54,28 @@ redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -tonumber(ARGV[6]) - 1)
 redis.call('ZADD', KEYS[4], ARGV[4], ARGV[5])
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', tonumber(ARGV[4]) - tonumber(ARGV[7]))
 redis.call('EXPIRE', KEYS[4], ARGV[7])
+redis.call('LPUSH', KEYS[5], ARGV[5])
 return 1
+"""
+
+# KEYS: ready, unfinished. ARGV: how many, now, an id already popped (or ''). Up to `how many`
+# ids from the ready list, each marked taken now (so the sweeper waits a full period from here).
+_TAKE = """
+local ids = redis.call('RPOP', KEYS[1], tonumber(ARGV[1])) or {}
+if ARGV[3] ~= '' then table.insert(ids, 1, ARGV[3]) end
+for _, id in ipairs(ids) do redis.call('ZADD', KEYS[2], 'XX', ARGV[2], id) end
+return ids
+"""
+
+# KEYS: unfinished, ready. ARGV: older than (epoch s), now, at most. Events unfinished since
+# before `older than` (their applier died, or their message was lost) queued again, once a period.
+_STALE = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(ids) do
+  redis.call('ZADD', KEYS[1], ARGV[2], id)
+  redis.call('LPUSH', KEYS[2], id)
+end
+return ids
 """
 
 
@@ -62,14 +84,23 @@ class Events:
         self._r = client
         self.retention_s = retention_s
         self._accept = client.register_script(_ACCEPT)
+        self._take = client.register_script(_TAKE)
+        self._stale = client.register_script(_STALE)
 
     def accept(
         self, event_id: str, event_type: str, article_id: str, body: str, traceparent: str = ""
     ) -> bool:
-        """Record a new event as queued; False if this event id was seen within the retention."""
+        """Record a new event and queue it for the appliers, in one step; False if this event id
+        was seen within the retention."""
         return bool(
             self._accept(
-                keys=[event_key(event_id), RECENT, UNFINISHED, article_events_key(article_id)],
+                keys=[
+                    event_key(event_id),
+                    RECENT,
+                    UNFINISHED,
+                    article_events_key(article_id),
+                    READY,
+                ],
                 args=[
                     event_type,
                     article_id,
@@ -83,17 +114,51 @@ class Events:
             )
         )
 
-    def forget(self, event_id: str) -> None:
-        """Undo `accept` when the task could not be queued: the CMS will send it again."""
-        pipe = self._r.pipeline()
-        pipe.delete(event_key(event_id))
-        pipe.zrem(RECENT, event_id)
-        pipe.zrem(UNFINISHED, event_id)
-        pipe.execute()
+    def push(self, event_ids: list[str]) -> None:
+        """Queue recorded events again for the appliers (a retry that is due, a replay)."""
+        if event_ids:
+            self._r.lpush(READY, *event_ids)
+
+    def take(self, count: int, block_s: float) -> list[str]:
+        """Up to `count` queued event ids, oldest first, waiting up to `block_s` for the first;
+        each is marked taken, so the sweeper queues it again only if it is not finished a full
+        period later (its applier died)."""
+        ids = self._take(keys=[READY, UNFINISHED], args=[count, f"{time.time():.6f}", ""])
+        if not ids and block_s > 0:
+            first = self._r.brpop([READY], timeout=block_s)
+            if first is None:
+                return []
+            ids = self._take(
+                keys=[READY, UNFINISHED], args=[count - 1, f"{time.time():.6f}", first[1]]
+            )
+        return [i.decode() for i in ids]
+
+    def waiting(self) -> int:
+        """Events queued for the appliers and not taken yet."""
+        return int(self._r.llen(READY))
+
+    def requeue_stale(self, older_than: float, limit: int = 1000) -> list[str]:
+        """Events accepted or taken more than `older_than` seconds ago and not finished: queued
+        again (their applier was killed); each at most once per `older_than`."""
+        now = time.time()
+        ids = self._stale(
+            keys=[UNFINISHED, READY], args=[f"{now - older_than:.6f}", f"{now:.6f}", limit]
+        )
+        return [i.decode() for i in ids]
 
     def get(self, event_id: str) -> dict[str, str] | None:
         data = self._r.hgetall(event_key(event_id))
         return {k.decode(): v.decode() for k, v in data.items()} if data else None
+
+    def get_many(self, event_ids: list[str]) -> list[dict[str, str] | None]:
+        """The records of many events in one round trip (None for one that is gone)."""
+        pipe = self._r.pipeline(transaction=False)
+        for event_id in event_ids:
+            pipe.hgetall(event_key(event_id))
+        return [
+            {k.decode(): v.decode() for k, v in data.items()} if data else None
+            for data in pipe.execute()
+        ]
 
     def summaries(self, event_ids: list[str]) -> dict[str, dict[str, str]]:
         """The status fields of many events in one round trip, without their bodies."""
@@ -129,7 +194,9 @@ class Events:
         pipe.hset(event_key(event_id), mapping=mapping)
         pipe.zrem(UNFINISHED, event_id)
         if status == "failed":
-            dead.add_in(pipe, dead.event_letter(event_id))
+            dead.add_in(
+                pipe, dead.event_letter(event_id), dead.reason_of(error, dead.Reason.INTERNAL)
+            )
         else:
             dead.remove_in(pipe, dead.event_letter(event_id))
         pipe.execute()

@@ -133,7 +133,9 @@ class Fediverse:
         max_per_hour: int,
     ) -> str:
         """`new`, `again` (known: counts once), or `full` / `flood` (nothing stored)."""
-        record = json.dumps({"inbox": inbox, "follow": follow_id, "host": host})
+        record = json.dumps(
+            {"inbox": inbox, "follow": follow_id, "host": host, "since": round(time.time(), 3)}
+        )
         return self._follow(
             keys=[followers_key(user), ACTORS, flood_key(host), COUNTS],
             args=[follower, record, user, max_total, max_per_hour],
@@ -169,9 +171,14 @@ class Fediverse:
     def follower_count(self, user: str) -> int:
         return int(self._r.hlen(followers_key(user)))
 
-    def targets_of(self, user: str) -> set[str]:
-        """The distinct inboxes the followers of `user` are delivered to."""
-        return {f["inbox"] for f in self.followers(user).values()}
+    def targets_of(self, user: str, following_at: float | None = None) -> set[str]:
+        """The distinct inboxes the followers of `user` are delivered to (those that followed
+        by `following_at`, if given: a story goes to who followed when it was published)."""
+        return {
+            f["inbox"]
+            for f in self.followers(user).values()
+            if following_at is None or float(f.get("since") or 0) <= following_at
+        }
 
     def remove_inbox(self, inbox: str) -> int:
         """An inbox answered 410: every follower delivered there goes."""

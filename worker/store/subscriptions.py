@@ -7,9 +7,10 @@ both), so a callback URL (which may carry a token of the subscriber's) is never 
 broker message or a dead letter's name. The secret is kept in the subscription's hash (needed to
 sign each delivery) and nowhere else: never returned by `listing`, never logged.
 
-Bounds hold atomically (Lua): subscriptions and pending requests together at most
-`max_total`, and at most `max_per_host` per callback host (port ignored). A lease ends at
-`expires_at`; expired subscriptions get no delivery and are removed by `purge_expired`.
+Bounds hold atomically (the Lua scripts in worker/store/subscription_scripts.py): subscriptions
+and pending requests together at most `max_total`, and at most `max_per_host` per callback host
+(port ignored). A lease ends at `expires_at`; expired subscriptions get no delivery and are
+removed by `purge_expired`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from worker.store import dead
+from worker.store import subscription_scripts as scripts
 from worker.store._prefix import PREFIX, Client, part
 
 SUBS = f"{PREFIX}hub:subs"  # zset sid -> lease ends (epoch s)
@@ -50,7 +52,7 @@ def sub_key(sid: str) -> str:
 
 
 def intent_key(sid: str) -> str:
-    """hash (expires): rid, mode, topic, feed, fmt, callback, host, lease_s, secret."""
+    """hash (expires): rid, mode, topic, feed, fmt, callback, host, origin, lease_s, secret."""
     return f"{PREFIX}hub:intent:{sid}"
 
 
@@ -71,135 +73,6 @@ def lock_key(sid: str) -> str:
 
 def subscription_id(topic: str, callback: str) -> str:
     return hashlib.sha256(f"{topic}\n{callback}".encode()).hexdigest()[:32]
-
-
-# KEYS: SUBS, INTENTS, HOSTS, intent. ARGV: sid, host, max_total, max_per_host, expires, then
-# the intent's fields as name/value pairs. A request for a subscription neither verified nor
-# pending must fit within the bounds; a new request replaces a pending one (its rid changes).
-_REQUEST = """
-local active = redis.call('ZSCORE', KEYS[1], ARGV[1])
-local pending = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if not active and not pending then
-  if redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then
-    return 'total'
-  end
-  local n = tonumber(redis.call('HGET', KEYS[3], 'a:' .. ARGV[2]) or '0')
-          + tonumber(redis.call('HGET', KEYS[3], 'p:' .. ARGV[2]) or '0')
-  if n >= tonumber(ARGV[4]) then return 'host' end
-end
-if not pending then redis.call('HINCRBY', KEYS[3], 'p:' .. ARGV[2], 1) end
-redis.call('DEL', KEYS[4])
-redis.call('HSET', KEYS[4], unpack(ARGV, 6))
-redis.call('EXPIREAT', KEYS[4], math.ceil(tonumber(ARGV[5])) + 60)
-redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
-return 'ok'
-"""
-
-# KEYS: SUBS, INTENTS, HOSTS, intent, sub, feed subs, TOPICS, FAILING, COUNTS, DEAD, REPLAYED.
-# ARGV: sid,
-# rid, verified (1/0), now, max_total. The pending request ends; if verified, it takes effect.
-_FINISH = """
-if redis.call('HGET', KEYS[4], 'rid') ~= ARGV[2] then return 'superseded' end
-local f = {}
-local raw = redis.call('HGETALL', KEYS[4])
-for i = 1, #raw, 2 do f[raw[i]] = raw[i + 1] end
-redis.call('DEL', KEYS[4])
-if redis.call('ZREM', KEYS[2], ARGV[1]) == 1 then
-  if redis.call('HINCRBY', KEYS[3], 'p:' .. f.host, -1) <= 0 then
-    redis.call('HDEL', KEYS[3], 'p:' .. f.host)
-  end
-end
-if ARGV[3] ~= '1' then
-  redis.call('HINCRBY', KEYS[9], 'verify_failed', 1)
-  return 'failed'
-end
-local active = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if f.mode == 'unsubscribe' then
-  if active then
-    redis.call('ZREM', KEYS[1], ARGV[1])
-    redis.call('ZREM', KEYS[6], ARGV[1])
-    redis.call('ZREM', KEYS[8], ARGV[1])
-    redis.call('ZREM', KEYS[10], 'hubdelivery:' .. ARGV[1])
-    redis.call('HDEL', KEYS[11], 'hubdelivery:' .. ARGV[1])
-    redis.call('DEL', KEYS[5])
-    if redis.call('HINCRBY', KEYS[3], 'a:' .. f.host, -1) <= 0 then
-      redis.call('HDEL', KEYS[3], 'a:' .. f.host)
-    end
-    if redis.call('HINCRBY', KEYS[7], f.topic, -1) <= 0 then redis.call('HDEL', KEYS[7], f.topic) end
-  end
-  redis.call('HINCRBY', KEYS[9], 'unsubscribed', 1)
-  return 'unsubscribed'
-end
-if not active then
-  if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[5]) then return 'full' end
-  redis.call('HINCRBY', KEYS[3], 'a:' .. f.host, 1)
-  redis.call('HINCRBY', KEYS[7], f.topic, 1)
-end
-local expires = tonumber(ARGV[4]) + tonumber(f.lease_s)
-redis.call('ZADD', KEYS[1], expires, ARGV[1])
-redis.call('ZADD', KEYS[6], expires, ARGV[1])
-redis.call('HSET', KEYS[5], 'topic', f.topic, 'feed', f.feed, 'fmt', f.fmt, 'callback', f.callback,
-           'host', f.host, 'origin', f.origin, 'lease_s', f.lease_s, 'expires_at', expires,
-           'verified_at', ARGV[4])
-if f.secret and f.secret ~= '' then
-  redis.call('HSET', KEYS[5], 'secret', f.secret)
-else
-  redis.call('HDEL', KEYS[5], 'secret')
-end
-redis.call('HINCRBY', KEYS[9], 'verified', 1)
-return 'subscribed'
-"""
-
-# KEYS: SUBS, HOSTS, sub, feed subs, TOPICS, FAILING, COUNTS, DEAD, REPLAYED. ARGV: sid, outcome, before
-# (remove only if the lease ended before this; 'inf': whatever the lease).
-_REMOVE = """
-local expires = redis.call('ZSCORE', KEYS[1], ARGV[1])
-if not expires or tonumber(expires) > tonumber(ARGV[3]) then return 0 end
-local host = redis.call('HGET', KEYS[3], 'host')
-local topic = redis.call('HGET', KEYS[3], 'topic')
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[4], ARGV[1])
-redis.call('ZREM', KEYS[6], ARGV[1])
-redis.call('ZREM', KEYS[8], 'hubdelivery:' .. ARGV[1])
-redis.call('HDEL', KEYS[9], 'hubdelivery:' .. ARGV[1])
-redis.call('DEL', KEYS[3])
-if host and redis.call('HINCRBY', KEYS[2], 'a:' .. host, -1) <= 0 then
-  redis.call('HDEL', KEYS[2], 'a:' .. host)
-end
-if topic and redis.call('HINCRBY', KEYS[5], topic, -1) <= 0 then redis.call('HDEL', KEYS[5], topic) end
-redis.call('HINCRBY', KEYS[7], ARGV[2], 1)
-return 1
-"""
-
-# KEYS: sub, FAILING, host, COUNTS, DEAD, REPLAYED. ARGV: sid, etag, now.
-_DELIVERED = """
-redis.call('HINCRBY', KEYS[4], 'delivered', 1)
-redis.call('DEL', KEYS[3])
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'delivered_etag', ARGV[2], 'delivered_at', ARGV[3], 'failures', 0)
-redis.call('HDEL', KEYS[1], 'sending_etag', 'sending_at', 'last_error')
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[5], 'hubdelivery:' .. ARGV[1])
-redis.call('HDEL', KEYS[6], 'hubdelivery:' .. ARGV[1])
-return 1
-"""
-
-# KEYS: sub, host, FAILING, COUNTS. ARGV: sid, reason, now.
-_FAILED = """
-redis.call('HINCRBY', KEYS[4], 'failed', 1)
-local host = redis.call('HINCRBY', KEYS[2], 'failures', 1)
-redis.call('EXPIRE', KEYS[2], 86400)
-if redis.call('EXISTS', KEYS[1]) == 0 then return {0, host} end
-redis.call('HSET', KEYS[1], 'last_error', ARGV[2])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
-return {redis.call('HINCRBY', KEYS[1], 'failures', 1), host}
-"""
-
-# KEYS: lock. ARGV: token. Releases the lock only if it is still ours.
-_UNLOCK = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 @dataclass(frozen=True)
@@ -225,12 +98,12 @@ def _text(raw: dict[bytes, bytes]) -> dict[str, str]:
 class Subscriptions:
     def __init__(self, client: Client) -> None:
         self._r = client
-        self._request = client.register_script(_REQUEST)
-        self._finish = client.register_script(_FINISH)
-        self._remove = client.register_script(_REMOVE)
-        self._unlock = client.register_script(_UNLOCK)
-        self._delivered = client.register_script(_DELIVERED)
-        self._failed = client.register_script(_FAILED)
+        self._request = client.register_script(scripts.REQUEST)
+        self._finish = client.register_script(scripts.FINISH)
+        self._remove = client.register_script(scripts.REMOVE)
+        self._unlock = client.register_script(scripts.UNLOCK)
+        self._delivered = client.register_script(scripts.DELIVERED)
+        self._failed = client.register_script(scripts.FAILED)
 
     # Requests and verification --------------------------------------------------------------
     def request(

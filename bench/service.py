@@ -22,6 +22,7 @@ from standardwebhooks.webhooks import Webhook
 from syndicate.embedded_redis import EmbeddedRedis
 from syndicate.process import background_child, die_with_parent, free_port, stop
 from worker.store import keys
+from worker.store.events import Events
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -123,7 +124,8 @@ class Service:
         are up. `paused`: they take no event until `resume()`."""
         if not self.workers:
             self.r.delete(keys.WORKERS, keys.RENDERERS)
-        queues = ["-Q", "deliveries,pings"] if paused else []
+        if paused:
+            self.pause()
         for _ in range(count):
             n = len(self.workers)
             self.workers.append(
@@ -138,7 +140,6 @@ class Service:
                         "--without-gossip",
                         "--without-mingle",
                         f"--hostname=bench-{n}@%h",
-                        *queues,
                     ],
                     background=True,
                 )
@@ -152,27 +153,13 @@ class Service:
             "the workers",
         )
 
-    def resume(self, count: int | None = None) -> None:
-        """The first `count` workers (all by default) take events again (Celery's remote
-        control, over Redis)."""
-        self._control("add_consumer", count, exchange="events", routing_key="events")
+    def resume(self) -> None:
+        """The workers' appliers take events again, all at once."""
+        Events(self.r, 0).pause(False)
 
     def pause(self) -> None:
-        """Every worker stops taking events; what it holds it finishes."""
-        self._control("cancel_consumer", None)
-
-    def _control(self, command: str, count: int | None, **options: str) -> None:
-        os.environ["SYNDICATE_REDIS_URL"] = self.url  # what worker.celery_app configures from
-        from worker.celery_app import app
-
-        names = [f"bench-{n}@{socket.gethostname()}" for n in range(count or len(self.workers))]
-        answers = getattr(app.control, command)(
-            "events", reply=True, timeout=10, destination=names, limit=len(names), **options
-        )
-        if len(answers) < len(names):
-            raise SystemExit(
-                f"bench: only {len(answers)} of {len(names)} workers answered {command}"
-            )
+        """Every worker's applier stops taking events; what it holds it finishes."""
+        Events(self.r, 0).pause(True)
 
     def stop_workers(self) -> None:
         for proc in self.workers:  # all at once: each takes a few seconds to shut down warm

@@ -64,7 +64,12 @@ def _get_loop(base: str, path: str, headers: dict, deadline: float) -> int:
     conn = Connection(base)
     done = 0
     while time.monotonic() < deadline:
-        status, _ = conn.request("GET", path, headers)
+        try:
+            status, _ = conn.request("GET", path, headers)
+        except OSError:  # the server ended the keep-alive connection (nginx: 1,000 requests)
+            conn.close()
+            conn = Connection(base)
+            continue
         done += status in (200, 304)
     conn.close()
     return done

@@ -19,6 +19,7 @@ from worker.store._prefix import PREFIX, Client, part
 RECENT = f"{PREFIX}events:recent"  # zset event id -> accepted at, trimmed to RECENT_KEPT
 UNFINISHED = f"{PREFIX}events:unfinished"  # zset event id -> accepted, due or taken at
 READY = f"{PREFIX}events:ready"  # list of event ids the appliers take, oldest at the right
+PAUSED = f"{PREFIX}events:paused"  # while it exists, the appliers take nothing (the bench)
 RECENT_KEPT = 1000
 SUMMARY_FIELDS = (
     "status",
@@ -58,9 +59,14 @@ redis.call('LPUSH', KEYS[5], ARGV[5])
 return 1
 """
 
-# KEYS: ready, unfinished. ARGV: how many, now, an id already popped (or ''). Up to `how many`
-# ids from the ready list, each marked taken now (so the sweeper waits a full period from here).
+# KEYS: ready, unfinished, paused. ARGV: how many, now, an id already popped (or ''). Up to
+# `how many` ids from the ready list, each marked taken now (so the sweeper waits a full period
+# from here); none while paused (one already popped goes back).
 _TAKE = """
+if redis.call('EXISTS', KEYS[3]) == 1 then
+  if ARGV[3] ~= '' then redis.call('RPUSH', KEYS[1], ARGV[3]) end
+  return false
+end
 local ids = redis.call('RPOP', KEYS[1], tonumber(ARGV[1])) or {}
 if ARGV[3] ~= '' then table.insert(ids, 1, ARGV[3]) end
 for _, id in ipairs(ids) do redis.call('ZADD', KEYS[2], 'XX', ARGV[2], id) end
@@ -123,15 +129,25 @@ class Events:
         """Up to `count` queued event ids, oldest first, waiting up to `block_s` for the first;
         each is marked taken, so the sweeper queues it again only if it is not finished a full
         period later (its applier died)."""
-        ids = self._take(keys=[READY, UNFINISHED], args=[count, f"{time.time():.6f}", ""])
+        where = [READY, UNFINISHED, PAUSED]
+        ids = self._take(keys=where, args=[count, f"{time.time():.6f}", ""])
+        if ids is None:  # paused
+            time.sleep(block_s)
+            return []
         if not ids and block_s > 0:
             first = self._r.brpop([READY], timeout=block_s)
             if first is None:
                 return []
-            ids = self._take(
-                keys=[READY, UNFINISHED], args=[count - 1, f"{time.time():.6f}", first[1]]
-            )
+            ids = self._take(keys=where, args=[count - 1, f"{time.time():.6f}", first[1]]) or []
         return [i.decode() for i in ids]
+
+    def pause(self, paused: bool) -> None:
+        """Stop (or let go on) the appliers taking events; accepted events wait in the queue.
+        The bench starts workers paused, so that several begin on one backlog together."""
+        if paused:
+            self._r.set(PAUSED, "1")
+        else:
+            self._r.delete(PAUSED)
 
     def waiting(self) -> int:
         """Events queued for the appliers and not taken yet."""

@@ -192,6 +192,20 @@ def test_a_head_start_is_bounded_so_the_long_tail_still_goes_first_when_old_enou
     assert _drain(feeds) == ["tag/waited", "all", "section/news"]
 
 
+def test_an_oldest_first_claim_takes_the_feed_that_waited_longest_whatever_its_priority(
+    feeds, private_redis
+):
+    """The renderers take every other feed oldest first (worker/renderer.py), so a tag feed
+    never waits for `all` and the sections, which change with every event, to go quiet."""
+    feeds.mark_dirty("tag/waiting")
+    time.sleep(0.005)
+    feeds.mark_dirty("all", "section/news")
+    key, _ = feeds.claim_next(30, oldest_first=True)
+    assert key == "tag/waiting"
+    key, _ = feeds.claim_next(30)
+    assert key == "all"
+
+
 def test_a_held_feed_is_not_taken_again_before_its_hold_ends_and_changes_meanwhile_wait(feeds):
     feeds.mark_dirty("all")
     key, token = feeds.claim_next(30)

@@ -19,7 +19,10 @@ Which feed next (worker.store.feeds `claim_next`, one script of O(log n) steps h
 are dirty): the due one with the lowest due time less its priority's bounded head start, so
 `all`, then the sections, then feeds read recently go ahead of the long tail of new tags and
 authors, which is still rendered oldest first and never waits behind a priority feed that
-became dirty more than that head start later.
+became dirty more than that head start later. Every other claim is simply the feed that has
+waited longest: while `all` and the sections change with every event, they would otherwise
+take every render and a tag feed would wait up to its head start; this way each side has at
+least half the renders (`python -m bench` measures the tag feeds' publish-to-visible).
 """
 
 from __future__ import annotations
@@ -43,13 +46,14 @@ CLAIM_TTL_S = 30  # another renderer skips a feed this one is rendering (should 
 HEARTBEAT_S = 1.0
 REQUEUE_S = 1.0  # how often a renderer takes a step through the dirty set for unqueued feeds
 FAILED_HOLD_MS = 5000
+FAIR_EVERY = 2  # half the renders by priority, half to whichever feed has waited longest
 NICENESS = 5  # below its worker: under load, applying events comes first; renders coalesce
 
 
 def run(rt: Runtime, stop: threading.Event) -> None:
     name = f"{socket.gethostname()}:{os.getpid()}"
     last_beat = last_requeue = 0.0
-    cursor = 0
+    cursor = turn = 0
     while not stop.is_set():
         try:
             if time.monotonic() - last_beat >= HEARTBEAT_S:
@@ -58,7 +62,8 @@ def run(rt: Runtime, stop: threading.Event) -> None:
             if time.monotonic() - last_requeue >= REQUEUE_S:  # a feed put in the set by hand
                 cursor = rt.store.feeds.requeue(cursor)
                 last_requeue = time.monotonic()
-            claimed = rt.store.feeds.claim_next(CLAIM_TTL_S)
+            turn += 1  # every FAIR_EVERY-th claim is the feed waiting longest, whatever it is
+            claimed = rt.store.feeds.claim_next(CLAIM_TTL_S, oldest_first=turn % FAIR_EVERY == 0)
             if claimed is None:  # nothing dirty, or every dirty feed is being or was just rendered
                 stop.wait(IDLE_S)
                 continue

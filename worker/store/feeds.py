@@ -216,16 +216,16 @@ class Feeds:
     def dirty_count(self) -> int:
         return int(self._r.scard(DIRTY))
 
-    def claim_next(self, ttl_s: int) -> tuple[str, str] | None:
+    def claim_next(self, ttl_s: int, oldest_first: bool = False) -> tuple[str, str] | None:
         """Take the next dirty feed that no renderer has or holds, by due time less its
         priority's head start (`all`, sections, feeds with readers, then the rest, oldest
-        first): (feed key, token for `release`), or None. One script of O(log n) steps. The lock
-        expires after `ttl_s` should that renderer die mid-render."""
+        first), or by due time alone (`oldest_first`): (feed key, token for `release`), or
+        None. One script of O(log n) steps. The lock expires after `ttl_s` should that renderer
+        die mid-render."""
         token = secrets.token_hex(8)
         prefix, lock, _ = lua_parts()
-        key = self._claim_next(
-            keys=[DIRTY, *QUEUES], args=[prefix, lock, token, ttl_s, *HEAD_START_MS]
-        )
+        starts = (0,) * len(HEAD_START_MS) if oldest_first else HEAD_START_MS
+        key = self._claim_next(keys=[DIRTY, *QUEUES], args=[prefix, lock, token, ttl_s, *starts])
         return (key.decode(), token) if key else None
 
     def release(self, feed_key: str, token: str, hold_ms: int = 0) -> None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -149,10 +151,49 @@ def _type_of(payload: Any) -> str:
     )
 
 
+class BrokerWatch:
+    """Whether a separate broker (SYNDICATE_BROKER_URL) answers, asked at most once a second.
+    Events are queued in Redis, but what they cause (deliveries, pings) goes through the
+    broker: with it down, intake answers 503 as the contract says, so the CMS keeps the event
+    and nothing is half-done. With the broker on the same Redis, `accept` is the test."""
+
+    def __init__(self, every_s: float = 1.0) -> None:
+        self.every_s = every_s
+        self._checked = 0.0
+        self._ok = True
+        self._lock = threading.Lock()
+
+    def ok(self, rt: Runtime) -> bool:
+        if rt.settings.broker_url is None:
+            return True
+        with self._lock:
+            if time.monotonic() - self._checked >= self.every_s:
+                self._ok = _broker_answers()
+                self._checked = time.monotonic()
+            return self._ok
+
+
+def _broker_answers() -> bool:
+    from worker.celery_app import app as celery_app
+
+    try:
+        with celery_app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=1)
+        return True
+    except Exception:  # noqa: BLE001 - any transport error: the broker is away
+        return False
+
+
+BROKER = BrokerWatch()
+
+
 def _enqueue(
     rt: Runtime, metrics: Any, event_id: str, payload: dict, text: str, traceparent: str
 ) -> JSONResponse:
     kind = payload["type"]
+    if not BROKER.ok(rt):
+        log.warning("event %s refused, broker unavailable", event_id)
+        return problem(503, "queue unavailable", "the broker is unreachable; retry later")
     try:
         fresh = rt.store.events.accept(event_id, kind, payload["article"]["id"], text, traceparent)
     except redis.RedisError as exc:

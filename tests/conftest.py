@@ -112,7 +112,15 @@ def clean_redis(settings: Settings) -> redis.Redis:
             for queue in ("events", "deliveries", "pings"):
                 pipe.llen(queue)
             pipe.hlen("unacked")
-            return not any(pipe.execute())
+            pipe.llen(keys.READY)  # events queued for the appliers
+            pipe.zrange(keys.UNFINISHED, 0, 99)
+            *depths, unfinished = pipe.execute()
+            if any(depths):
+                return False
+            statuses = r.pipeline()
+            for event_id in unfinished:
+                statuses.hget(keys.event_key(event_id.decode()), "status")
+            return b"processing" not in statuses.execute()  # none in an applier's hands
 
         try:
             wait_for(drained, timeout=30, what="the worker to drain")

@@ -139,20 +139,19 @@ def test_redis_unreachable_is_503(settings: Settings):
     assert r.status_code == 503
 
 
-def test_a_separate_broker_down_does_not_stop_intake(service, settings: Settings):
-    """Events are queued in Redis for the appliers, not on the broker: with a separate broker
-    (SYNDICATE_BROKER_URL) down, the real `syndicate api` still answers 202 and the event is
-    applied; /readyz says the broker is unreachable (deliveries wait for it)."""
+def test_broker_unreachable_is_503_and_keeps_nothing(service, settings: Settings):
+    """Redis for state is up, the broker (a second one) is down: the real `syndicate api`
+    answers 503 and keeps nothing, so the CMS sends the event again later."""
     body = json.dumps(load_fixture("seed-article-published")).encode()
     env = {"SYNDICATE_BROKER_URL": "redis://127.0.0.1:1/0"}
     with api_process(settings, env) as base:
         r = requests.post(
             f"{base}/events", data=body, headers=signed_headers("e9", body), timeout=10
         )
-        assert r.status_code == 202, r.text
+        assert r.status_code == 503
         assert (
             requests.get(f"{base}/readyz", timeout=10, headers=OPERATOR)
             .json()["broker"]
             .startswith("unreachable")
         )
-    assert service.event_done("e9")["result"]["outcome"] == "applied"
+    _nothing_queued(service, "e9")

@@ -16,8 +16,8 @@ from worker.store.articles import (
 )
 from worker.store.channels import state_key
 from worker.store.counters import COUNTERS
-from worker.store.dead import DEAD, REPLAYED
-from worker.store.events import RECENT, UNFINISHED, article_events_key, event_key
+from worker.store.dead import DEAD, REASONS, REPLAYED
+from worker.store.events import PAUSED, READY, RECENT, UNFINISHED, article_events_key, event_key
 from worker.store.exports import export_key
 from worker.store.feeds import body_key, meta_key, version_key
 from worker.store.outbox import OPEN, entry_key, lock_key
@@ -45,7 +45,10 @@ __all__ = [
     "FEEDS",
     "OPEN",
     "PREFIX",
+    "PAUSED",
+    "READY",
     "RECENT",
+    "REASONS",
     "RENDERERS",
     "REPLAYED",
     "SCHEDULE",

@@ -194,12 +194,18 @@ def step(svc: Service, rate: float, seconds: float, first_n: int) -> dict:
 def burst(svc: Service, count: int, first_n: int) -> dict:
     events = [article_event(first_n + n) for n in range(count)]
     renders_before = svc.renders()
+    cpu_before = svc.cpu()
     started = time.monotonic()
     latencies, accepted = post_all(svc, events, threads=16)
     intake_s = max(accepted) - started
     wait_until(svc.settled, 600, "the burst to be applied and rendered")
     end_to_end_s = time.monotonic() - started
+    cpu_after = svc.cpu()
     return {
+        "cpu_ms_per_event": {
+            stage: (cpu_after[stage] - cpu_before.get(stage, 0.0)) * 1000 / count
+            for stage in cpu_after
+        },
         "events": count,
         "accepted_per_s": count / intake_s,
         "intake_p50_ms": pct(latencies, 50) * 1000,

@@ -49,7 +49,7 @@ def _row(figure: str, now: str, goal: str, met: bool | None) -> None:
 
 def table(steps: dict, b: dict, c: dict, v: dict, scale: dict) -> None:
     """The issue's rows, each beside its goal (a phase not run leaves its rows out)."""
-    print("\nissue #15 figures (each against its reference from this run)")
+    print("\nissue #25 figures (each against its reference from this run)")
     _row("figure", "now", "goal", None)
     _steps_rows(steps)
     if b and c:
@@ -110,6 +110,12 @@ def _serving_rows(v: dict) -> None:
     api, render = v["api"], v["render"]
     if "nginx" in v:
         nginx, export = v["nginx"], v["export"]
+        _row(
+            "full feed GET from the API / nginx",
+            f"{api[0] / nginx[0]:.2f} ({api[0]:.0f} / {nginx[0]:.0f} req/s)",
+            ">= 0.2",
+            api[0] / nginx[0] >= 0.2,
+        )
         for i, name in ((0, "full feed GET"), (1, "304")):
             _row(
                 f"{name} / nginx on the same bytes",
@@ -152,6 +158,12 @@ def print_burst(b: dict) -> None:
         f"  accepted and visible  {b['end_to_end_per_s']:8.0f} events/s (first send to last render)"
     )
     print(f"  renders per event     {b['renders_per_event']:8.3f}   (each event touches ~7 feeds)")
+    cpu = b.get("cpu_ms_per_event", {})
+    if cpu:
+        print("  CPU per event by stage (from /proc, every process of the service):")
+        for stage, ms in sorted(cpu.items(), key=lambda kv: -kv[1]):
+            print(f"    {stage:<22}{ms:8.2f} ms")
+        print(f"    {'all':<22}{sum(cpu.values()):8.2f} ms")
 
 
 def print_serving(v: dict) -> None:

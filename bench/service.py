@@ -56,6 +56,43 @@ def children(pid: int) -> list[int]:
     return out
 
 
+STAGES = (  # (stage, what its process's command line holds), first match wins
+    ("applier (events)", "worker.applier"),
+    ("renderer", "worker.renderer"),
+    ("fediverse fan-out", "worker.fanout"),
+    ("Celery worker", "celery"),
+    ("Celery worker", "cli worker"),
+    ("redis-server", "redis-server"),
+    ("API (intake)", "cli api"),
+)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process so far (Linux /proc)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def cpu_by_stage(roots: list[int]) -> dict[str, float]:
+    """CPU seconds so far of every process under `roots`, summed by the stage its command line
+    names (an API's own child processes count as the API; a worker's pool as the worker)."""
+    out: dict[str, float] = {}
+    todo = [(pid, "") for pid in roots]
+    while todo:
+        pid, inherited = todo.pop()
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        stage = next((name for name, mark in STAGES if mark in cmd), inherited or "other")
+        out[stage] = out.get(stage, 0.0) + cpu_seconds(pid)
+        todo += [(child, stage) for child in children(pid)]
+    return out
+
+
 def wait_until(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -191,6 +228,12 @@ class Service:
         pipe.scard(keys.DIRTY)
         unfinished, dirty = pipe.execute()
         return int(unfinished), int(dirty)
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds so far by stage: the API, each worker's processes, Redis."""
+        assert self.redis_server.proc is not None
+        roots = [self.api.pid, *(w.pid for w in self.workers), self.redis_server.proc.pid]
+        return cpu_by_stage(roots)
 
     def settled(self) -> bool:
         return self.backlog() == (0, 0)

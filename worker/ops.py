@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import redis
+
 from feeds.article import ArticleEvent
 from feeds.validation import validate_event
 from syndicate import __version__
@@ -81,7 +83,8 @@ def backfill_line(rt: Runtime, number: int, line: str, report: BackfillReport) -
 
 # Status ---------------------------------------------------------------------------------------
 def queue_depths(rt: Runtime) -> dict[str, int | None]:
-    """Messages waiting per queue, asked of the broker itself (Redis or AMQP alike)."""
+    """Work waiting per queue, asked of the broker itself (Redis or AMQP alike); `events` also
+    counts the events queued in Redis for the appliers (worker/applier.py)."""
     depths: dict[str, int | None] = {}
     try:
         with app.connection_for_read() as conn:
@@ -93,6 +96,10 @@ def queue_depths(rt: Runtime) -> dict[str, int | None]:
                     depths[queue] = 0
     except Exception:
         depths = {q: None for q in QUEUES}
+    try:
+        depths["events"] = (depths.get("events") or 0) + rt.store.events.waiting()
+    except redis.RedisError:
+        pass
     return depths
 
 

@@ -59,9 +59,10 @@ redis.call('LPUSH', KEYS[5], ARGV[5])
 return 1
 """
 
-# KEYS: ready, unfinished, paused. ARGV: how many, now, an id already popped (or ''). Up to
-# `how many` ids from the ready list, each marked taken now (so the sweeper waits a full period
-# from here); none while paused (one already popped goes back).
+# KEYS: ready, unfinished, paused. ARGV: how many, now, an id already popped (or ''), the event
+# key prefix. Up to `how many` ids from the ready list, each marked taken now (`processing`, and
+# its time in unfinished: the sweeper waits a full period from here); none while paused (one
+# already popped goes back).
 _TAKE = """
 if redis.call('EXISTS', KEYS[3]) == 1 then
   if ARGV[3] ~= '' then redis.call('RPUSH', KEYS[1], ARGV[3]) end
@@ -69,19 +70,28 @@ if redis.call('EXISTS', KEYS[3]) == 1 then
 end
 local ids = redis.call('RPOP', KEYS[1], tonumber(ARGV[1])) or {}
 if ARGV[3] ~= '' then table.insert(ids, 1, ARGV[3]) end
-for _, id in ipairs(ids) do redis.call('ZADD', KEYS[2], 'XX', ARGV[2], id) end
+for _, id in ipairs(ids) do
+  if redis.call('ZADD', KEYS[2], 'XX', 'CH', ARGV[2], id) == 1 then
+    redis.call('HSET', ARGV[4] .. id, 'status', 'processing')
+  end
+end
 return ids
 """
 
-# KEYS: unfinished, ready. ARGV: older than (epoch s), now, at most. Events unfinished since
-# before `older than` (their applier died, or their message was lost) queued again, once a period.
+# KEYS: unfinished, ready. ARGV: older than (epoch s), now, at most, the event key prefix.
+# Events taken (`processing`) before `older than` and not finished (their applier died) queued
+# again, each once a period; events still waiting in the ready list or for a retry are left.
 _STALE = """
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
 for _, id in ipairs(ids) do
-  redis.call('ZADD', KEYS[1], ARGV[2], id)
-  redis.call('LPUSH', KEYS[2], id)
+  if redis.call('HGET', ARGV[4] .. id, 'status') == 'processing' then
+    redis.call('ZADD', KEYS[1], ARGV[2], id)
+    redis.call('LPUSH', KEYS[2], id)
+    table.insert(out, id)
+  end
 end
-return ids
+return out
 """
 
 
@@ -129,8 +139,8 @@ class Events:
         """Up to `count` queued event ids, oldest first, waiting up to `block_s` for the first;
         each is marked taken, so the sweeper queues it again only if it is not finished a full
         period later (its applier died)."""
-        where = [READY, UNFINISHED, PAUSED]
-        ids = self._take(keys=where, args=[count, f"{time.time():.6f}", ""])
+        where, prefix = [READY, UNFINISHED, PAUSED], event_key("")
+        ids = self._take(keys=where, args=[count, f"{time.time():.6f}", "", prefix])
         if ids is None:  # paused
             time.sleep(block_s)
             return []
@@ -138,7 +148,10 @@ class Events:
             first = self._r.brpop([READY], timeout=block_s)
             if first is None:
                 return []
-            ids = self._take(keys=where, args=[count - 1, f"{time.time():.6f}", first[1]]) or []
+            ids = (
+                self._take(keys=where, args=[count - 1, f"{time.time():.6f}", first[1], prefix])
+                or []
+            )
         return [i.decode() for i in ids]
 
     def pause(self, paused: bool) -> None:
@@ -154,11 +167,12 @@ class Events:
         return int(self._r.llen(READY))
 
     def requeue_stale(self, older_than: float, limit: int = 1000) -> list[str]:
-        """Events accepted or taken more than `older_than` seconds ago and not finished: queued
-        again (their applier was killed); each at most once per `older_than`."""
+        """Events taken by an applier more than `older_than` seconds ago and not finished:
+        queued again (their applier was killed); each at most once per `older_than`."""
         now = time.time()
         ids = self._stale(
-            keys=[UNFINISHED, READY], args=[f"{now - older_than:.6f}", f"{now:.6f}", limit]
+            keys=[UNFINISHED, READY],
+            args=[f"{now - older_than:.6f}", f"{now:.6f}", limit, event_key("")],
         )
         return [i.decode() for i in ids]
 

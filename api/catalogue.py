@@ -43,7 +43,7 @@ from api.html import render_page
 from feeds.describe import feed_page_url, feed_url
 from feeds.membership import ALL, AUDIO
 from worker.runtime import Runtime
-from worker.store.feeds import etag_of
+from worker.store.rendered import etag_of
 
 INDEX_PAGE_SIZE = 100
 OPML_MAX_FEEDS = 500

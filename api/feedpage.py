@@ -28,7 +28,7 @@ from feeds.article import Article
 from feeds.describe import describe, feed_url
 from feeds.membership import ALL, AUDIO
 from worker.runtime import Runtime
-from worker.store.feeds import etag_of
+from worker.store.rendered import etag_of
 
 PAGE_SIZE = 20
 FORMATS = (("rss", "RSS"), ("atom", "Atom"), ("json", "JSON Feed"))

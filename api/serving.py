@@ -40,7 +40,7 @@ from feeds.membership import ALL, AUDIO, is_feed_key
 from feeds.render import EPOCH, render
 from feeds.text import slugify
 from worker.runtime import Runtime
-from worker.store.feeds import etag_of
+from worker.store.rendered import etag_of
 
 __all__ = ["CACHE_CONTROL", "NOSNIFF", "UNAVAILABLE", "BodyCache", "serve_feed", "stylesheet"]
 

@@ -27,8 +27,8 @@ from feeds.describe import feed_page_url
 from feeds.membership import ALL, AUDIO
 from feeds.sitemap import NewsItem, news_sitemap, url_sitemap
 from worker.runtime import Runtime
-from worker.store.feeds import etag_of
 from worker.store.news import News
+from worker.store.rendered import etag_of
 
 MEDIA_TYPE = "application/xml; charset=utf-8"
 

@@ -21,8 +21,8 @@ import requests
 from bench.events import article_event
 from tests.support import ROOT, Run, wait_for
 from worker.store.articles import ARTICLES, FEEDS
-from worker.store.feeds import meta_key, version_key
 from worker.store.render_queue import DIRTY
+from worker.store.rendered import meta_key, version_key
 from worker.store.workers import Workers
 
 ATOM = "{http://www.w3.org/2005/Atom}"

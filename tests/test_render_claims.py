@@ -1,5 +1,5 @@
 """Which feed the renderers take next, and how many feeds an event makes (issue #20, item 4):
-claiming is a priority queue of due times (worker/store/feeds.py), O(log n) however many feeds
+claiming is a priority queue of due times (worker/store/rendered.py), O(log n) however many feeds
 are dirty; `all`, the sections and feeds with readers go ahead of the long tail by a bounded head
 start; one event makes at most a bounded number of feeds (feeds/membership.py); distinct names
 get distinct feeds.
@@ -33,8 +33,8 @@ from feeds.membership import (
 from syndicate.embedded_redis import EmbeddedRedis
 from tests.support import free_port, load_fixture, wait_for
 from worker.store import keys
-from worker.store.feeds import Feeds
 from worker.store.render_queue import DIRTY, HEAD_START_MS, QUEUES, read_key
+from worker.store.rendered import Feeds
 
 BOUND = 1 + MAX_SECTION_LEVELS + MAX_TAG_FEEDS + MAX_AUTHOR_FEEDS + 1  # all .. audio
 

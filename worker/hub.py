@@ -41,7 +41,7 @@ from worker import enqueue, outbound
 from worker.retry import HUB_DELIVERY, HUB_VERIFY
 from worker.runtime import Runtime
 from worker.store.dead import hub_delivery_letter, reason_of
-from worker.store.feeds import etag_of
+from worker.store.rendered import etag_of
 
 log = logging.getLogger("syndicate.hub")
 

@@ -15,7 +15,7 @@ at a lower CPU priority than its worker: when the cores are short, events are ap
 the renders wait, which only makes them coalesce more (the last state is rendered either way).
 Several renderers at once are fine: each render claims its feed atomically.
 
-Which feed next (worker.store.feeds `claim_next`, one script of O(log n) steps however many feeds
+Which feed next (worker.store.rendered `claim_next`, one script of O(log n) steps however many feeds
 are dirty): the due one with the lowest due time less its priority's bounded head start, so
 `all`, then the sections, then feeds read recently go ahead of the long tail of new tags and
 authors, which is still rendered oldest first and never waits behind a priority feed that

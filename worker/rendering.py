@@ -23,7 +23,7 @@ from worker.retry import RENDER
 from worker.runtime import Runtime
 from worker.store.articles import STANDING_FEEDS
 from worker.store.dead import Reason, render_letter
-from worker.store.feeds import etag_of
+from worker.store.rendered import etag_of
 
 log = logging.getLogger("syndicate.render")
 

@@ -22,7 +22,7 @@ from syndicate.logs import register_secrets
 from worker.social import NETWORKS, channels_for
 from worker.social.base import Channel
 from worker.store import Store
-from worker.store.feeds import FeedReader
+from worker.store.rendered import FeedReader
 
 
 @dataclass

@@ -41,9 +41,9 @@ from worker.store.dead import DeadLetters
 from worker.store.events import Events
 from worker.store.exports import Exports
 from worker.store.fediverse import Fediverse
-from worker.store.feeds import Feeds
 from worker.store.outbox import Outbox
 from worker.store.purges import Purges
+from worker.store.rendered import Feeds
 from worker.store.schedule import Schedule
 from worker.store.subscriptions import Subscriptions
 from worker.store.takedowns import Takedowns

@@ -21,8 +21,7 @@ from cachetools import LRUCache
 from feeds.article import Article, ArticleEvent, format_time, parse_time
 from feeds.lifecycle import Change, Stored, decide
 from worker.store import article_scripts as scripts
-from worker.store import feeds as feed_state
-from worker.store import news, outbox
+from worker.store import news, outbox, rendered
 from worker.store._prefix import PREFIX, Client, part
 
 ARTICLES = f"{PREFIX}articles"  # zset article id -> last change (epoch s)
@@ -103,7 +102,7 @@ def _stored(raw: dict[str, str]) -> Stored | None:
 
 class Articles:
     def __init__(
-        self, client: Client, networks: tuple[str, ...], feed_size: int, feeds: feed_state.Feeds
+        self, client: Client, networks: tuple[str, ...], feed_size: int, feeds: rendered.Feeds
     ) -> None:
         self._r = client
         self.networks = networks
@@ -191,7 +190,7 @@ class Articles:
         the feed dirty, so it is rendered again). A stored article that cannot be read is left
         out and named in `unreadable`."""
         version, ids, docs, rows = self._for_render(
-            keys=[feed_state.version_key(feed_key), items_key(feed_key), deleted_key(feed_key)],
+            keys=[rendered.version_key(feed_key), items_key(feed_key), deleted_key(feed_key)],
             args=[limit, f"{time.time() - window_s:.3f}", article_key("")],
         )
         articles: list[Article] = []
@@ -281,7 +280,7 @@ class Articles:
             _retract_in(pipe, event.article_id, change.leave, posts, now)
         pipe.hset(key, mapping=fields)
         pipe.zadd(ARTICLES, {event.article_id: now})
-        feed_state.changed_in(pipe, change.touched, mark_dirty=not defer_render)
+        rendered.changed_in(pipe, change.touched, mark_dirty=not defer_render)
         pipe.execute()
 
     def _publish_in(

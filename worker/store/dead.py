@@ -27,7 +27,7 @@ from worker.store._prefix import PREFIX, Client
 DEAD = f"{PREFIX}dead"  # zset name -> failed at (epoch s)
 REPLAYED = f"{PREFIX}dead:replayed"  # hash name -> replayed at (epoch s)
 # hash name -> Reason. A render's letter is removed by the render's own script
-# (worker/store/feeds.py), which leaves its reason: at most one per feed, replaced when the
+# (worker/store/rendered.py), which leaves its reason: at most one per feed, replaced when the
 # feed fails again, and never read without its letter.
 REASONS = f"{PREFIX}dead:reasons"
 

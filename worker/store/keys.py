@@ -19,10 +19,10 @@ from worker.store.counters import COUNTERS
 from worker.store.dead import DEAD, REASONS, REPLAYED
 from worker.store.events import PAUSED, READY, RECENT, UNFINISHED, article_events_key, event_key
 from worker.store.exports import export_key
-from worker.store.feeds import body_key, meta_key, version_key
 from worker.store.outbox import OPEN, entry_key, lock_key
 from worker.store.purges import AUDIT
 from worker.store.render_queue import DIRTY, render_lock_key
+from worker.store.rendered import body_key, meta_key, version_key
 from worker.store.schedule import SCHEDULE
 from worker.store.sessions import LOGIN_FAILURES, login_failures_key, session_key
 from worker.store.subscriptions import COUNTS as HUB_COUNTS

@@ -14,8 +14,7 @@ from typing import Any
 
 import redis
 
-from worker.store import events, news, outbox
-from worker.store import feeds as feed_state
+from worker.store import events, news, outbox, rendered
 from worker.store._prefix import PREFIX, Client
 from worker.store.articles import (
     FEEDS,
@@ -148,7 +147,7 @@ def _remove_in(
         pipe.delete(deleted_key(feed))
     if held.emptied:
         pipe.srem(FEEDS, *held.emptied)
-    feed_state.changed_in(pipe, held.feeds)
+    rendered.changed_in(pipe, held.feeds)
     events.remove_in(pipe, held.event_ids, article_id)
     outbox.scrub_in(pipe, article_id, networks)
     news.retracted_in(pipe, article_id)

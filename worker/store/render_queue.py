@@ -8,7 +8,7 @@ minus its priority's head start (`HEAD_START_MS`) is lowest among the due ones: 
 lookups in one script, however many feeds are dirty. A head start is bounded, so a feed of the
 long tail waits behind a priority feed that became dirty at most that much later. The dirty set
 says which feeds need a render; a render lock (SET NX with a token) keeps two renders of a feed
-apart and is kept for the hold after a render. `Feeds` (worker/store/feeds.py) runs these.
+apart and is kept for the hold after a render. `Feeds` (worker/store/rendered.py) runs these.
 """
 
 from __future__ import annotations

@@ -124,6 +124,7 @@ class Service:
             SYNDICATE_DATA_DIR=str(workdir / "data"),
             SYNDICATE_FEED_SIZE="50",
             SYNDICATE_EXPORT_DIR=str(self.export_dir),
+            SYNDICATE_ACCESS_LOG="off",  # as the nginx it is measured against (access_log off)
             PYTHONPATH=str(ROOT),
             **settings,
         )

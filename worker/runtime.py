@@ -12,6 +12,7 @@ import asyncio
 import weakref
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import redis
 
@@ -32,6 +33,7 @@ class Runtime:
     _readers: weakref.WeakKeyDictionary = field(
         default_factory=weakref.WeakKeyDictionary, repr=False
     )
+    _last_reader: tuple[Any, FeedReader] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         register_secrets(self.settings.secret_values())
@@ -49,6 +51,8 @@ class Runtime:
         """The serving path's reader on an asyncio client of the running event loop (the API's
         hot path: no thread hop)."""
         loop = asyncio.get_running_loop()
+        if self._last_reader is not None and self._last_reader[0] is loop:
+            return self._last_reader[1]  # the one event loop of an API process, nearly always
         reader = self._readers.get(loop)
         if reader is None:
             reader = FeedReader(
@@ -57,6 +61,7 @@ class Runtime:
                 )
             )
             self._readers[loop] = reader
+        self._last_reader = (loop, reader)
         return reader
 
     @cached_property

@@ -107,9 +107,6 @@ class IndexNowQueue:
         )
         return bool(schedule)
 
-    def pending(self) -> int:
-        return int(self._r.zcard(PENDING))
-
     def claim(self, limit: int = BATCH_MAX) -> tuple[str, int, int] | None:
         """A new batch of one host's URLs taken from the pending ones: (id, URLs, still
         pending), or None when nothing is pending (the flush flag is cleared then)."""

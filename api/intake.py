@@ -202,7 +202,6 @@ def _enqueue(
     if not fresh:
         metrics.events.labels(type=kind, outcome="duplicate").inc()
         return JSONResponse({"event_id": event_id, "status": "duplicate"}, status_code=200)
-    _count_arrival(rt)
     metrics.events.labels(type=kind, outcome="accepted").inc()
     log.info(
         "event %s accepted (%s %s)",
@@ -220,12 +219,3 @@ def _enqueue(
         status_code=202,
         headers={"traceparent": traceparent},
     )
-
-
-def _count_arrival(rt: Runtime) -> None:
-    """The status page's chart and quiet warning; the event is already safe, so a failure to
-    count it changes nothing of the answer."""
-    try:
-        rt.store.activity.event_accepted()
-    except redis.RedisError:
-        pass

@@ -35,23 +35,41 @@ def apply_batch(rt: Runtime, event_ids: list[str]) -> list[str]:
     """Apply queued events in order; their outcomes. One event's failure is its own: it is
     dead-lettered (or, Redis away, left unfinished for the sweeper) and the others go on."""
     records = rt.store.events.get_many(event_ids)
+    _count_arrivals(rt, records)
     outcomes = []
     for event_id, record in zip(event_ids, records):
         try:
-            outcomes.append(apply_event(rt, event_id, record))
+            outcomes.append(apply_event(rt, event_id, record, taken=True))
         except Exception:  # noqa: BLE001 - e.g. Redis gone while recording the outcome
             log.exception("event %s: not applied now; the sweeper queues it again", event_id)
             outcomes.append("unfinished")
     return outcomes
 
 
-def apply_event(rt: Runtime, event_id: str, record: dict[str, str] | None = None) -> str:
-    """Apply one recorded event; its outcome. `record` if the caller read it already."""
+def _count_arrivals(rt: Runtime, records: list[dict[str, str] | None]) -> None:
+    """The status page's chart and quiet warning: each event counted on its first take, at the
+    time it was accepted (a count lost to Redis going away loses no event)."""
+    firsts = [
+        float(r["received_at"])
+        for r in records
+        if r is not None and r.get("attempts") == "1" and r.get("received_at")
+    ]
+    try:
+        rt.store.activity.events_accepted(firsts)
+    except redis.RedisError:
+        pass
+
+
+def apply_event(
+    rt: Runtime, event_id: str, record: dict[str, str] | None = None, taken: bool = False
+) -> str:
+    """Apply one recorded event; its outcome. `record` if the caller read it already; `taken`
+    when an applier took it (the take counted this attempt and marked it processing)."""
     events = rt.store.events
     record = events.get(event_id) if record is None else record
     if record is None or record["status"] in ("done", "failed"):
         return "skipped"
-    attempts = int(record.get("attempts") or 0)
+    attempts = int(record.get("attempts") or 0) - (1 if taken else 0)
     if EVENT.gives_up(attempts):
         # Every earlier attempt died without recording an outcome (a hard time limit, a
         # killed worker): stop here with what is known.
@@ -64,7 +82,8 @@ def apply_event(rt: Runtime, event_id: str, record: dict[str, str] | None = None
             f"last error: {last}",
         )
         return "failed"
-    events.start(event_id)
+    if not taken:
+        events.start(event_id)
     try:
         event = ArticleEvent.from_payload(event_id, json.loads(record["body"]))
         plan = outbox_plan(rt, event.article) if event.article is not None else {}

@@ -41,11 +41,18 @@ class Activity:
 
     def event_accepted(self, now: float | None = None) -> None:
         """One event from the CMS: its hour's count and its arrival, in one round trip."""
-        now = time.time() if now is None else now
+        self.events_accepted([time.time() if now is None else now])
+
+    def events_accepted(self, times: list[float]) -> None:
+        """Events from the CMS, by when each was accepted (an applier counts the batch it took):
+        their hours' counts and their arrivals, in one round trip."""
+        if not times:
+            return
         pipe = self._r.pipeline(transaction=False)
-        add_in(pipe, EVENTS, now)
-        pipe.zadd(ARRIVALS, {f"{now:.6f}:{secrets.token_hex(4)}": now})
-        pipe.zremrangebyscore(ARRIVALS, "-inf", now - DAY_S)
+        for at in times:
+            add_in(pipe, EVENTS, at)
+        pipe.zadd(ARRIVALS, {f"{at:.6f}:{secrets.token_hex(4)}": at for at in times})
+        pipe.zremrangebyscore(ARRIVALS, "-inf", time.time() - DAY_S)
         pipe.zremrangebyrank(ARRIVALS, 0, -ARRIVALS_KEPT - 1)
         pipe.expire(ARRIVALS, DAY_S)
         pipe.execute()

@@ -60,9 +60,9 @@ return 1
 """
 
 # KEYS: ready, unfinished, paused. ARGV: how many, now, an id already popped (or ''), the event
-# key prefix. Up to `how many` ids from the ready list, each marked taken now (`processing`, and
-# its time in unfinished: the sweeper waits a full period from here); none while paused (one
-# already popped goes back).
+# key prefix. Up to `how many` ids from the ready list, each marked taken now (`processing`, one
+# more attempt, and its time in unfinished: the sweeper waits a full period from here); none
+# while paused (one already popped goes back).
 _TAKE = """
 if redis.call('EXISTS', KEYS[3]) == 1 then
   if ARGV[3] ~= '' then redis.call('RPUSH', KEYS[1], ARGV[3]) end
@@ -73,6 +73,7 @@ if ARGV[3] ~= '' then table.insert(ids, 1, ARGV[3]) end
 for _, id in ipairs(ids) do
   if redis.call('ZADD', KEYS[2], 'XX', 'CH', ARGV[2], id) == 1 then
     redis.call('HSET', ARGV[4] .. id, 'status', 'processing')
+    redis.call('HINCRBY', ARGV[4] .. id, 'attempts', 1)
   end
 end
 return ids

@@ -23,3 +23,10 @@ end
 # `decode_responses`; ours is off, so replies are bytes, and the repositories hold the client as
 # `Client` (Any) rather than narrowing each reply by hand.
 Client = Any
+
+
+def eval_in(pipe: Any, script: str, keys: list[str], args: list[Any]) -> None:
+    """Queue a Lua script inside a pipeline or transaction by its text (EVAL). redis-py's
+    registered scripts ask `SCRIPT EXISTS` before every such pipeline: one more round trip per
+    event on the hot path. The text costs a few kB on the wire and Redis caches it compiled."""
+    pipe.eval(script, len(keys), *keys, *args)

@@ -22,7 +22,7 @@ from feeds.article import Article, ArticleEvent, format_time, parse_time
 from feeds.lifecycle import Change, Stored, decide
 from worker.store import article_scripts as scripts
 from worker.store import news, outbox, rendered
-from worker.store._prefix import PREFIX, Client, part
+from worker.store._prefix import PREFIX, Client, eval_in, part
 
 ARTICLES = f"{PREFIX}articles"  # zset article id -> last change (epoch s)
 FEEDS = f"{PREFIX}feeds"  # set of every feed key that ever had an item
@@ -114,7 +114,6 @@ class Articles:
         # Parsed articles by their stored bytes: a feed re-rendered after one change parses one
         # article, not fifty (and the same objects let feeds.render find its cached items).
         self._parsed: LRUCache[bytes, Article] = LRUCache(PARSED_CACHE_SIZE)
-        self._join = client.register_script(scripts.JOIN)
         self._for_render = client.register_script(scripts.FOR_RENDER)
         self._mark_rendered = client.register_script(scripts.MARK_RENDERED)
 
@@ -314,10 +313,11 @@ class Articles:
                 outbox.intend_in(
                     pipe, event.article_id, network, state, reason, event.event_id, now, traceparent
                 )
-        self._join(
-            keys=[k for feed in change.feeds for k in (items_key(feed), deleted_key(feed))],
-            args=[event.article_id, article.published_at.timestamp(), self.membership_cap],
-            client=pipe,
+        eval_in(
+            pipe,
+            scripts.JOIN,
+            [k for feed in change.feeds for k in (items_key(feed), deleted_key(feed))],
+            [event.article_id, article.published_at.timestamp(), self.membership_cap],
         )
         pipe.sadd(FEEDS, *change.feeds)
         return fields

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from redis.client import Pipeline
 from redis.commands.core import Script
 
-from worker.store._prefix import PREFIX
+from worker.store._prefix import PREFIX, eval_in
 
 DIRTY = f"{PREFIX}feeds:dirty"  # set of feed keys changed since their last render
 # zsets feed key -> when it may be rendered (epoch ms), by priority: a dirty feed, due then or
@@ -105,7 +106,12 @@ def mark_in(client: Any, feed_keys: list[str] | tuple[str, ...]) -> None:
     """Mark feeds dirty and queue them (on a client, or a pipeline inside its transaction)."""
     if feed_keys:
         prefix, lock, read = lua_parts()
-        _MARK_SCRIPT(keys=[DIRTY, *QUEUES], args=[prefix, read, lock, *feed_keys], client=client)
+        if isinstance(client, Pipeline):
+            eval_in(client, _MARK, [DIRTY, *QUEUES], [prefix, read, lock, *feed_keys])
+        else:
+            _MARK_SCRIPT(
+                keys=[DIRTY, *QUEUES], args=[prefix, read, lock, *feed_keys], client=client
+            )
 
 
 # Claim the next feed. KEYS: the dirty set, then QUEUES. ARGV: feed key prefix, render-lock

@@ -41,12 +41,11 @@ def test_the_key_is_the_feeds_own_export_hash() -> None:
 
 def test_etags_are_read_back_per_format_and_none_for_one_never_written(exports, private_redis):
     assert exports.etags("all", ["rss", "atom"]) == [None, None]
-    before = time.time()
     exports.written("all", {"rss": '"r1"', "atom": '"a1"'})
     assert exports.etags("all", ["atom", "json", "rss"]) == ['"a1"', None, '"r1"']
     stored = fields(private_redis, "all")
     assert stored["failures"] == "0"
-    assert before - 0.01 <= float(stored["written_at"]) <= time.time() + 0.01
+    assert abs(float(stored["written_at"]) - time.time()) < 5
     assert exports.etags("tag/nato", ["rss"]) == [None]  # another feed's hash is its own
 
 
@@ -61,7 +60,7 @@ def test_failures_are_counted_until_a_write_works(exports, private_redis):
     assert exports.failed("all", "export: OSError: still full") == 2
     stored = fields(private_redis, "all")
     assert stored["failures"] == "2" and stored["error"] == "export: OSError: still full"
-    assert float(stored["failed_at"]) <= time.time()
+    assert abs(float(stored["failed_at"]) - time.time()) < 5
     assert exports.error("all") == "export: OSError: still full"
 
     exports.written("all", {"rss": '"r1"'})

@@ -84,16 +84,26 @@ def delivery_id(activity_id: str, tid: str) -> str:
 
 
 # KEYS: followers, ACTORS, flood, COUNTS. ARGV: follower, record, user, max_total, max_per_hour.
-# A new follower must fit the bounds; a known one is updated (it counts once).
+# A new follower must fit the bounds; a known one is updated (it counts once, and keeps when it
+# first followed: a story published since goes to it).
 _FOLLOW = """
-local known = redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+local known = old ~= false
+local record = ARGV[2]
 if not known then
   if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[4]) then return 'full' end
   local n = redis.call('INCR', KEYS[3])
   if n == 1 then redis.call('EXPIRE', KEYS[3], 3600) end
   if n > tonumber(ARGV[5]) then return 'flood' end
+else
+  local ok, before = pcall(cjson.decode, old)
+  if ok and type(before) == 'table' and before.since then
+    local now = cjson.decode(record)
+    now.since = before.since
+    record = cjson.encode(now)
+  end
 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[1], ARGV[1], record)
 redis.call('SADD', KEYS[2], ARGV[3])
 redis.call('HINCRBY', KEYS[4], 'followed', 1)
 return known and 'again' or 'new'
@@ -150,7 +160,13 @@ class Fediverse:
             return False
         self._r.hdel(followers_key(user), follower)
         self._r.hincrby(COUNTS, "unfollowed", 1)
+        self._prune(user)
         return True
+
+    def _prune(self, user: str) -> None:
+        """An actor whose last follower left is no longer among those `followed`."""
+        if not self._r.hlen(followers_key(user)):
+            self._r.srem(ACTORS, user)
 
     def followed(self) -> list[str]:
         """The usernames of our actors that have followers (a few, not every feed)."""
@@ -161,6 +177,7 @@ class Fediverse:
         removed = 0
         for user in self.followed():
             removed += int(self._r.hdel(followers_key(user), follower))
+            self._prune(user)
         if removed:
             self._r.hincrby(COUNTS, "unfollowed", removed)
         return removed
@@ -188,6 +205,7 @@ class Fediverse:
             gone = [f for f, rec in self.followers(user).items() if rec["inbox"] == inbox]
             if gone:
                 removed += int(self._r.hdel(followers_key(user), *gone))
+                self._prune(user)
         return removed
 
     # Deliveries -------------------------------------------------------------------------------

@@ -47,8 +47,10 @@ class Actions:
         pipe.execute()
 
     def newest(self, limit: int = 20) -> list[dict[str, Any]]:
-        out = []
-        for raw in self._r.lrange(ACTIONS, 0, max(0, min(limit, KEPT)) - 1):
+        out: list[dict[str, Any]] = []
+        if limit <= 0:
+            return out
+        for raw in self._r.lrange(ACTIONS, 0, min(limit, KEPT) - 1):
             try:
                 entry = json.loads(raw)
             except ValueError:

@@ -96,6 +96,28 @@ return out
 """
 
 
+# KEYS: event hash, unfinished, dead letters, their replayed marks, their reasons. ARGV: event
+# id, status, finished at, result, error, the letter's name, its reason, now. An event's outcome,
+# unless a takedown removed its record meanwhile (then only its unfinished entry goes: nothing of
+# it comes back). `failed` dead-letters it; `done` takes a letter of it (from before a replay) off.
+_FINISH = """
+redis.call('ZREM', KEYS[2], ARGV[1])
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'status', ARGV[2], 'finished_at', ARGV[3], 'result', ARGV[4],
+           'error', ARGV[5])
+if ARGV[2] == 'failed' then
+  redis.call('ZADD', KEYS[3], ARGV[8], ARGV[6])
+  redis.call('HDEL', KEYS[4], ARGV[6])
+  redis.call('HSET', KEYS[5], ARGV[6], ARGV[7])
+else
+  redis.call('ZREM', KEYS[3], ARGV[6])
+  redis.call('HDEL', KEYS[4], ARGV[6])
+  redis.call('HDEL', KEYS[5], ARGV[6])
+end
+return 1
+"""
+
+
 class Events:
     def __init__(self, client: Client, retention_s: int) -> None:
         self._r = client
@@ -103,6 +125,7 @@ class Events:
         self._accept = client.register_script(_ACCEPT)
         self._take = client.register_script(_TAKE)
         self._stale = client.register_script(_STALE)
+        self._finish = client.register_script(_FINISH)
 
     def accept(
         self, event_id: str, event_type: str, article_id: str, body: str, traceparent: str = ""
@@ -205,6 +228,8 @@ class Events:
         return out
 
     def recent_ids(self, limit: int = 20) -> list[str]:
+        if limit <= 0:
+            return []
         return [e.decode() for e in self._r.zrevrange(RECENT, 0, limit - 1)]
 
     def start(self, event_id: str) -> None:
@@ -214,23 +239,23 @@ class Events:
         pipe.execute()
 
     def finish(self, event_id: str, status: str, result: dict | None, error: str = "") -> None:
-        """done (a dead letter of it, from before a replay, goes) or failed (dead-lettered)."""
-        mapping = {
-            "status": status,
-            "finished_at": f"{time.time():.6f}",
-            "result": json.dumps(result or {}),
-            "error": mask(error)[:500],
-        }
-        pipe = self._r.pipeline()
-        pipe.hset(event_key(event_id), mapping=mapping)
-        pipe.zrem(UNFINISHED, event_id)
-        if status == "failed":
-            dead.add_in(
-                pipe, dead.event_letter(event_id), dead.reason_of(error, dead.Reason.INTERNAL)
-            )
-        else:
-            dead.remove_in(pipe, dead.event_letter(event_id))
-        pipe.execute()
+        """done (a dead letter of it, from before a replay, goes) or failed (dead-lettered), in
+        one step; nothing is written back if a takedown removed the event meanwhile."""
+        now = time.time()
+        reason = dead.reason_of(error, dead.Reason.INTERNAL) if status == "failed" else ""
+        self._finish(
+            keys=[event_key(event_id), UNFINISHED, dead.DEAD, dead.REPLAYED, dead.REASONS],
+            args=[
+                event_id,
+                status,
+                f"{now:.6f}",
+                json.dumps(result or {}),
+                mask(error)[:500],
+                dead.event_letter(event_id),
+                dead.Reason(reason).value if reason else "",
+                f"{now:.6f}",
+            ],
+        )
 
     def retry(self, event_id: str, reason: str, due_in_s: float) -> None:
         """Back to queued with its reason; the scheduler queues it again in `due_in_s` seconds."""

@@ -42,6 +42,23 @@ def rabbitmq_turn() -> Any:
 
 
 @pytest.fixture(scope="session")
+def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A Redis of its own (one per test process) that no worker uses: for a repository's own
+    tests, where the session's applier and renderer must not take anything away."""
+    server = EmbeddedRedis(tmp_path_factory.mktemp("private-redis"), port=free_port())
+    server.start()
+    yield redis.Redis.from_url(server.url)
+    server.stop()
+
+
+@pytest.fixture
+def db(private_redis: redis.Redis) -> redis.Redis:
+    """The private Redis, emptied for this test."""
+    private_redis.flushdb()
+    return private_redis
+
+
+@pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
     external = os.environ.get("SYNDICATE_TEST_REDIS_URL")
     if external:

@@ -20,8 +20,7 @@ from typing import Any
 import pytest
 import redis
 
-from syndicate.embedded_redis import EmbeddedRedis
-from tests.support import free_port, load_fixture, wait_for
+from tests.support import load_fixture, wait_for
 from worker.store import keys
 from worker.store.dead import event_letter
 from worker.store.events import Events
@@ -75,14 +74,6 @@ def test_a_batch_applies_in_queue_order_and_the_version_decides(service) -> None
     assert service.event_done("evt-batch-7-v3")["result"]["outcome"] == "applied"
     assert service.event_done("evt-batch-7-v2")["result"]["outcome"] == "stale"
     assert service.client.get("/articles/batch-7").json()["version"] == 3
-
-
-@pytest.fixture(scope="module")
-def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("applier-redis"), port=free_port())
-    server.start()
-    yield redis.Redis.from_url(server.url)
-    server.stop()
 
 
 @pytest.fixture

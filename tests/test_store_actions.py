@@ -8,30 +8,13 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 import pytest
 import redis
 
-from syndicate.embedded_redis import EmbeddedRedis
-from tests.support import free_port
 from worker.store.actions import DETAIL_MAX, KEPT, Actions
 
 ACTIONS = "syn:actions"
-
-
-@pytest.fixture(scope="module")
-def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("actions-redis"), port=free_port())
-    server.start()
-    yield redis.Redis.from_url(server.url)
-    server.stop()
-
-
-@pytest.fixture
-def db(private_redis: redis.Redis) -> redis.Redis:
-    private_redis.flushdb()
-    return private_redis
 
 
 @pytest.fixture

@@ -9,31 +9,14 @@ from __future__ import annotations
 
 import re
 import time
-from typing import Any
 
 import pytest
 import redis
 
-from syndicate.embedded_redis import EmbeddedRedis
-from tests.support import free_port
 from worker.store import activity as activity_module
 from worker.store.activity import DAY_S, HOUR_S, KEPT_S, POSTS, Activity, add_in
 
 ARRIVALS = "syn:activity:arrivals"
-
-
-@pytest.fixture(scope="module")
-def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("activity-redis"), port=free_port())
-    server.start()
-    yield redis.Redis.from_url(server.url)
-    server.stop()
-
-
-@pytest.fixture
-def db(private_redis: redis.Redis) -> redis.Redis:
-    private_redis.flushdb()
-    return private_redis
 
 
 @pytest.fixture

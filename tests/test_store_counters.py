@@ -6,23 +6,11 @@ the `websub` retries; an empty hash reads as zeros."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 import redis
 
-from syndicate.embedded_redis import EmbeddedRedis
-from tests.support import free_port
 from worker.store import counters
 from worker.store.counters import COUNTERS, RENDER_SECONDS, RENDERS, Counters
-
-
-@pytest.fixture(scope="module")
-def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("counters-redis"), port=free_port())
-    server.start()
-    yield redis.Redis.from_url(server.url)
-    server.stop()
 
 
 @pytest.fixture

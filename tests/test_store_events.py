@@ -11,33 +11,17 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Any
 
 import pytest
 import redis
 
-from syndicate.embedded_redis import EmbeddedRedis
-from tests.support import free_port, wait_for
+from tests.support import wait_for
 from worker.store import events as events_module
 from worker.store.events import SUMMARY_FIELDS, Events, remove_in
 
 RETENTION_S = 3600
 READY, RECENT, UNFINISHED = "syn:events:ready", "syn:events:recent", "syn:events:unfinished"
 DEAD, REASONS, REPLAYED = "syn:dead", "syn:dead:reasons", "syn:dead:replayed"
-
-
-@pytest.fixture(scope="module")
-def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("events-redis"), port=free_port())
-    server.start()
-    yield redis.Redis.from_url(server.url)
-    server.stop()
-
-
-@pytest.fixture
-def db(private_redis: redis.Redis) -> redis.Redis:
-    private_redis.flushdb()
-    return private_redis
 
 
 @pytest.fixture

@@ -17,8 +17,6 @@ from urllib.parse import urlsplit
 import pytest
 import redis
 
-from syndicate.embedded_redis import EmbeddedRedis
-from tests.support import free_port
 from worker.store.dead import DeadLetters, Reason
 from worker.store.fediverse import (
     ACTORS,
@@ -40,14 +38,6 @@ from worker.store.fediverse import (
 
 INBOX = "https://social.example/inbox"  # a shared inbox
 OTHER = "https://other.example/users/bo/inbox"
-
-
-@pytest.fixture(scope="module")
-def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("fediverse-redis"), port=free_port())
-    server.start()
-    yield redis.Redis.from_url(server.url)
-    server.stop()
 
 
 @pytest.fixture

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 import pytest
 import redis
 
-from syndicate.embedded_redis import EmbeddedRedis
-from tests.support import free_port
 from worker.store import indexnow
 from worker.store.dead import DeadLetters, Reason
 from worker.store.indexnow import (
@@ -32,14 +29,6 @@ from worker.store.indexnow import (
 )
 
 A, B = "a.example", "b.example"
-
-
-@pytest.fixture(scope="module")
-def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("indexnow-redis"), port=free_port())
-    server.start()
-    yield redis.Redis.from_url(server.url)
-    server.stop()
 
 
 @pytest.fixture

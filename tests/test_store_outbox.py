@@ -8,13 +8,10 @@ tests/test_delivery.py's."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import pytest
 import redis
 
-from syndicate.embedded_redis import EmbeddedRedis
-from tests.support import free_port
 from worker.store.counters import Counters
 from worker.store.dead import DeadLetters, Reason
 from worker.store.outbox import (
@@ -31,20 +28,6 @@ from worker.store.outbox import (
 NETWORKS = ("twitter", "mastodon", "bluesky")
 OPEN = "syn:outbox:open"
 TWITTER = "syn:outbox:a-1:twitter"
-
-
-@pytest.fixture(scope="module")
-def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("outbox-redis"), port=free_port())
-    server.start()
-    yield redis.Redis.from_url(server.url)
-    server.stop()
-
-
-@pytest.fixture
-def db(private_redis: redis.Redis) -> redis.Redis:
-    private_redis.flushdb()
-    return private_redis
 
 
 @pytest.fixture

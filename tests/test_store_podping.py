@@ -7,23 +7,12 @@ feed. The notifications are tests/test_indexnow_podping.py's."""
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import pytest
 import redis
 
-from syndicate.embedded_redis import EmbeddedRedis
-from tests.support import free_port
 from worker.store.dead import DeadLetters, Reason
 from worker.store.podping import Podpings, letter, lock_key, state_key
-
-
-@pytest.fixture(scope="module")
-def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("podping-redis"), port=free_port())
-    server.start()
-    yield redis.Redis.from_url(server.url)
-    server.stop()
 
 
 @pytest.fixture

@@ -14,25 +14,9 @@ from typing import Any
 import pytest
 import redis
 
-from syndicate.embedded_redis import EmbeddedRedis
-from tests.support import free_port
 from worker.store.schedule import Schedule, add_in
 
 SCHEDULE = "syn:schedule"
-
-
-@pytest.fixture(scope="module")
-def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("schedule-redis"), port=free_port())
-    server.start()
-    yield redis.Redis.from_url(server.url)
-    server.stop()
-
-
-@pytest.fixture
-def db(private_redis: redis.Redis) -> redis.Redis:
-    private_redis.flushdb()
-    return private_redis
 
 
 @pytest.fixture

@@ -8,31 +8,15 @@ tests/test_security.py's and tests/test_api_hardening.py's."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 import redis
 
-from syndicate.embedded_redis import EmbeddedRedis
-from tests.support import free_port, wait_for
+from tests.support import wait_for
 from worker.store.sessions import Sessions
 
 EVERYONE = "syn:login:failures"
 ALICE, BOB = "192.0.2.1", "2001:db8::2"
-
-
-@pytest.fixture(scope="module")
-def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("sessions-redis"), port=free_port())
-    server.start()
-    yield redis.Redis.from_url(server.url)
-    server.stop()
-
-
-@pytest.fixture
-def db(private_redis: redis.Redis) -> redis.Redis:
-    private_redis.flushdb()
-    return private_redis
 
 
 @pytest.fixture

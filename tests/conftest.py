@@ -143,8 +143,9 @@ def clean_redis(settings: Settings) -> redis.Redis:
             wait_for(drained, timeout=30, what="the worker to drain")
         except AssertionError:
             pass  # a killed worker's unacked tasks wait for the visibility timeout
+    kept = {keys.WORKERS.encode(), keys.RENDERERS.encode()}  # the session worker's heartbeats
     for key in r.scan_iter(keys.PREFIX + "*", count=1000):
-        if key != keys.WORKERS.encode():
+        if key not in kept:
             r.delete(key)
     return r
 

@@ -1,5 +1,5 @@
 """worker/store/articles.py, the articles' repository, on the test Redis (tests/conftest.py's
-`clean_redis`; no worker needed): what one applied event writes, what the membership keeps, and
+`db`; no worker needed): what one applied event writes, what the membership keeps, and
 what a render and a feed's page read back. The rules themselves are tests/test_lifecycle.py's;
 the pipeline around `apply` is tests/test_domain.py's and tests/test_pipeline.py's."""
 
@@ -20,8 +20,8 @@ T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(clean_redis) -> Store:
-    return Store(clean_redis, NETWORKS)
+def store(db) -> Store:
+    return Store(db, NETWORKS)
 
 
 def event(article_id: str = "a-1", version: int = 1, kind: str = "article.published", **changes):
@@ -51,7 +51,7 @@ def small(article_id: str, hours: float, version: int = 1) -> ArticleEvent:
     )
 
 
-def test_a_first_publish_writes_the_article_its_membership_and_its_intents(store, clean_redis):
+def test_a_first_publish_writes_the_article_its_membership_and_its_intents(store, db):
     an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     first = event(tags=["NATO"], published_at=an_hour_ago, updated_at=an_hour_ago)
     applied = store.articles.apply(first, {"twitter": ("pending", "")}, traceparent="00-x")
@@ -66,35 +66,35 @@ def test_a_first_publish_writes_the_article_its_membership_and_its_intents(store
     assert store.articles.titles(["a-1", "unknown"]) == {"a-1": first.article.title}
     published = first.article.published_at.timestamp()
     for feed in stored["feeds"]:
-        assert clean_redis.zscore(keys.items_key(feed), "a-1") == published
+        assert db.zscore(keys.items_key(feed), "a-1") == published
         assert store.articles.is_feed(feed)
-        assert clean_redis.get(keys.version_key(feed)) == b"1"
+        assert db.get(keys.version_key(feed)) == b"1"
     assert store.articles.count() == 1
     entry = store.outbox.entry("a-1", "twitter")
     assert entry["state"] == "pending" and entry["traceparent"] == "00-x"
-    assert clean_redis.zscore(keys.NEWS_PUBLISHED, "a-1") is not None
+    assert db.zscore(keys.NEWS_PUBLISHED, "a-1") is not None
 
 
-def test_an_update_moves_the_membership_and_keeps_the_first_publish(store, clean_redis):
+def test_an_update_moves_the_membership_and_keeps_the_first_publish(store, db):
     store.articles.apply(event(tags=["NATO", "China"]), {"twitter": ("pending", "")})
     first_published = store.articles.get("a-1")["first_published_at"]
-    clean_redis.delete(keys.entry_key("a-1", "twitter"))
+    db.delete(keys.entry_key("a-1", "twitter"))
     applied = store.articles.apply(
         event(version=2, kind="article.updated", tags=["NATO"]), {"twitter": ("pending", "")}
     )
     assert applied.outcome == "applied" and not applied.first_publish
     assert "tag/china" in applied.touched_feeds
-    assert clean_redis.zscore(keys.items_key("tag/china"), "a-1") is None
-    assert clean_redis.zscore(keys.items_key("tag/nato"), "a-1") is not None
+    assert db.zscore(keys.items_key("tag/china"), "a-1") is None
+    assert db.zscore(keys.items_key("tag/nato"), "a-1") is not None
     assert store.articles.get("a-1")["first_published_at"] == first_published
     assert store.outbox.entry("a-1", "twitter") == {}  # an update asks for no post
     assert "tag/china" in store.articles.all_feeds()
     assert "tag/china" not in store.articles.feeds_with_items()
 
 
-def test_a_stale_event_writes_nothing(store, clean_redis):
+def test_a_stale_event_writes_nothing(store, db):
     store.articles.apply(event(version=3))
-    before = clean_redis.hgetall(keys.article_key("a-1"))
+    before = db.hgetall(keys.article_key("a-1"))
     applied = store.articles.apply(event(version=2, kind="article.updated", tags=["Late"]))
     assert applied.as_dict() == {
         "outcome": "stale",
@@ -103,24 +103,24 @@ def test_a_stale_event_writes_nothing(store, clean_redis):
         "first_publish": False,
         "unpublished": False,
     }
-    assert clean_redis.hgetall(keys.article_key("a-1")) == before
-    assert not clean_redis.exists(keys.items_key("tag/late"))
+    assert db.hgetall(keys.article_key("a-1")) == before
+    assert not db.exists(keys.items_key("tag/late"))
 
 
-def test_an_unpublish_takes_the_text_away_and_announces_the_retraction(store, clean_redis):
+def test_an_unpublish_takes_the_text_away_and_announces_the_retraction(store, db):
     an_hour_ago = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     store.articles.apply(event(published_at=an_hour_ago), {"twitter": ("pending", "")})
-    assert clean_redis.zscore(keys.NEWS_PUBLISHED, "a-1") is not None
+    assert db.zscore(keys.NEWS_PUBLISHED, "a-1") is not None
     applied = store.articles.apply(event(version=2, kind="article.unpublished"))
     assert applied.unpublished and applied.state == "unpublished"
     stored = store.articles.get("a-1")
     assert "doc" not in stored and stored["title"] and stored["url"]  # the audit trail stays
     assert store.articles.article("a-1") is None
     for feed in applied.touched_feeds:
-        assert clean_redis.zscore(keys.items_key(feed), "a-1") is None
-        assert clean_redis.zscore(keys.deleted_key(feed), "a-1") is not None
+        assert db.zscore(keys.items_key(feed), "a-1") is None
+        assert db.zscore(keys.deleted_key(feed), "a-1") is not None
     assert store.outbox.entry("a-1", "twitter")["delete_requested"] == "1"
-    assert clean_redis.zscore(keys.NEWS_PUBLISHED, "a-1") is None
+    assert db.zscore(keys.NEWS_PUBLISHED, "a-1") is None
 
 
 def test_the_timeline_keeps_the_last_events_only(store):
@@ -131,46 +131,44 @@ def test_the_timeline_keeps_the_last_events_only(store):
     assert [t["version"] for t in timeline] == list(range(6, TIMELINE_KEPT + 6))
 
 
-def test_a_backfill_bumps_the_feeds_versions_but_marks_nothing_for_the_renderers(
-    store, clean_redis
-):
+def test_a_backfill_bumps_the_feeds_versions_but_marks_nothing_for_the_renderers(store, db):
     applied = store.articles.apply(event(), defer_render=True)
-    assert clean_redis.scard(keys.DIRTY) == 0
+    assert db.scard(keys.DIRTY) == 0
     for feed in applied.touched_feeds:
-        assert clean_redis.get(keys.version_key(feed)) == b"1"
+        assert db.get(keys.version_key(feed)) == b"1"
 
 
-def test_the_membership_is_capped_and_a_trimmed_article_rejoins_when_there_is_room(clean_redis):
-    store = Store(clean_redis, NETWORKS, feed_size=1)
+def test_the_membership_is_capped_and_a_trimmed_article_rejoins_when_there_is_room(db):
+    store = Store(db, NETWORKS, feed_size=1)
     cap = store.articles.membership_cap
     assert cap == 101  # twice the feed, at least 100 more
     for n in range(cap + 1):
         store.articles.apply(small(f"m-{n:03d}", hours=n))
     assert store.articles.item_counts(["all"]) == [cap]
-    assert clean_redis.zscore(keys.items_key("all"), "m-000") is None  # the oldest went
+    assert db.zscore(keys.items_key("all"), "m-000") is None  # the oldest went
     store.articles.apply(small("m-000", hours=0, version=2))  # still the oldest: no room
-    assert clean_redis.zscore(keys.items_key("all"), "m-000") is None
+    assert db.zscore(keys.items_key("all"), "m-000") is None
     newest = f"m-{cap:03d}"
     store.articles.apply(event(newest, version=2, kind="article.unpublished"))
     store.articles.apply(small("m-000", hours=0, version=3))
-    assert clean_redis.zscore(keys.items_key("all"), "m-000") is not None
+    assert db.zscore(keys.items_key("all"), "m-000") is not None
     assert store.articles.item_counts(["all"]) == [cap]
 
 
 def test_a_render_reads_the_newest_items_the_recent_retractions_and_names_unreadable_docs(
-    store, clean_redis
+    store, db
 ):
     for n in range(4):
         store.articles.apply(small(f"r-{n}", hours=n))
-    clean_redis.hset(keys.article_key("r-2"), "doc", b"{not json")
+    db.hset(keys.article_key("r-2"), "doc", b"{not json")
     now = datetime.now(UTC).timestamp()
-    clean_redis.zadd(keys.deleted_key("all"), {"recent": now - 60, "old": now - 7200})
+    db.zadd(keys.deleted_key("all"), {"recent": now - 60, "old": now - 7200})
     got = store.articles.for_render("all", limit=3, window_s=3600)
     assert got.version == 4
     assert [a.id for a in got.articles] == ["r-3", "r-1"]  # newest first, r-0 past the limit
     assert [article_id for article_id, _ in got.unreadable] == ["r-2"]
     assert [article_id for article_id, _ in got.deleted] == ["recent"]
-    assert clean_redis.zscore(keys.deleted_key("all"), "old") is None  # dropped for good
+    assert db.zscore(keys.deleted_key("all"), "old") is None  # dropped for good
 
 
 def test_the_first_time_an_article_went_live_in_a_feed_is_kept(store):

@@ -1,4 +1,4 @@
-"""worker/store/subscriptions.py, our WebSub hub's state, on the test Redis (`clean_redis`; no
+"""worker/store/subscriptions.py, our WebSub hub's state, on a private Redis (`db`; no
 worker needed): requests and their verification, leases, removal, delivery outcomes and
 backoff, and what the status page is shown. The hub over HTTP with real subscribers is
 tests/test_hub.py's (its bounds test drives `request` and `finish` too)."""
@@ -17,8 +17,8 @@ BOUNDS = {"max_total": 10, "max_per_host": 10}
 
 
 @pytest.fixture
-def subs(clean_redis) -> Subscriptions:
-    return Subscriptions(clean_redis)
+def subs(db) -> Subscriptions:
+    return Subscriptions(db)
 
 
 def ask(
@@ -51,7 +51,7 @@ def subscribe(subs: Subscriptions, callback: str = "https://sub.example/cb", **k
     return sid
 
 
-def test_a_verified_request_becomes_a_subscription_keyed_without_its_callback(subs, clean_redis):
+def test_a_verified_request_becomes_a_subscription_keyed_without_its_callback(subs, db):
     outcome, sid, rid = ask(subs)
     assert outcome == "ok" and sid == subscription_id(TOPIC, "https://sub.example/cb?token=t0k")
     intent = subs.intent(sid, rid)
@@ -65,30 +65,30 @@ def test_a_verified_request_becomes_a_subscription_keyed_without_its_callback(su
     assert sub.secret == "s3cret" and sub.origin == "https://sub.example:443"
     assert time.time() + 3590 < sub.expires_at <= time.time() + 3600.01  # stored to the ms
     assert subs.of_feed("all") == [sid]
-    every_key = b" ".join(clean_redis.scan_iter(keys.PREFIX + "hub:*"))
+    every_key = b" ".join(db.scan_iter(keys.PREFIX + "hub:*"))
     assert b"sub.example/cb" not in every_key and b"t0k" not in every_key
     assert subs.listing()["counts"]["requested"] == 1
     assert subs.listing()["counts"]["verified"] == 1
 
 
-def test_a_newer_request_supersedes_the_pending_one(subs, clean_redis):
+def test_a_newer_request_supersedes_the_pending_one(subs, db):
     _, sid, first = ask(subs, secret="old")
     _, same, second = ask(subs, secret="new")
     assert same == sid and second != first
     assert subs.finish(sid, first, "all", True, 10) == "superseded"
     assert subs.finish(sid, second, "all", True, 10) == "subscribed"
     assert subs.get(sid).secret == "new"
-    assert clean_redis.hget(keys.HUB_HOSTS, "p:sub.example") is None  # one pending, now gone
+    assert db.hget(keys.HUB_HOSTS, "p:sub.example") is None  # one pending, now gone
 
 
-def test_a_failed_verification_records_nothing_but_the_count(subs, clean_redis):
+def test_a_failed_verification_records_nothing_but_the_count(subs, db):
     _, sid, rid = ask(subs)
     assert subs.finish(sid, rid, "all", False, 10) == "failed"
     assert subs.get(sid) is None and subs.of_feed("all") == []
     listing = subs.listing()
     assert listing["pending"] == 0 and listing["subscriptions"] == 0
     assert listing["counts"]["verify_failed"] == 1
-    assert clean_redis.hgetall(keys.HUB_HOSTS) == {}
+    assert db.hgetall(keys.HUB_HOSTS) == {}
 
 
 def test_the_total_bound_holds_again_when_verifying(subs):
@@ -99,15 +99,15 @@ def test_the_total_bound_holds_again_when_verifying(subs):
     assert ask(subs, "https://more.example/cb", max_total=2)[0] == "total"
 
 
-def test_an_unsubscribe_removes_the_subscription_its_counts_and_its_dead_letter(subs, clean_redis):
+def test_an_unsubscribe_removes_the_subscription_its_counts_and_its_dead_letter(subs, db):
     sid = subscribe(subs)
-    clean_redis.zadd(dead.DEAD, {f"hubdelivery:{sid}": time.time()})
+    db.zadd(dead.DEAD, {f"hubdelivery:{sid}": time.time()})
     _, same, rid = ask(subs, "https://sub.example/cb", mode="unsubscribe")
     assert same == sid and subs.finish(sid, rid, "all", True, 10) == "unsubscribed"
     assert subs.get(sid) is None and subs.of_feed("all") == []
-    assert clean_redis.zscore(dead.DEAD, f"hubdelivery:{sid}") is None
-    assert clean_redis.hgetall(keys.HUB_TOPICS) == {}
-    assert clean_redis.hget(keys.HUB_HOSTS, "a:sub.example") is None
+    assert db.zscore(dead.DEAD, f"hubdelivery:{sid}") is None
+    assert db.hgetall(keys.HUB_TOPICS) == {}
+    assert db.hget(keys.HUB_HOSTS, "a:sub.example") is None
     assert subs.listing()["counts"]["unsubscribed"] == 1
 
 
@@ -133,7 +133,7 @@ def test_one_delivery_at_a_time_per_subscription(subs):
     assert subs.lock(sid, ttl_s=30) is not None
 
 
-def test_failures_count_per_subscription_and_origin_until_a_delivery_succeeds(subs, clean_redis):
+def test_failures_count_per_subscription_and_origin_until_a_delivery_succeeds(subs, db):
     sid = subscribe(subs)
     origin = "https://sub.example:443"
     subs.sending(sid, '"v1"')
@@ -151,7 +151,7 @@ def test_failures_count_per_subscription_and_origin_until_a_delivery_succeeds(su
     assert sub is not None and sub.failures == 0 and sub.delivered_etag == '"v1"'
     assert sub.last_error == "" and subs.host_retry_at(origin) == 0.0
     assert subs.listing()["failing"] == 0
-    assert clean_redis.hget(keys.sub_key(sid), "sending_etag") is None
+    assert db.hget(keys.sub_key(sid), "sending_etag") is None
 
 
 def test_a_failure_after_the_subscription_is_gone_counts_only_for_its_origin(subs):

@@ -1,4 +1,4 @@
-"""worker/store/articles.py, the articles' repository, on the test Redis (tests/conftest.py's
+"""worker/store/articles.py, the articles' repository, on the private Redis (tests/conftest.py's
 `db`; no worker needed): what one applied event writes, what the membership keeps, and
 what a render and a feed's page read back. The rules themselves are tests/test_lifecycle.py's;
 the pipeline around `apply` is tests/test_domain.py's and tests/test_pipeline.py's."""

@@ -128,6 +128,7 @@ def test_remote_text_is_scrubbed_of_secrets_and_bounded(outbox, db):
 
 def test_a_state_is_counted_and_a_sent_post_counts_in_its_hour(outbox, db):
     intend(db)
+    intend(db, "mastodon")
     outbox.update("a-1", "twitter", state="failed")
     outbox.update("a-1", "twitter", last_error="no state: not counted")
     outbox.update("a-1", "twitter", state="sent")
@@ -200,6 +201,7 @@ def test_open_per_network_counts_the_open_entries(outbox, db):
     pipe = db.pipeline()
     for article_id, network in [("a-1", "twitter"), ("a-2", "twitter"), ("a-1", "mastodon")]:
         open_in(pipe, article_id, network, time.time())
+    intend_in(pipe, "a-2", "twitter", "sent", "", "e-2", time.time())
     pipe.execute()
     assert outbox.open_per_network() == {"twitter": 2, "mastodon": 1}
     outbox.update("a-2", "twitter", listing="close", state="sent")
@@ -208,6 +210,7 @@ def test_open_per_network_counts_the_open_entries(outbox, db):
 
 def test_a_takedown_asks_for_the_delete_and_scrubs_the_words_of_the_entry(outbox, db):
     intend(db)
+    intend(db, "mastodon")
     outbox.update(
         "a-1", "twitter", listing="close", state="sent", remote_id="1789", payload="Words"
     )
@@ -275,3 +278,18 @@ def test_reopen_leaves_an_entry_with_nothing_to_retry_alone(outbox, db):
     assert outbox.reopen("a-1", "mastodon") is None  # no entry at all
     assert stored(db) == before and open_list(db) == {}
     assert not db.exists("syn:outbox:a-1:mastodon")
+
+
+def test_an_update_after_a_takedown_scrubbed_the_entry_writes_nothing(
+    outbox: Outbox, db: redis.Redis
+) -> None:
+    """A delivery that ends while a takedown removes its entry (the post deleted, the entry
+    scrubbed) must not write the entry back, not even as `skipped`: nothing of the article
+    outlives its takedown. An entry that exists is written as before."""
+    assert outbox.update("a-1", "twitter", state="skipped", reason="unpublished") is False
+    assert db.keys("*") == []
+    pipe = db.pipeline()
+    intend_in(pipe, "a-1", "twitter", "pending", "", "evt-1", time.time(), "")
+    pipe.execute()
+    assert outbox.update("a-1", "twitter", state="sent", remote_id="1") is True
+    assert stored(db)["state"] == "sent"

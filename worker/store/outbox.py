@@ -15,6 +15,8 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
+from redis.exceptions import WatchError
+
 from syndicate.logs import mask
 from worker.store import activity, counters, dead
 from worker.store._prefix import PREFIX, Client, part
@@ -130,16 +132,43 @@ class Outbox:
         listing: Listing = "open",
         incr_attempts: bool = False,
         **fields: Any,
-    ) -> None:
+    ) -> bool:
         """Write delivery fields. `listing`: put the entry on the sweeper's open list (touched
-        now), take it off (`close`), or leave the list alone (`keep`)."""
-        pipe = self._r.pipeline()
+        now), take it off (`close`), or leave the list alone (`keep`). Only an entry that still
+        exists is written (the publish made it; a takedown that scrubbed it meanwhile wins):
+        False, and nothing written, otherwise."""
         key = entry_key(article_id, network)
         now = time.time()
         fields["updated_at"] = f"{now:.3f}"
         for name in REMOTE_TEXT:  # remote text: never a secret in the store
             if name in fields:
                 fields[name] = mask(str(fields[name]))[:500]
+        with self._r.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)
+                    if not pipe.exists(key):
+                        return False
+                    pipe.multi()
+                    self._write_in(
+                        pipe, article_id, network, key, now, listing, incr_attempts, fields
+                    )
+                    pipe.execute()
+                    return True
+                except WatchError:
+                    continue  # the entry changed under us: look again
+
+    @staticmethod
+    def _write_in(
+        pipe: Any,
+        article_id: str,
+        network: str,
+        key: str,
+        now: float,
+        listing: Listing,
+        incr_attempts: bool,
+        fields: dict[str, Any],
+    ) -> None:
         pipe.hset(key, mapping={k: str(v) for k, v in fields.items()})
         if incr_attempts:
             pipe.hincrby(key, "attempts", 1)
@@ -153,7 +182,6 @@ class Outbox:
                 activity.add_in(pipe, activity.POSTS, now)
             if fields["state"] in DONE_STATES:
                 dead.remove_in(pipe, dead.delivery_letter(article_id, network))
-        pipe.execute()
 
     def count_retry(self, network: str) -> None:
         self._counters.add({counters.retries(network): 1})

@@ -233,3 +233,17 @@ def test_the_fan_out_runs_in_its_own_process_below_the_renderer(run: Run) -> Non
 
     wait_for(lambda: len(banners()) >= 2, 30, "both workers' banners")
     assert banners() == {("fediverse",), ("deliveries", "events", "pings")}
+
+
+def test_the_workers_own_pool_stays_prefork_beside_the_fan_out_threads(run: Run) -> None:
+    """Only the fan-out process runs a thread pool: the worker's own pool (posts, pings,
+    takedowns) keeps prefork's time limits and lost-worker redelivery."""
+
+    def pools() -> list[str]:
+        log = (run.data / "worker.log").read_text(errors="replace")
+        return [
+            line.split("(")[-1].rstrip(")") for line in log.splitlines() if "concurrency:" in line
+        ]
+
+    wait_for(lambda: len(pools()) >= 2, 30, "both workers' banners")
+    assert sorted(set(pools())) == ["prefork", "thread"], pools()

@@ -1,12 +1,12 @@
-"""The fan-out process (`celery -A worker.fanout worker -Q fediverse`), started beside each
+"""The fan-out process (`celery -A worker.fanout_app worker -Q fediverse`), started beside each
 worker by worker/scheduler.py when `SYNDICATE_ACTIVITYPUB=on`: a Celery worker of its own that
-takes only the fediverse queue (fan-outs and deliveries, worker/fediverse.py).
+takes only the fediverse queue (fan-outs and deliveries, worker/fediverse.py). This module says
+how it is started; worker/fanout_app.py is what it loads.
 
 Deliveries mostly wait on remote servers, so it runs a thread pool; it runs at a lower CPU
 priority than the renderer, so under load the kernel gives the cores to events and renders
 first, and thousands of followers cost the feeds nothing (`python -m bench --only fanout`
-measures it). Loading this module registers the tasks without the scheduler's signals, so the
-fan-out process starts no scheduler and no renderer of its own.
+measures it).
 """
 
 from __future__ import annotations
@@ -15,16 +15,10 @@ import os
 import socket
 import sys
 
-from celery.concurrency.thread import TaskPool
-
 from syndicate.process import die_with_parent
-from worker import tasks as _tasks  # noqa: F401  (registers the tasks)
-from worker.celery_app import app
 from worker.work import FANOUT_QUEUE as QUEUE
 
-__all__ = ["app", "command", "preexec"]
-
-app.conf.worker_pool = TaskPool  # a thread pool here: deliveries wait on the network
+__all__ = ["command", "preexec"]
 
 CONCURRENCY = 16  # deliveries in flight per worker
 NICENESS = 10  # below its worker, and below the renderer (5)
@@ -36,7 +30,7 @@ def command() -> list[str]:
         "-m",
         "celery",
         "-A",
-        "worker.fanout",
+        "worker.fanout_app",  # the thread pool is set there, for that process alone
         "worker",
         f"--queues={QUEUE}",
         f"--concurrency={CONCURRENCY}",

@@ -164,24 +164,18 @@ class BrokerWatch:
         self._lock = threading.Lock()
 
     def ok(self, rt: Runtime) -> bool:
+        """The last answer; one request a second asks again, the others never wait for it."""
         if rt.settings.broker_url is None:
             return True
-        with self._lock:
-            if time.monotonic() - self._checked >= self.every_s:
-                self._ok = _broker_answers()
+        if time.monotonic() - self._checked >= self.every_s and self._lock.acquire(blocking=False):
+            try:
+                from worker.celery_app import broker_error
+
+                self._ok = broker_error(timeout_s=1) == ""
                 self._checked = time.monotonic()
-            return self._ok
-
-
-def _broker_answers() -> bool:
-    from worker.celery_app import app as celery_app
-
-    try:
-        with celery_app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=1)
-        return True
-    except Exception:  # noqa: BLE001 - any transport error: the broker is away
-        return False
+            finally:
+                self._lock.release()
+        return self._ok
 
 
 BROKER = BrokerWatch()

@@ -21,7 +21,7 @@ from feeds.article import Article
 from feeds.describe import Site, describe, feed_url
 from feeds.membership import ALL, AUDIO, feed_keys
 from syndicate.connections import redis_client
-from worker.celery_app import app as celery_app
+from worker.celery_app import broker_error
 from worker.ops import queue_depths
 from worker.runtime import Runtime
 from worker.social import share_links as links_for
@@ -155,12 +155,8 @@ def _readiness(rt: Runtime) -> tuple[bool, dict]:
     except redis.RedisError as exc:
         checks["redis"] = f"unreachable: {type(exc).__name__}"
         workers = []
-    try:
-        with celery_app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
-        checks["broker"] = "ok"
-    except Exception as exc:  # any transport error means "not ready"
-        checks["broker"] = f"unreachable: {type(exc).__name__}"
+    error = broker_error(timeout_s=2)
+    checks["broker"] = f"unreachable: {error}" if error else "ok"
     ready = checks["redis"] == "ok" and checks["broker"] == "ok" and bool(workers)
     return ready, checks
 

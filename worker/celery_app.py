@@ -80,3 +80,14 @@ def _configuration() -> dict:
 
 
 app.add_defaults(_configuration)
+
+
+def broker_error(timeout_s: float) -> str:
+    """Whether the broker answers: "" if it does, else the name of what went wrong (never the
+    URL, which may hold a password). `check`, `/readyz` and intake ask it."""
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=timeout_s)
+        return ""
+    except Exception as exc:  # noqa: BLE001 - any transport error means unreachable
+        return type(exc).__name__

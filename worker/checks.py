@@ -14,7 +14,7 @@ import requests
 
 from syndicate.config import Settings, public_hub_url
 from worker import fediverse, indexnow, podping
-from worker.celery_app import app
+from worker.celery_app import app, broker_error
 from worker.http import RemoteSession
 from worker.runtime import Runtime
 from worker.social import NETWORKS, REGISTRY
@@ -67,12 +67,11 @@ def _check_redis_and_broker(rt: Runtime) -> list[Check]:
         out.append(Check("redis", True, f"reachable, appendonly={rt.store.persistence()}"))
     except redis.RedisError as exc:
         out.append(Check("redis", False, f"unreachable: {type(exc).__name__}"))
-    try:
-        with app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, timeout=3)
+    error = broker_error(timeout_s=3)
+    if error:
+        out.append(Check("broker", False, f"unreachable: {error}"))
+    else:
         out.append(Check("broker", True, f"reachable ({app.conf.broker_url.split(':', 1)[0]})"))
-    except Exception as exc:  # any transport error means unreachable
-        out.append(Check("broker", False, f"unreachable: {type(exc).__name__}"))
     return out
 
 

@@ -26,6 +26,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+import redis
 import requests
 
 from feeds import activitypub as ap
@@ -177,6 +178,24 @@ def deliver(rt: Runtime, did: str) -> str:
         return _deliver_once(rt, did)
     finally:
         store.unlock(did, token)
+
+
+def deliver_counted(rt: Runtime, did: str) -> str:
+    """`deliver`, and whatever it raised counted as a failure of that delivery (retried with
+    the host's backoff, dead-lettered after the last attempt), so one delivery's fault neither
+    stops the others in its message nor leaves it waiting for ever. An inbox dedupes a repeated
+    activity by its id."""
+    try:
+        return deliver(rt, did)
+    except Exception as exc:  # noqa: BLE001 - this delivery's alone
+        log.exception("fediverse delivery %s failed", did)
+        try:
+            record = rt.store.fediverse.delivery(did)
+            if record.get("host"):
+                return _failed(rt, did, record, type(exc).__name__, refused=False)
+        except redis.RedisError:
+            pass  # Redis away: nothing can be recorded; the delivery stays as it was
+        return "error"
 
 
 def _deliver_once(rt: Runtime, did: str) -> str:

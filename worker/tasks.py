@@ -110,11 +110,4 @@ def fediverse_deliver(*dids: str) -> list[str]:
     rt = current()
     if not rt.settings.activitypub:
         return ["off"]
-    outcomes = []
-    for did in dids:
-        try:
-            outcomes.append(fediverse.deliver(rt, did))
-        except Exception:  # noqa: BLE001 - one delivery's bug never stops the others
-            log.exception("fediverse delivery %s failed", did)
-            outcomes.append("error")
-    return outcomes
+    return [fediverse.deliver_counted(rt, did) for did in dids]

@@ -199,7 +199,7 @@ def _apply(
             rt.store.fediverse.unfollow(ap.username(key), actor)
         return 202, "unfollowed"
     if kind == "Undo" and isinstance(obj, str):  # the Follow by its id alone
-        for username in rt.store.fediverse.followed():
+        for username in rt.store.fediverse.following(actor):
             if rt.store.fediverse.unfollow(username, actor, follow_id=obj):
                 break
         return 202, "unfollowed"

@@ -15,13 +15,16 @@ import os
 import socket
 import sys
 
-from syndicate.process import die_with_parent
+from syndicate.process import background_child
 from worker.work import FANOUT_QUEUE as QUEUE
 
 __all__ = ["command", "preexec"]
 
+# Niced as a background child (syndicate.process.WORKER_NICENESS below its worker): below the
+# renderer, which is only NICENESS 5 below it.
+preexec = background_child
+
 CONCURRENCY = 16  # deliveries in flight per worker
-NICENESS = 10  # below its worker, and below the renderer (5)
 
 
 def command() -> list[str]:
@@ -40,8 +43,3 @@ def command() -> list[str]:
         "--without-heartbeat",
         "--loglevel=INFO",
     ]
-
-
-def preexec() -> None:
-    die_with_parent()
-    os.nice(NICENESS)

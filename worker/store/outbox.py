@@ -101,6 +101,9 @@ def states_in(pipe: Any, article_id: str, networks: tuple[str, ...]) -> dict[str
 Listing = Literal["open", "close", "keep"]
 
 
+WATCH_TRIES = 10  # an entry has one delivery at a time (its lock): contention is a takedown
+
+
 class Outbox:
     def __init__(self, client: Client, networks: tuple[str, ...], totals: Counters) -> None:
         self._r = client
@@ -144,7 +147,7 @@ class Outbox:
             if name in fields:
                 fields[name] = mask(str(fields[name]))[:500]
         with self._r.pipeline() as pipe:
-            while True:
+            for _ in range(WATCH_TRIES):
                 try:
                     pipe.watch(key)
                     if not pipe.exists(key):
@@ -157,6 +160,7 @@ class Outbox:
                     return True
                 except WatchError:
                     continue  # the entry changed under us: look again
+        raise WatchError(f"outbox entry {article_id}/{network} kept changing")  # the task retries
 
     @staticmethod
     def _write_in(
